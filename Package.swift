@@ -1,0 +1,59 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// Upcoming features every target opts into (STYLE.md).
+let settings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "Bridgekeeper",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "bridgekeeper", targets: ["bridgekeeper"]),
+        .library(name: "BridgekeeperJOSE", targets: ["BridgekeeperJOSE"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // OpenSSL 3 (Debian libssl-dev) as a system library; only BridgekeeperJOSE imports it.
+        .systemLibrary(
+            name: "COpenSSL",
+            pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]
+        ),
+        .target(
+            name: "BridgekeeperJOSE",
+            dependencies: ["COpenSSL"],
+            swiftSettings: settings
+        ),
+        .executableTarget(
+            name: "bridgekeeper",
+            dependencies: [
+                "BridgekeeperJOSE",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: settings
+        ),
+        .executableTarget(
+            name: "JOSEBenchmark",
+            dependencies: ["BridgekeeperJOSE", "COpenSSL"],
+            path: "Benchmarks/JOSEBenchmark",
+            swiftSettings: settings
+        ),
+        .testTarget(
+            name: "BridgekeeperJOSETests",
+            dependencies: ["BridgekeeperJOSE"],
+            resources: [.copy("Vectors")],
+            swiftSettings: settings
+        ),
+        .testTarget(
+            name: "bridgekeeperTests",
+            dependencies: ["BridgekeeperJOSE"],
+            swiftSettings: settings
+        ),
+    ]
+)

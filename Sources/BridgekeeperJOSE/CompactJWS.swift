@@ -1,0 +1,162 @@
+/// A JWS in compact serialisation (RFC 7515 §7.1), parsed and nothing trusted.
+///
+/// Parsing checks only shape: a size cap, exactly three segments (five is a JWE and gets its own
+/// error), strict base64url in every segment, a protected header that is a strict JSON object with a
+/// string `alg`, and a non-empty payload (detached content is refused). Everything that decides trust
+/// (`typ`, `alg`, `crit`, the key, the signature) happens in `JWSVerifier`, in a fixed order.
+public struct UnverifiedJWS: Sendable {
+    /// Default cap on a compact JWS, in bytes. ID tokens and ID-JAGs are a few KiB at most.
+    public static let defaultMaxBytes = 16_384
+
+    public let header: JSONObject
+    /// The `alg` header as written; `JWSVerifier` decides whether it is acceptable.
+    public let algorithmName: String
+    public let payload: [UInt8]
+    let signature: [UInt8]
+    /// `ASCII(BASE64URL(header) || '.' || BASE64URL(payload))`, the bytes that were signed.
+    let signingInput: [UInt8]
+
+    public init(compact: String, maxBytes: Int = UnverifiedJWS.defaultMaxBytes) throws(JOSEError) {
+        var copy = compact
+        let parsed = copy.withUTF8 { buffer in Result { () throws(JOSEError) in try Self.parse(buffer, maxBytes: maxBytes) } }
+        self = try parsed.get()
+    }
+
+    private init(header: JSONObject, algorithmName: String, payload: [UInt8], signature: [UInt8], signingInput: [UInt8]) {
+        self.header = header
+        self.algorithmName = algorithmName
+        self.payload = payload
+        self.signature = signature
+        self.signingInput = signingInput
+    }
+
+    private static func parse(_ bytes: UnsafeBufferPointer<UInt8>, maxBytes: Int) throws(JOSEError) -> UnverifiedJWS {
+        guard bytes.count <= maxBytes else { throw JOSEError(.tooLarge, "token is larger than \(maxBytes) bytes") }
+        guard !bytes.isEmpty else { throw JOSEError(.malformed, "token is empty") }
+        var dots: [Int] = []
+        for index in bytes.indices where bytes[index] == UInt8(ascii: ".") {
+            dots.append(index)
+            if dots.count > 4 { break }
+        }
+        if dots.count == 4 {
+            throw JOSEError(.jweNotSupported, "token has five segments: a JWE (encrypted token), which is not accepted here")
+        }
+        guard dots.count == 2 else {
+            throw JOSEError(.malformed, "a compact JWS has exactly three dot-separated segments, this has \(dots.count + 1)")
+        }
+        let headerBytes = try Base64URL.decode(bytes[0..<dots[0]])
+        guard dots[1] > dots[0] + 1 else {
+            throw JOSEError(.detachedPayload, "payload segment is empty (detached content is not accepted)")
+        }
+        let payload = try Base64URL.decode(bytes[(dots[0] + 1)..<dots[1]])
+        let signature = try Base64URL.decode(bytes[(dots[1] + 1)...])
+        let headerValue = try JSONValue.parse(headerBytes, limits: JSONLimits(maxBytes: 8_192, maxDepth: 4))
+        guard let header = headerValue.objectValue else { throw JOSEError(.malformed, "protected header is not a JSON object") }
+        guard let algorithmName = header["alg"]?.stringValue else { throw JOSEError(.malformed, "protected header has no \"alg\" string") }
+        return UnverifiedJWS(
+            header: header, algorithmName: algorithmName, payload: payload, signature: signature,
+            signingInput: Array(bytes[0..<dots[1]]))
+    }
+
+    /// The header's `kid`, when it is a string.
+    public var keyID: String? { header["kid"]?.stringValue }
+
+    /// The header's `typ`, when it is a string.
+    public var type: String? { header["typ"]?.stringValue }
+
+    /// The payload as a JSON object of claims, parsed strictly. Not verified.
+    public func unverifiedClaims() throws(JOSEError) -> JSONObject {
+        let value: JSONValue
+        do {
+            value = try JSONValue.parse(payload, limits: JSONLimits(maxBytes: 65_536, maxDepth: 16))
+        } catch where error.code == .badJSON {
+            throw JOSEError(.notAJWT, "payload is not JSON: \(error.reason)")
+        }
+        guard let object = value.objectValue else { throw JOSEError(.notAJWT, "payload is not a JSON object") }
+        return object
+    }
+}
+
+/// Header parameters that carry a key or point at one. A verifier never takes keys from a token, and
+/// a token that offers one is refused rather than silently trusted or ignored.
+let embeddedKeyHeaders = ["jwk", "jku", "x5u", "x5c"]
+
+/// Verifies compact JWS signatures with keys from a configured set (RFC 7515 §5.2).
+///
+/// Checks, in this order, after `UnverifiedJWS` has checked shape:
+/// 1. `alg`: not `none`; not HMAC unless the key set is symmetric; on this verifier's allow-list.
+/// 2. `crit` only names extensions we understand (none), and `b64` is not false (RFC 7797).
+/// 3. No key or key location in the header (`jwk`, `jku`, `x5u`, `x5c`).
+/// 4. The key: by `kid` from the configured set, allowing this `alg` (per-key allow-list).
+/// 5. The signature.
+public struct JWSVerifier: Sendable {
+    public var keys: JWKSet
+    /// The verifier's allow-list; a key's own list narrows it further. Asymmetric algorithms by default.
+    public var algorithms: Set<JWSAlgorithm>
+
+    public init(keys: JWKSet, algorithms: Set<JWSAlgorithm> = JWSAlgorithm.asymmetric) {
+        self.keys = keys
+        self.algorithms = algorithms
+    }
+
+    public func verify(_ jws: UnverifiedJWS) throws(JOSEError) -> VerifiedJWS {
+        let algorithm = try JWSAlgorithm.fromHeader(jws.header["alg"])
+        if algorithm.isSymmetric, !keys.keys.contains(where: \.isSymmetric) {
+            throw JOSEError(.symmetricAlgorithm, "\(algorithm.rawValue) (HMAC) is refused: this verifier holds asymmetric keys")
+        }
+        guard algorithms.contains(algorithm) else {
+            throw JOSEError(.algorithmNotAllowed, "alg \(algorithm.rawValue) is not on this verifier's allow-list")
+        }
+        try Self.checkExtensions(jws.header)
+        let candidates = keys.candidates(keyID: jws.keyID, algorithm: algorithm).filter { $0.permits(.verify) }
+        let key: JWK
+        switch candidates.count {
+        case 1:
+            key = candidates[0]
+        case 0:
+            if let kid = jws.keyID, keys.keys.contains(where: { $0.keyID == kid }) {
+                throw JOSEError(.algorithmNotAllowed, "key \"\(kid.prefix(64))\" does not allow alg \(algorithm.rawValue)")
+            }
+            throw JOSEError(.unknownKey, jws.keyID.map { "no key with kid \"\($0.prefix(64))\" for \(algorithm.rawValue)" }
+                ?? "no key for \(algorithm.rawValue)")
+        default:
+            throw JOSEError(.keyIDRequired, "\(candidates.count) keys could verify this token and it names none by a unique kid")
+        }
+        let outcome = jws.signature.withUnsafeBytes { signature in
+            jws.signingInput.withUnsafeBytes { message in
+                Result { () throws(JOSEError) in try key.verifySignature(algorithm, signature: signature, message: message) }
+            }
+        }
+        try outcome.get()
+        return VerifiedJWS(header: jws.header, algorithm: algorithm, keyID: key.keyID, payload: jws.payload)
+    }
+
+    /// RFC 7515 §4.1.11: `crit` must be a non-empty array of names present in the header, each
+    /// understood. We understand none, so any `crit` is refused, and `b64: false` is refused too.
+    static func checkExtensions(_ header: JSONObject) throws(JOSEError) {
+        if let b64 = header["b64"], b64 != .bool(true) {
+            throw JOSEError(.unencodedPayload, "\"b64\": false (unencoded payload, RFC 7797) is not accepted")
+        }
+        if let crit = header["crit"] {
+            let names = crit.arrayValue?.compactMap(\.stringValue) ?? []
+            if names.contains("b64") {
+                throw JOSEError(.unencodedPayload, "\"crit\" lists b64 (unencoded payload, RFC 7797), which is not accepted")
+            }
+            throw JOSEError(.unknownCritical, names.isEmpty
+                ? "\"crit\" is malformed"
+                : "\"crit\" names extensions this verifier does not understand: \(names.prefix(5).map { String($0.prefix(20)) }.joined(separator: ", "))")
+        }
+        for name in embeddedKeyHeaders where header[name] != nil {
+            throw JOSEError(.embeddedKey, "header carries \"\(name)\": keys are never taken from a token")
+        }
+    }
+}
+
+/// A JWS whose signature verified with a configured key. Only `JWSVerifier` makes one.
+public struct VerifiedJWS: Sendable {
+    public let header: JSONObject
+    public let algorithm: JWSAlgorithm
+    /// The `kid` of the key that verified it.
+    public let keyID: String?
+    public let payload: [UInt8]
+}

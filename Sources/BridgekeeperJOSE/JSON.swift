@@ -1,0 +1,472 @@
+/// A JSON value parsed strictly (RFC 8259, with the I-JSON restrictions of RFC 7493 that JOSE relies on).
+///
+/// JOSE headers and JWT claims are parsed with this instead of Foundation's decoder, because a
+/// verifier must refuse what Foundation tolerates: duplicate member names (RFC 7515 §5.2, RFC 7519
+/// §4), lone surrogates, invalid UTF-8, unbounded nesting.
+public enum JSONValue: Sendable, Hashable {
+    case null
+    case bool(Bool)
+    case number(JSONNumber)
+    case string(String)
+    case array([JSONValue])
+    case object(JSONObject)
+
+    public var stringValue: String? {
+        if case .string(let value) = self { return value }
+        return nil
+    }
+
+    public var objectValue: JSONObject? {
+        if case .object(let value) = self { return value }
+        return nil
+    }
+
+    public var arrayValue: [JSONValue]? {
+        if case .array(let value) = self { return value }
+        return nil
+    }
+
+    public var numberValue: JSONNumber? {
+        if case .number(let value) = self { return value }
+        return nil
+    }
+
+    public var boolValue: Bool? {
+        if case .bool(let value) = self { return value }
+        return nil
+    }
+}
+
+/// A JSON number: its exact literal text (kept for faithful re-serialisation) and its value.
+public struct JSONNumber: Sendable, Hashable, CustomStringConvertible {
+    /// The literal as it appeared (or as we wrote it).
+    public let text: String
+    public let double: Double
+
+    public init(_ value: Int64) {
+        text = String(value)
+        double = Double(value)
+    }
+
+    init(text: String, double: Double) {
+        self.text = text
+        self.double = double
+    }
+
+    /// The value as an integer when it is one exactly and within ±2^53 (JSON's safe integer range).
+    public var exactInteger: Int64? {
+        guard double.rounded(.towardZero) == double, abs(double) <= 9_007_199_254_740_992 else { return nil }
+        return Int64(double)
+    }
+
+    public var description: String { text }
+}
+
+/// A JSON object with its members in document order and unique names.
+public struct JSONObject: Sendable, Hashable {
+    public struct Member: Sendable, Hashable {
+        public let name: String
+        public let value: JSONValue
+    }
+
+    public private(set) var members: [Member]
+
+    public init() { members = [] }
+
+    /// Builds an object; a repeated name is a programming error here, so the last one wins.
+    public init(_ pairs: KeyValuePairs<String, JSONValue>) {
+        members = []
+        for (name, value) in pairs { self[name] = value }
+    }
+
+    init(uniqueMembers: [Member]) { members = uniqueMembers }
+
+    public var count: Int { members.count }
+    public var names: [String] { members.map(\.name) }
+
+    public subscript(name: String) -> JSONValue? {
+        get {
+            for member in members where member.name == name { return member.value }
+            return nil
+        }
+        set {
+            if let index = members.firstIndex(where: { $0.name == name }) {
+                if let newValue { members[index] = Member(name: name, value: newValue) } else { members.remove(at: index) }
+            } else if let newValue {
+                members.append(Member(name: name, value: newValue))
+            }
+        }
+    }
+}
+
+// MARK: - Parsing
+
+public struct JSONLimits: Sendable {
+    /// Largest input accepted, in bytes.
+    public var maxBytes: Int
+    /// Deepest nesting of arrays and objects accepted.
+    public var maxDepth: Int
+
+    public init(maxBytes: Int = 65_536, maxDepth: Int = 20) {
+        self.maxBytes = maxBytes
+        self.maxDepth = maxDepth
+    }
+}
+
+extension JSONValue {
+    /// Parses one JSON text strictly; trailing content, duplicate names and excess depth are errors.
+    public static func parse<Bytes: Collection>(_ bytes: Bytes, limits: JSONLimits = JSONLimits()) throws(JOSEError) -> JSONValue
+    where Bytes.Element == UInt8 {
+        if bytes.count > limits.maxBytes {
+            throw JOSEError(.tooLarge, "JSON text exceeds \(limits.maxBytes) bytes")
+        }
+        let result: Result<JSONValue, JOSEError>? = bytes.withContiguousStorageIfAvailable { buffer in
+            Result { () throws(JOSEError) -> JSONValue in
+                var parser = JSONParser(buffer, maxDepth: limits.maxDepth)
+                return try parser.parseDocument()
+            }
+        }
+        if let result { return try result.get() }
+        let array = Array(bytes)
+        return try array.withUnsafeBufferPointer { buffer throws(JOSEError) in
+            var parser = JSONParser(buffer, maxDepth: limits.maxDepth)
+            return try parser.parseDocument()
+        }
+    }
+
+    public static func parse(_ string: String, limits: JSONLimits = JSONLimits()) throws(JOSEError) -> JSONValue {
+        try parse(Array(string.utf8), limits: limits)
+    }
+}
+
+private struct JSONParser {
+    let bytes: UnsafeBufferPointer<UInt8>
+    let maxDepth: Int
+    var index = 0
+    var depth = 0
+
+    init(_ bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int) {
+        self.bytes = bytes
+        self.maxDepth = maxDepth
+    }
+
+    func fail(_ reason: String) -> JOSEError { JOSEError(.badJSON, "\(reason) at byte \(index)") }
+
+    mutating func parseDocument() throws(JOSEError) -> JSONValue {
+        skipWhitespace()
+        let value = try parseValue()
+        skipWhitespace()
+        if index != bytes.count { throw fail("trailing content after the JSON value") }
+        return value
+    }
+
+    mutating func skipWhitespace() {
+        while index < bytes.count {
+            switch bytes[index] {
+            case 0x20, 0x09, 0x0A, 0x0D: index += 1
+            default: return
+            }
+        }
+    }
+
+    mutating func parseValue() throws(JOSEError) -> JSONValue {
+        guard index < bytes.count else { throw fail("unexpected end of input") }
+        switch bytes[index] {
+        case UInt8(ascii: "{"): return .object(try parseObject())
+        case UInt8(ascii: "["): return .array(try parseArray())
+        case UInt8(ascii: "\""): return .string(try parseString())
+        case UInt8(ascii: "t"): try expectLiteral("true"); return .bool(true)
+        case UInt8(ascii: "f"): try expectLiteral("false"); return .bool(false)
+        case UInt8(ascii: "n"): try expectLiteral("null"); return .null
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try parseNumber())
+        default: throw fail("unexpected character")
+        }
+    }
+
+    mutating func expectLiteral(_ literal: StaticString) throws(JOSEError) {
+        let count = literal.utf8CodeUnitCount
+        guard index + count <= bytes.count else { throw fail("unexpected end of input") }
+        let start = literal.utf8Start
+        for offset in 0..<count where bytes[index + offset] != start[offset] {
+            throw fail("invalid literal")
+        }
+        index += count
+    }
+
+    mutating func enter() throws(JOSEError) {
+        depth += 1
+        if depth > maxDepth { throw JOSEError(.badJSON, "JSON nesting deeper than \(maxDepth)") }
+    }
+
+    mutating func parseObject() throws(JOSEError) -> JSONObject {
+        try enter()
+        index += 1  // {
+        var members: [JSONObject.Member] = []
+        var seen: Set<String>? = nil
+        skipWhitespace()
+        if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
+            index += 1
+            depth -= 1
+            return JSONObject(uniqueMembers: members)
+        }
+        while true {
+            skipWhitespace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a member name") }
+            let name = try parseString()
+            // Duplicate names: linear scan for the small objects JOSE uses, a set beyond that.
+            if members.count < 16 {
+                for member in members where member.name == name {
+                    throw JOSEError(.duplicateMember, "member \"\(Self.printable(name))\" appears twice")
+                }
+            } else {
+                if seen == nil { seen = Set(members.map(\.name)) }
+                if seen!.insert(name).inserted == false {
+                    throw JOSEError(.duplicateMember, "member \"\(Self.printable(name))\" appears twice")
+                }
+            }
+            skipWhitespace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw fail("expected ':'") }
+            index += 1
+            skipWhitespace()
+            let value = try parseValue()
+            members.append(JSONObject.Member(name: name, value: value))
+            if seen != nil { seen!.insert(name) }
+            skipWhitespace()
+            guard index < bytes.count else { throw fail("unexpected end of input") }
+            if bytes[index] == UInt8(ascii: ",") {
+                index += 1
+                continue
+            }
+            if bytes[index] == UInt8(ascii: "}") {
+                index += 1
+                depth -= 1
+                return JSONObject(uniqueMembers: members)
+            }
+            throw fail("expected ',' or '}'")
+        }
+    }
+
+    /// Names in error messages: printable ASCII only, bounded.
+    static func printable(_ name: String) -> String {
+        let cleaned = name.unicodeScalars.prefix(40).map { $0.isASCII && $0.value >= 0x20 && $0.value < 0x7F ? Character($0) : "?" }
+        return String(cleaned)
+    }
+
+    mutating func parseArray() throws(JOSEError) -> [JSONValue] {
+        try enter()
+        index += 1  // [
+        var elements: [JSONValue] = []
+        skipWhitespace()
+        if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
+            index += 1
+            depth -= 1
+            return elements
+        }
+        while true {
+            skipWhitespace()
+            elements.append(try parseValue())
+            skipWhitespace()
+            guard index < bytes.count else { throw fail("unexpected end of input") }
+            if bytes[index] == UInt8(ascii: ",") {
+                index += 1
+                continue
+            }
+            if bytes[index] == UInt8(ascii: "]") {
+                index += 1
+                depth -= 1
+                return elements
+            }
+            throw fail("expected ',' or ']'")
+        }
+    }
+
+    mutating func parseString() throws(JOSEError) -> String {
+        index += 1  // opening quote
+        let start = index
+        // Fast path: no escapes.
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\"") {
+                let raw = UnsafeBufferPointer(rebasing: bytes[start..<index])
+                index += 1
+                guard let string = String(validating: raw, as: UTF8.self) else { throw fail("invalid UTF-8 in string") }
+                return string
+            }
+            if byte == UInt8(ascii: "\\") { break }
+            if byte < 0x20 { throw fail("control character in string") }
+            index += 1
+        }
+        // Slow path with escapes.
+        var out = [UInt8](bytes[start..<index])
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\"") {
+                index += 1
+                guard let string = String(validating: out, as: UTF8.self) else { throw fail("invalid UTF-8 in string") }
+                return string
+            }
+            if byte < 0x20 { throw fail("control character in string") }
+            if byte != UInt8(ascii: "\\") {
+                out.append(byte)
+                index += 1
+                continue
+            }
+            index += 1
+            guard index < bytes.count else { throw fail("unexpected end of input") }
+            let escape = bytes[index]
+            index += 1
+            switch escape {
+            case UInt8(ascii: "\""): out.append(0x22)
+            case UInt8(ascii: "\\"): out.append(0x5C)
+            case UInt8(ascii: "/"): out.append(0x2F)
+            case UInt8(ascii: "b"): out.append(0x08)
+            case UInt8(ascii: "f"): out.append(0x0C)
+            case UInt8(ascii: "n"): out.append(0x0A)
+            case UInt8(ascii: "r"): out.append(0x0D)
+            case UInt8(ascii: "t"): out.append(0x09)
+            case UInt8(ascii: "u"):
+                var scalar = try parseHex4()
+                if (0xD800...0xDBFF).contains(scalar) {
+                    guard index + 6 <= bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") else {
+                        throw fail("lone high surrogate")
+                    }
+                    index += 2
+                    let low = try parseHex4()
+                    guard (0xDC00...0xDFFF).contains(low) else { throw fail("high surrogate without low surrogate") }
+                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                } else if (0xDC00...0xDFFF).contains(scalar) {
+                    throw fail("lone low surrogate")
+                }
+                guard let unicode = Unicode.Scalar(scalar) else { throw fail("invalid escape") }
+                out.append(contentsOf: Array(String(Character(unicode)).utf8))
+            default:
+                throw fail("invalid escape")
+            }
+        }
+        throw fail("unterminated string")
+    }
+
+    mutating func parseHex4() throws(JOSEError) -> UInt32 {
+        guard index + 4 <= bytes.count else { throw fail("truncated \\u escape") }
+        var value: UInt32 = 0
+        for _ in 0..<4 {
+            let byte = bytes[index]
+            let digit: UInt32
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt32(byte - UInt8(ascii: "0"))
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = UInt32(byte - UInt8(ascii: "a") + 10)
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = UInt32(byte - UInt8(ascii: "A") + 10)
+            default: throw fail("invalid hex digit in \\u escape")
+            }
+            value = value << 4 | digit
+            index += 1
+        }
+        return value
+    }
+
+    mutating func parseNumber() throws(JOSEError) -> JSONNumber {
+        let start = index
+        if bytes[index] == UInt8(ascii: "-") { index += 1 }
+        guard index < bytes.count else { throw fail("truncated number") }
+        if bytes[index] == UInt8(ascii: "0") {
+            index += 1
+        } else if (UInt8(ascii: "1")...UInt8(ascii: "9")).contains(bytes[index]) {
+            while index < bytes.count, isDigit(bytes[index]) { index += 1 }
+        } else {
+            throw fail("invalid number")
+        }
+        if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
+            index += 1
+            let digits = index
+            while index < bytes.count, isDigit(bytes[index]) { index += 1 }
+            if index == digits { throw fail("invalid number fraction") }
+        }
+        if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
+            index += 1
+            if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
+            let digits = index
+            while index < bytes.count, isDigit(bytes[index]) { index += 1 }
+            if index == digits { throw fail("invalid number exponent") }
+        }
+        if index - start > 64 { throw fail("number literal too long") }
+        let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+        guard let double = Double(text), double.isFinite else { throw fail("number out of range") }
+        return JSONNumber(text: text, double: double)
+    }
+
+    func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
+}
+
+// MARK: - Serialisation
+
+extension JSONValue {
+    /// Compact JSON. With `sortedKeys`, object members are ordered by their UTF-16 code units, as
+    /// RFC 7638 thumbprints require; otherwise in document order.
+    public func serialized(sortedKeys: Bool = false, pretty: Bool = false) -> String {
+        var out = [UInt8]()
+        write(into: &out, sortedKeys: sortedKeys, pretty: pretty, indent: 0)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    func write(into out: inout [UInt8], sortedKeys: Bool, pretty: Bool, indent: Int) {
+        switch self {
+        case .null: out.append(contentsOf: "null".utf8)
+        case .bool(let value): out.append(contentsOf: (value ? "true" : "false").utf8)
+        case .number(let number): out.append(contentsOf: number.text.utf8)
+        case .string(let string): Self.writeString(string, into: &out)
+        case .array(let elements):
+            out.append(UInt8(ascii: "["))
+            for (position, element) in elements.enumerated() {
+                if position > 0 { out.append(UInt8(ascii: ",")) }
+                if pretty { Self.newline(&out, indent + 1) }
+                element.write(into: &out, sortedKeys: sortedKeys, pretty: pretty, indent: indent + 1)
+            }
+            if pretty, !elements.isEmpty { Self.newline(&out, indent) }
+            out.append(UInt8(ascii: "]"))
+        case .object(let object):
+            out.append(UInt8(ascii: "{"))
+            let members = sortedKeys ? object.members.sorted { $0.name.utf16.lexicographicallyPrecedes($1.name.utf16) } : object.members
+            for (position, member) in members.enumerated() {
+                if position > 0 { out.append(UInt8(ascii: ",")) }
+                if pretty { Self.newline(&out, indent + 1) }
+                Self.writeString(member.name, into: &out)
+                out.append(UInt8(ascii: ":"))
+                if pretty { out.append(UInt8(ascii: " ")) }
+                member.value.write(into: &out, sortedKeys: sortedKeys, pretty: pretty, indent: indent + 1)
+            }
+            if pretty, !members.isEmpty { Self.newline(&out, indent) }
+            out.append(UInt8(ascii: "}"))
+        }
+    }
+
+    static func newline(_ out: inout [UInt8], _ indent: Int) {
+        out.append(0x0A)
+        out.append(contentsOf: repeatElement(UInt8(ascii: " "), count: indent * 2))
+    }
+
+    static func writeString(_ string: String, into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        for byte in string.utf8 {
+            switch byte {
+            case 0x22: out.append(contentsOf: [0x5C, 0x22])
+            case 0x5C: out.append(contentsOf: [0x5C, 0x5C])
+            case 0x0A: out.append(contentsOf: [0x5C, UInt8(ascii: "n")])
+            case 0x0D: out.append(contentsOf: [0x5C, UInt8(ascii: "r")])
+            case 0x09: out.append(contentsOf: [0x5C, UInt8(ascii: "t")])
+            case 0x08: out.append(contentsOf: [0x5C, UInt8(ascii: "b")])
+            case 0x0C: out.append(contentsOf: [0x5C, UInt8(ascii: "f")])
+            case 0x00..<0x20:
+                let hex = Array("0123456789abcdef".utf8)
+                out.append(contentsOf: [0x5C, UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(byte >> 4)], hex[Int(byte & 15)]])
+            default: out.append(byte)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+}
+
+extension JSONObject {
+    public func serialized(sortedKeys: Bool = false, pretty: Bool = false) -> String {
+        JSONValue.object(self).serialized(sortedKeys: sortedKeys, pretty: pretty)
+    }
+}

@@ -1,0 +1,241 @@
+public import Foundation
+
+/// A kind of JWT, with the `typ` rule that keeps it from passing as any other kind (RFC 8725 §3.11).
+///
+/// | kind | accepted `typ` | also required |
+/// |---|---|---|
+/// | ID token (OIDC Core §2) | `JWT` or absent | no `events` claim |
+/// | ID-JAG | `oauth-id-jag+jwt` | |
+/// | access token (RFC 9068) | `at+jwt` | |
+/// | Security Event Token (RFC 8417) | `secevent+jwt` | an `events` object |
+/// | client assertion (RFC 7523 §3, rfc7523bis) | `client-authentication+jwt`, or `JWT`/absent from older clients | `iss` = `sub`, no `events` |
+///
+/// `typ` is compared case-insensitively and an `application/` prefix is ignored (RFC 7515 §4.1.9).
+/// The explicitly typed kinds never accept a token of another type, and the kinds that tolerate a
+/// missing `typ` refuse every explicit type but `JWT`, so a minted `at+jwt`, an ID-JAG or a SET
+/// can never be replayed as an ID token or a client assertion.
+public struct TokenKind: Sendable, Hashable, CustomStringConvertible {
+    public let name: String
+    /// Normalised (lowercase, no `application/`) `typ` values accepted.
+    let types: Set<String>
+    let acceptsMissingType: Bool
+    let requiredClaims: [String]
+    let forbiddenClaims: [String]
+    let subjectMustEqualIssuer: Bool
+    let requiresEventsObject: Bool
+
+    public var description: String { name }
+
+    public static let idToken = TokenKind(
+        name: "ID token", types: ["jwt"], acceptsMissingType: true,
+        requiredClaims: ["iss", "sub", "aud", "exp", "iat"], forbiddenClaims: ["events"],
+        subjectMustEqualIssuer: false, requiresEventsObject: false)
+
+    public static let idJAG = TokenKind(
+        name: "ID-JAG", types: ["oauth-id-jag+jwt"], acceptsMissingType: false,
+        requiredClaims: ["iss", "sub", "aud", "client_id", "jti", "exp", "iat"], forbiddenClaims: [],
+        subjectMustEqualIssuer: false, requiresEventsObject: false)
+
+    public static let accessToken = TokenKind(
+        name: "access token", types: ["at+jwt"], acceptsMissingType: false,
+        requiredClaims: ["iss", "exp", "aud", "sub", "client_id", "iat", "jti"], forbiddenClaims: [],
+        subjectMustEqualIssuer: false, requiresEventsObject: false)
+
+    public static let securityEvent = TokenKind(
+        name: "Security Event Token", types: ["secevent+jwt"], acceptsMissingType: false,
+        requiredClaims: ["iss", "iat", "jti", "events"], forbiddenClaims: [],
+        subjectMustEqualIssuer: false, requiresEventsObject: true)
+
+    public static let clientAssertion = TokenKind(
+        name: "client assertion", types: ["client-authentication+jwt", "jwt"], acceptsMissingType: true,
+        requiredClaims: ["iss", "sub", "aud", "exp", "jti"], forbiddenClaims: ["events"],
+        subjectMustEqualIssuer: true, requiresEventsObject: false)
+
+    public static let all: [TokenKind] = [.idToken, .idJAG, .accessToken, .securityEvent, .clientAssertion]
+
+    /// The kind for a `--typ` given on the command line: a kind name or a `typ` value.
+    public static func named(_ text: String) -> TokenKind? {
+        switch text.lowercased() {
+        case "id_token", "id-token", "idtoken", "jwt": return .idToken
+        case "id-jag", "id_jag", "idjag", "oauth-id-jag+jwt": return .idJAG
+        case "access_token", "access-token", "at+jwt": return .accessToken
+        case "set", "secevent", "secevent+jwt": return .securityEvent
+        case "client_assertion", "client-assertion", "client-authentication+jwt": return .clientAssertion
+        default: return nil
+        }
+    }
+
+    static func normalise(_ typ: String) -> String {
+        let lower = typ.lowercased()
+        return lower.hasPrefix("application/") ? String(lower.dropFirst("application/".count)) : lower
+    }
+
+    /// The `typ` rule (header only), checked before anything else is trusted.
+    public func checkType(_ header: JSONObject) throws(JOSEError) {
+        guard let value = header["typ"] else {
+            if acceptsMissingType { return }
+            throw JOSEError(.wrongType, "\(name) needs typ \"\(types.sorted().first!)\"; the header has none")
+        }
+        guard let typ = value.stringValue else { throw JOSEError(.wrongType, "typ must be a string") }
+        guard types.contains(Self.normalise(typ)) else {
+            throw JOSEError(.wrongType, "typ \"\(typ.prefix(40))\" is not accepted for an \(name)")
+        }
+    }
+
+    /// The kind's claim rules: presence, absence, `iss` = `sub`, `events`.
+    func checkClaims(_ claims: JWTClaims) throws(JOSEError) {
+        for claim in requiredClaims where claims.object[claim] == nil {
+            throw JOSEError(.missingClaim, "\(name) needs the \"\(claim)\" claim")
+        }
+        for claim in forbiddenClaims where claims.object[claim] != nil {
+            throw JOSEError(.forbiddenClaim, "an \(name) must not carry \"\(claim)\"")
+        }
+        if subjectMustEqualIssuer {
+            guard let issuer = try claims.issuer(), issuer == (try claims.subject()) else {
+                throw JOSEError(.invalidClaim, "a client assertion needs iss equal to sub (the client_id)")
+            }
+        }
+        if requiresEventsObject, claims.object["events"]?.objectValue == nil {
+            throw JOSEError(.invalidClaim, "\"events\" must be a JSON object")
+        }
+    }
+}
+
+/// The claims of a JWT (RFC 7519 §4.1), with typed, strict accessors.
+public struct JWTClaims: Sendable, Hashable {
+    public let object: JSONObject
+
+    public init(_ object: JSONObject) { self.object = object }
+
+    public func string(_ name: String) throws(JOSEError) -> String? {
+        guard let value = object[name] else { return nil }
+        guard let string = value.stringValue else { throw JOSEError(.invalidClaim, "\"\(name)\" must be a string") }
+        return string
+    }
+
+    public func issuer() throws(JOSEError) -> String? { try string("iss") }
+    public func subject() throws(JOSEError) -> String? { try string("sub") }
+    public func tokenID() throws(JOSEError) -> String? { try string("jti") }
+
+    /// `aud` as RFC 7519 §4.1.3 allows it: a string or an array of strings.
+    public func audience() throws(JOSEError) -> [String]? {
+        guard let value = object["aud"] else { return nil }
+        if let single = value.stringValue { return [single] }
+        guard let array = value.arrayValue else { throw JOSEError(.invalidClaim, "\"aud\" must be a string or an array of strings") }
+        var out: [String] = []
+        for element in array {
+            guard let string = element.stringValue else { throw JOSEError(.invalidClaim, "\"aud\" must be a string or an array of strings") }
+            out.append(string)
+        }
+        return out
+    }
+
+    /// A NumericDate claim (RFC 7519 §2): a JSON number of seconds since the epoch, finite and
+    /// within year 1970 to 9999.
+    public func date(_ name: String) throws(JOSEError) -> Date? {
+        guard let value = object[name] else { return nil }
+        guard let number = value.numberValue, number.double >= 0, number.double < 253_402_300_800 else {
+            throw JOSEError(.invalidClaim, "\"\(name)\" must be a NumericDate (seconds since 1970)")
+        }
+        return Date(timeIntervalSince1970: number.double)
+    }
+
+    public func expiration() throws(JOSEError) -> Date? { try date("exp") }
+    public func notBefore() throws(JOSEError) -> Date? { try date("nbf") }
+    public func issuedAt() throws(JOSEError) -> Date? { try date("iat") }
+}
+
+/// What a JWT's registered claims must satisfy. A pure check: time is an input.
+public struct ClaimRules: Sendable {
+    /// Exact `iss` required, when set.
+    public var issuer: String?
+    /// Exact audience required, when set: `aud` must be this string, or an array of exactly this one.
+    public var audience: String?
+    /// Allowed clock skew in seconds, applied to `exp`, `nbf` and `iat`. Default 60, at most 300.
+    public var leeway: TimeInterval
+    /// Longest accepted `exp - iat` (or `exp - now` without `iat`), when set.
+    public var maxLifetime: TimeInterval?
+    /// Oldest accepted `iat`, as seconds before now, when set.
+    public var maxAge: TimeInterval?
+
+    public init(issuer: String? = nil, audience: String? = nil, leeway: TimeInterval = 60,
+                maxLifetime: TimeInterval? = nil, maxAge: TimeInterval? = nil) {
+        self.issuer = issuer
+        self.audience = audience
+        self.leeway = min(max(leeway, 0), 300)
+        self.maxLifetime = maxLifetime
+        self.maxAge = maxAge
+    }
+
+    /// Checks, in order: `iss`, `aud`, `exp`, `nbf`, `iat`, lifetime cap, maximum age.
+    public func check(_ claims: JWTClaims, now: Date) throws(JOSEError) {
+        let issuer = try claims.issuer()
+        if let expected = self.issuer, issuer != expected {
+            throw JOSEError(.wrongIssuer, issuer == nil ? "token has no iss" : "iss does not match the expected issuer exactly")
+        }
+        let audience = try claims.audience()
+        if let expected = self.audience {
+            guard let audience, !audience.isEmpty else { throw JOSEError(.wrongAudience, "token has no aud") }
+            guard audience.count == 1 else {
+                throw JOSEError(.multipleAudiences, "aud has \(audience.count) members; exactly one is accepted")
+            }
+            guard audience[0] == expected else { throw JOSEError(.wrongAudience, "aud does not match the expected audience exactly") }
+        }
+        let expiration = try claims.expiration()
+        let notBefore = try claims.notBefore()
+        let issuedAt = try claims.issuedAt()
+        if let expiration, now.timeIntervalSince(expiration) >= leeway {
+            throw JOSEError(.expired, "token expired at \(Int(expiration.timeIntervalSince1970))")
+        }
+        if let notBefore, notBefore.timeIntervalSince(now) > leeway {
+            throw JOSEError(.notYetValid, "token is not valid before \(Int(notBefore.timeIntervalSince1970))")
+        }
+        if let issuedAt, issuedAt.timeIntervalSince(now) > leeway {
+            throw JOSEError(.issuedInFuture, "iat is in the future")
+        }
+        if let maxLifetime, let expiration {
+            let lifetime = expiration.timeIntervalSince(issuedAt ?? now)
+            if lifetime > maxLifetime {
+                throw JOSEError(.lifetimeTooLong, "lifetime \(Int(lifetime)) s exceeds the cap of \(Int(maxLifetime)) s")
+            }
+        }
+        if let maxAge, let issuedAt, now.timeIntervalSince(issuedAt) > maxAge + leeway {
+            throw JOSEError(.lifetimeTooLong, "iat is older than the maximum age of \(Int(maxAge)) s")
+        }
+    }
+}
+
+/// Verifies a JWT of one kind: `typ` first, then the JWS (alg, crit, key, signature), then claims.
+public struct JWTVerifier: Sendable {
+    public let kind: TokenKind
+    public var signatures: JWSVerifier
+    public var rules: ClaimRules
+
+    public init(kind: TokenKind, signatures: JWSVerifier, rules: ClaimRules) {
+        self.kind = kind
+        self.signatures = signatures
+        self.rules = rules
+    }
+
+    public func verify(_ compact: String, now: Date) throws(JOSEError) -> VerifiedJWT {
+        try verify(try UnverifiedJWS(compact: compact), now: now)
+    }
+
+    public func verify(_ jws: UnverifiedJWS, now: Date) throws(JOSEError) -> VerifiedJWT {
+        try kind.checkType(jws.header)
+        let verified = try signatures.verify(jws)
+        let claims = JWTClaims(try jws.unverifiedClaims())
+        try kind.checkClaims(claims)
+        try rules.check(claims, now: now)
+        return VerifiedJWT(kind: kind, header: verified.header, algorithm: verified.algorithm, keyID: verified.keyID, claims: claims)
+    }
+}
+
+/// A JWT of a known kind whose signature and claims verified. Only `JWTVerifier` makes one.
+public struct VerifiedJWT: Sendable {
+    public let kind: TokenKind
+    public let header: JSONObject
+    public let algorithm: JWSAlgorithm
+    public let keyID: String?
+    public let claims: JWTClaims
+}

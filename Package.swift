@@ -26,6 +26,10 @@ let package = Package(
             providers: [.apt(["libssl-dev"])]
         ),
         .target(
+            name: "BridgekeeperCore",
+            swiftSettings: settings
+        ),
+        .target(
             name: "BridgekeeperJOSE",
             dependencies: ["COpenSSL"],
             swiftSettings: settings
@@ -33,6 +37,7 @@ let package = Package(
         .executableTarget(
             name: "bridgekeeper",
             dependencies: [
+                "BridgekeeperCore",
                 "BridgekeeperJOSE",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -47,12 +52,12 @@ let package = Package(
         .testTarget(
             name: "BridgekeeperJOSETests",
             dependencies: ["BridgekeeperJOSE"],
-            resources: [.copy("Vectors")],
+            exclude: ["Vectors"],
             swiftSettings: settings
         ),
         .testTarget(
             name: "bridgekeeperTests",
-            dependencies: ["BridgekeeperJOSE"],
+            dependencies: ["BridgekeeperJOSE", "bridgekeeper"],
             swiftSettings: settings
         ),
     ]

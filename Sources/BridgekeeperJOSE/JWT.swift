@@ -4,7 +4,7 @@ public import Foundation
 ///
 /// | kind | accepted `typ` | also required |
 /// |---|---|---|
-/// | ID token (OIDC Core §2) | `JWT` or absent | no `events` claim |
+/// | ID token (OIDC Core §2) | `JWT` or absent | `iss` ≠ `sub`, no `events` claim |
 /// | ID-JAG | `oauth-id-jag+jwt` | |
 /// | access token (RFC 9068) | `at+jwt` | |
 /// | Security Event Token (RFC 8417) | `secevent+jwt` | an `events` object |
@@ -13,7 +13,9 @@ public import Foundation
 /// `typ` is compared case-insensitively and an `application/` prefix is ignored (RFC 7515 §4.1.9).
 /// The explicitly typed kinds never accept a token of another type, and the kinds that tolerate a
 /// missing `typ` refuse every explicit type but `JWT`, so a minted `at+jwt`, an ID-JAG or a SET
-/// can never be replayed as an ID token or a client assertion.
+/// can never be replayed as an ID token or a client assertion. Those two tolerant kinds are kept
+/// apart by their subject rule: a client assertion has `iss` = `sub` (both the client id), an ID
+/// token never does (its `sub` is a user at the issuer).
 public struct TokenKind: Sendable, Hashable, CustomStringConvertible {
     public let name: String
     /// Normalised (lowercase, no `application/`) `typ` values accepted.
@@ -21,35 +23,39 @@ public struct TokenKind: Sendable, Hashable, CustomStringConvertible {
     let acceptsMissingType: Bool
     let requiredClaims: [String]
     let forbiddenClaims: [String]
-    let subjectMustEqualIssuer: Bool
+    let subjectRule: SubjectRule
     let requiresEventsObject: Bool
+
+    enum SubjectRule: Hashable {
+        case any, equalsIssuer, differsFromIssuer
+    }
 
     public var description: String { name }
 
     public static let idToken = TokenKind(
         name: "ID token", types: ["jwt"], acceptsMissingType: true,
         requiredClaims: ["iss", "sub", "aud", "exp", "iat"], forbiddenClaims: ["events"],
-        subjectMustEqualIssuer: false, requiresEventsObject: false)
+        subjectRule: .differsFromIssuer, requiresEventsObject: false)
 
     public static let idJAG = TokenKind(
         name: "ID-JAG", types: ["oauth-id-jag+jwt"], acceptsMissingType: false,
         requiredClaims: ["iss", "sub", "aud", "client_id", "jti", "exp", "iat"], forbiddenClaims: [],
-        subjectMustEqualIssuer: false, requiresEventsObject: false)
+        subjectRule: .any, requiresEventsObject: false)
 
     public static let accessToken = TokenKind(
         name: "access token", types: ["at+jwt"], acceptsMissingType: false,
         requiredClaims: ["iss", "exp", "aud", "sub", "client_id", "iat", "jti"], forbiddenClaims: [],
-        subjectMustEqualIssuer: false, requiresEventsObject: false)
+        subjectRule: .any, requiresEventsObject: false)
 
     public static let securityEvent = TokenKind(
         name: "Security Event Token", types: ["secevent+jwt"], acceptsMissingType: false,
         requiredClaims: ["iss", "iat", "jti", "events"], forbiddenClaims: [],
-        subjectMustEqualIssuer: false, requiresEventsObject: true)
+        subjectRule: .any, requiresEventsObject: true)
 
     public static let clientAssertion = TokenKind(
         name: "client assertion", types: ["client-authentication+jwt", "jwt"], acceptsMissingType: true,
         requiredClaims: ["iss", "sub", "aud", "exp", "jti"], forbiddenClaims: ["events"],
-        subjectMustEqualIssuer: true, requiresEventsObject: false)
+        subjectRule: .equalsIssuer, requiresEventsObject: false)
 
     public static let all: [TokenKind] = [.idToken, .idJAG, .accessToken, .securityEvent, .clientAssertion]
 
@@ -90,9 +96,16 @@ public struct TokenKind: Sendable, Hashable, CustomStringConvertible {
         for claim in forbiddenClaims where claims.object[claim] != nil {
             throw JOSEError(.forbiddenClaim, "an \(name) must not carry \"\(claim)\"")
         }
-        if subjectMustEqualIssuer {
+        switch subjectRule {
+        case .any:
+            break
+        case .equalsIssuer:
             guard let issuer = try claims.issuer(), issuer == (try claims.subject()) else {
-                throw JOSEError(.invalidClaim, "a client assertion needs iss equal to sub (the client_id)")
+                throw JOSEError(.invalidClaim, "a \(name) needs iss equal to sub (the client_id)")
+            }
+        case .differsFromIssuer:
+            guard try claims.issuer() != (try claims.subject()) else {
+                throw JOSEError(.invalidClaim, "an \(name) never has sub equal to iss")
             }
         }
         if requiresEventsObject, claims.object["events"]?.objectValue == nil {

@@ -1,0 +1,161 @@
+import Foundation
+import Testing
+@testable import BridgekeeperJOSE
+
+/// The classic JWT attacks (RFC 8725 §2), each refused with its own named error.
+@Suite("JWT attacks")
+struct AttackTests {
+    let verifier = Support.verifier(Support.es256, Support.rs256, Support.eddsa)
+    let claims = Support.claims(.idJAG).serialized()
+
+    func refusal(_ compact: String, kind: TokenKind = .idJAG) -> JOSEError? {
+        let jwt = JWTVerifier(kind: kind, signatures: verifier, rules: ClaimRules(issuer: "https://idp.example.com", audience: "https://broker.example.com"))
+        return Support.error { _ = try jwt.verify(compact, now: Support.now) }
+    }
+
+    @Test("control: a well-formed ID-JAG verifies")
+    func control() throws {
+        let token = try Support.es256.signJWT(type: "oauth-id-jag+jwt", claims: Support.claims(.idJAG))
+        #expect(refusal(token) == nil)
+    }
+
+    @Test("alg none is refused, whatever its case, with or without a signature")
+    func algNone() {
+        for alg in ["none", "None", "NONE"] {
+            let header = #"{"alg":"\#(alg)","typ":"oauth-id-jag+jwt"}"#
+            #expect(refusal(Support.assemble(header: header, payload: claims, signature: []))?.code == .algorithmNone)
+            #expect(refusal(Support.assemble(header: header, payload: claims, signature: [1, 2, 3]))?.code == .algorithmNone)
+        }
+    }
+
+    @Test("HS256 keyed with the RSA public key (PEM and DER) is refused as a symmetric algorithm")
+    func hmacKeyConfusion() throws {
+        let header = #"{"alg":"HS256","typ":"oauth-id-jag+jwt","kid":"rsa-key"}"#
+        let input = Base64URL.encode(Array(header.utf8)) + "." + Base64URL.encode(Array(claims.utf8))
+        let publicJWK = try Support.rs256.publicJWK().serialized()
+        for secret in [Array(publicJWK.utf8), Array((try Support.rs256.privateKeyPEM()).utf8)] {
+            let mac = try Array(input.utf8).withUnsafeBytes { try HMACSignature.compute(.hs256, key: secret, message: $0) }
+            let error = refusal(input + "." + Base64URL.encode(mac))
+            #expect(error?.code == .symmetricAlgorithm, "\(String(describing: error))")
+        }
+        // Even a verifier configured to allow HS256 refuses it: it holds no symmetric key.
+        let lax = JWSVerifier(keys: JWKSet(keys: [Support.rs256.verificationKey()]), algorithms: [.hs256, .rs256])
+        let mac = try Array(input.utf8).withUnsafeBytes { try HMACSignature.compute(.hs256, key: Array(publicJWK.utf8), message: $0) }
+        #expect(Support.error { _ = try lax.verify(UnverifiedJWS(compact: input + "." + Base64URL.encode(mac))) }?.code == .symmetricAlgorithm)
+    }
+
+    @Test("ECDSA r = s = 0 (CVE-2022-21449) is refused")
+    func psychicSignature() {
+        let header = #"{"alg":"ES256","typ":"oauth-id-jag+jwt","kid":"es256-key"}"#
+        #expect(refusal(Support.assemble(header: header, payload: claims, signature: [UInt8](repeating: 0, count: 64)))?.code == .badSignature)
+        // r = 0 with s valid-looking, and s = 0 alone.
+        #expect(refusal(Support.assemble(header: header, payload: claims, signature: [UInt8](repeating: 0, count: 32) + [UInt8](repeating: 7, count: 32)))?.code == .badSignature)
+        #expect(refusal(Support.assemble(header: header, payload: claims, signature: [UInt8](repeating: 7, count: 32) + [UInt8](repeating: 0, count: 32)))?.code == .badSignature)
+    }
+
+    @Test("a DER-encoded ECDSA signature where r||s is expected is refused")
+    func derSignature() throws {
+        let token = try Support.es256.signJWT(type: "oauth-id-jag+jwt", claims: Support.claims(.idJAG))
+        let parts = token.split(separator: ".").map(String.init)
+        let raw = try Base64URL.decode(parts[2])
+        let der = raw.withUnsafeBytes { ECDSASignatureDER.encode(r: UnsafeRawBufferPointer(rebasing: $0[0..<32]), s: UnsafeRawBufferPointer(rebasing: $0[32..<64])) }
+        #expect(refusal(parts[0] + "." + parts[1] + "." + Base64URL.encode(der))?.code == .badSignatureEncoding)
+        // A 64-byte r||s with one byte trimmed, or padded, is refused the same way.
+        #expect(refusal(parts[0] + "." + parts[1] + "." + Base64URL.encode(raw.dropLast()))?.code == .badSignatureEncoding)
+        #expect(refusal(parts[0] + "." + parts[1] + "." + Base64URL.encode([0] + raw))?.code == .badSignatureEncoding)
+    }
+
+    @Test("a key in the header (jwk, jku, x5u, x5c) is refused, even when the token is signed by that key")
+    func embeddedKey() throws {
+        let attackerJWK = try Support.attacker.publicJWK()
+        let headers = [
+            JSONObject(["typ": "oauth-id-jag+jwt", "jwk": .object(attackerJWK)]),
+            JSONObject(["typ": "oauth-id-jag+jwt", "jku": "https://evil.example/jwks.json"]),
+            JSONObject(["typ": "oauth-id-jag+jwt", "x5u": "https://evil.example/cert.pem"]),
+            JSONObject(["typ": "oauth-id-jag+jwt", "x5c": .array(["MIIB"])]),
+        ]
+        for header in headers {
+            let token = try Support.attacker.sign(payload: Array(claims.utf8), header: header)
+            #expect(refusal(token)?.code == .embeddedKey, "\(header.names)")
+        }
+        // Without the header the attacker's key (same kid as ours) simply fails the signature.
+        let plain = try Support.attacker.signJWT(type: "oauth-id-jag+jwt", claims: Support.claims(.idJAG))
+        #expect(refusal(plain)?.code == .badSignature)
+    }
+
+    @Test("an unknown crit extension is refused, and b64:false too")
+    func unknownCrit() throws {
+        let crit = try Support.signRaw(Support.es256, header: #"{"alg":"ES256","kid":"es256-key","typ":"oauth-id-jag+jwt","crit":["exp"],"exp":1}"#, payload: claims)
+        #expect(refusal(crit)?.code == .unknownCritical)
+        let malformedCrit = try Support.signRaw(Support.es256, header: #"{"alg":"ES256","kid":"es256-key","typ":"oauth-id-jag+jwt","crit":[]}"#, payload: claims)
+        #expect(refusal(malformedCrit)?.code == .unknownCritical)
+        let b64 = try Support.signRaw(Support.es256, header: #"{"alg":"ES256","kid":"es256-key","typ":"oauth-id-jag+jwt","b64":false,"crit":["b64"]}"#, payload: claims)
+        #expect(refusal(b64)?.code == .unencodedPayload)
+    }
+
+    @Test("duplicate claim names, and duplicate header names, are refused")
+    func duplicateNames() throws {
+        let payload = #"{"iss":"https://idp.example.com","sub":"victim","sub":"user-1","aud":"https://broker.example.com","client_id":"c","jti":"j","iat":\#(Support.nowSeconds),"exp":\#(Support.nowSeconds + 60)}"#
+        let token = try Support.signRaw(Support.es256, header: #"{"alg":"ES256","kid":"es256-key","typ":"oauth-id-jag+jwt"}"#, payload: payload)
+        #expect(refusal(token)?.code == .duplicateMember)
+        let header = try Support.signRaw(Support.es256, header: #"{"alg":"ES256","kid":"es256-key","typ":"oauth-id-jag+jwt","typ":"JWT"}"#, payload: claims)
+        #expect(refusal(header)?.code == .duplicateMember)
+    }
+
+    @Test("non-canonical base64url (padding, flipped unused bits, whitespace, std alphabet) is refused")
+    func nonCanonicalBase64() throws {
+        let token = try Support.es256.signJWT(type: "oauth-id-jag+jwt", claims: Support.claims(.idJAG))
+        var parts = token.split(separator: ".").map(String.init)
+        // 64-byte signature: 86 characters, the last carrying 4 unused bits.
+        let last = parts[2].last!
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+        let index = alphabet.firstIndex(of: last)!
+        parts[2] = String(parts[2].dropLast()) + String(alphabet[index ^ 1])
+        #expect(refusal(parts.joined(separator: "."))?.code == .badBase64URL)
+        #expect(refusal(token + "==")?.code == .badBase64URL)
+        #expect(refusal(token.replacingOccurrences(of: ".", with: " .", options: [], range: token.range(of: ".")))?.code == .badBase64URL)
+        let std = token.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        if std != token { #expect(refusal(std)?.code == .badBase64URL) }
+    }
+
+    @Test("a token of the wrong typ is refused")
+    func wrongTyp() throws {
+        let accessToken = try Support.es256.signJWT(type: "at+jwt", claims: Support.claims(.idJAG))
+        #expect(refusal(accessToken)?.code == .wrongType)
+        let untyped = try Support.es256.sign(payload: Array(claims.utf8))
+        #expect(refusal(untyped)?.code == .wrongType)
+    }
+
+    @Test("aud arrays with more than one member are refused, even when one member is ours")
+    func multipleAudiences() throws {
+        let two = Support.claims(.idJAG, ["aud": .array(["https://broker.example.com", "https://other.example.com"])])
+        #expect(refusal(try Support.es256.signJWT(type: "oauth-id-jag+jwt", claims: two))?.code == .multipleAudiences)
+        let one = Support.claims(.idJAG, ["aud": .array(["https://broker.example.com"])])
+        #expect(refusal(try Support.es256.signJWT(type: "oauth-id-jag+jwt", claims: one)) == nil)
+        let wrong = Support.claims(.idJAG, ["aud": "https://broker.example.com/"])
+        #expect(refusal(try Support.es256.signJWT(type: "oauth-id-jag+jwt", claims: wrong))?.code == .wrongAudience)
+    }
+
+    @Test("a JWE (five segments) gets its own error; other segment counts are malformed")
+    func shapes() {
+        #expect(refusal("a.b.c.d.e")?.code == .jweNotSupported)
+        #expect(refusal("a.b")?.code == .malformed)
+        #expect(refusal("a.b.c.d")?.code == .malformed)
+        #expect(refusal("")?.code == .malformed)
+        #expect(refusal(String(repeating: "a", count: 20_000))?.code == .tooLarge)
+    }
+
+    @Test("a signature bit flip, a tampered payload and a key of the wrong algorithm are refused")
+    func tampering() throws {
+        let token = try Support.rs256.signJWT(type: "oauth-id-jag+jwt", claims: Support.claims(.idJAG))
+        var parts = token.split(separator: ".").map(String.init)
+        var signature = try Base64URL.decode(parts[2])
+        signature[100] ^= 0x01
+        #expect(refusal(parts[0] + "." + parts[1] + "." + Base64URL.encode(signature))?.code == .badSignature)
+        parts[1] = Base64URL.encode(Array(Support.claims(.idJAG, ["sub": "admin"]).serialized().utf8))
+        #expect(refusal(parts.joined(separator: "."))?.code == .badSignature)
+        // A PS256 token claiming the RS256 key's kid: the key allows only RS256 (its alg member).
+        let pss = try Support.signRaw(Support.ps256, header: #"{"alg":"PS256","kid":"rsa-key","typ":"oauth-id-jag+jwt"}"#, payload: claims)
+        #expect(refusal(pss)?.code == .algorithmNotAllowed)
+    }
+}

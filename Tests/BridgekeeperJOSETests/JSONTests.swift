@@ -1,0 +1,62 @@
+import Testing
+@testable import BridgekeeperJOSE
+
+@Suite("Strict JSON")
+struct JSONTests {
+    @Test("parses every JSON type and keeps member order and number text")
+    func parsesTypes() throws {
+        let value = try JSONValue.parse(#"{"b":[1,-2.5e3,true,false,null],"a":"x\u00e9\ud83d\ude00\n","n":1300819380}"#)
+        let object = try #require(value.objectValue)
+        #expect(object.names == ["b", "a", "n"])
+        #expect(object["a"]?.stringValue == "xé😀\n")
+        #expect(object["b"]?.arrayValue?.count == 5)
+        #expect(object["b"]?.arrayValue?[1].numberValue?.double == -2500)
+        #expect(object["n"]?.numberValue?.exactInteger == 1_300_819_380)
+        #expect(value.serialized() == #"{"b":[1,-2.5e3,true,false,null],"a":"xé😀\n","n":1300819380}"#)
+    }
+
+    @Test("rejects duplicate member names, at any depth, after unescaping")
+    func duplicates() {
+        for text in [#"{"sub":"a","sub":"b"}"#, #"{"x":{"k":1,"k":2}}"#, #"{"alg":"ES256","\u0061lg":"none"}"#] {
+            let error = Support.error { _ = try JSONValue.parse(text) }
+            #expect(error?.code == .duplicateMember, "\(text)")
+        }
+        // Many members: the set-based path.
+        let many = "{" + (0..<40).map { "\"m\($0)\":\($0)" }.joined(separator: ",") + ",\"m7\":0}"
+        #expect(Support.error { _ = try JSONValue.parse(many) }?.code == .duplicateMember)
+    }
+
+    @Test("rejects malformed JSON", arguments: [
+        "", "{", "{\"a\":}", "{\"a\":1,}", "[1,]", "{'a':1}", "{\"a\":01}", "{\"a\":1.}", "{\"a\":.5}", "{\"a\":+1}",
+        "{\"a\":NaN}", "{\"a\":1e999}", "{\"a\":\"\\x\"}", "{\"a\":\"\\ud800\"}", "{\"a\":\"\\udc00\"}",
+        "{\"a\":\"tab\there\"}", "{\"a\":tru}", "{} {}", "{\"a\":1}x", "\u{FEFF}{}",
+    ])
+    func malformed(_ text: String) {
+        #expect(Support.error { _ = try JSONValue.parse(text) }?.code == .badJSON, "\(text.debugDescription)")
+    }
+
+    @Test("rejects invalid UTF-8 inside strings")
+    func invalidUTF8() {
+        let bytes: [UInt8] = Array(#"{"a":""#.utf8) + [0xC3, 0x28] + Array(#""}"#.utf8)
+        #expect(Support.error { _ = try JSONValue.parse(bytes) }?.code == .badJSON)
+        let overlong: [UInt8] = Array(#"{"a":""#.utf8) + [0xC0, 0xAF] + Array(#""}"#.utf8)
+        #expect(Support.error { _ = try JSONValue.parse(overlong) }?.code == .badJSON)
+    }
+
+    @Test("caps depth and size")
+    func caps() {
+        let deep = String(repeating: "[", count: 21) + String(repeating: "]", count: 21)
+        #expect(Support.error { _ = try JSONValue.parse(deep) }?.code == .badJSON)
+        let ok = String(repeating: "[", count: 20) + String(repeating: "]", count: 20)
+        #expect(Support.error { _ = try JSONValue.parse(ok) } == nil)
+        let big = "\"" + String(repeating: "a", count: 100) + "\""
+        #expect(Support.error { _ = try JSONValue.parse(big, limits: JSONLimits(maxBytes: 50)) }?.code == .tooLarge)
+    }
+
+    @Test("serialises with sorted keys and escapes control characters")
+    func serialises() throws {
+        let object = JSONObject(["z": "\u{01}\"\\", "a": .bool(true)])
+        #expect(object.serialized(sortedKeys: true) == #"{"a":true,"z":"\u0001\"\\"}"#)
+        #expect(try JSONValue.parse(object.serialized()) == .object(object))
+    }
+}

@@ -114,7 +114,7 @@ public struct JWSVerifier: Sendable {
         case 1:
             key = candidates[0]
         case 0:
-            if let kid = jws.keyID, keys.keys.contains(where: { $0.keyID == kid }) {
+            if let kid = jws.keyID, keys.keys.contains(where: { $0.keyID.isExactly(kid) }) {
                 throw JOSEError(.algorithmNotAllowed, "key \"\(kid.prefix(64))\" does not allow alg \(algorithm.rawValue)")
             }
             throw JOSEError(.unknownKey, jws.keyID.map { "no key with kid \"\($0.prefix(64))\" for \(algorithm.rawValue)" }
@@ -139,7 +139,7 @@ public struct JWSVerifier: Sendable {
         }
         if let crit = header["crit"] {
             let names = crit.arrayValue?.compactMap(\.stringValue) ?? []
-            if names.contains("b64") {
+            if names.containsExactly("b64") {
                 throw JOSEError(.unencodedPayload, "\"crit\" lists b64 (unencoded payload, RFC 7797), which is not accepted")
             }
             throw JOSEError(.unknownCritical, names.isEmpty

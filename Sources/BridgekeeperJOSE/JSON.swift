@@ -3,6 +3,9 @@
 /// JOSE headers and JWT claims are parsed with this instead of Foundation's decoder, because a
 /// verifier must refuse what Foundation tolerates: duplicate member names (RFC 7515 §5.2, RFC 7519
 /// §4), lone surrogates, invalid UTF-8, unbounded nesting.
+///
+/// Equality and hashing are exact: strings and member names compare by their UTF-8 bytes, numbers by
+/// their literal text (so `1` and `1.0` differ), objects member by member in order.
 public enum JSONValue: Sendable, Hashable {
     case null
     case bool(Bool)
@@ -34,6 +37,29 @@ public enum JSONValue: Sendable, Hashable {
     public var boolValue: Bool? {
         if case .bool(let value) = self { return value }
         return nil
+    }
+
+    public static func == (lhs: JSONValue, rhs: JSONValue) -> Bool {
+        switch (lhs, rhs) {
+        case (.null, .null): return true
+        case (.bool(let a), .bool(let b)): return a == b
+        case (.number(let a), .number(let b)): return a == b
+        case (.string(let a), .string(let b)): return a.isExactly(b)
+        case (.array(let a), .array(let b)): return a == b
+        case (.object(let a), .object(let b)): return a == b
+        default: return false
+        }
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        switch self {
+        case .null: hasher.combine(0)
+        case .bool(let value): hasher.combine(1); hasher.combine(value)
+        case .number(let value): hasher.combine(2); hasher.combine(value)
+        case .string(let value): hasher.combine(3); hasher.combine(ExactString(value))
+        case .array(let value): hasher.combine(4); hasher.combine(value)
+        case .object(let value): hasher.combine(5); hasher.combine(value)
+        }
     }
 }
 
@@ -67,6 +93,13 @@ public struct JSONObject: Sendable, Hashable {
     public struct Member: Sendable, Hashable {
         public let name: String
         public let value: JSONValue
+
+        public static func == (lhs: Member, rhs: Member) -> Bool { lhs.name.isExactly(rhs.name) && lhs.value == rhs.value }
+
+        public func hash(into hasher: inout Hasher) {
+            hasher.combine(ExactString(name))
+            hasher.combine(value)
+        }
     }
 
     public private(set) var members: [Member]
@@ -86,11 +119,11 @@ public struct JSONObject: Sendable, Hashable {
 
     public subscript(name: String) -> JSONValue? {
         get {
-            for member in members where member.name == name { return member.value }
+            for member in members where member.name.isExactly(name) { return member.value }
             return nil
         }
         set {
-            if let index = members.firstIndex(where: { $0.name == name }) {
+            if let index = members.firstIndex(where: { $0.name.isExactly(name) }) {
                 if let newValue { members[index] = Member(name: name, value: newValue) } else { members.remove(at: index) }
             } else if let newValue {
                 members.append(Member(name: name, value: newValue))
@@ -202,7 +235,7 @@ private struct JSONParser {
         try enter()
         index += 1  // {
         var members: [JSONObject.Member] = []
-        var seen: Set<String>? = nil
+        var seen: Set<ExactString>? = nil
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
             index += 1
@@ -215,12 +248,12 @@ private struct JSONParser {
             let name = try parseString()
             // Duplicate names: linear scan for the small objects JOSE uses, a set beyond that.
             if members.count < 16 {
-                for member in members where member.name == name {
+                for member in members where member.name.isExactly(name) {
                     throw JOSEError(.duplicateMember, "member \"\(Self.printable(name))\" appears twice")
                 }
             } else {
-                if seen == nil { seen = Set(members.map(\.name)) }
-                if seen!.insert(name).inserted == false {
+                if seen == nil { seen = Set(members.map { ExactString($0.name) }) }
+                if seen!.insert(ExactString(name)).inserted == false {
                     throw JOSEError(.duplicateMember, "member \"\(Self.printable(name))\" appears twice")
                 }
             }
@@ -230,7 +263,7 @@ private struct JSONParser {
             skipWhitespace()
             let value = try parseValue()
             members.append(JSONObject.Member(name: name, value: value))
-            if seen != nil { seen!.insert(name) }
+            if seen != nil { seen!.insert(ExactString(name)) }
             skipWhitespace()
             guard index < bytes.count else { throw fail("unexpected end of input") }
             if bytes[index] == UInt8(ascii: ",") {

@@ -88,16 +88,18 @@ public struct JWK: Sendable {
             object[name] == nil ? nil : try bytes(name)
         }
 
-        guard let kty = try string("kty") else { throw JOSEError(.invalidKey, "JWK has no \"kty\"") }
+        guard let ktyValue = try string("kty") else { throw JOSEError(.invalidKey, "JWK has no \"kty\"") }
+        // Matched exactly, then switched on our own constant.
+        let kty = ["RSA", "EC", "OKP", "oct"].first { $0.isExactly(ktyValue) } ?? ktyValue
         let kid = try string("kid")
         let use = try string("use")
         var operations: [String]? = nil
         if let value = object["key_ops"] {
             guard let array = value.arrayValue else { throw JOSEError(.invalidKey, "\"key_ops\" must be an array of strings") }
-            var seen = Set<String>()
+            var seen = Set<ExactString>()
             operations = []
             for element in array {
-                guard let op = element.stringValue, seen.insert(op).inserted else {
+                guard let op = element.stringValue, seen.insert(ExactString(op)).inserted else {
                     throw JOSEError(.invalidKey, "\"key_ops\" must hold unique strings")
                 }
                 operations!.append(op)
@@ -105,8 +107,8 @@ public struct JWK: Sendable {
         }
         var declared: JWSAlgorithm? = nil
         if let name = try string("alg") {
-            if name.lowercased() == "none" { throw JOSEError(.algorithmNone, "a key cannot be declared for alg \"none\"") }
-            guard let algorithm = JWSAlgorithm(rawValue: name) else {
+            if name.asciiLowercased.isExactly("none") { throw JOSEError(.algorithmNone, "a key cannot be declared for alg \"none\"") }
+            guard let algorithm = JWSAlgorithm(exactName: name) else {
                 throw JOSEError(.invalidKey, "key alg \"\(name.prefix(20))\" is not a supported signature algorithm")
             }
             declared = algorithm
@@ -134,13 +136,13 @@ public struct JWK: Sendable {
             keyType = .rsa(bits: bits)
         case "EC":
             guard let crvName = try string("crv") else { throw JOSEError(.invalidKey, "EC JWK has no \"crv\"") }
-            guard let curve = ECCurve(rawValue: crvName) else {
+            guard let curve = ECCurve(exactName: crvName) else {
                 throw JOSEError(.invalidKey, "EC curve \"\(crvName.prefix(20))\" is not supported (P-256, P-384, P-521)")
             }
             material = .asymmetric(try EVPKey.ec(curve: curve, x: try bytes("x"), y: try bytes("y"), d: try optionalBytes("d")))
             keyType = .ec(curve)
         case "OKP":
-            guard try string("crv") == "Ed25519" else { throw JOSEError(.invalidKey, "OKP keys are supported for crv Ed25519 only") }
+            guard try string("crv").isExactly("Ed25519") else { throw JOSEError(.invalidKey, "OKP keys are supported for crv Ed25519 only") }
             material = .asymmetric(try EVPKey.ed25519(x: try bytes("x"), d: try optionalBytes("d")))
             keyType = .ed25519
         case "oct":
@@ -184,8 +186,8 @@ public struct JWK: Sendable {
 
     /// Whether `use` and `key_ops` permit the operation.
     public func permits(_ operation: Operation) -> Bool {
-        if let use, use != "sig" { return false }
-        if let keyOperations, !keyOperations.contains(operation.rawValue) { return false }
+        if let use, !use.isExactly("sig") { return false }
+        if let keyOperations, !keyOperations.containsExactly(operation.rawValue) { return false }
         return true
     }
 
@@ -202,7 +204,7 @@ public struct JWK: Sendable {
         var object = try requiredPublicMembers()
         if let keyID { object["kid"] = .string(keyID) }
         if let use { object["use"] = .string(use) }
-        if let keyOperations { object["key_ops"] = .array(keyOperations.filter { $0 == "verify" }.map(JSONValue.string)) }
+        if let keyOperations { object["key_ops"] = .array(keyOperations.filter { $0.isExactly("verify") }.map(JSONValue.string)) }
         if let algorithm { object["alg"] = .string(algorithm.rawValue) }
         return object
     }
@@ -306,7 +308,7 @@ public struct JWKSet: Sendable {
     /// Keys that match `kid` (when the token names one) and allow `algorithm`.
     func candidates(keyID: String?, algorithm: JWSAlgorithm) -> [JWK] {
         keys.filter { key in
-            (keyID == nil || key.keyID == keyID) && key.allowedAlgorithms.contains(algorithm)
+            (keyID == nil || key.keyID.isExactly(keyID)) && key.allowedAlgorithms.contains(algorithm)
         }
     }
 }

@@ -49,6 +49,12 @@ public enum JWSAlgorithm: String, Sendable, Hashable, CaseIterable, Comparable {
         }
     }
 
+    /// The algorithm whose name is exactly `name` (case-sensitive, RFC 7515 §4.1.1).
+    public init?(exactName name: String) {
+        guard let match = Self.allCases.first(where: { $0.rawValue.isExactly(name) }) else { return nil }
+        self = match
+    }
+
     public static func < (lhs: JWSAlgorithm, rhs: JWSAlgorithm) -> Bool { lhs.rawValue < rhs.rawValue }
 
     /// Reads a header's `alg`, naming the two refusals that matter: `none` and unknown names.
@@ -56,10 +62,10 @@ public enum JWSAlgorithm: String, Sendable, Hashable, CaseIterable, Comparable {
         guard let name = value?.stringValue else {
             throw JOSEError(.malformed, "header has no \"alg\" string")
         }
-        if name.lowercased() == "none" {
+        if name.asciiLowercased.isExactly("none") {
             throw JOSEError(.algorithmNone, "alg \"none\" (unsecured JWS) is never accepted")
         }
-        guard let algorithm = JWSAlgorithm(rawValue: name) else {
+        guard let algorithm = JWSAlgorithm(exactName: name) else {
             throw JOSEError(.algorithmNotAllowed, "alg \"\(name.prefix(20))\" is not supported")
         }
         return algorithm
@@ -116,8 +122,14 @@ public enum ECCurve: String, Sendable, Hashable, CaseIterable {
         }
     }
 
+    /// The curve whose JWK `crv` is exactly `name`.
+    init?(exactName name: String) {
+        guard let curve = ECCurve.allCases.first(where: { $0.rawValue.isExactly(name) }) else { return nil }
+        self = curve
+    }
+
     init?(openSSLName: String) {
-        guard let curve = ECCurve.allCases.first(where: { $0.openSSLName == openSSLName || $0.rawValue == openSSLName }) else {
+        guard let curve = ECCurve.allCases.first(where: { $0.openSSLName.isExactly(openSSLName) || $0.rawValue.isExactly(openSSLName) }) else {
             return nil
         }
         self = curve

@@ -19,7 +19,7 @@ public import Foundation
 public struct TokenKind: Sendable, Hashable, CustomStringConvertible {
     public let name: String
     /// Normalised (lowercase, no `application/`) `typ` values accepted.
-    let types: Set<String>
+    let types: [String]
     let acceptsMissingType: Bool
     let requiredClaims: [String]
     let forbiddenClaims: [String]
@@ -61,7 +61,7 @@ public struct TokenKind: Sendable, Hashable, CustomStringConvertible {
 
     /// The kind for a `--typ` given on the command line: a kind name or a `typ` value.
     public static func named(_ text: String) -> TokenKind? {
-        switch text.lowercased() {
+        switch text.asciiLowercased {
         case "id_token", "id-token", "idtoken", "jwt": return .idToken
         case "id-jag", "id_jag", "idjag", "oauth-id-jag+jwt": return .idJAG
         case "access_token", "access-token", "at+jwt": return .accessToken
@@ -72,18 +72,18 @@ public struct TokenKind: Sendable, Hashable, CustomStringConvertible {
     }
 
     static func normalise(_ typ: String) -> String {
-        let lower = typ.lowercased()
-        return lower.hasPrefix("application/") ? String(lower.dropFirst("application/".count)) : lower
+        let lower = typ.asciiLowercased
+        return lower.utf8.starts(with: "application/".utf8) ? String(decoding: lower.utf8.dropFirst("application/".utf8.count), as: UTF8.self) : lower
     }
 
     /// The `typ` rule (header only), checked before anything else is trusted.
     public func checkType(_ header: JSONObject) throws(JOSEError) {
         guard let value = header["typ"] else {
             if acceptsMissingType { return }
-            throw JOSEError(.wrongType, "\(name) needs typ \"\(types.sorted().first!)\"; the header has none")
+            throw JOSEError(.wrongType, "\(name) needs typ \"\(types[0])\"; the header has none")
         }
         guard let typ = value.stringValue else { throw JOSEError(.wrongType, "typ must be a string") }
-        guard types.contains(Self.normalise(typ)) else {
+        guard types.containsExactly(Self.normalise(typ)) else {
             throw JOSEError(.wrongType, "typ \"\(typ.prefix(40))\" is not accepted for an \(name)")
         }
     }
@@ -100,11 +100,11 @@ public struct TokenKind: Sendable, Hashable, CustomStringConvertible {
         case .any:
             break
         case .equalsIssuer:
-            guard let issuer = try claims.issuer(), issuer == (try claims.subject()) else {
+            guard let issuer = try claims.issuer(), (try claims.subject()).isExactly(issuer) else {
                 throw JOSEError(.invalidClaim, "a \(name) needs iss equal to sub (the client_id)")
             }
         case .differsFromIssuer:
-            guard try claims.issuer() != (try claims.subject()) else {
+            guard !(try claims.issuer()).isExactly(try claims.subject()) else {
                 throw JOSEError(.invalidClaim, "an \(name) never has sub equal to iss")
             }
         }
@@ -183,7 +183,7 @@ public struct ClaimRules: Sendable {
     /// Checks, in order: `iss`, `aud`, `exp`, `nbf`, `iat`, lifetime cap, maximum age.
     public func check(_ claims: JWTClaims, now: Date) throws(JOSEError) {
         let issuer = try claims.issuer()
-        if let expected = self.issuer, issuer != expected {
+        if let expected = self.issuer, !issuer.isExactly(expected) {
             throw JOSEError(.wrongIssuer, issuer == nil ? "token has no iss" : "iss does not match the expected issuer exactly")
         }
         let audience = try claims.audience()
@@ -192,7 +192,7 @@ public struct ClaimRules: Sendable {
             guard audience.count == 1 else {
                 throw JOSEError(.multipleAudiences, "aud has \(audience.count) members; exactly one is accepted")
             }
-            guard audience[0] == expected else { throw JOSEError(.wrongAudience, "aud does not match the expected audience exactly") }
+            guard audience[0].isExactly(expected) else { throw JOSEError(.wrongAudience, "aud does not match the expected audience exactly") }
         }
         let expiration = try claims.expiration()
         let notBefore = try claims.notBefore()

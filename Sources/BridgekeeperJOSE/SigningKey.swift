@@ -97,7 +97,7 @@ public struct SigningKey: Sendable {
             input = plainHeaderPrefix
         } else {
             var header = JSONObject(["alg": .string(algorithm.rawValue)])
-            for member in extra.members where member.name != "alg" { header[member.name] = member.value }
+            for member in extra.members where !member.name.isExactly("alg") { header[member.name] = member.value }
             if header["kid"] == nil { header["kid"] = .string(keyID) }
             input = Base64URL.encodeBytes(Array(header.serialized().utf8))
         }

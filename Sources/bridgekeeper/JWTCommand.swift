@@ -68,7 +68,7 @@ struct JWTCommand: ParsableCommand {
                 if !algorithms.isEmpty {
                     allowed = []
                     for name in algorithms {
-                        guard let algorithm = JWSAlgorithm(rawValue: name), !algorithm.isSymmetric else {
+                        guard let algorithm = JWSAlgorithm(exactName: name), !algorithm.isSymmetric else {
                             throw CLIFailure("usage", "--alg \(name) is not an asymmetric JWS algorithm", exitCode: 2)
                         }
                         allowed.insert(algorithm)

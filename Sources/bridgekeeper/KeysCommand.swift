@@ -36,7 +36,7 @@ struct KeysCommand: ParsableCommand {
 
         func run() throws {
             try reportingFailures {
-                guard let algorithm = JWSAlgorithm(rawValue: alg), !algorithm.isSymmetric else {
+                guard let algorithm = JWSAlgorithm(exactName: alg), !algorithm.isSymmetric else {
                     throw CLIFailure("usage", "--alg \(alg) is not an asymmetric JWS algorithm", exitCode: 2)
                 }
                 do {

@@ -159,3 +159,58 @@ struct AttackTests {
         #expect(refusal(pss)?.code == .algorithmNotAllowed)
     }
 }
+
+/// Swift's `String ==` uses Unicode canonical equivalence; JOSE identifiers must match exactly
+/// (RFC 7519 §2, RFC 7515 §4.1.4). Found while writing the fuzz harness (Fuzz/findings/).
+@Suite("Exact comparison, not canonical equivalence")
+struct ExactComparisonTests {
+    let kelvin = "\u{212A}"  // KELVIN SIGN, canonically equivalent to "K"
+
+    @Test("a kid with a Kelvin sign does not select the key with kid \"Key-1\"")
+    func kid() throws {
+        let key = try SigningKey.generate(.eddsa, keyID: "Key-1")
+        let verifier = JWSVerifier(keys: JWKSet(keys: [key.verificationKey()]))
+        let token = try key.sign(payload: Array("{}".utf8), header: JSONObject(["kid": .string("\(kelvin)ey-1")]))
+        #expect(Support.error { _ = try verifier.verify(UnverifiedJWS(compact: token)) }?.code == .unknownKey)
+    }
+
+    @Test("iss and aud with canonically equivalent characters do not match")
+    func issuerAndAudience() {
+        let rules = ClaimRules(issuer: "https://Kelvin.example", audience: "https://caf\u{E9}.example")
+        let issuer = JWTClaims(JSONObject(["iss": .string("https://\(kelvin)elvin.example"), "aud": "https://caf\u{E9}.example"]))
+        #expect(Support.error { try rules.check(issuer, now: Support.now) }?.code == .wrongIssuer)
+        let audience = JWTClaims(JSONObject(["iss": "https://Kelvin.example", "aud": "https://cafe\u{301}.example"]))
+        #expect(Support.error { try rules.check(audience, now: Support.now) }?.code == .wrongAudience)
+    }
+
+    @Test("member names that are only canonically equivalent are distinct, not duplicates")
+    func memberNames() throws {
+        let object = try #require(try JSONValue.parse("{\"K\":1,\"\\u212a\":2}").objectValue)
+        #expect(object.count == 2)
+        #expect(object["K"]?.numberValue?.exactInteger == 1)
+        #expect(object[kelvin]?.numberValue?.exactInteger == 2)
+        let nfd = try #require(try JSONValue.parse("{\"\u{E9}\":1,\"e\u{301}\":2}").objectValue)
+        #expect(nfd.count == 2)
+        // And many members (the set-based duplicate check) behave the same.
+        let many = "{" + (0..<20).map { "\"m\($0)\":\($0)" }.joined(separator: ",") + ",\"K\":1,\"\\u212a\":2}"
+        #expect(try JSONValue.parse(many).objectValue?.count == 22)
+        #expect(JSONValue.string("K") != JSONValue.string(kelvin))
+    }
+
+    @Test("a client assertion's iss and sub must be the same bytes")
+    func subjectRule() throws {
+        let claims = Support.claims(.clientAssertion, ["iss": "client-K", "sub": .string("client-\(kelvin)")])
+        let token = try Support.es256.signJWT(type: "client-authentication+jwt", claims: claims)
+        let verifier = JWTVerifier(kind: .clientAssertion, signatures: Support.verifier(Support.es256), rules: ClaimRules())
+        #expect(Support.error { _ = try verifier.verify(token, now: Support.now) }?.code == .invalidClaim)
+    }
+
+    @Test("typ is ASCII case-insensitive only; alg is case-sensitive")
+    func typAndAlg() throws {
+        let token = try Support.es256.signJWT(type: "AT+JWT", claims: Support.claims(.accessToken))
+        let verifier = JWTVerifier(kind: .accessToken, signatures: Support.verifier(Support.es256), rules: ClaimRules())
+        #expect(Support.error { _ = try verifier.verify(token, now: Support.now) } == nil)
+        let lower = try Support.signRaw(Support.es256, header: #"{"alg":"es256","kid":"es256-key","typ":"at+jwt"}"#, payload: Support.claims(.accessToken).serialized())
+        #expect(Support.error { _ = try verifier.verify(lower, now: Support.now) }?.code == .algorithmNotAllowed)
+    }
+}

@@ -1,0 +1,49 @@
+/// Exact string comparison for protocol values.
+///
+/// Swift's `String ==` and `String` hashing use Unicode canonical equivalence: U+212A KELVIN SIGN
+/// equals "K", and "é" equals "e" + U+0301. JOSE and OAuth identifiers (`iss`, `aud`, `kid`, `typ`,
+/// `alg`, member names, client ids) must match exactly, "with no transformations or
+/// canonicalizations applied" (RFC 7519 §2 StringOrURI, RFC 7515 §4.1.4). Everything in Bridgekeeper
+/// that compares such values goes through these helpers, which compare code units.
+extension String {
+    /// True when both strings have the same UTF-8 bytes.
+    public func isExactly(_ other: String) -> Bool {
+        utf8.elementsEqual(other.utf8)
+    }
+
+    /// ASCII letters lowercased, every other scalar unchanged (unlike `lowercased()`, which maps
+    /// U+212A KELVIN SIGN to "k"). For media types and other ASCII case-insensitive tokens.
+    public var asciiLowercased: String {
+        String(decoding: utf8.map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 0x20 : $0 }, as: UTF8.self)
+    }
+}
+
+extension Optional where Wrapped == String {
+    /// Exact equality where either side may be absent: two absent values are equal.
+    func isExactly(_ other: String?) -> Bool {
+        switch (self, other) {
+        case (nil, nil): return true
+        case (let a?, let b?): return a.isExactly(b)
+        default: return false
+        }
+    }
+}
+
+extension Sequence where Element == String {
+    /// `contains` by exact comparison.
+    public func containsExactly(_ value: String) -> Bool {
+        contains { $0.isExactly(value) }
+    }
+}
+
+/// A string used as a `Set` or `Dictionary` key with exact (byte) equality and hashing.
+public struct ExactString: Hashable, Sendable, CustomStringConvertible {
+    public let value: String
+    public init(_ value: String) { self.value = value }
+    public static func == (lhs: ExactString, rhs: ExactString) -> Bool { lhs.value.isExactly(rhs.value) }
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(value.utf8.count)
+        for byte in value.utf8 { hasher.combine(byte) }
+    }
+    public var description: String { value }
+}

@@ -21,8 +21,8 @@ public struct SigningKey: Sendable {
         case .ed25519: keyType = .ed25519
         case nil: throw JOSEError(.invalidKey, "unsupported private key type")
         }
-        if case .rsa(let bits) = keyType, bits < EVPKey.minimumRSABits {
-            throw JOSEError(.invalidKey, "RSA signing keys need at least \(EVPKey.minimumRSABits) bits")
+        if case .rsa(let bits) = keyType, bits < EVPKey.minimumRSABits || bits > EVPKey.maximumRSABits {
+            throw JOSEError(.invalidKey, "RSA signing keys have \(EVPKey.minimumRSABits) to \(EVPKey.maximumRSABits) bits")
         }
         guard JWK.compatibleAlgorithms(keyType).contains(algorithm) else {
             throw JOSEError(.algorithmNotAllowed, "\(algorithm.rawValue) does not fit a \(keyType) key")

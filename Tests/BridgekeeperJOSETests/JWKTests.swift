@@ -15,6 +15,26 @@ struct JWKTests {
         #expect(Support.error { _ = try JWK(json: jwk) }?.code == .invalidKey)
     }
 
+    @Test("RSA moduli from 2048 to 8192 bits import and export; larger ones are refused (fuzzer finding)")
+    func rsaSizeLimits() throws {
+        func jwk(bytes: Int) -> String {
+            var modulus = [UInt8](repeating: 0xC5, count: bytes)
+            modulus[bytes - 1] |= 1
+            return #"{"kty":"RSA","n":"\#(Base64URL.encode(modulus))","e":"AQAB"}"#
+        }
+        for bytes in [256, 512, 1024] {
+            let key = try JWK(json: jwk(bytes: bytes))
+            // Every accepted key has a thumbprint and a public export that parses back.
+            let exported = try key.publicJWK()
+            #expect(try JWK(object: exported).thumbprint() == key.thumbprint())
+        }
+        // 1101 bytes was accepted on import but could not be exported (Fuzz/findings/jwk-rsa-8808-...).
+        for bytes in [1025, 1101, 2048] {
+            #expect(Support.error { _ = try JWK(json: jwk(bytes: bytes)) }?.code == .invalidKey, "\(bytes * 8) bits")
+        }
+        #expect(Support.error { _ = try SigningKey.generate(.rs256, rsaBits: 8193) }?.code == .invalidKey)
+    }
+
     @Test("RSA exponents that are even, 1 or oversized are refused")
     func badExponent() throws {
         let n = try #require(try Support.rs256.publicJWK()["n"]?.stringValue)

@@ -4,6 +4,9 @@ internal import COpenSSL
 /// on their curve, key pairs are consistent, RSA moduli have at least 2048 bits.
 extension EVPKey {
     static let minimumRSABits = 2048
+    /// Larger moduli are refused everywhere (import, generation, PEM): an 8192-bit verification
+    /// already costs about 16 times a 2048-bit one, and no IdP publishes larger keys.
+    static let maximumRSABits = 8192
 
     // MARK: Import from JWK members
 
@@ -14,8 +17,8 @@ extension EVPKey {
     static func rsa(n: [UInt8], e: [UInt8], privateParts: RSAPrivateParts? = nil) throws(JOSEError) -> EVPKey {
         let modulus = Array(n.drop { $0 == 0 })
         let exponent = Array(e.drop { $0 == 0 })
-        guard modulus.count * 8 >= minimumRSABits, modulus.count <= 2048 else {
-            throw JOSEError(.invalidKey, "RSA modulus must be at least \(minimumRSABits) bits (and at most 16384)")
+        guard modulus.count * 8 >= minimumRSABits, modulus.count * 8 <= maximumRSABits else {
+            throw JOSEError(.invalidKey, "RSA modulus must have \(minimumRSABits) to \(maximumRSABits) bits")
         }
         guard modulus.last! & 1 == 1 else { throw JOSEError(.invalidKey, "RSA modulus is even") }
         guard !exponent.isEmpty, exponent.count <= 8, exponent.last! & 1 == 1, exponent != [1] else {
@@ -135,7 +138,9 @@ extension EVPKey {
         let raw: OpaquePointer?
         switch algorithm.family {
         case .rsaPKCS1, .rsaPSS:
-            guard rsaBits >= minimumRSABits, rsaBits <= 8192 else { throw JOSEError(.invalidKey, "RSA keys are 2048 to 8192 bits") }
+            guard rsaBits >= minimumRSABits, rsaBits <= maximumRSABits else {
+                throw JOSEError(.invalidKey, "RSA keys are \(minimumRSABits) to \(maximumRSABits) bits")
+            }
             raw = bk_generate_rsa(rsaBits)
         case .ecdsa(let curve): raw = bk_generate_ec(curve.rawValue)
         case .eddsa: raw = bk_generate_ed25519()
@@ -173,13 +178,17 @@ extension EVPKey {
         }
     }
 
+    /// Room for any parameter of this key: its components are never larger than its size in bytes
+    /// (the modulus for RSA, the signature for ECDSA, which exceeds the field size).
+    private var parameterCapacity: Int { max(maxSignatureSize, 132) + 8 }
+
     private func hasBignum(_ name: String) -> Bool {
-        var buffer = [UInt8](repeating: 0, count: 1100)
+        var buffer = [UInt8](repeating: 0, count: parameterCapacity)
         return bk_pkey_get_bn(raw, name, &buffer, buffer.count, 0) >= 0
     }
 
     private func bignum(_ name: String, padded: Int = 0) throws(JOSEError) -> [UInt8] {
-        var buffer = [UInt8](repeating: 0, count: 1100)
+        var buffer = [UInt8](repeating: 0, count: parameterCapacity)
         let length = bk_pkey_get_bn(raw, name, &buffer, buffer.count, padded)
         guard length >= 0 else { throw OpenSSLError.take("export of \(name)") }
         return Array(buffer[0..<Int(length)])

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+internal import Glibc
+#elseif canImport(Darwin)
+internal import Darwin
+#endif
+
 /// A JWS in compact serialisation (RFC 7515 §7.1), parsed and nothing trusted.
 ///
 /// Parsing checks only shape: a size cap, exactly three segments (five is a JWE and gets its own
@@ -33,29 +39,38 @@ public struct UnverifiedJWS: Sendable {
     private static func parse(_ bytes: UnsafeBufferPointer<UInt8>, maxBytes: Int) throws(JOSEError) -> UnverifiedJWS {
         guard bytes.count <= maxBytes else { throw JOSEError(.tooLarge, "token is larger than \(maxBytes) bytes") }
         guard !bytes.isEmpty else { throw JOSEError(.malformed, "token is empty") }
-        var dots: [Int] = []
-        for index in bytes.indices where bytes[index] == UInt8(ascii: ".") {
-            dots.append(index)
-            if dots.count > 4 { break }
+        // memchr is vectorised: find the two dots of a JWS, then make sure there is no third.
+        let base = bytes.baseAddress!
+        func dot(after start: Int) -> Int? {
+            guard start < bytes.count, let found = memchr(base + start, Int32(UInt8(ascii: ".")), bytes.count - start) else { return nil }
+            return base.distance(to: found.assumingMemoryBound(to: UInt8.self))
         }
-        if dots.count == 4 {
-            throw JOSEError(.jweNotSupported, "token has five segments: a JWE (encrypted token), which is not accepted here")
+        let first = dot(after: 0)
+        let second = first.flatMap { dot(after: $0 + 1) }
+        if let second, dot(after: second + 1) != nil {
+            var dotCount = 0
+            for byte in bytes where byte == UInt8(ascii: ".") { dotCount += 1 }
+            if dotCount == 4 {
+                throw JOSEError(.jweNotSupported, "token has five segments: a JWE (encrypted token), which is not accepted here")
+            }
+            throw JOSEError(.malformed, "a compact JWS has exactly three dot-separated segments, this has \(min(dotCount, 5) + 1)")
         }
-        guard dots.count == 2 else {
-            throw JOSEError(.malformed, "a compact JWS has exactly three dot-separated segments, this has \(dots.count + 1)")
+        guard let first, let second else {
+            throw JOSEError(.malformed, "a compact JWS has exactly three dot-separated segments, this has \(first == nil ? 1 : 2)")
         }
-        let headerBytes = try Base64URL.decode(bytes[0..<dots[0]])
-        guard dots[1] > dots[0] + 1 else {
+        let dots = (first, second)
+        let headerBytes = try Base64URL.decode(bytes[0..<dots.0])
+        guard dots.1 > dots.0 + 1 else {
             throw JOSEError(.detachedPayload, "payload segment is empty (detached content is not accepted)")
         }
-        let payload = try Base64URL.decode(bytes[(dots[0] + 1)..<dots[1]])
-        let signature = try Base64URL.decode(bytes[(dots[1] + 1)...])
+        let payload = try Base64URL.decode(bytes[(dots.0 + 1)..<dots.1])
+        let signature = try Base64URL.decode(bytes[(dots.1 + 1)...])
         let headerValue = try JSONValue.parse(headerBytes, limits: JSONLimits(maxBytes: 8_192, maxDepth: 4))
         guard let header = headerValue.objectValue else { throw JOSEError(.malformed, "protected header is not a JSON object") }
         guard let algorithmName = header["alg"]?.stringValue else { throw JOSEError(.malformed, "protected header has no \"alg\" string") }
         return UnverifiedJWS(
             header: header, algorithmName: algorithmName, payload: payload, signature: signature,
-            signingInput: Array(bytes[0..<dots[1]]))
+            signingInput: Array(bytes[0..<dots.1]))
     }
 
     /// The header's `kid`, when it is a string.

@@ -242,6 +242,7 @@ private struct JSONParser {
             depth -= 1
             return JSONObject(uniqueMembers: members)
         }
+        members.reserveCapacity(16)
         while true {
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a member name") }
@@ -316,17 +317,21 @@ private struct JSONParser {
     mutating func parseString() throws(JOSEError) -> String {
         index += 1  // opening quote
         let start = index
-        // Fast path: no escapes.
+        // Fast path: no escapes. ASCII needs no UTF-8 validation, and String(decoding:) on a buffer is
+        // a plain copy, whereas the generic String(validating:as:) looks up type metadata per call.
+        var high: UInt8 = 0
         while index < bytes.count {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
                 let raw = UnsafeBufferPointer(rebasing: bytes[start..<index])
                 index += 1
+                if high & 0x80 == 0 { return String(decoding: raw, as: UTF8.self) }
                 guard let string = String(validating: raw, as: UTF8.self) else { throw fail("invalid UTF-8 in string") }
                 return string
             }
             if byte == UInt8(ascii: "\\") { break }
             if byte < 0x20 { throw fail("control character in string") }
+            high |= byte
             index += 1
         }
         // Slow path with escapes.
@@ -401,6 +406,7 @@ private struct JSONParser {
         let start = index
         if bytes[index] == UInt8(ascii: "-") { index += 1 }
         guard index < bytes.count else { throw fail("truncated number") }
+        let digitsStart = index
         if bytes[index] == UInt8(ascii: "0") {
             index += 1
         } else if (UInt8(ascii: "1")...UInt8(ascii: "9")).contains(bytes[index]) {
@@ -408,13 +414,17 @@ private struct JSONParser {
         } else {
             throw fail("invalid number")
         }
+        let integerDigits = index - digitsStart
+        var isInteger = true
         if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
+            isInteger = false
             index += 1
             let digits = index
             while index < bytes.count, isDigit(bytes[index]) { index += 1 }
             if index == digits { throw fail("invalid number fraction") }
         }
         if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
+            isInteger = false
             index += 1
             if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
             let digits = index
@@ -423,6 +433,12 @@ private struct JSONParser {
         }
         if index - start > 64 { throw fail("number literal too long") }
         let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+        if isInteger, integerDigits <= 15 {
+            // Exact in a Double (< 2^53): no need for strtod.
+            var value: Int64 = 0
+            for position in (index - integerDigits)..<index { value = value &* 10 &+ Int64(bytes[position] &- UInt8(ascii: "0")) }
+            return JSONNumber(text: text, double: bytes[start] == UInt8(ascii: "-") ? -Double(value) : Double(value))
+        }
         guard let double = Double(text), double.isFinite else { throw fail("number out of range") }
         return JSONNumber(text: text, double: double)
     }
@@ -479,7 +495,21 @@ extension JSONValue {
 
     static func writeString(_ string: String, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
-        for byte in string.utf8 {
+        if string.utf8.withContiguousStorageIfAvailable({ writeEscaped($0, into: &out) }) == nil {
+            var copy = string
+            copy.withUTF8 { writeEscaped($0, into: &out) }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+
+    /// Appends runs of bytes that need no escaping in one go.
+    private static func writeEscaped(_ utf8: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) {
+        var runStart = 0
+        for index in 0..<utf8.count {
+            let byte = utf8[index]
+            guard byte < 0x20 || byte == 0x22 || byte == 0x5C else { continue }
+            if runStart < index { out.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<index])) }
+            runStart = index + 1
             switch byte {
             case 0x22: out.append(contentsOf: [0x5C, 0x22])
             case 0x5C: out.append(contentsOf: [0x5C, 0x5C])
@@ -488,18 +518,25 @@ extension JSONValue {
             case 0x09: out.append(contentsOf: [0x5C, UInt8(ascii: "t")])
             case 0x08: out.append(contentsOf: [0x5C, UInt8(ascii: "b")])
             case 0x0C: out.append(contentsOf: [0x5C, UInt8(ascii: "f")])
-            case 0x00..<0x20:
+            default:
                 let hex = Array("0123456789abcdef".utf8)
                 out.append(contentsOf: [0x5C, UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(byte >> 4)], hex[Int(byte & 15)]])
-            default: out.append(byte)
             }
         }
-        out.append(UInt8(ascii: "\""))
+        if runStart < utf8.count { out.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...])) }
     }
 }
 
 extension JSONObject {
     public func serialized(sortedKeys: Bool = false, pretty: Bool = false) -> String {
         JSONValue.object(self).serialized(sortedKeys: sortedKeys, pretty: pretty)
+    }
+
+    /// Compact JSON as UTF-8 bytes, without a round trip through String.
+    func serializedBytes() -> [UInt8] {
+        var out = [UInt8]()
+        out.reserveCapacity(512)
+        JSONValue.object(self).write(into: &out, sortedKeys: false, pretty: false, indent: 0)
+        return out
     }
 }

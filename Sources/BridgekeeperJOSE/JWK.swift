@@ -184,6 +184,17 @@ public struct JWK: Sendable {
         return [algorithm]
     }
 
+    /// `allowedAlgorithms.contains(algorithm)` without building the set (the verification hot path).
+    func allows(_ algorithm: JWSAlgorithm) -> Bool {
+        if let declared = self.algorithm, declared.family != .eddsa { return algorithm == declared }
+        switch keyType {
+        case .rsa: return algorithm.family == .rsaPKCS1 || algorithm.family == .rsaPSS
+        case .ec(let curve): return algorithm == curve.algorithm
+        case .ed25519: return algorithm.family == .eddsa
+        case .symmetric(let bytes): return algorithm.family == .hmac && algorithm.digest!.size <= bytes
+        }
+    }
+
     /// Whether `use` and `key_ops` permit the operation.
     public func permits(_ operation: Operation) -> Bool {
         if let use, !use.isExactly("sig") { return false }
@@ -308,7 +319,7 @@ public struct JWKSet: Sendable {
     /// Keys that match `kid` (when the token names one) and allow `algorithm`.
     func candidates(keyID: String?, algorithm: JWSAlgorithm) -> [JWK] {
         keys.filter { key in
-            (keyID == nil || key.keyID.isExactly(keyID)) && key.allowedAlgorithms.contains(algorithm)
+            (keyID == nil || key.keyID.isExactly(keyID)) && key.allows(algorithm)
         }
     }
 }

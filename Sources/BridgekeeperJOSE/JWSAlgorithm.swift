@@ -62,7 +62,7 @@ public enum JWSAlgorithm: String, Sendable, Hashable, CaseIterable, Comparable {
         guard let name = value?.stringValue else {
             throw JOSEError(.malformed, "header has no \"alg\" string")
         }
-        if name.asciiLowercased.isExactly("none") {
+        if name.utf8.count == 4, name.asciiLowercased.isExactly("none") {
             throw JOSEError(.algorithmNone, "alg \"none\" (unsecured JWS) is never accepted")
         }
         guard let algorithm = JWSAlgorithm(exactName: name) else {

@@ -92,15 +92,16 @@ public struct SigningKey: Sendable {
     /// Signs `payload` with a protected header of `alg`, `kid` and the given extra members
     /// (`typ`, ...). Returns the compact serialisation.
     public func sign(payload: [UInt8], header extra: JSONObject = JSONObject()) throws(JOSEError) -> String {
-        var input: [UInt8]
-        if extra.count == 0 {
-            input = plainHeaderPrefix
-        } else {
-            var header = JSONObject(["alg": .string(algorithm.rawValue)])
-            for member in extra.members where !member.name.isExactly("alg") { header[member.name] = member.value }
-            if header["kid"] == nil { header["kid"] = .string(keyID) }
-            input = Base64URL.encodeBytes(Array(header.serialized().utf8))
-        }
+        if extra.count == 0 { return try sign(encodedHeader: plainHeaderPrefix, payload: payload) }
+        var header = JSONObject(["alg": .string(algorithm.rawValue)])
+        for member in extra.members where !member.name.isExactly("alg") { header[member.name] = member.value }
+        if header["kid"] == nil { header["kid"] = .string(keyID) }
+        return try sign(encodedHeader: Base64URL.encodeBytes(header.serializedBytes()), payload: payload)
+    }
+
+    private func sign(encodedHeader: [UInt8], payload: [UInt8]) throws(JOSEError) -> String {
+        var input = encodedHeader
+        input.reserveCapacity(encodedHeader.count + payload.count * 4 / 3 + 8 + key.maxSignatureSize * 4 / 3)
         input.append(UInt8(ascii: "."))
         input.append(contentsOf: Base64URL.encodeBytes(payload))
         let signature = try input.withUnsafeBytes { message in
@@ -113,6 +114,17 @@ public struct SigningKey: Sendable {
 
     /// Signs a JWT with header `typ` and the claims as its payload.
     public func signJWT(type: String, claims: JSONObject) throws(JOSEError) -> String {
-        try sign(payload: Array(claims.serialized().utf8), header: JSONObject(["typ": .string(type)]))
+        // The same header `sign(payload:header:)` writes for ["typ": type] ({"alg","typ","kid"}, in
+        // that order), written directly.
+        var header = [UInt8]()
+        header.reserveCapacity(128)
+        header.append(contentsOf: #"{"alg":"#.utf8)
+        JSONValue.writeString(algorithm.rawValue, into: &header)
+        header.append(contentsOf: #","typ":"#.utf8)
+        JSONValue.writeString(type, into: &header)
+        header.append(contentsOf: #","kid":"#.utf8)
+        JSONValue.writeString(keyID, into: &header)
+        header.append(UInt8(ascii: "}"))
+        return try sign(encodedHeader: Base64URL.encodeBytes(header), payload: claims.serializedBytes())
     }
 }

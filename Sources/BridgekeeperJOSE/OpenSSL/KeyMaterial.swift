@@ -113,13 +113,19 @@ extension EVPKey {
         }
     }
 
+    /// Runs `body` with a read-only memory BIO over `text`. `BIO_new_mem_buf` does not copy, so the
+    /// bytes must stay alive, and in place, until the BIO is freed: all of it happens inside one
+    /// `withUnsafeBytes`.
     private static func withMemoryBIO<T>(_ text: String, _ body: (OpaquePointer) throws(JOSEError) -> T) throws(JOSEError) -> T {
         let bytes = Array(text.utf8)
-        guard let bio = bytes.withUnsafeBytes({ BIO_new_mem_buf($0.baseAddress, Int32($0.count)) }) else {
-            throw OpenSSLError.take("memory BIO")
+        let result = bytes.withUnsafeBytes { buffer -> Result<T, JOSEError> in
+            guard let bio = BIO_new_mem_buf(buffer.baseAddress, Int32(buffer.count)) else {
+                return .failure(OpenSSLError.take("memory BIO"))
+            }
+            defer { BIO_free(bio) }
+            return Result { () throws(JOSEError) in try body(bio) }
         }
-        defer { BIO_free(bio) }
-        return try body(bio)
+        return try result.get()
     }
 
     func privateKeyPEM() throws(JOSEError) -> String {

@@ -123,19 +123,18 @@ public struct JWSVerifier: Sendable {
             throw JOSEError(.algorithmNotAllowed, "alg \(algorithm.rawValue) is not on this verifier's allow-list")
         }
         try Self.checkExtensions(jws.header)
-        let candidates = keys.candidates(keyID: jws.keyID, algorithm: algorithm).filter { $0.permits(.verify) }
         let key: JWK
-        switch candidates.count {
-        case 1:
-            key = candidates[0]
-        case 0:
+        switch keys.candidate(keyID: jws.keyID, algorithm: algorithm) {
+        case .one(let found):
+            key = found
+        case .none:
             if let kid = jws.keyID, keys.keys.contains(where: { $0.keyID.isExactly(kid) }) {
                 throw JOSEError(.algorithmNotAllowed, "key \"\(kid.prefix(64))\" does not allow alg \(algorithm.rawValue)")
             }
             throw JOSEError(.unknownKey, jws.keyID.map { "no key with kid \"\($0.prefix(64))\" for \(algorithm.rawValue)" }
                 ?? "no key for \(algorithm.rawValue)")
-        default:
-            throw JOSEError(.keyIDRequired, "\(candidates.count) keys could verify this token and it names none by a unique kid")
+        case .several(let count):
+            throw JOSEError(.keyIDRequired, "\(count) keys could verify this token and it names none by a unique kid")
         }
         let outcome = jws.signature.withUnsafeBytes { signature in
             jws.signingInput.withUnsafeBytes { message in

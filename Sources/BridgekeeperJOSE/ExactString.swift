@@ -13,12 +13,13 @@ internal import Darwin
 /// that compares such values goes through these helpers, which compare code units.
 extension String {
     /// True when both strings have the same UTF-8 bytes.
+    ///
+    /// Byte-equal strings are always canonically equivalent, so when `==` says no the bytes differ;
+    /// `==` is a plain binary comparison for ASCII and small strings, which is nearly every protocol
+    /// value, so it serves as the fast filter. Only on a match are the bytes confirmed.
     public func isExactly(_ other: String) -> Bool {
-        // Lengths first (O(1) for native and small strings), then the bytes as two buffers: the
-        // generic UTF8View iterator costs ~10 instructions a byte, and this runs for every member
-        // name, header lookup and kid on the verification path.
         let a = utf8, b = other.utf8
-        guard a.count == b.count else { return false }
+        guard a.count == b.count, self == other else { return false }
         let fast: Bool?? = a.withContiguousStorageIfAvailable { x in
             b.withContiguousStorageIfAvailable { y in x.count == 0 || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0 }
         }

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+internal import Glibc
+#elseif canImport(Darwin)
+internal import Darwin
+#endif
+
 /// A JSON value parsed strictly (RFC 8259, with the I-JSON restrictions of RFC 7493 that JOSE relies on).
 ///
 /// JOSE headers and JWT claims are parsed with this instead of Foundation's decoder, because a
@@ -177,6 +183,9 @@ private struct JSONParser {
     let maxDepth: Int
     var index = 0
     var depth = 0
+    /// The byte range of the last string parsed when it had no escapes (its bytes are its UTF-8),
+    /// so member names can be compared in the input without going through `String`.
+    var lastRawString: Range<Int>? = nil
 
     init(_ bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int) {
         self.bytes = bytes
@@ -243,15 +252,27 @@ private struct JSONParser {
             return JSONObject(uniqueMembers: members)
         }
         members.reserveCapacity(16)
+        var rawNames: [Range<Int>?] = []
+        rawNames.reserveCapacity(16)
         while true {
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a member name") }
             let name = try parseString()
-            // Duplicate names: linear scan for the small objects JOSE uses, a set beyond that.
+            let raw = lastRawString
+            // Duplicate names: linear scan for the small objects JOSE uses, a set beyond that. Names
+            // without escapes are compared where they stand in the input (length, then bytes).
             if members.count < 16 {
-                for member in members where member.name.isExactly(name) {
-                    throw JOSEError(.duplicateMember, "member \"\(Self.printable(name))\" appears twice")
+                for position in members.indices {
+                    let duplicate: Bool
+                    if let raw, let other = rawNames[position] {
+                        duplicate = raw.count == other.count
+                            && memcmp(bytes.baseAddress! + raw.lowerBound, bytes.baseAddress! + other.lowerBound, raw.count) == 0
+                    } else {
+                        duplicate = members[position].name.isExactly(name)
+                    }
+                    if duplicate { throw JOSEError(.duplicateMember, "member \"\(Self.printable(name))\" appears twice") }
                 }
+                rawNames.append(raw)
             } else {
                 if seen == nil { seen = Set(members.map { ExactString($0.name) }) }
                 if seen!.insert(ExactString(name)).inserted == false {
@@ -320,11 +341,27 @@ private struct JSONParser {
         // Fast path: no escapes. ASCII needs no UTF-8 validation, and String(decoding:) on a buffer is
         // a plain copy, whereas the generic String(validating:as:) looks up type metadata per call.
         var high: UInt8 = 0
+        // Eight bytes at a time while none of them is a quote, a backslash, a control character or
+        // non-ASCII (exact SWAR tests: a word passes only if every byte is plain printable ASCII).
+        if let base = bytes.baseAddress {
+            let ones: UInt64 = 0x0101_0101_0101_0101
+            let highs: UInt64 = 0x8080_8080_8080_8080
+            while index + 8 <= bytes.count {
+                let word = UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self)
+                let quote = word ^ (ones &* 0x22)
+                let backslash = word ^ (ones &* 0x5C)
+                let special = ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash)
+                    | ((word &- ones &* 0x20) & ~word) | word
+                if special & highs != 0 { break }
+                index += 8
+            }
+        }
         while index < bytes.count {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
                 let raw = UnsafeBufferPointer(rebasing: bytes[start..<index])
                 index += 1
+                lastRawString = start..<(index - 1)
                 if high & 0x80 == 0 { return String(decoding: raw, as: UTF8.self) }
                 guard let string = String(validating: raw, as: UTF8.self) else { throw fail("invalid UTF-8 in string") }
                 return string
@@ -335,6 +372,7 @@ private struct JSONParser {
             index += 1
         }
         // Slow path with escapes.
+        lastRawString = nil
         var out = [UInt8](bytes[start..<index])
         while index < bytes.count {
             let byte = bytes[index]

@@ -316,10 +316,20 @@ public struct JWKSet: Sendable {
         self.skipped = skipped
     }
 
-    /// Keys that match `kid` (when the token names one) and allow `algorithm`.
-    func candidates(keyID: String?, algorithm: JWSAlgorithm) -> [JWK] {
-        keys.filter { key in
-            (keyID == nil || key.keyID.isExactly(keyID)) && key.allows(algorithm)
+    enum Candidate {
+        case none, one(JWK), several(Int)
+    }
+
+    /// The key that matches `kid` (when the token names one), allows `algorithm` and may verify;
+    /// found without allocating, as this runs on every verification.
+    func candidate(keyID: String?, algorithm: JWSAlgorithm) -> Candidate {
+        var found: JWK? = nil
+        var count = 0
+        for key in keys where (keyID == nil || key.keyID.isExactly(keyID)) && key.allows(algorithm) && key.permits(.verify) {
+            count += 1
+            if found == nil { found = key }
         }
+        guard let found else { return .none }
+        return count == 1 ? .one(found) : .several(count)
     }
 }

@@ -16,6 +16,26 @@ public enum JWSAlgorithm: String, Sendable, Hashable, CaseIterable, Comparable {
     /// The asymmetric algorithms: the default allow-list of every verifier.
     public static let asymmetric: Set<JWSAlgorithm> = Set(allCases.filter { !$0.isSymmetric })
 
+    /// Position in `allCases`, without hashing.
+    var ordinal: Int {
+        switch self {
+        case .rs256: return 0
+        case .rs384: return 1
+        case .rs512: return 2
+        case .ps256: return 3
+        case .ps384: return 4
+        case .ps512: return 5
+        case .es256: return 6
+        case .es384: return 7
+        case .es512: return 8
+        case .eddsa: return 9
+        case .ed25519: return 10
+        case .hs256: return 11
+        case .hs384: return 12
+        case .hs512: return 13
+        }
+    }
+
     public var isSymmetric: Bool {
         switch self {
         case .hs256, .hs384, .hs512: return true

@@ -43,6 +43,27 @@ struct JSONTests {
         #expect(Support.error { _ = try JSONValue.parse(overlong) }?.code == .badJSON)
     }
 
+    @Test("strings: a quote, escape, control or non-ASCII byte is handled at every offset (the 8-byte scan)")
+    func stringScanOffsets() throws {
+        for offset in 0..<24 {
+            let prefix = String(repeating: "a", count: offset)
+            let suffix = String(repeating: "b", count: 9)
+            // An escaped quote and an escaped backslash decode exactly.
+            #expect(try JSONValue.parse("\"\(prefix)\\\"\\\\\(suffix)\"").stringValue == prefix + "\"\\" + suffix)
+            // Non-ASCII is kept (and validated).
+            #expect(try JSONValue.parse("\"\(prefix)é\(suffix)\"").stringValue == prefix + "é" + suffix)
+            let invalid = Array("\"\(prefix)".utf8) + [0xFF] + Array("\(suffix)\"".utf8)
+            #expect(Support.error { _ = try JSONValue.parse(invalid) }?.code == .badJSON, "invalid UTF-8 at \(offset)")
+            // A raw control character is refused wherever it stands.
+            for control: UInt8 in [0x00, 0x0A, 0x1F] {
+                let bytes = Array("\"\(prefix)".utf8) + [control] + Array("\(suffix)\"".utf8)
+                #expect(Support.error { _ = try JSONValue.parse(bytes) }?.code == .badJSON, "control \(control) at \(offset)")
+            }
+            // The closing quote ends the string at every offset; 0x7F (DEL) is allowed.
+            #expect(try JSONValue.parse("[\"\(prefix)\u{7F}\",\"\(suffix)\"]").arrayValue?.count == 2)
+        }
+    }
+
     @Test("caps depth and size")
     func caps() {
         let deep = String(repeating: "[", count: 21) + String(repeating: "]", count: 21)

@@ -6,13 +6,14 @@ internal import Synchronization
 /// verification does not pay OpenSSL 3's per-call context set-up.
 final class EVPKey: @unchecked Sendable {
     let raw: OpaquePointer
-    private let pools = Mutex<[PoolKey: [PooledContext]]>([:])
+    /// Ready contexts, indexed by `poolIndex(algorithm, sign)`.
+    private let pools = Mutex<[[PooledContext]]>(Array(repeating: [], count: JWSAlgorithm.allCases.count * 2))
 
     init(owning raw: OpaquePointer) { self.raw = raw }
 
     deinit {
         pools.withLock { pools in
-            for contexts in pools.values { for context in contexts { context.free() } }
+            for contexts in pools { for context in contexts { context.free() } }
         }
         EVP_PKEY_free(raw)
     }
@@ -40,9 +41,8 @@ final class EVPKey: @unchecked Sendable {
 
     // MARK: Context pools
 
-    struct PoolKey: Hashable {
-        let algorithm: JWSAlgorithm
-        let sign: Bool
+    private static func poolIndex(_ algorithm: JWSAlgorithm, sign: Bool) -> Int {
+        algorithm.ordinal * 2 + (sign ? 1 : 0)
     }
 
     final class PooledContext: @unchecked Sendable {
@@ -70,8 +70,8 @@ final class EVPKey: @unchecked Sendable {
         _ algorithm: JWSAlgorithm, sign: Bool,
         _ body: (PooledContext) throws(JOSEError) -> T
     ) throws(JOSEError) -> T {
-        let key = PoolKey(algorithm: algorithm, sign: sign)
-        let pooled = pools.withLock { $0[key]?.popLast() }
+        let slot = Self.poolIndex(algorithm, sign: sign)
+        let pooled = pools.withLock { $0[slot].popLast() }
         let context: PooledContext
         if let pooled { context = pooled } else { context = try makeContext(algorithm, sign: sign) }
         let result: T
@@ -83,8 +83,8 @@ final class EVPKey: @unchecked Sendable {
             throw error
         }
         let kept = pools.withLock { pools -> Bool in
-            guard pools[key, default: []].count < Self.poolLimit else { return false }
-            pools[key, default: []].append(context)
+            guard pools[slot].count < Self.poolLimit else { return false }
+            pools[slot].append(context)
             return true
         }
         if !kept { context.free() }

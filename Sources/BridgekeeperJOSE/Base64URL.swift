@@ -65,42 +65,54 @@ public enum Base64URL {
 
     /// Decodes ASCII bytes strictly.
     public static func decode(_ input: Slice<UnsafeBufferPointer<UInt8>>) throws(JOSEError) -> [UInt8] {
-        let count = input.count
-        let tail = count % 4
-        if tail == 1 {
-            throw JOSEError(.badBase64URL, "base64url length is impossible (1 mod 4)")
-        }
         let source = UnsafeBufferPointer(rebasing: input)
-        let outCount = count / 4 * 3 + (tail == 0 ? 0 : tail - 1)
+        let count = try decodedCount(source.count)
+        var failure: JOSEError? = nil
+        let out = [UInt8](unsafeUninitializedCapacity: count) { out, initialized in
+            do throws(JOSEError) { try decode(source, into: out) } catch { failure = error }
+            initialized = count
+        }
+        if let failure { throw failure }
+        return out
+    }
+
+    /// How many bytes `count` base64url characters decode to; a length of 1 mod 4 is impossible.
+    static func decodedCount(_ count: Int) throws(JOSEError) -> Int {
+        let tail = count % 4
+        if tail == 1 { throw JOSEError(.badBase64URL, "base64url length is impossible (1 mod 4)") }
+        return count / 4 * 3 + (tail == 0 ? 0 : tail - 1)
+    }
+
+    /// Decodes `source` strictly into `out`, which has exactly `decodedCount(source.count)` bytes.
+    static func decode(_ source: UnsafeBufferPointer<UInt8>, into out: UnsafeMutableBufferPointer<UInt8>) throws(JOSEError) {
+        let count = source.count
+        let tail = count % 4
         var seen: UInt32 = 0
         var leftover: UInt32 = 0
-        let out = shiftedDecodeTable.withUnsafeBufferPointer { table in
-            [UInt8](unsafeUninitializedCapacity: outCount) { out, initialized in
-                var index = 0
-                var position = 0
-                while index + 4 <= count {
-                    let word = table[Int(source[index])] | table[256 + Int(source[index + 1])]
-                        | table[512 + Int(source[index + 2])] | table[768 + Int(source[index + 3])]
-                    seen |= word
-                    out[position] = UInt8(truncatingIfNeeded: word >> 16)
-                    out[position + 1] = UInt8(truncatingIfNeeded: word >> 8)
-                    out[position + 2] = UInt8(truncatingIfNeeded: word)
-                    index += 4
-                    position += 3
-                }
-                if tail == 2 {
-                    let word = table[Int(source[index])] | table[256 + Int(source[index + 1])]
-                    seen |= word
-                    out[position] = UInt8(truncatingIfNeeded: word >> 16)
-                    leftover = word >> 12 & 0x0F  // the last character's 4 unused bits
-                } else if tail == 3 {
-                    let word = table[Int(source[index])] | table[256 + Int(source[index + 1])] | table[512 + Int(source[index + 2])]
-                    seen |= word
-                    out[position] = UInt8(truncatingIfNeeded: word >> 16)
-                    out[position + 1] = UInt8(truncatingIfNeeded: word >> 8)
-                    leftover = word >> 6 & 0x03  // the last character's 2 unused bits
-                }
-                initialized = outCount
+        shiftedDecodeTable.withUnsafeBufferPointer { table in
+            var index = 0
+            var position = 0
+            while index + 4 <= count {
+                let word = table[Int(source[index])] | table[256 + Int(source[index + 1])]
+                    | table[512 + Int(source[index + 2])] | table[768 + Int(source[index + 3])]
+                seen |= word
+                out[position] = UInt8(truncatingIfNeeded: word >> 16)
+                out[position + 1] = UInt8(truncatingIfNeeded: word >> 8)
+                out[position + 2] = UInt8(truncatingIfNeeded: word)
+                index += 4
+                position += 3
+            }
+            if tail == 2 {
+                let word = table[Int(source[index])] | table[256 + Int(source[index + 1])]
+                seen |= word
+                out[position] = UInt8(truncatingIfNeeded: word >> 16)
+                leftover = word >> 12 & 0x0F  // the last character's 4 unused bits
+            } else if tail == 3 {
+                let word = table[Int(source[index])] | table[256 + Int(source[index + 1])] | table[512 + Int(source[index + 2])]
+                seen |= word
+                out[position] = UInt8(truncatingIfNeeded: word >> 16)
+                out[position + 1] = UInt8(truncatingIfNeeded: word >> 8)
+                leftover = word >> 6 & 0x03  // the last character's 2 unused bits
             }
         }
         if seen & 0xFF00_0000 != 0 {
@@ -111,6 +123,5 @@ public enum Base64URL {
         if leftover != 0 {
             throw JOSEError(.badBase64URL, "base64url final bits are not canonical (must be zero)")
         }
-        return out
     }
 }

@@ -17,23 +17,48 @@ public struct UnverifiedJWS: Sendable {
     public let header: JSONObject
     /// The `alg` header as written; `JWSVerifier` decides whether it is acceptable.
     public let algorithmName: String
-    public let payload: [UInt8]
-    let signature: [UInt8]
+    /// Header, payload and signature, decoded into one buffer (one allocation per token).
+    private let decoded: [UInt8]
+    private let headerRange: Range<Int>
+    private let payloadRange: Range<Int>
+    private let signatureRange: Range<Int>
+
+    /// The decoded payload. Not verified.
+    public var payload: [UInt8] { Array(decoded[payloadRange]) }
+    /// The token as given (contiguous UTF-8); its first `signingInputLength` bytes are
     /// `ASCII(BASE64URL(header) || '.' || BASE64URL(payload))`, the bytes that were signed.
-    let signingInput: [UInt8]
+    private var compact: String = ""
+    private let signingInputLength: Int
 
     public init(compact: String, maxBytes: Int = UnverifiedJWS.defaultMaxBytes) throws(JOSEError) {
         var copy = compact
         let parsed = copy.withUTF8 { buffer in Result { () throws(JOSEError) in try Self.parse(buffer, maxBytes: maxBytes) } }
         self = try parsed.get()
+        self.compact = copy  // withUTF8 made it contiguous, so the signing input is read in place
     }
 
-    private init(header: JSONObject, algorithmName: String, payload: [UInt8], signature: [UInt8], signingInput: [UInt8]) {
+    private init(header: JSONObject, algorithmName: String, decoded: [UInt8],
+                 ranges: (Range<Int>, Range<Int>, Range<Int>), signingInputLength: Int) {
         self.header = header
         self.algorithmName = algorithmName
-        self.payload = payload
-        self.signature = signature
-        self.signingInput = signingInput
+        self.decoded = decoded
+        headerRange = ranges.0
+        payloadRange = ranges.1
+        signatureRange = ranges.2
+        self.signingInputLength = signingInputLength
+    }
+
+    /// Runs `body` over the decoded signature.
+    func withSignature<T>(_ body: (UnsafeRawBufferPointer) -> T) -> T {
+        decoded.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[signatureRange])) }
+    }
+
+    /// Runs `body` over the signing input without copying it.
+    func withSigningInput<T>(_ body: (UnsafeRawBufferPointer) -> T) -> T {
+        if let result = compact.utf8.withContiguousStorageIfAvailable({ body(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: $0[0..<signingInputLength]))) }) {
+            return result
+        }
+        return Array(compact.utf8.prefix(signingInputLength)).withUnsafeBytes(body)
     }
 
     private static func parse(_ bytes: UnsafeBufferPointer<UInt8>, maxBytes: Int) throws(JOSEError) -> UnverifiedJWS {
@@ -58,19 +83,30 @@ public struct UnverifiedJWS: Sendable {
         guard let first, let second else {
             throw JOSEError(.malformed, "a compact JWS has exactly three dot-separated segments, this has \(first == nil ? 1 : 2)")
         }
-        let dots = (first, second)
-        let headerBytes = try Base64URL.decode(bytes[0..<dots.0])
-        guard dots.1 > dots.0 + 1 else {
+        guard second > first + 1 else {
             throw JOSEError(.detachedPayload, "payload segment is empty (detached content is not accepted)")
         }
-        let payload = try Base64URL.decode(bytes[(dots.0 + 1)..<dots.1])
-        let signature = try Base64URL.decode(bytes[(dots.1 + 1)...])
-        let headerValue = try JSONValue.parse(headerBytes, limits: JSONLimits(maxBytes: 8_192, maxDepth: 4))
+        let headerSegment = 0..<first, payloadSegment = (first + 1)..<second, signatureSegment = (second + 1)..<bytes.count
+        let headerCount = try Base64URL.decodedCount(headerSegment.count)
+        let payloadCount = try Base64URL.decodedCount(payloadSegment.count)
+        let signatureCount = try Base64URL.decodedCount(signatureSegment.count)
+        let ranges = (0..<headerCount, headerCount..<(headerCount + payloadCount),
+                      (headerCount + payloadCount)..<(headerCount + payloadCount + signatureCount))
+        let total = ranges.2.upperBound
+        var failure: JOSEError? = nil
+        let decoded = [UInt8](unsafeUninitializedCapacity: total) { out, initialized in
+            do throws(JOSEError) {
+                try Base64URL.decode(UnsafeBufferPointer(rebasing: bytes[headerSegment]), into: UnsafeMutableBufferPointer(rebasing: out[ranges.0]))
+                try Base64URL.decode(UnsafeBufferPointer(rebasing: bytes[payloadSegment]), into: UnsafeMutableBufferPointer(rebasing: out[ranges.1]))
+                try Base64URL.decode(UnsafeBufferPointer(rebasing: bytes[signatureSegment]), into: UnsafeMutableBufferPointer(rebasing: out[ranges.2]))
+            } catch { failure = error }
+            initialized = total
+        }
+        if let failure { throw failure }
+        let headerValue = try JSONValue.parse(decoded[ranges.0], limits: JSONLimits(maxBytes: 8_192, maxDepth: 4))
         guard let header = headerValue.objectValue else { throw JOSEError(.malformed, "protected header is not a JSON object") }
         guard let algorithmName = header["alg"]?.stringValue else { throw JOSEError(.malformed, "protected header has no \"alg\" string") }
-        return UnverifiedJWS(
-            header: header, algorithmName: algorithmName, payload: payload, signature: signature,
-            signingInput: Array(bytes[0..<dots.1]))
+        return UnverifiedJWS(header: header, algorithmName: algorithmName, decoded: decoded, ranges: ranges, signingInputLength: second)
     }
 
     /// The header's `kid`, when it is a string.
@@ -83,7 +119,7 @@ public struct UnverifiedJWS: Sendable {
     public func unverifiedClaims() throws(JOSEError) -> JSONObject {
         let value: JSONValue
         do {
-            value = try JSONValue.parse(payload, limits: JSONLimits(maxBytes: 65_536, maxDepth: 16))
+            value = try JSONValue.parse(decoded[payloadRange], limits: JSONLimits(maxBytes: 65_536, maxDepth: 16))
         } catch where error.code == .badJSON {
             throw JOSEError(.notAJWT, "payload is not JSON: \(error.reason)")
         }
@@ -136,13 +172,13 @@ public struct JWSVerifier: Sendable {
         case .several(let count):
             throw JOSEError(.keyIDRequired, "\(count) keys could verify this token and it names none by a unique kid")
         }
-        let outcome = jws.signature.withUnsafeBytes { signature in
-            jws.signingInput.withUnsafeBytes { message in
+        let outcome = jws.withSignature { signature in
+            jws.withSigningInput { message in
                 Result { () throws(JOSEError) in try key.verifySignature(algorithm, signature: signature, message: message) }
             }
         }
         try outcome.get()
-        return VerifiedJWS(header: jws.header, algorithm: algorithm, keyID: key.keyID, payload: jws.payload)
+        return VerifiedJWS(header: jws.header, algorithm: algorithm, keyID: key.keyID, jws: jws)
     }
 
     /// RFC 7515 §4.1.11: `crit` must be a non-empty array of names present in the header, each
@@ -172,5 +208,9 @@ public struct VerifiedJWS: Sendable {
     public let algorithm: JWSAlgorithm
     /// The `kid` of the key that verified it.
     public let keyID: String?
-    public let payload: [UInt8]
+    /// The token it came from (its buffers are shared, not copied).
+    let jws: UnverifiedJWS
+
+    /// The verified payload.
+    public var payload: [UInt8] { jws.payload }
 }

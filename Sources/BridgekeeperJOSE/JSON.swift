@@ -71,19 +71,45 @@ public enum JSONValue: Sendable, Hashable {
 
 /// A JSON number: its exact literal text (kept for faithful re-serialisation) and its value.
 public struct JSONNumber: Sendable, Hashable, CustomStringConvertible {
+    /// Integers of up to 15 digits (the common case: NumericDates) are kept as integers, whose
+    /// decimal form is exactly their JSON literal; anything else keeps its literal text.
+    private enum Storage: Sendable, Hashable {
+        case integer(Int64)
+        case literal(String, Double)
+    }
+
+    private let storage: Storage
+
     /// The literal as it appeared (or as we wrote it).
-    public let text: String
-    public let double: Double
+    public var text: String {
+        switch storage {
+        case .integer(let value): return String(value)
+        case .literal(let text, _): return text
+        }
+    }
+
+    public var double: Double {
+        switch storage {
+        case .integer(let value): return Double(value)
+        case .literal(_, let double): return double
+        }
+    }
 
     public init(_ value: Int64) {
-        text = String(value)
-        double = Double(value)
+        storage = abs(value) < 1_000_000_000_000_000 ? .integer(value) : .literal(String(value), Double(value))
     }
 
     init(text: String, double: Double) {
-        self.text = text
-        self.double = double
+        storage = .literal(text, double)
     }
+
+    /// Same literal text.
+    public static func == (lhs: JSONNumber, rhs: JSONNumber) -> Bool {
+        if case .integer(let a) = lhs.storage, case .integer(let b) = rhs.storage { return a == b }
+        return lhs.text.isExactly(rhs.text)
+    }
+
+    public func hash(into hasher: inout Hasher) { hasher.combine(ExactString(text)) }
 
     /// The value as an integer when it is one exactly and within ±2^53 (JSON's safe integer range).
     public var exactInteger: Int64? {
@@ -125,7 +151,9 @@ public struct JSONObject: Sendable, Hashable {
 
     public subscript(name: String) -> JSONValue? {
         get {
-            for member in members where member.name.isExactly(name) { return member.value }
+            // The first byte rules out nearly every other member before a full comparison.
+            let first = name.utf8.first
+            for member in members where member.name.utf8.first == first && member.name.isExactly(name) { return member.value }
             return nil
         }
         set {
@@ -244,7 +272,6 @@ private struct JSONParser {
         try enter()
         index += 1  // {
         var members: [JSONObject.Member] = []
-        var seen: Set<ExactString>? = nil
         skipWhitespace()
         if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
             index += 1
@@ -252,8 +279,14 @@ private struct JSONParser {
             return JSONObject(uniqueMembers: members)
         }
         members.reserveCapacity(16)
-        var rawNames: [Range<Int>?] = []
-        rawNames.reserveCapacity(16)
+        // Raw ranges of the first 16 names, on the stack.
+        return try withUnsafeTemporaryAllocation(of: Range<Int>?.self, capacity: 16) { rawNames throws(JOSEError) in
+            try parseMembers(into: &members, rawNames: rawNames)
+        }
+    }
+
+    mutating func parseMembers(into members: inout [JSONObject.Member], rawNames: UnsafeMutableBufferPointer<Range<Int>?>) throws(JOSEError) -> JSONObject {
+        var seen: Set<ExactString>? = nil
         while true {
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a member name") }
@@ -272,7 +305,7 @@ private struct JSONParser {
                     }
                     if duplicate { throw JOSEError(.duplicateMember, "member \"\(Self.printable(name))\" appears twice") }
                 }
-                rawNames.append(raw)
+                rawNames.initializeElement(at: members.count, to: raw)
             } else {
                 if seen == nil { seen = Set(members.map { ExactString($0.name) }) }
                 if seen!.insert(ExactString(name)).inserted == false {
@@ -470,13 +503,15 @@ private struct JSONParser {
             if index == digits { throw fail("invalid number exponent") }
         }
         if index - start > 64 { throw fail("number literal too long") }
-        let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
-        if isInteger, integerDigits <= 15 {
-            // Exact in a Double (< 2^53): no need for strtod.
+        let negative = bytes[start] == UInt8(ascii: "-")
+        if isInteger, integerDigits <= 15, !(negative && integerDigits == 1 && bytes[start + 1] == UInt8(ascii: "0")) {
+            // Exact in a Double (< 2^53), and its decimal form is the literal (JSON has no leading
+            // zeros; "-0" is kept as text): no String and no strtod.
             var value: Int64 = 0
             for position in (index - integerDigits)..<index { value = value &* 10 &+ Int64(bytes[position] &- UInt8(ascii: "0")) }
-            return JSONNumber(text: text, double: bytes[start] == UInt8(ascii: "-") ? -Double(value) : Double(value))
+            return JSONNumber(negative ? -value : value)
         }
+        let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
         guard let double = Double(text), double.isFinite else { throw fail("number out of range") }
         return JSONNumber(text: text, double: double)
     }
@@ -578,3 +613,4 @@ extension JSONObject {
         return out
     }
 }
+

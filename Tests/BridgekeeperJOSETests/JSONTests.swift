@@ -64,6 +64,22 @@ struct JSONTests {
         }
     }
 
+    @Test("numbers keep their literal text exactly, integers or not")
+    func numberLiterals() throws {
+        for literal in ["0", "-0", "7", "-7", "1795262400", "999999999999999", "9999999999999999", "12345678901234567890",
+                        "1.0", "1.5e3", "-2E-2", "0.1"] {
+            let value = try #require(try JSONValue.parse("[\(literal)]").arrayValue?.first?.numberValue)
+            #expect(value.text == literal)
+            #expect(value.double == Double(literal))
+            #expect(JSONValue.number(value).serialized() == literal)
+        }
+        #expect(try JSONValue.parse("5") == .number(JSONNumber(5)))
+        #expect(try JSONValue.parse("1.0") != JSONValue.parse("1"))
+        #expect(try JSONValue.parse("-0").numberValue?.text == "-0")
+        #expect(try JSONValue.parse("1795262400").numberValue?.exactInteger == 1_795_262_400)
+        #expect(JSONNumber(Int64.max).text == String(Int64.max))
+    }
+
     @Test("caps depth and size")
     func caps() {
         let deep = String(repeating: "[", count: 21) + String(repeating: "]", count: 21)

@@ -17,31 +17,53 @@ public enum Base64URL {
     }
 
     /// Encodes into a new array sized exactly; the alphabet is read through one pointer for the whole loop.
+    /// The two characters for every 12-bit value, as they lie in memory (first character first).
+    private static let pairTable: [UInt16] = (0..<4096).map { value in
+        (UInt16(alphabet[value >> 6]) | UInt16(alphabet[value & 63]) << 8).littleEndian
+    }
+
     static func encode(_ input: UnsafeRawBufferPointer) -> [UInt8] {
+        let outCount = encodedCount(input.count)
+        return [UInt8](unsafeUninitializedCapacity: outCount) { out, initialized in
+            initialized = encode(input, into: out.baseAddress!)
+        }
+    }
+
+    /// Characters that `count` bytes encode to.
+    static func encodedCount(_ count: Int) -> Int {
+        count / 3 * 4 + (count % 3 == 0 ? 0 : count % 3 + 1)
+    }
+
+    /// Encodes `input` into `out`, which has room for `encodedCount(input.count)` bytes; returns
+    /// how many it wrote.
+    static func encode(_ input: UnsafeRawBufferPointer, into out: UnsafeMutablePointer<UInt8>) -> Int {
         let count = input.count
-        let outCount = count / 3 * 4 + (count % 3 == 0 ? 0 : count % 3 + 1)
+        let pairs = pairTable
         return alphabet.withUnsafeBufferPointer { table in
-            [UInt8](unsafeUninitializedCapacity: outCount) { out, initialized in
-                var index = 0
-                var position = 0
+            var index = 0
+            var position = 0
+            pairs.withUnsafeBufferPointer { pairs in
+                let raw = UnsafeMutableRawPointer(out)
                 while index + 3 <= count {
                     let value = UInt32(input[index]) << 16 | UInt32(input[index + 1]) << 8 | UInt32(input[index + 2])
-                    out[position] = table[Int(value >> 18 & 63)]
-                    out[position + 1] = table[Int(value >> 12 & 63)]
-                    out[position + 2] = table[Int(value >> 6 & 63)]
-                    out[position + 3] = table[Int(value & 63)]
+                    raw.storeBytes(of: pairs[Int(value >> 12)], toByteOffset: position, as: UInt16.self)
+                    raw.storeBytes(of: pairs[Int(value & 0xFFF)], toByteOffset: position + 2, as: UInt16.self)
                     index += 3
                     position += 4
                 }
-                let rest = count - index
-                if rest > 0 {
-                    let value = UInt32(input[index]) << 16 | (rest == 2 ? UInt32(input[index + 1]) << 8 : 0)
-                    out[position] = table[Int(value >> 18 & 63)]
-                    out[position + 1] = table[Int(value >> 12 & 63)]
-                    if rest == 2 { out[position + 2] = table[Int(value >> 6 & 63)] }
-                }
-                initialized = outCount
             }
+            let rest = count - index
+            if rest > 0 {
+                let value = UInt32(input[index]) << 16 | (rest == 2 ? UInt32(input[index + 1]) << 8 : 0)
+                out[position] = table[Int(value >> 18 & 63)]
+                out[position + 1] = table[Int(value >> 12 & 63)]
+                position += 2
+                if rest == 2 {
+                    out[position] = table[Int(value >> 6 & 63)]
+                    position += 1
+                }
+            }
+            return position
         }
     }
 

@@ -9,6 +9,10 @@ public struct SigningKey: Sendable {
     let keyType: JWK.KeyType
     /// `BASE64URL(header)` for the plain `{"alg","kid"}` header, kept so signing does not re-encode it.
     private let plainHeaderPrefix: [UInt8]
+    /// `BASE64URL({"alg","typ","kid"})` for the token types Bridgekeeper mints, made once.
+    private let typedHeaders: [(type: String, encoded: [UInt8])]
+
+    static let mintedTypes = ["at+jwt", "oauth-id-jag+jwt", "secevent+jwt", "JWT"]
 
     private init(key: EVPKey, algorithm: JWSAlgorithm, keyID: String?) throws(JOSEError) {
         guard !algorithm.isSymmetric else {
@@ -37,6 +41,7 @@ public struct SigningKey: Sendable {
         self.keyID = kid
         let header = JSONObject(["alg": .string(algorithm.rawValue), "kid": .string(kid)])
         plainHeaderPrefix = Base64URL.encodeBytes(Array(header.serialized().utf8))
+        typedHeaders = Self.mintedTypes.map { ($0, Self.encodedHeader(algorithm: algorithm, type: $0, keyID: kid)) }
     }
 
     /// A key from an unencrypted PKCS#8 PEM.
@@ -99,23 +104,40 @@ public struct SigningKey: Sendable {
         return try sign(encodedHeader: Base64URL.encodeBytes(header.serializedBytes()), payload: payload)
     }
 
+    /// Builds the compact JWS in one buffer: the encoded header, the payload encoded in place, the
+    /// signature over that prefix where it lies, then the encoded signature.
     private func sign(encodedHeader: [UInt8], payload: [UInt8]) throws(JOSEError) -> String {
-        var input = encodedHeader
-        input.reserveCapacity(encodedHeader.count + payload.count * 4 / 3 + 8 + key.maxSignatureSize * 4 / 3)
-        input.append(UInt8(ascii: "."))
-        input.append(contentsOf: Base64URL.encodeBytes(payload))
-        let signature = try input.withUnsafeBytes { message in
-            Result { () throws(JOSEError) in try key.sign(algorithm, message: message) }
-        }.get()
-        input.append(UInt8(ascii: "."))
-        input.append(contentsOf: Base64URL.encodeBytes(signature))
-        return String(decoding: input, as: UTF8.self)
+        let inputCount = encodedHeader.count + 1 + Base64URL.encodedCount(payload.count)
+        let capacity = inputCount + 1 + Base64URL.encodedCount(max(key.maxSignatureSize, 64))
+        var failure: JOSEError? = nil
+        let compact = String(unsafeUninitializedCapacity: capacity) { buffer -> Int in
+            let base = buffer.baseAddress!
+            encodedHeader.withUnsafeBufferPointer { base.update(from: $0.baseAddress!, count: $0.count) }
+            base[encodedHeader.count] = UInt8(ascii: ".")
+            _ = payload.withUnsafeBytes { Base64URL.encode($0, into: base + encodedHeader.count + 1) }
+            do throws(JOSEError) {
+                let signature = try key.sign(algorithm, message: UnsafeRawBufferPointer(start: base, count: inputCount))
+                base[inputCount] = UInt8(ascii: ".")
+                return inputCount + 1 + signature.withUnsafeBytes { Base64URL.encode($0, into: base + inputCount + 1) }
+            } catch {
+                failure = error
+                return 0
+            }
+        }
+        if let failure { throw failure }
+        return compact
     }
 
     /// Signs a JWT with header `typ` and the claims as its payload.
     public func signJWT(type: String, claims: JSONObject) throws(JOSEError) -> String {
-        // The same header `sign(payload:header:)` writes for ["typ": type] ({"alg","typ","kid"}, in
-        // that order), written directly.
+        let header = typedHeaders.first { $0.type.isExactly(type) }?.encoded
+            ?? Self.encodedHeader(algorithm: algorithm, type: type, keyID: keyID)
+        return try sign(encodedHeader: header, payload: claims.serializedBytes())
+    }
+
+    /// `BASE64URL` of the header `sign(payload:header:)` writes for `["typ": type]`:
+    /// `{"alg","typ","kid"}`, in that order.
+    private static func encodedHeader(algorithm: JWSAlgorithm, type: String, keyID: String) -> [UInt8] {
         var header = [UInt8]()
         header.reserveCapacity(128)
         header.append(contentsOf: #"{"alg":"#.utf8)
@@ -125,6 +147,6 @@ public struct SigningKey: Sendable {
         header.append(contentsOf: #","kid":"#.utf8)
         JSONValue.writeString(keyID, into: &header)
         header.append(UInt8(ascii: "}"))
-        return try sign(encodedHeader: Base64URL.encodeBytes(header), payload: claims.serializedBytes())
+        return Base64URL.encodeBytes(header)
     }
 }

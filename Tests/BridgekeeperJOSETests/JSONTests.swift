@@ -80,6 +80,19 @@ struct JSONTests {
         #expect(JSONNumber(Int64.max).text == String(Int64.max))
     }
 
+    @Test("serialisation escapes a quote, backslash or control character at every offset and round-trips")
+    func serialisationOffsets() throws {
+        for offset in 0..<20 {
+            for special in ["\"", "\\", "\n", "\u{01}", "\u{1F}", "é", "\u{7F}"] {
+                let text = String(repeating: "x", count: offset) + special + String(repeating: "y", count: 11)
+                let encoded = JSONValue.string(text).serialized()
+                #expect(try JSONValue.parse(encoded) == .string(text), "\(special.debugDescription) at \(offset)")
+                #expect(!encoded.utf8.dropFirst().dropLast().contains { $0 < 0x20 }, "no raw control characters")
+            }
+        }
+        #expect(JSONValue.string("a\"b\\c\u{01}").serialized() == #""a\"b\\c\u0001""#)
+    }
+
     @Test("caps depth and size")
     func caps() {
         let deep = String(repeating: "[", count: 21) + String(repeating: "]", count: 21)

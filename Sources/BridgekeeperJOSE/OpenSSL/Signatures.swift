@@ -58,6 +58,26 @@ extension EVPKey {
         }
     }
 
+    /// Hashes `message` and signs the digest with a pooled RSA or ECDSA context; returns what
+    /// OpenSSL wrote (DER for ECDSA, the raw signature for RSA).
+    private func signDigest(_ algorithm: JWSAlgorithm, message: UnsafeRawBufferPointer) throws(JOSEError) -> [UInt8] {
+        try withContext(algorithm, sign: true) { context throws(JOSEError) in
+            var digest = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+            return try withUnsafeMutableBytes(of: &digest) { digestBuffer throws(JOSEError) -> [UInt8] in
+                let digestBytes = digestBuffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
+                let digestLength = try FetchedDigest.digest(algorithm.digest!, context: context.mdContext, message: message, into: digestBytes)
+                var length = maxSignatureSize
+                var ok: Int32 = 0
+                let signature = [UInt8](unsafeUninitializedCapacity: length) { out, initialized in
+                    ok = EVP_PKEY_sign(context.pkeyContext, out.baseAddress, &length, digestBytes, digestLength)
+                    initialized = ok == 1 ? length : 0
+                }
+                guard ok == 1 else { throw OpenSSLError.take("\(algorithm.rawValue) signing") }
+                return signature
+            }
+        }
+    }
+
     private static func check(verifyResult result: Int32) throws(JOSEError) {
         if result == 1 { return }
         ERR_clear_error()
@@ -78,33 +98,12 @@ extension EVPKey {
                 return signature
             }
         case .ecdsa(let curve):
-            return try withContext(algorithm, sign: true) { context throws(JOSEError) in
-                var digest = [UInt8](repeating: 0, count: 64)
-                var der = [UInt8](repeating: 0, count: maxSignatureSize)
-                var derLength = der.count
-                let ok = try digest.withUnsafeMutableBufferPointer { digestBuffer throws(JOSEError) -> Int32 in
-                    let length = try FetchedDigest.digest(algorithm.digest!, context: context.mdContext, message: message, into: digestBuffer.baseAddress!)
-                    return der.withUnsafeMutableBufferPointer { derBuffer in
-                        EVP_PKEY_sign(context.pkeyContext, derBuffer.baseAddress, &derLength, digestBuffer.baseAddress, length)
-                    }
-                }
-                guard ok == 1 else { throw OpenSSLError.take("ECDSA signing") }
-                return try ECDSASignatureDER.decode(der[0..<derLength], fieldBytes: curve.fieldBytes)
-            }
+            let der = try signDigest(algorithm, message: message)
+            return try ECDSASignatureDER.decode(der[...], fieldBytes: curve.fieldBytes)
         case .rsaPKCS1, .rsaPSS:
-            return try withContext(algorithm, sign: true) { context throws(JOSEError) in
-                var digest = [UInt8](repeating: 0, count: 64)
-                var signature = [UInt8](repeating: 0, count: maxSignatureSize)
-                var length = signature.count
-                let ok = try digest.withUnsafeMutableBufferPointer { digestBuffer throws(JOSEError) -> Int32 in
-                    let digestLength = try FetchedDigest.digest(algorithm.digest!, context: context.mdContext, message: message, into: digestBuffer.baseAddress!)
-                    return signature.withUnsafeMutableBufferPointer { out in
-                        EVP_PKEY_sign(context.pkeyContext, out.baseAddress, &length, digestBuffer.baseAddress, digestLength)
-                    }
-                }
-                guard ok == 1, length == signature.count else { throw OpenSSLError.take("RSA signing") }
-                return signature
-            }
+            let signature = try signDigest(algorithm, message: message)
+            guard signature.count == maxSignatureSize else { throw JOSEError(.cryptoFailure, "RSA signature has the wrong size") }
+            return signature
         case .hmac:
             throw JOSEError(.symmetricAlgorithm, "\(algorithm.rawValue) cannot be used with an asymmetric key")
         }
@@ -159,31 +158,37 @@ enum ECDSASignatureDER {
     }
 
     /// `r||s`, each left-padded to `fieldBytes`, from OpenSSL's DER output. Strict: one SEQUENCE of
-    /// two positive minimal INTEGERs and nothing after it.
+    /// two positive INTEGERs that fit the field, and nothing after it.
     static func decode(_ der: ArraySlice<UInt8>, fieldBytes: Int) throws(JOSEError) -> [UInt8] {
-        var bytes = Array(der)[...]
-        func fail() -> JOSEError { JOSEError(.cryptoFailure, "OpenSSL returned a malformed ECDSA signature") }
-        func readLength() throws(JOSEError) -> Int {
-            guard let first = bytes.popFirst() else { throw fail() }
+        let failure = JOSEError(.cryptoFailure, "OpenSSL returned a malformed ECDSA signature")
+        var index = der.startIndex
+        let end = der.endIndex
+        func length() -> Int? {
+            guard index < end else { return nil }
+            let first = der[index]
+            index += 1
             if first < 0x80 { return Int(first) }
-            guard first == 0x81, let next = bytes.popFirst(), next >= 0x80 else { throw fail() }
-            return Int(next)
+            guard first == 0x81, index < end, der[index] >= 0x80 else { return nil }
+            index += 1
+            return Int(der[index - 1])
         }
-        guard bytes.popFirst() == 0x30 else { throw fail() }
-        guard try readLength() == bytes.count else { throw fail() }
-        var out = [UInt8]()
-        for _ in 0..<2 {
-            guard bytes.popFirst() == 0x02 else { throw fail() }
-            let count = try readLength()
-            guard count > 0, count <= bytes.count else { throw fail() }
-            var value = Array(bytes.prefix(count))
-            bytes = bytes.dropFirst(count)
-            while value.count > 1, value[0] == 0 { value.removeFirst() }
-            guard value.count <= fieldBytes else { throw fail() }
-            out.append(contentsOf: [UInt8](repeating: 0, count: fieldBytes - value.count))
-            out.append(contentsOf: value)
+        guard index < end, der[index] == 0x30 else { throw failure }
+        index += 1
+        guard let sequenceLength = length(), sequenceLength == end - index else { throw failure }
+        var out = [UInt8](repeating: 0, count: 2 * fieldBytes)
+        for half in 0..<2 {
+            guard index < end, der[index] == 0x02 else { throw failure }
+            index += 1
+            guard let count = length(), count > 0, count <= end - index else { throw failure }
+            var start = index
+            index += count
+            while start < index - 1, der[start] == 0 { start += 1 }
+            let significant = index - start
+            guard significant <= fieldBytes else { throw failure }
+            let offset = half * fieldBytes + fieldBytes - significant
+            for position in 0..<significant { out[offset + position] = der[start + position] }
         }
-        guard bytes.isEmpty else { throw fail() }
+        guard index == end else { throw failure }
         return out
     }
 }

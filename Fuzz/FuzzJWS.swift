@@ -161,8 +161,14 @@ private func fuzzJWK(_ bytes: [UInt8], _ text: String) {
     }
     if let set = try? JWKSet(bytes: bytes) {
         for key in set.keys { checkJWKRoundTrip(key) }
-        // The set's keys can verify: hand a token made of the input to a verifier over this set.
-        _ = set.candidates(keyID: nil, algorithm: .es256)
+        // The hot-path allow check agrees with the per-key allow-list, for every key and algorithm,
+        // and key selection runs over every parsed set.
+        for key in set.keys {
+            for algorithm in JWSAlgorithm.allCases {
+                fuzzCheck(key.allows(algorithm) == key.allowedAlgorithms.contains(algorithm), "allows(_:) disagrees with allowedAlgorithms")
+            }
+        }
+        _ = set.candidate(keyID: nil, algorithm: .es256)
     }
 }
 

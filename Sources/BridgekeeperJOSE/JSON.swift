@@ -374,20 +374,8 @@ private struct JSONParser {
         // Fast path: no escapes. ASCII needs no UTF-8 validation, and String(decoding:) on a buffer is
         // a plain copy, whereas the generic String(validating:as:) looks up type metadata per call.
         var high: UInt8 = 0
-        // Eight bytes at a time while none of them is a quote, a backslash, a control character or
-        // non-ASCII (exact SWAR tests: a word passes only if every byte is plain printable ASCII).
         if let base = bytes.baseAddress {
-            let ones: UInt64 = 0x0101_0101_0101_0101
-            let highs: UInt64 = 0x8080_8080_8080_8080
-            while index + 8 <= bytes.count {
-                let word = UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self)
-                let quote = word ^ (ones &* 0x22)
-                let backslash = word ^ (ones &* 0x5C)
-                let special = ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash)
-                    | ((word &- ones &* 0x20) & ~word) | word
-                if special & highs != 0 { break }
-                index += 8
-            }
+            index = plainStringBytes(base, from: index, count: bytes.count, nonASCIIIsSpecial: true)
         }
         while index < bytes.count {
             let byte = bytes[index]
@@ -579,19 +567,8 @@ extension JSONValue {
     private static func writeEscaped(_ utf8: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) {
         var runStart = 0
         var index = 0
-        // Skip eight bytes at a time while none needs escaping (exact SWAR tests for a quote, a
-        // backslash or a control character, as in the parser).
         if let base = utf8.baseAddress {
-            let ones: UInt64 = 0x0101_0101_0101_0101
-            let highs: UInt64 = 0x8080_8080_8080_8080
-            while index + 8 <= utf8.count {
-                let word = UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self)
-                let quote = word ^ (ones &* 0x22)
-                let backslash = word ^ (ones &* 0x5C)
-                let special = ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | ((word &- ones &* 0x20) & ~word)
-                if special & highs != 0 { break }
-                index += 8
-            }
+            index = plainStringBytes(base, from: index, count: utf8.count, nonASCIIIsSpecial: false)
         }
         while index < utf8.count {
             defer { index += 1 }
@@ -630,3 +607,26 @@ extension JSONObject {
     }
 }
 
+
+/// Skips, eight bytes at a time, words in which no byte is a quote, a backslash or a control
+/// character (nor, when `nonASCIIIsSpecial`, a byte of 0x80 or more); returns the index where
+/// byte-by-byte work must resume. The SWAR tests are exact: a word is skipped only if every byte is
+/// plain, and the first word with a special byte is left entirely to the caller.
+@inline(__always)
+func plainStringBytes(_ base: UnsafePointer<UInt8>, from start: Int, count: Int, nonASCIIIsSpecial: Bool) -> Int {
+    let ones: UInt64 = 0x0101_0101_0101_0101
+    let highs: UInt64 = 0x8080_8080_8080_8080
+    let nonASCII: UInt64 = nonASCIIIsSpecial ? ~0 : 0
+    var index = start
+    while index + 8 <= count {
+        let word = UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self)
+        let quote = word ^ (ones &* 0x22)
+        let backslash = word ^ (ones &* 0x5C)
+        // Per byte: zero after XOR (quote, backslash), below 0x20 (control), or the top bit itself.
+        let special = ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash)
+            | ((word &- ones &* 0x20) & ~word) | (word & nonASCII)
+        if special & highs != 0 { break }
+        index += 8
+    }
+    return index
+}

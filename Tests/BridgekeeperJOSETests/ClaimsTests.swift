@@ -133,7 +133,7 @@ struct TokenKindTests {
                 claims[claim] = nil
                 let token = try Support.es256.signJWT(type: Support.typ(kind), claims: claims)
                 let error = verify(token, as: kind)
-                #expect(error?.code == .missingClaim || (claim == "sub" && kind == .clientAssertion && error?.code == .missingClaim), "\(kind) without \(claim): \(String(describing: error))")
+                #expect(error?.code == .missingClaim, "\(kind) without \(claim): \(String(describing: error))")
             }
         }
     }

@@ -40,8 +40,8 @@ struct JWKTests {
         let n = try #require(try Support.rs256.publicJWK()["n"]?.stringValue)
         for e in ["AQ", "AAE", "Ag", Base64URL.encode([UInt8](repeating: 1, count: 9))] {
             let text = #"{"kty":"RSA","n":"\#(n)","e":"\#(e)"}"#
-            let error = Support.error { _ = try JWK(json: text) }
-            if e == "AAE" { #expect(error?.code == .invalidKey) } else { #expect(error?.code == .invalidKey, "e=\(e)") }
+            // "AQ" is 1, "AAE" is 1 with a leading zero, "Ag" is 2 (even), the last is 72 bits.
+            #expect(Support.error { _ = try JWK(json: text) }?.code == .invalidKey, "e=\(e)")
         }
     }
 
@@ -179,7 +179,9 @@ struct JWKTests {
             for member in ["d", "p", "q", "dp", "dq", "qi", "k"] { #expect(jwk[member] == nil) }
             #expect(jwk["use"] == "sig")
             #expect(jwk["alg"]?.stringValue == key.algorithm.rawValue)
-            #expect(try JWK(object: jwk).thumbprint() == key.keyID || key.keyID.hasSuffix("-key"))
+            let parsed = try JWK(object: jwk)
+            #expect(try parsed.thumbprint() == key.verificationKey().thumbprint())
+            #expect(parsed.keyID == key.keyID)
         }
     }
 }

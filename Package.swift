@@ -56,6 +56,11 @@ let package = Package(
             swiftSettings: settings
         ),
         .testTarget(
+            name: "BridgekeeperCoreTests",
+            dependencies: ["BridgekeeperCore"],
+            swiftSettings: settings
+        ),
+        .testTarget(
             name: "bridgekeeperTests",
             dependencies: ["BridgekeeperJOSE", "bridgekeeper"],
             swiftSettings: settings

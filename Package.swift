@@ -30,6 +30,11 @@ let package = Package(
             swiftSettings: settings
         ),
         .target(
+            name: "BridgekeeperAudit",
+            dependencies: ["BridgekeeperCore", "BridgekeeperJOSE"],
+            swiftSettings: settings
+        ),
+        .target(
             name: "BridgekeeperJOSE",
             dependencies: ["COpenSSL"],
             swiftSettings: settings
@@ -53,6 +58,11 @@ let package = Package(
             name: "BridgekeeperJOSETests",
             dependencies: ["BridgekeeperJOSE"],
             exclude: ["Vectors"],
+            swiftSettings: settings
+        ),
+        .testTarget(
+            name: "BridgekeeperAuditTests",
+            dependencies: ["BridgekeeperAudit", "BridgekeeperCore"],
             swiftSettings: settings
         ),
         .testTarget(

@@ -61,3 +61,14 @@ struct SigningTests {
         }
     }
 }
+
+@Suite("Digest")
+struct DigestTests {
+    @Test("SHA-256 and HMAC-SHA-256 match known values (FIPS 180-2 'abc'; Python's hmac)")
+    func knownValues() {
+        #expect(Digest.hex(Digest.sha256(Array("abc".utf8))) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        let mac = Digest.hmacSHA256(key: Array("key".utf8), message: Array("The quick brown fox jumps over the lazy dog".utf8))
+        #expect(Digest.hex(mac) == "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8")
+        #expect(Digest.hex([0x00, 0x0f, 0xf0, 0xff]) == "000ff0ff")
+    }
+}

@@ -1,0 +1,66 @@
+public import BridgekeeperCore
+public import Foundation
+import BridgekeeperJOSE
+
+/// One audited event: an issuance, a denial or a revocation, with who, what and why, and never a
+/// credential. Tokens and assertions appear only by their `jti`; e-mail addresses only as a keyed hash.
+public struct AuditEvent: Sendable, Hashable {
+    public enum Kind: String, Sendable, Hashable, CaseIterable {
+        case issuance, denial, revocation
+    }
+
+    public var kind: Kind
+    /// Why: `issued`, or the precise denial or revocation cause.
+    public var reason: ReasonCode
+    /// When, in whole milliseconds since 1970 (the precision that is hashed and stored).
+    public var timeMilliseconds: Int64
+    public var issuer: String?
+    public var tenant: String?
+    public var subject: String?
+    public var clientID: String?
+    /// `human` or `agent`.
+    public var principalClass: String?
+    /// The MCP server (canonical resource indicator).
+    public var server: String?
+    public var scopes: [String]
+    /// `jti` of the token issued or revoked.
+    public var tokenID: String?
+    /// `jti` of the assertion presented (ID-JAG, ID token).
+    public var assertionID: String?
+    public var remoteAddress: String?
+    /// `AuditEvent.emailHash(_:key:)` of the subject's e-mail, when one was presented.
+    public var emailHash: String?
+
+    public init(kind: Kind, reason: ReasonCode, time: Date, issuer: String? = nil, tenant: String? = nil, subject: String? = nil,
+                clientID: String? = nil, principalClass: String? = nil, server: String? = nil, scopes: [String] = [],
+                tokenID: String? = nil, assertionID: String? = nil, remoteAddress: String? = nil, emailHash: String? = nil) {
+        self.kind = kind
+        self.reason = reason
+        self.timeMilliseconds = Int64((time.timeIntervalSince1970 * 1000).rounded(.down))
+        self.issuer = issuer
+        self.tenant = tenant
+        self.subject = subject
+        self.clientID = clientID
+        self.principalClass = principalClass
+        self.server = server
+        self.scopes = scopes
+        self.tokenID = tokenID
+        self.assertionID = assertionID
+        self.remoteAddress = remoteAddress
+        self.emailHash = emailHash
+    }
+
+    public var time: Date { Date(timeIntervalSince1970: Double(timeMilliseconds) / 1000) }
+
+    /// A keyed hash of an e-mail address (HMAC-SHA-256 under the deployment's audit key, over the
+    /// address lower-cased): the same person correlates across records, but the address cannot be
+    /// recovered by hashing a list of candidates without the key.
+    public static func emailHash(_ email: String, key: [UInt8]) -> String {
+        "hmac-sha256:" + Digest.hex(Digest.hmacSHA256(key: key, message: Array(email.lowercased().utf8)))
+    }
+}
+
+extension ReasonCode {
+    /// A token was issued.
+    public static let issued = ReasonCode("issued")
+}

@@ -35,6 +35,11 @@ let package = Package(
             swiftSettings: settings
         ),
         .target(
+            name: "BridgekeeperPolicy",
+            dependencies: ["BridgekeeperCore"],
+            swiftSettings: settings
+        ),
+        .target(
             name: "BridgekeeperJOSE",
             dependencies: ["COpenSSL"],
             swiftSettings: settings
@@ -63,6 +68,11 @@ let package = Package(
         .testTarget(
             name: "BridgekeeperAuditTests",
             dependencies: ["BridgekeeperAudit", "BridgekeeperCore"],
+            swiftSettings: settings
+        ),
+        .testTarget(
+            name: "BridgekeeperPolicyTests",
+            dependencies: ["BridgekeeperPolicy", "BridgekeeperCore"],
             swiftSettings: settings
         ),
         .testTarget(

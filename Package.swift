@@ -39,6 +39,17 @@ let package = Package(
             dependencies: ["BridgekeeperCore"],
             swiftSettings: settings
         ),
+        // libcurl (Debian libcurl4-openssl-dev) as a system library; only BridgekeeperFetch imports it.
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
+        .target(
+            name: "BridgekeeperFetch",
+            dependencies: ["BridgekeeperCore", "BridgekeeperJOSE", "CCurl"],
+            swiftSettings: settings
+        ),
         .target(
             name: "BridgekeeperJOSE",
             dependencies: ["COpenSSL"],
@@ -73,6 +84,12 @@ let package = Package(
         .testTarget(
             name: "BridgekeeperPolicyTests",
             dependencies: ["BridgekeeperPolicy", "BridgekeeperCore"],
+            swiftSettings: settings
+        ),
+        .testTarget(
+            name: "BridgekeeperFetchTests",
+            dependencies: ["BridgekeeperFetch", "BridgekeeperCore", "BridgekeeperJOSE"],
+            exclude: ["idp_server.py"],
             swiftSettings: settings
         ),
         .testTarget(

@@ -1,4 +1,4 @@
-public import BridgekeeperCore
+import BridgekeeperCore
 import BridgekeeperJOSE
 
 /// An audit record as stored: the event, its position, and the hash chain that makes any change,

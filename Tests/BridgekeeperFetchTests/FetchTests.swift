@@ -44,6 +44,19 @@ final class LoopbackIdP: Sendable {
     deinit { process.terminate() }
 
     func url(_ path: String) -> String { "http://127.0.0.1:\(port)\(path)" }
+
+    /// A fetcher allowed to use plain http to this loopback server.
+    static func fetcher(timeout: Double = 2) -> CurlFetcher {
+        var settings = CurlFetcher.Settings()
+        settings.allowLoopbackHTTP = true
+        settings.totalTimeout = timeout
+        return CurlFetcher(settings: settings)
+    }
+
+    /// Sends a control request (/rotate, /break) or reads /count.
+    func control(_ path: String) async throws -> String {
+        String(decoding: try await Self.fetcher().get(url(path)).body, as: UTF8.self)
+    }
 }
 
 /// A clock the test moves by hand.
@@ -56,12 +69,7 @@ final class TestClock: WallClock {
 @Suite("libcurl fetcher against a loopback server", .serialized)
 struct CurlFetcherTests {
     let idp = LoopbackIdP.shared
-    var fetcher: CurlFetcher {
-        var settings = CurlFetcher.Settings()
-        settings.allowLoopbackHTTP = true
-        settings.totalTimeout = 1
-        return CurlFetcher(settings: settings)
-    }
+    var fetcher: CurlFetcher { LoopbackIdP.fetcher(timeout: 1) }
 
     func failure(_ path: String) async -> FetchError? {
         do {
@@ -121,16 +129,11 @@ struct JWKSCacheTests {
     let idp = LoopbackIdP.shared
 
     func cache(_ clock: TestClock) -> JWKSCache {
-        var settings = CurlFetcher.Settings()
-        settings.allowLoopbackHTTP = true
-        settings.totalTimeout = 2
-        return JWKSCache(fetcher: CurlFetcher(settings: settings), clock: clock)
+        JWKSCache(fetcher: LoopbackIdP.fetcher(), clock: clock)
     }
 
     func count() async throws -> Int {
-        var settings = CurlFetcher.Settings()
-        settings.allowLoopbackHTTP = true
-        return Int(String(decoding: try await CurlFetcher(settings: settings).get(idp.url("/count")).body, as: UTF8.self))!
+        try #require(Int(try await idp.control("/count")))
     }
 
     @Test("serves from cache while Cache-Control says fresh, refetches after")
@@ -153,9 +156,7 @@ struct JWKSCacheTests {
         let clock = TestClock()
         let cache = cache(clock)
         #expect(try await cache.keys(at: idp.url("/rotating")).keys.map(\.keyID) == ["key-a"])
-        var settings = CurlFetcher.Settings()
-        settings.allowLoopbackHTTP = true
-        _ = try await CurlFetcher(settings: settings).get(idp.url("/rotate"))
+        _ = try await idp.control("/rotate")
         // Within the interval after the last fetch: no refetch, still the old set.
         #expect(try await cache.refreshForUnknownKey(at: idp.url("/rotating")).keys.map(\.keyID) == ["key-a"])
         clock.advance(31)
@@ -171,9 +172,7 @@ struct JWKSCacheTests {
         let clock = TestClock()
         let cache = cache(clock)
         #expect(try await cache.keys(at: idp.url("/flaky")).keys.map(\.keyID) == ["key-a"])
-        var settings = CurlFetcher.Settings()
-        settings.allowLoopbackHTTP = true
-        _ = try await CurlFetcher(settings: settings).get(idp.url("/break"))
+        _ = try await idp.control("/break")
         clock.advance(120)  // stale (max-age=60), and the IdP now answers 503
         #expect(try await cache.keys(at: idp.url("/flaky")).keys.map(\.keyID) == ["key-a"])
         clock.advance(86_400)  // beyond the staleness bound: the failure is reported

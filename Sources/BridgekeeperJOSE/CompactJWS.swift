@@ -17,9 +17,9 @@ public struct UnverifiedJWS: Sendable {
     public let header: JSONObject
     /// The `alg` header as written; `JWSVerifier` decides whether it is acceptable.
     public let algorithmName: String
-    /// Header, payload and signature, decoded into one buffer (one allocation per token).
+    /// Header, payload and signature, decoded into one buffer (one allocation per token); the header
+    /// is parsed into `header` at once, so only the payload and signature ranges are kept.
     private let decoded: [UInt8]
-    private let headerRange: Range<Int>
     private let payloadRange: Range<Int>
     private let signatureRange: Range<Int>
 
@@ -42,7 +42,6 @@ public struct UnverifiedJWS: Sendable {
         self.header = header
         self.algorithmName = algorithmName
         self.decoded = decoded
-        headerRange = ranges.0
         payloadRange = ranges.1
         signatureRange = ranges.2
         self.signingInputLength = signingInputLength

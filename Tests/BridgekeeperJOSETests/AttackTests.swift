@@ -114,8 +114,13 @@ struct AttackTests {
         #expect(refusal(parts.joined(separator: "."))?.code == .badBase64URL)
         #expect(refusal(token + "==")?.code == .badBase64URL)
         #expect(refusal(token.replacingOccurrences(of: ".", with: " .", options: [], range: token.range(of: ".")))?.code == .badBase64URL)
-        let std = token.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        if std != token { #expect(refusal(std)?.code == .badBase64URL) }
+        // The standard alphabet's '+' and '/' (same 6-bit values as '-' and '_') are refused in every segment.
+        let segments = token.split(separator: ".").map(String.init)
+        for (index, char) in [(0, "+"), (1, "/"), (2, "+")] {
+            var altered = segments
+            altered[index] = char + altered[index].dropFirst()
+            #expect(refusal(altered.joined(separator: "."))?.code == .badBase64URL, "\(char) in segment \(index)")
+        }
     }
 
     @Test("a token of the wrong typ is refused")

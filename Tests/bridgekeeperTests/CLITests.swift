@@ -170,7 +170,9 @@ struct KeysCommandTests {
     func generate(_ alg: String) throws {
         let result = try CLI.bridgekeeper("keys", "generate", "--alg", alg)
         #expect(result.status == 0, "\(result.stderr)")
-        let pem = String(result.stdout.prefix { _ in true }.components(separatedBy: "-----END PRIVATE KEY-----\n")[0]) + "-----END PRIVATE KEY-----\n"
+        let marker = "-----END PRIVATE KEY-----\n"
+        let end = try #require(result.stdout.range(of: marker))
+        let pem = String(result.stdout[..<end.upperBound])
         #expect(pem.hasPrefix("-----BEGIN PRIVATE KEY-----"))
         let jwkLine = try #require(result.stdout.split(separator: "\n").last)
         let jwk = try JWK(json: String(jwkLine))

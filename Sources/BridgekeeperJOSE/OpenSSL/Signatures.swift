@@ -28,33 +28,29 @@ extension EVPKey {
                 throw JOSEError(.badSignature, "ECDSA signature has r = 0 or s = 0")
             }
             let der = ECDSASignatureDER.encode(r: r, s: s)
-            try withContext(algorithm, sign: false) { context throws(JOSEError) in
-                var digest = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
-                try withUnsafeMutableBytes(of: &digest) { digestBuffer throws(JOSEError) in
-                    let out = digestBuffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
-                    let length = try FetchedDigest.digest(algorithm.digest!, context: context.mdContext, message: message, into: out)
-                    let result = der.withUnsafeBufferPointer { derBuffer in
-                        EVP_PKEY_verify(context.pkeyContext, derBuffer.baseAddress, derBuffer.count, out, length)
-                    }
-                    try Self.check(verifyResult: result)
-                }
-            }
+            try der.withUnsafeBytes { der in Result { () throws(JOSEError) in try verifyDigest(algorithm, signature: der, message: message) } }.get()
         case .rsaPKCS1, .rsaPSS:
             guard signature.count == maxSignatureSize else {
                 throw JOSEError(.badSignatureEncoding, "an RSA signature must be \(maxSignatureSize) bytes (the modulus size), got \(signature.count)")
             }
-            try withContext(algorithm, sign: false) { context throws(JOSEError) in
-                var digest = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
-                try withUnsafeMutableBytes(of: &digest) { digestBuffer throws(JOSEError) in
-                    let out = digestBuffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
-                    let length = try FetchedDigest.digest(algorithm.digest!, context: context.mdContext, message: message, into: out)
-                    let result = EVP_PKEY_verify(
-                        context.pkeyContext, signature.baseAddress?.assumingMemoryBound(to: UInt8.self), signature.count, out, length)
-                    try Self.check(verifyResult: result)
-                }
-            }
+            try verifyDigest(algorithm, signature: signature, message: message)
         case .hmac:
             throw JOSEError(.symmetricAlgorithm, "\(algorithm.rawValue) cannot be used with an asymmetric key")
+        }
+    }
+
+    /// Hashes `message` and verifies `signature` (DER for ECDSA, raw for RSA) over the digest with a
+    /// pooled RSA or ECDSA context.
+    private func verifyDigest(_ algorithm: JWSAlgorithm, signature: UnsafeRawBufferPointer, message: UnsafeRawBufferPointer) throws(JOSEError) {
+        try withContext(algorithm, sign: false) { context throws(JOSEError) in
+            var digest = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+            try withUnsafeMutableBytes(of: &digest) { digestBuffer throws(JOSEError) in
+                let out = digestBuffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
+                let length = try FetchedDigest.digest(algorithm.digest!, context: context.mdContext, message: message, into: out)
+                let result = EVP_PKEY_verify(
+                    context.pkeyContext, signature.baseAddress?.assumingMemoryBound(to: UInt8.self), signature.count, out, length)
+                try Self.check(verifyResult: result)
+            }
         }
     }
 

@@ -17,6 +17,11 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/vapor/sqlite-nio", from: "1.13.2"),
     ],
     targets: [
         // OpenSSL 3 (Debian libssl-dev) as a system library; only BridgekeeperJOSE imports it.
@@ -55,12 +60,61 @@ let package = Package(
             dependencies: ["COpenSSL"],
             swiftSettings: settings
         ),
+        .target(
+            name: "BridgekeeperStore",
+            dependencies: ["BridgekeeperCore", "BridgekeeperAudit", "BridgekeeperJOSE"],
+            swiftSettings: settings
+        ),
+        .target(
+            name: "BridgekeeperStoreSQLite",
+            dependencies: [
+                "BridgekeeperStore", "BridgekeeperCore", "BridgekeeperAudit", "BridgekeeperJOSE",
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+            ],
+            swiftSettings: settings
+        ),
+        .target(
+            name: "BridgekeeperGrants",
+            dependencies: ["BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperAudit", "BridgekeeperStore"],
+            swiftSettings: settings
+        ),
+        // The configuration file: one validated value. Its own target (STYLE puts Yams in the
+        // executable) so that tests and the HTTP layer build the same value the CLI loads.
+        .target(
+            name: "BridgekeeperConfig",
+            dependencies: [
+                "BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperGrants",
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: settings
+        ),
+        .target(
+            name: "BridgekeeperHTTP",
+            dependencies: [
+                "BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperAudit",
+                "BridgekeeperStore", "BridgekeeperGrants",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: settings
+        ),
         .executableTarget(
             name: "bridgekeeper",
             dependencies: [
                 "BridgekeeperCore",
                 "BridgekeeperJOSE",
+                "BridgekeeperPolicy",
+                "BridgekeeperAudit",
+                "BridgekeeperStore",
+                "BridgekeeperStoreSQLite",
+                "BridgekeeperGrants",
+                "BridgekeeperConfig",
+                "BridgekeeperHTTP",
+                "BridgekeeperFetch",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: settings
         ),

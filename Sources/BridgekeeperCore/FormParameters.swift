@@ -43,7 +43,7 @@ public struct FormParameters: Sendable {
 
     /// Percent-decoding with `+` as space; `%` must be followed by two hex digits; the result must
     /// be valid UTF-8 without control characters.
-    static func decode<Bytes: Collection>(_ raw: Bytes) throws(OAuthError) -> String where Bytes.Element == UInt8 {
+    public static func decode<Bytes: Collection>(_ raw: Bytes) throws(OAuthError) -> String where Bytes.Element == UInt8 {
         var out: [UInt8] = []
         out.reserveCapacity(raw.count)
         var iterator = raw.makeIterator()

@@ -64,3 +64,35 @@ public struct ReasonCode: Sendable, Hashable, CustomStringConvertible {
     public static let malformedScope = ReasonCode("malformed_scope")
     public static let malformedResource = ReasonCode("malformed_resource")
 }
+
+extension ReasonCode {
+    // Client authentication
+    public static let clientAuthenticationMissing = ReasonCode("client_authentication_missing")
+    public static let clientAuthenticationAmbiguous = ReasonCode("client_authentication_ambiguous")
+    public static let unknownClient = ReasonCode("unknown_client")
+    public static let badClientSecret = ReasonCode("bad_client_secret")
+    public static let wrongClientAuthenticationMethod = ReasonCode("wrong_client_authentication_method")
+    public static let badClientAssertion = ReasonCode("bad_client_assertion")
+    public static let clientAssertionReplayed = ReasonCode("client_assertion_replayed")
+    public static let clientIDMismatch = ReasonCode("client_id_mismatch")
+    public static let grantTypeNotAllowed = ReasonCode("grant_type_not_allowed")
+
+    // The assertion (ID-JAG) and its subject
+    public static let untrustedIssuer = ReasonCode("untrusted_issuer")
+    public static let assertionReplayed = ReasonCode("assertion_replayed")
+    public static let assertionClientMismatch = ReasonCode("assertion_client_mismatch")
+    public static let tenantNotAllowed = ReasonCode("tenant_not_allowed")
+    public static let subjectDisabled = ReasonCode("subject_disabled")
+    public static let keysUnavailable = ReasonCode("idp_keys_unavailable")
+
+    // Resources
+    public static let resourceRequired = ReasonCode("resource_required")
+    public static let unknownResource = ReasonCode("unknown_resource")
+    public static let resourceNotAllowedForClient = ReasonCode("resource_not_allowed_for_client")
+    public static let resourceMismatch = ReasonCode("resource_mismatch")
+
+    // Revocation
+    public static let revokedByClient = ReasonCode("revoked_by_client")
+    public static let revokedByOperator = ReasonCode("revoked_by_operator")
+    public static let notIntrospectionClient = ReasonCode("not_introspection_client")
+}

@@ -93,3 +93,22 @@ public actor JWKSCache {
         return min(max(lifetime, settings.minimumLifetime), settings.maximumLifetime)
     }
 }
+
+/// An issuer's `jwks_uri` through the cache, as a `KeySource` for the grants.
+public struct RemoteKeySource: KeySource {
+    public let cache: JWKSCache
+    public let url: String
+
+    public init(cache: JWKSCache, url: String) {
+        self.cache = cache
+        self.url = url
+    }
+
+    public func keys() async throws(KeySourceError) -> JWKSet {
+        do { return try await cache.keys(at: url) } catch { throw KeySourceError("\(url): \(error)") }
+    }
+
+    public func keysAfterUnknownKeyID() async throws(KeySourceError) -> JWKSet {
+        do { return try await cache.refreshForUnknownKey(at: url) } catch { throw KeySourceError("\(url): \(error)") }
+    }
+}

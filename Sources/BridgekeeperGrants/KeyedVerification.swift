@@ -1,0 +1,28 @@
+public import BridgekeeperJOSE
+public import Foundation
+
+/// JWT verification against a `KeySource`: when the token names a `kid` the current set lacks, the
+/// source is asked once for fresher keys (a rotation at the IdP), then the verification is final.
+public enum KeyedVerification {
+    public enum Failure: Error, Sendable {
+        case jose(JOSEError)
+        case keysUnavailable(KeySourceError)
+    }
+
+    public static func verify(_ jws: UnverifiedJWS, kind: TokenKind, keys: any KeySource, algorithms: Set<JWSAlgorithm>,
+                              rules: ClaimRules, now: Date) async throws(Failure) -> VerifiedJWT {
+        let set: JWKSet
+        do { set = try await keys.keys() } catch { throw .keysUnavailable(error) }
+        do {
+            return try JWTVerifier(kind: kind, signatures: JWSVerifier(keys: set, algorithms: algorithms), rules: rules).verify(jws, now: now)
+        } catch where error.code == .unknownKey {
+            let fresher: JWKSet
+            do { fresher = try await keys.keysAfterUnknownKeyID() } catch { throw .keysUnavailable(error) }
+            do {
+                return try JWTVerifier(kind: kind, signatures: JWSVerifier(keys: fresher, algorithms: algorithms), rules: rules).verify(jws, now: now)
+            } catch { throw .jose(error) }
+        } catch {
+            throw .jose(error)
+        }
+    }
+}

@@ -1,0 +1,62 @@
+public import BridgekeeperCore
+public import BridgekeeperJOSE
+public import BridgekeeperPolicy
+import Foundation
+
+/// The discovery documents: RFC 8414 authorization server metadata and, per catalog server, the
+/// RFC 9728 protected resource metadata the MCP server should publish.
+public enum Metadata {
+    public static let idJAGProfile = "urn:ietf:params:oauth:grant-profile:id-jag"
+
+    /// Endpoint URLs under the issuer.
+    public static func endpoint(_ issuer: String, _ path: String) -> String {
+        (issuer.hasSuffix("/") ? String(issuer.dropLast()) : issuer) + path
+    }
+
+    /// `/.well-known/oauth-authorization-server`. Lists jwt-bearer with the ID-JAG grant profile
+    /// (draft §7.2 requires both together); never the trusted issuers (draft §8).
+    public static func authorizationServer(issuer: String, grantTypes: [String], signingAlgorithms: [String], catalog: Catalog) -> JSONObject {
+        let authMethods: [String] = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+        var scopes: [String] = []
+        for server in catalog.servers where server.enabled {
+            for tool in server.tools where tool.enabled && !scopes.containsExactly(tool.scope) { scopes.append(tool.scope) }
+        }
+        return JSONObject([
+            "issuer": .string(issuer),
+            "token_endpoint": .string(endpoint(issuer, "/token")),
+            "jwks_uri": .string(endpoint(issuer, "/jwks.json")),
+            "introspection_endpoint": .string(endpoint(issuer, "/introspect")),
+            "revocation_endpoint": .string(endpoint(issuer, "/revoke")),
+            // RFC 8414 §2 requires it; this server has no authorization endpoint, so it offers none.
+            "response_types_supported": .array([]),
+            "grant_types_supported": .array(grantTypes.map(JSONValue.string)),
+            "authorization_grant_profiles_supported": .array([.string(idJAGProfile)]),
+            "token_endpoint_auth_methods_supported": .array(authMethods.map(JSONValue.string)),
+            "token_endpoint_auth_signing_alg_values_supported": .array(signingAlgorithms.map(JSONValue.string)),
+            "introspection_endpoint_auth_methods_supported": .array(authMethods.map(JSONValue.string)),
+            "revocation_endpoint_auth_methods_supported": .array(authMethods.map(JSONValue.string)),
+            "scopes_supported": .array(scopes.map(JSONValue.string)),
+        ])
+    }
+
+    /// RFC 9728 §2 protected resource metadata for one catalog server.
+    public static func protectedResource(_ server: MCPServer, issuer: String) -> JSONObject {
+        JSONObject([
+            "resource": .string(server.resource.canonical),
+            "authorization_servers": .array([.string(issuer)]),
+            "jwks_uri": .string(endpoint(issuer, "/jwks.json")),
+            "scopes_supported": .array(server.tools.filter(\.enabled).map { .string($0.scope) }),
+            "bearer_methods_supported": .array([.string("header")]),
+            "resource_name": .string(server.displayName),
+        ])
+    }
+
+    /// The well-known path of the metadata for `issuer` (RFC 8414 §3.1: inserted before any path).
+    public static func wellKnownPath(issuer: String) -> String {
+        guard let schemeEnd = issuer.range(of: "://") else { return "/.well-known/oauth-authorization-server" }
+        let rest = issuer[schemeEnd.upperBound...]
+        guard let slash = rest.firstIndex(of: "/") else { return "/.well-known/oauth-authorization-server" }
+        let path = String(rest[slash...])
+        return path == "/" ? "/.well-known/oauth-authorization-server" : "/.well-known/oauth-authorization-server" + path
+    }
+}

@@ -1,0 +1,63 @@
+public import BridgekeeperCore
+public import BridgekeeperJOSE
+public import Foundation
+
+/// Claims of an access token Bridgekeeper mints (RFC 9068 §2.2), before signing.
+public struct AccessTokenClaims: Sendable {
+    public let issuer: String
+    public let subject: SubjectKey
+    public let principal: PrincipalClass
+    public let audience: String
+    public let clientID: String
+    public let scope: Scope
+    public let jti: String
+    public let issuedAt: Date
+    public let expiresAt: Date
+
+    /// The JSON claims: `iss`, `sub`, `aud` (one string: the MCP server), `client_id`, `scope`,
+    /// `jti`, `iat`, `exp`, `principal_class` (`human` or `agent`), `idp_iss` (the IdP, since
+    /// `sub` is unique only per IdP) and `tenant` when the IdP is multi-tenant.
+    public var object: JSONObject {
+        var claims = JSONObject([
+            "iss": .string(issuer),
+            "sub": .string(subject.subject),
+            "aud": .string(audience),
+            "client_id": .string(clientID),
+            "scope": .string(scope.description),
+            "jti": .string(jti),
+            "iat": .number(JSONNumber(Int64(issuedAt.timeIntervalSince1970))),
+            "exp": .number(JSONNumber(Int64(expiresAt.timeIntervalSince1970))),
+            "principal_class": .string(principal.rawValue),
+            "idp_iss": .string(subject.issuer),
+        ])
+        if let tenant = subject.tenant { claims["tenant"] = .string(tenant) }
+        return claims
+    }
+}
+
+/// Signs access tokens with the key ring's current key: header `typ: at+jwt`, `alg`, `kid`.
+public struct AccessTokenMinter: Sendable {
+    public let issuer: String
+    /// Seconds. Default 300, at most 3600.
+    public let lifetime: TimeInterval
+    let keys: KeyRing
+
+    public init(issuer: String, lifetime: TimeInterval, keys: KeyRing) {
+        self.issuer = issuer
+        self.lifetime = lifetime
+        self.keys = keys
+    }
+
+    public func claims(subject: SubjectKey, principal: PrincipalClass, audience: String, clientID: String, scope: Scope, now: Date) -> AccessTokenClaims {
+        let issuedAt = Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down))
+        return AccessTokenClaims(issuer: issuer, subject: subject, principal: principal, audience: audience, clientID: clientID,
+                                 scope: scope, jti: SecureRandom.identifier(bytes: 16), issuedAt: issuedAt,
+                                 expiresAt: issuedAt.addingTimeInterval(lifetime.rounded(.down)))
+    }
+
+    /// - Throws: when no key is active (the store has none) or OpenSSL fails.
+    public func sign(_ claims: AccessTokenClaims) throws(JOSEError) -> String {
+        guard let signer = keys.snapshot.signer else { throw JOSEError(.invalidKey, "no active signing key") }
+        return try signer.signJWT(type: "at+jwt", claims: claims.object)
+    }
+}

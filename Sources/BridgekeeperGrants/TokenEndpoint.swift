@@ -1,0 +1,94 @@
+public import BridgekeeperAudit
+public import BridgekeeperCore
+public import BridgekeeperJOSE
+public import BridgekeeperStore
+public import Foundation
+
+/// An HTTP answer from an OAuth endpoint, independent of the HTTP framework.
+public struct EndpointResponse: Sendable, Equatable {
+    public let status: Int
+    public let body: String
+    public let headers: [String: String]
+
+    public init(status: Int, body: String, headers: [String: String] = [:]) {
+        self.status = status
+        self.body = body
+        var all = headers
+        all["Content-Type"] = "application/json"
+        all["Cache-Control"] = "no-store"  // RFC 6749 §5.1, §5.2: every token endpoint answer
+        all["Pragma"] = "no-cache"
+        self.headers = all
+    }
+
+    public static func error(_ error: OAuthError, realm: String = "bridgekeeper") -> EndpointResponse {
+        var headers: [String: String] = [:]
+        if error.code == .invalidClient {
+            // RFC 6749 §5.2: a 401 names the schemes the client may use.
+            headers["WWW-Authenticate"] = "Basic realm=\"\(realm)\", error=\"invalid_client\""
+        }
+        return EndpointResponse(status: error.code.httpStatus, body: error.body, headers: headers)
+    }
+
+    /// 500 with no detail (STYLE rule 5).
+    public static let serverError = EndpointResponse(status: 500, body: #"{"error":"server_error"}"#)
+}
+
+/// POST /token (RFC 6749 §3.2): form parsing, grant dispatch, client authentication, and an audit
+/// record for every denial, durable before the answer.
+///
+/// Order: form (size, encoding) → `grant_type` known (else `unsupported_grant_type`) → repeats →
+/// client authentication (`invalid_client`, 401) → client allowed this grant (`unauthorized_client`)
+/// → the grant's own validation.
+public struct TokenEndpoint: Sendable {
+    public static let maxBodyBytes = FormParameters.defaultMaxBytes
+    private let grants: [ExactString: any Grant]
+    private let clients: ClientAuthenticator
+    private let audit: any AuditLog
+    private let clock: any WallClock
+
+    public init(grants: [any Grant], clients: ClientAuthenticator, audit: any AuditLog, clock: any WallClock) {
+        var byType: [ExactString: any Grant] = [:]
+        for grant in grants { byType[ExactString(type(of: grant).grantType)] = grant }
+        self.grants = byType
+        self.clients = clients
+        self.audit = audit
+        self.clock = clock
+    }
+
+    public var grantTypes: [String] { grants.keys.map(\.value).sorted() }
+
+    public func handle(body: [UInt8], authorization: String?, remoteAddress: String?) async -> EndpointResponse {
+        var draft = AuditDraft(remoteAddress: remoteAddress)
+        do throws(OAuthError) {
+            let response = try await process(body: body, authorization: authorization, remoteAddress: remoteAddress, draft: &draft)
+            return EndpointResponse(status: 200, body: response.json)
+        } catch {
+            if error.reason == .storeUnavailable { return .serverError }
+            do {
+                _ = try await audit.append(draft.event(.denial, reason: error.reason, time: clock.now()))
+            } catch {
+                return .serverError  // a denial that cannot be recorded is not answered as one
+            }
+            return .error(error)
+        }
+    }
+
+    private func process(body: [UInt8], authorization: String?, remoteAddress: String?, draft: inout AuditDraft) async throws(OAuthError) -> TokenResponse {
+        let form = try FormParameters(body, maxBytes: Self.maxBodyBytes)
+        try form.rejectRepeats(except: ["resource", "audience"])
+        let grantType = try form.required("grant_type")
+        guard let grant = grants[ExactString(grantType)] else {
+            throw OAuthError(.unsupportedGrantType, "grant_type is not supported", reason: .unsupportedGrantType)
+        }
+        let kind = type(of: grant)
+        try form.rejectRepeats(except: kind.repeatable)
+        draft.clientID = form.value("client_id")
+        let client = try await clients.authenticate(authorization: authorization, form: form)
+        draft.clientID = client.id
+        guard clients.registration(client.id)?.allows(grantType: kind.grantType) == true else {
+            throw OAuthError(.unauthorizedClient, "this client may not use this grant type", reason: .grantTypeNotAllowed)
+        }
+        let declared = FormParameters(pairs: form.keeping(kind.parameters).pairs)
+        return try await grant.issue(TokenRequest(form: declared, remoteAddress: remoteAddress), for: client, draft: &draft)
+    }
+}

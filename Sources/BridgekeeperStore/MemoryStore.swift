@@ -1,0 +1,73 @@
+public import BridgekeeperAudit
+public import BridgekeeperCore
+public import Foundation
+
+/// The store in memory: for tests and for reasoning about the contract. Nothing survives the process.
+public actor MemoryStore: BridgekeeperStore {
+    private var marks: [ReplayMark: Date] = [:]
+    private var tokens: [String: TokenState] = [:]
+    private var audit: [AuditRecord] = []
+    private var disabled: Set<SubjectKey> = []
+    private var keys: [StoredSigningKey] = []
+
+    public init() {}
+
+    public func commit(marks new: [ReplayMark], token: IssuedToken?, audit event: AuditEvent?) -> CommitOutcome {
+        var seen: Set<ReplayMark> = []
+        for mark in new where marks[mark] != nil || !seen.insert(mark).inserted {
+            return .replayed(mark)
+        }
+        for mark in new { marks[mark] = mark.expiresAt }
+        if let token { tokens[token.jti] = TokenState(token: token, revokedAt: nil) }
+        return .committed(auditSequence: event.map { appendRecord($0).sequence })
+    }
+
+    public func contains(_ mark: ReplayMark) -> Bool { marks[mark] != nil }
+
+    public func purgeExpiredMarks(now: Date) -> Int {
+        let expired = marks.filter { $0.value < now }.map(\.key)
+        for mark in expired { marks[mark] = nil }
+        return expired.count
+    }
+
+    public func append(_ event: AuditEvent) -> AuditRecord { appendRecord(event) }
+
+    private func appendRecord(_ event: AuditEvent) -> AuditRecord {
+        let record = AuditChain.append(event, after: audit.last)
+        audit.append(record)
+        return record
+    }
+
+    public func auditRecords(afterSequence: Int64, limit: Int) -> [AuditRecord] {
+        Array(audit.lazy.filter { $0.sequence > afterSequence }.prefix(max(limit, 0)))
+    }
+
+    public func lastAuditRecord() -> AuditRecord? { audit.last }
+
+    public func tokenState(jti: String) -> TokenState? { tokens[jti] }
+
+    public func revoke(jti: String, at time: Date, audit event: AuditEvent) -> Bool {
+        guard let state = tokens[jti], state.revokedAt == nil else { return false }
+        tokens[jti] = TokenState(token: state.token, revokedAt: time)
+        _ = appendRecord(event)
+        return true
+    }
+
+    public func isDisabled(_ subject: SubjectKey) -> Bool { disabled.contains(subject) }
+
+    public func setDisabled(_ subject: SubjectKey, _ isDisabled: Bool, at time: Date) {
+        if isDisabled { disabled.insert(subject) } else { disabled.remove(subject) }
+    }
+
+    public func signingKeys() -> [StoredSigningKey] { keys }
+
+    public func addSigningKey(_ key: StoredSigningKey, retiring: (keyID: String, retiresAt: Date, unpublishAt: Date)?) {
+        if let retiring, let index = keys.firstIndex(where: { $0.keyID.utf8.elementsEqual(retiring.keyID.utf8) }) {
+            let old = keys[index]
+            keys[index] = StoredSigningKey(keyID: old.keyID, algorithm: old.algorithm, sealedPrivateKey: old.sealedPrivateKey,
+                                           publicJWK: old.publicJWK, createdAt: old.createdAt, activatesAt: old.activatesAt,
+                                           retiresAt: retiring.retiresAt, unpublishAt: retiring.unpublishAt)
+        }
+        keys.append(key)
+    }
+}

@@ -1,0 +1,52 @@
+public import BridgekeeperAudit
+public import BridgekeeperCore
+public import Foundation
+
+/// Single-use marks, issued tokens and their audit records, written together (STYLE rule 10).
+public protocol IssuanceLedger: Sendable {
+    /// Atomically: if none of `marks` is present, inserts them, records `token` (when given) and
+    /// appends `audit` (when given); durable before it returns. If a mark is present, writes
+    /// nothing and returns `.replayed` with the first such mark.
+    func commit(marks: [ReplayMark], token: IssuedToken?, audit: AuditEvent?) async throws -> CommitOutcome
+
+    /// Whether `mark` is present (a read for the documented validation order; `commit` decides).
+    func contains(_ mark: ReplayMark) async throws -> Bool
+
+    /// Deletes marks whose `expiresAt` is before `now`; the number deleted.
+    func purgeExpiredMarks(now: Date) async throws -> Int
+}
+
+/// The append-only, hash-chained audit trail (see `AuditChain`).
+public protocol AuditLog: Sendable {
+    /// Appends one record (a denial, say), durable before it returns.
+    func append(_ event: AuditEvent) async throws -> AuditRecord
+    /// Records with sequence > `afterSequence`, in order, at most `limit`.
+    func auditRecords(afterSequence: Int64, limit: Int) async throws -> [AuditRecord]
+    /// The last record, if any.
+    func lastAuditRecord() async throws -> AuditRecord?
+}
+
+/// Issued tokens and their revocation (RFC 7009).
+public protocol TokenRegistry: Sendable {
+    func tokenState(jti: String) async throws -> TokenState?
+    /// Atomically marks the token revoked and appends `audit`, durable before it returns.
+    /// False (and nothing written) when the token is unknown or already revoked.
+    func revoke(jti: String, at time: Date, audit: AuditEvent) async throws -> Bool
+}
+
+/// Subjects the organisation disabled (offboarding fills it; issue 6 adds its sources).
+public protocol SubjectDirectory: Sendable {
+    func isDisabled(_ subject: SubjectKey) async throws -> Bool
+    func setDisabled(_ subject: SubjectKey, _ disabled: Bool, at time: Date) async throws
+}
+
+/// Bridgekeeper's own signing keys.
+public protocol SigningKeyStore: Sendable {
+    func signingKeys() async throws -> [StoredSigningKey]
+    /// Adds `key`; when `retiring` is given, in the same transaction sets that key's `retiresAt`
+    /// and `unpublishAt`.
+    func addSigningKey(_ key: StoredSigningKey, retiring: (keyID: String, retiresAt: Date, unpublishAt: Date)?) async throws
+}
+
+/// Everything the server needs from its store.
+public typealias BridgekeeperStore = IssuanceLedger & AuditLog & TokenRegistry & SubjectDirectory & SigningKeyStore

@@ -1,0 +1,39 @@
+/// The schema, as numbered migrations. A migration is never edited once merged: a change is a new
+/// number (STYLE rule 10).
+enum Migrations {
+    static let all: [(version: Int, statements: [String])] = [
+        (1, [
+            // Single-use marks: (namespace, issuer, jti) until expiry (exp + leeway), then purged.
+            """
+            CREATE TABLE replay_marks (
+                namespace TEXT NOT NULL, issuer TEXT NOT NULL, jti TEXT NOT NULL, expires_at INTEGER NOT NULL,
+                PRIMARY KEY (namespace, issuer, jti)) WITHOUT ROWID
+            """,
+            "CREATE INDEX replay_marks_expiry ON replay_marks (expires_at)",
+            // Issued access tokens, by their claims (never the token).
+            """
+            CREATE TABLE issued_tokens (
+                jti TEXT PRIMARY KEY, issuer TEXT NOT NULL, tenant TEXT, subject TEXT NOT NULL, principal TEXT NOT NULL,
+                client_id TEXT NOT NULL, resource TEXT NOT NULL, scope TEXT NOT NULL,
+                issued_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, assertion_jti TEXT, revoked_at INTEGER) WITHOUT ROWID
+            """,
+            "CREATE INDEX issued_tokens_subject ON issued_tokens (issuer, subject)",
+            "CREATE INDEX issued_tokens_expiry ON issued_tokens (expires_at)",
+            // The hash-chained audit trail; triggers make it append-only.
+            """
+            CREATE TABLE audit_log (
+                seq INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL, kind TEXT NOT NULL, reason TEXT NOT NULL,
+                issuer TEXT, tenant TEXT, subject TEXT, client_id TEXT, principal TEXT, server TEXT, scopes TEXT NOT NULL,
+                jti TEXT, assertion_jti TEXT, remote TEXT, email_hash TEXT, prev_hash TEXT NOT NULL, hash TEXT NOT NULL)
+            """,
+            "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+            "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+            "CREATE TABLE disabled_subjects (subject_key TEXT PRIMARY KEY, disabled_at INTEGER NOT NULL) WITHOUT ROWID",
+            """
+            CREATE TABLE signing_keys (
+                kid TEXT PRIMARY KEY, alg TEXT NOT NULL, sealed_private_key BLOB NOT NULL, public_jwk TEXT NOT NULL,
+                created_at INTEGER NOT NULL, activates_at INTEGER NOT NULL, retires_at INTEGER, unpublish_at INTEGER)
+            """,
+        ]),
+    ]
+}

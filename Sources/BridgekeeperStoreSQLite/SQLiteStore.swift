@@ -1,0 +1,201 @@
+public import BridgekeeperAudit
+public import BridgekeeperCore
+public import BridgekeeperStore
+public import Foundation
+internal import SQLiteNIO
+import Synchronization
+
+/// The embedded store: one SQLite file in WAL mode with `synchronous=FULL`, so a commit is on disk
+/// before `commit` returns.
+///
+/// Writes go through one writer connection in **group commits**: requests queue, and the writer takes
+/// everything queued, writes it in one transaction with multi-row statements, commits once and
+/// answers every waiter. While a commit is syncing, the next batch gathers, so durability costs one
+/// fsync per batch, not per request. Reads use a second connection, which WAL lets run beside the
+/// writer; a read sees every commit that returned before it started.
+///
+/// Several processes may open the same file (the CLI beside the server): the writer takes SQLite's
+/// write lock with `BEGIN IMMEDIATE` and reads the audit chain's head inside the transaction.
+public final class SQLiteStore: BridgekeeperStore {
+    private let writer: SQLiteConnection
+    private let reader: SQLiteConnection
+    private let queue = JobQueue()
+    private let worker: Task<Void, Never>
+    /// Most jobs in one transaction (bounds the statement's bind count).
+    static let maximumBatch = 256
+
+    private init(writer: SQLiteConnection, reader: SQLiteConnection) {
+        self.writer = writer
+        self.reader = reader
+        let queue = self.queue
+        worker = Task { await Self.run(queue: queue, on: writer) }
+    }
+
+    /// Opens (creating when needed) the database file at `path` and applies pending migrations.
+    public static func open(path: String) async throws -> SQLiteStore {
+        let storage = SQLiteConnection.Storage.file(path: path)
+        let writer = try await SQLiteConnection.open(storage: storage)
+        do {
+            _ = try await writer.query("PRAGMA journal_mode=WAL")
+            _ = try await writer.query("PRAGMA synchronous=FULL")
+            _ = try await writer.query("PRAGMA busy_timeout=10000")
+            try await migrate(writer)
+            let reader = try await SQLiteConnection.open(storage: storage)
+            _ = try await reader.query("PRAGMA busy_timeout=10000")
+            return SQLiteStore(writer: writer, reader: reader)
+        } catch {
+            try? await writer.close()
+            throw error
+        }
+    }
+
+    /// Applies the migrations not yet applied, each in its own transaction.
+    static func migrate(_ db: SQLiteConnection) async throws {
+        _ = try await db.query("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")
+        for migration in Migrations.all {
+            _ = try await db.query("BEGIN IMMEDIATE")
+            do {
+                let applied = try await db.query("SELECT 1 FROM schema_migrations WHERE version = ?", [.integer(migration.version)])
+                if applied.isEmpty {
+                    for statement in migration.statements { _ = try await db.query(statement) }
+                    _ = try await db.query("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                                           [.integer(migration.version), .integer(Int(Date().timeIntervalSince1970))])
+                }
+                _ = try await db.query("COMMIT")
+            } catch {
+                _ = try? await db.query("ROLLBACK")
+                throw error
+            }
+        }
+    }
+
+    /// Stops the writer after the queued jobs and closes both connections.
+    public func close() async {
+        queue.finish()
+        await worker.value
+        try? await reader.close()
+        try? await writer.close()
+    }
+
+    /// The schema version applied.
+    public func schemaVersion() async throws -> Int {
+        let rows = try await reader.query("SELECT MAX(version) AS v FROM schema_migrations")
+        return rows.first?.column("v")?.integer ?? 0
+    }
+
+    // MARK: IssuanceLedger
+
+    public func commit(marks: [ReplayMark], token: IssuedToken?, audit: AuditEvent?) async throws -> CommitOutcome {
+        try await withCheckedThrowingContinuation { continuation in
+            queue.enqueue(.issuance(marks: marks, token: token, audit: audit, continuation))
+        }
+    }
+
+    public func contains(_ mark: ReplayMark) async throws -> Bool {
+        let rows = try await reader.query(
+            "SELECT 1 FROM replay_marks WHERE namespace = ? AND issuer = ? AND jti = ?",
+            [.text(mark.namespace.rawValue), .text(mark.issuer), .text(mark.jti)])
+        return !rows.isEmpty
+    }
+
+    public func purgeExpiredMarks(now: Date) async throws -> Int {
+        let cutoff = Int(now.timeIntervalSince1970.rounded(.down))
+        return try await exclusive { db in
+            let marks = try await db.query("DELETE FROM replay_marks WHERE expires_at < ? RETURNING 1", [.integer(cutoff)])
+            // Issued-token records are kept a day past expiry for introspection answers and audits.
+            _ = try await db.query("DELETE FROM issued_tokens WHERE expires_at < ?", [.integer(cutoff - 86_400)])
+            return marks.count
+        }
+    }
+
+    // MARK: AuditLog
+
+    public func append(_ event: AuditEvent) async throws -> AuditRecord {
+        try await withCheckedThrowingContinuation { continuation in
+            queue.enqueue(.audit(event, continuation))
+        }
+    }
+
+    public func auditRecords(afterSequence: Int64, limit: Int) async throws -> [AuditRecord] {
+        let rows = try await reader.query("SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?",
+                                          [.integer(Int(afterSequence)), .integer(max(limit, 0))])
+        return try rows.map(Self.auditRecord)
+    }
+
+    public func lastAuditRecord() async throws -> AuditRecord? {
+        try await reader.query("SELECT * FROM audit_log ORDER BY seq DESC LIMIT 1").first.map(Self.auditRecord)
+    }
+
+    // MARK: TokenRegistry
+
+    public func tokenState(jti: String) async throws -> TokenState? {
+        let rows = try await reader.query("SELECT * FROM issued_tokens WHERE jti = ?", [.text(jti)])
+        return try rows.first.map(Self.tokenState)
+    }
+
+    public func revoke(jti: String, at time: Date, audit: AuditEvent) async throws -> Bool {
+        try await withCheckedThrowingContinuation { continuation in
+            queue.enqueue(.revoke(jti: jti, time: time, audit: audit, continuation))
+        }
+    }
+
+    // MARK: SubjectDirectory
+
+    public func isDisabled(_ subject: SubjectKey) async throws -> Bool {
+        !(try await reader.query("SELECT 1 FROM disabled_subjects WHERE subject_key = ?", [.text(subject.storageKey)])).isEmpty
+    }
+
+    public func setDisabled(_ subject: SubjectKey, _ disabled: Bool, at time: Date) async throws {
+        let key = subject.storageKey
+        let seconds = Int(time.timeIntervalSince1970)
+        try await exclusive { db in
+            if disabled {
+                _ = try await db.query("INSERT INTO disabled_subjects (subject_key, disabled_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                                       [.text(key), .integer(seconds)])
+            } else {
+                _ = try await db.query("DELETE FROM disabled_subjects WHERE subject_key = ?", [.text(key)])
+            }
+        }
+    }
+
+    // MARK: SigningKeyStore
+
+    public func signingKeys() async throws -> [StoredSigningKey] {
+        try await reader.query("SELECT * FROM signing_keys ORDER BY activates_at, created_at").map(Self.signingKey)
+    }
+
+    public func addSigningKey(_ key: StoredSigningKey, retiring: (keyID: String, retiresAt: Date, unpublishAt: Date)?) async throws {
+        let retire = retiring.map { ($0.keyID, Int($0.retiresAt.timeIntervalSince1970), Int($0.unpublishAt.timeIntervalSince1970)) }
+        try await exclusive { db in
+            if let (kid, retiresAt, unpublishAt) = retire {
+                _ = try await db.query("UPDATE signing_keys SET retires_at = ?, unpublish_at = ? WHERE kid = ?",
+                                       [.integer(retiresAt), .integer(unpublishAt), .text(kid)])
+            }
+            var sealed = ByteBuffer()
+            sealed.writeBytes(key.sealedPrivateKey)
+            _ = try await db.query(
+                "INSERT INTO signing_keys (kid, alg, sealed_private_key, public_jwk, created_at, activates_at, retires_at, unpublish_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [.text(key.keyID), .text(key.algorithm), .blob(sealed), .text(key.publicJWK),
+                 .integer(Int(key.createdAt.timeIntervalSince1970)), .integer(Int(key.activatesAt.timeIntervalSince1970)),
+                 key.retiresAt.map { .integer(Int($0.timeIntervalSince1970)) } ?? .null,
+                 key.unpublishAt.map { .integer(Int($0.timeIntervalSince1970)) } ?? .null])
+        }
+    }
+
+    /// Runs `body` as its own job on the writer, inside a batch's transaction.
+    private func exclusive<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) async throws -> T) async throws -> T {
+        let box = ResultBox<T>()
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            queue.enqueue(.exclusive({ db in
+                let value = try await body(db)
+                box.value.withLock { $0 = value }
+            }, continuation))
+        }
+        return box.value.withLock { $0! }
+    }
+}
+
+/// Carries an exclusive job's result out of its closure.
+final class ResultBox<T: Sendable>: Sendable {
+    let value = Mutex<T?>(nil)
+}

@@ -98,6 +98,20 @@ let package = Package(
             ],
             swiftSettings: settings
         ),
+        // The composition root: configuration → store, keys, grants, routes, background services.
+        // The executable and the HTTP tests start the same server through it.
+        .target(
+            name: "BridgekeeperServer",
+            dependencies: [
+                "BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperAudit", "BridgekeeperStore",
+                "BridgekeeperStoreSQLite", "BridgekeeperGrants", "BridgekeeperConfig", "BridgekeeperHTTP", "BridgekeeperFetch",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: settings
+        ),
         .executableTarget(
             name: "bridgekeeper",
             dependencies: [
@@ -111,9 +125,11 @@ let package = Package(
                 "BridgekeeperConfig",
                 "BridgekeeperHTTP",
                 "BridgekeeperFetch",
+                "BridgekeeperServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: settings

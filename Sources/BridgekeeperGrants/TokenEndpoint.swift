@@ -31,6 +31,13 @@ public struct EndpointResponse: Sendable, Equatable {
 
     /// 500 with no detail (STYLE rule 5).
     public static let serverError = EndpointResponse(status: 500, body: #"{"error":"server_error"}"#)
+
+    /// 429 with `Retry-After` (RFC 6585 §4): a rate limit, not a decision about the request, so it
+    /// is logged and counted but not audited (a flood must not fill the audit trail).
+    public static func tooManyRequests(retryAfter: Int) -> EndpointResponse {
+        EndpointResponse(status: 429, body: #"{"error":"temporarily_unavailable","error_description":"rate limit exceeded"}"#,
+                         headers: ["Retry-After": String(retryAfter)])
+    }
 }
 
 /// POST /token (RFC 6749 §3.2): form parsing, grant dispatch, client authentication, and an audit
@@ -45,8 +52,10 @@ public struct TokenEndpoint: Sendable {
     private let clients: ClientAuthenticator
     private let audit: any AuditLog
     private let clock: any WallClock
+    private let clientLimiter: RateLimiter?
 
-    public init(grants: [any Grant], clients: ClientAuthenticator, audit: any AuditLog, clock: any WallClock) {
+    public init(grants: [any Grant], clients: ClientAuthenticator, audit: any AuditLog, clock: any WallClock, clientLimiter: RateLimiter? = nil) {
+        self.clientLimiter = clientLimiter
         var byType: [ExactString: any Grant] = [:]
         for grant in grants { byType[ExactString(type(of: grant).grantType)] = grant }
         self.grants = byType
@@ -60,6 +69,10 @@ public struct TokenEndpoint: Sendable {
     public func handle(body: [UInt8], authorization: String?, remoteAddress: String?) async -> EndpointResponse {
         var draft = AuditDraft(remoteAddress: remoteAddress)
         do throws(OAuthError) {
+            if let clientLimiter, let claimed = Self.claimedClient(body: body, authorization: authorization),
+               case .refuse(let retryAfter) = clientLimiter.admit(claimed, now: clock.now()) {
+                return .tooManyRequests(retryAfter: retryAfter)
+            }
             let response = try await process(body: body, authorization: authorization, remoteAddress: remoteAddress, draft: &draft)
             return EndpointResponse(status: 200, body: response.json)
         } catch {
@@ -71,6 +84,25 @@ public struct TokenEndpoint: Sendable {
             }
             return .error(error)
         }
+    }
+
+    /// The client a request claims to be, before authentication, for the per-client limit (which
+    /// thereby also slows secret guessing).
+    static func claimedClient(body: [UInt8], authorization: String?) -> String? {
+        if let authorization, let basic = try? ClientAuthenticator.basicCredentials(authorization) { return basic.id }
+        guard let form = try? FormParameters(body, maxBytes: maxBodyBytes) else { return nil }
+        if let id = form.value("client_id") { return id }
+        if let assertion = form.value("client_assertion"), let jws = try? UnverifiedJWS(compact: assertion),
+           let claims = try? jws.unverifiedClaims() { return claims["sub"]?.stringValue }
+        return nil
+    }
+
+    /// Answers a request refused before its body could be read (too large), audited like any denial.
+    public func refuse(_ error: OAuthError, remoteAddress: String?) async -> EndpointResponse {
+        do { _ = try await audit.append(AuditDraft(remoteAddress: remoteAddress).event(.denial, reason: error.reason, time: clock.now())) } catch {
+            return .serverError
+        }
+        return .error(error)
     }
 
     private func process(body: [UInt8], authorization: String?, remoteAddress: String?, draft: inout AuditDraft) async throws(OAuthError) -> TokenResponse {

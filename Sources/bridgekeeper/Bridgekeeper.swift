@@ -1,16 +1,20 @@
 import ArgumentParser
+import BridgekeeperConfig
+import BridgekeeperServer
 
-/// The one `bridgekeeper` executable: operator commands now, the server in later issues.
+/// The one `bridgekeeper` executable: the server and the operator commands.
 @main
-struct Bridgekeeper: ParsableCommand {
+struct Bridgekeeper: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bridgekeeper",
         abstract: "Enterprise identity bridge for the Model Context Protocol (EMA authorization server).",
         discussion: """
-            Operator commands for JOSE work: verify and decode JWTs against a JWKS, and generate signing keys.
-            Tokens may be given as '-' to read them from standard input (keeps them out of shell history).
+            `serve` runs the authorization server (`serve --demo` on the embedded demo). The other commands
+            administer it (config, keys, audit, clients, prm) or help with JOSE work (jwt). Tokens may be
+            given as '-' to read them from standard input (keeps them out of shell history).
             """,
-        subcommands: [JWTCommand.self, KeysCommand.self]
+        subcommands: [ServeCommand.self, ConfigCommand.self, DemoCommand.self, AuditCommand.self, KeysCommand.self,
+                      ClientsCommand.self, PRMCommand.self, JWTCommand.self]
     )
 }
 
@@ -35,6 +39,28 @@ extension ParsableCommand {
         } catch let failure as CLIFailure {
             printError("error: \(failure.code): \(failure.reason)")
             throw ExitCode(failure.exitCode)
+        } catch let error as ConfigurationError {
+            printError("error: invalid_configuration: \(error)")
+            throw ExitCode(1)
+        } catch let error as Demo.Failure {
+            printError("error: demo: \(error)")
+            throw ExitCode(1)
+        }
+    }
+
+    /// The same for async commands; configuration and other known errors become one line too.
+    func reportingFailures(_ body: () async throws -> Void) async throws {
+        do {
+            try await body()
+        } catch let failure as CLIFailure {
+            printError("error: \(failure.code): \(failure.reason)")
+            throw ExitCode(failure.exitCode)
+        } catch let error as ConfigurationError {
+            printError("error: invalid_configuration: \(error)")
+            throw ExitCode(1)
+        } catch let error as Demo.Failure {
+            printError("error: demo: \(error)")
+            throw ExitCode(1)
         }
     }
 }

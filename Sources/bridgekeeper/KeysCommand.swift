@@ -1,12 +1,88 @@
 import ArgumentParser
+import BridgekeeperConfig
+import BridgekeeperGrants
 import BridgekeeperJOSE
+import BridgekeeperStoreSQLite
+import BridgekeeperStore
+import BridgekeeperCore
+import Foundation
 
-struct KeysCommand: ParsableCommand {
+struct KeysCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "keys",
         abstract: "Manage signing keys.",
-        subcommands: [Generate.self]
+        subcommands: [Rotate.self, List.self, EncryptionKey.self, Generate.self]
     )
+
+    struct Rotate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Publish a new signing key now; it signs after keys.propagation_delay.",
+            discussion: """
+                The new key appears in the JWKS at once (servers reload keys every keys.reload_interval) and starts
+                signing after the propagation delay, so verifiers that cache the JWKS see it first. The key signing
+                now stops then and stays published for the access-token lifetime plus 60 s, so every token it
+                signed still verifies. --immediate skips the delay (a compromised key): verifiers holding a cached
+                JWKS refuse new tokens until they refetch.
+                """
+        )
+
+        @OptionGroup var location: Location
+
+        @Flag(help: "Sign with the new key at once.")
+        var immediate = false
+
+        func run() async throws {
+            try await reportingFailures {
+                let c = try location.configuration()
+                let store = try await SQLiteStore.open(path: c.databasePath)
+                let sealing = try KeySealing(keyEncryptionKey: c.keyEncryptionKey)
+                let now = SystemClock().now()
+                let rotated = try await KeyManagement.rotate(in: store, sealing: sealing, algorithm: c.signingAlgorithm, now: now,
+                                                             propagation: immediate ? 0 : c.keyPropagationDelay,
+                                                             retention: c.longestTokenLifetime + 60)
+                await store.close()
+                print("published \(rotated.keyID) (\(c.signingAlgorithm.rawValue)); signs from \(ISO8601DateFormatter().string(from: rotated.activatesAt))")
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List signing keys and their schedule.")
+
+        @OptionGroup var location: Location
+
+        func run() async throws {
+            try await reportingFailures {
+                let c = try location.configuration()
+                let store = try await SQLiteStore.open(path: c.databasePath)
+                let keys = try await store.signingKeys()
+                await store.close()
+                let now = SystemClock().now()
+                let f = ISO8601DateFormatter()
+                print(["KID", "ALG", "STATE", "ACTIVATES", "RETIRES", "UNPUBLISHED"].joined(separator: "\t"))
+                for key in keys {
+                    let state: String
+                    if let unpublish = key.unpublishAt, unpublish <= now { state = "unpublished" }
+                    else if let retires = key.retiresAt, retires <= now { state = "retired (published)" }
+                    else if key.activatesAt > now { state = "next (published)" }
+                    else { state = "signing" }
+                    print([key.keyID, key.algorithm, state, f.string(from: key.activatesAt), key.retiresAt.map(f.string) ?? "-",
+                           key.unpublishAt.map(f.string) ?? "-"].joined(separator: "\t"))
+                }
+            }
+        }
+    }
+
+    struct EncryptionKey: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "encryption-key",
+            abstract: "Print a new random key-encryption key (32 bytes, base64url) for keys.encryption_key."
+        )
+
+        func run() {
+            print(Base64URL.encode(SecureRandom.bytes(32)))
+        }
+    }
 
     struct Generate: ParsableCommand {
         static let configuration = CommandConfiguration(

@@ -1,0 +1,382 @@
+public import BridgekeeperCore
+public import BridgekeeperGrants
+public import BridgekeeperJOSE
+public import BridgekeeperPolicy
+public import Foundation
+
+/// The whole configuration: one validated value (STYLE rule 13). docs/configuration.md documents
+/// every key with its default and bounds; `load` names the key path of anything wrong.
+public struct Configuration: Sendable {
+    /// Where an IdP's or a client's public keys come from.
+    public enum Keys: Sendable {
+        /// A `jwks_uri`, fetched over HTTPS with libcurl and cached.
+        case remote(url: String)
+        /// A JWKS file or inline set.
+        case fixed(JWKSet)
+    }
+
+    public struct IdP: Sendable {
+        public var name: String
+        public var issuer: String
+        public var keys: Keys
+        public var algorithms: Set<JWSAlgorithm>
+        public var maxAssertionLifetime: TimeInterval
+        public var leeway: TimeInterval
+        public var tenant: TrustedIdP.TenantRule?
+        public var groupsClaim: String?
+        public var rolesClaim: String?
+    }
+
+    public struct Client: Sendable {
+        public enum Credential: Sendable {
+            case secret(SecretHash)
+            case keys(Keys, algorithms: Set<JWSAlgorithm>)
+        }
+        public var id: String
+        public var credential: Credential
+        public var methods: Set<AuthenticatedClient.Method>?
+        public var grantTypes: [String]
+        /// Catalog server names; nil = all.
+        public var servers: [String]?
+        public var introspection: Bool
+    }
+
+    public struct RateLimit: Sendable, Equatable {
+        /// Sustained requests per second.
+        public var rate: Double
+        /// Requests allowed in a burst.
+        public var burst: Int
+    }
+
+    /// Issuer identifier: https (or http on loopback for the demo), no query or fragment.
+    public var issuer: String
+    /// Listen address. Default 127.0.0.1.
+    public var host: String = "127.0.0.1"
+    /// Listen port. Default 8080, 0 = any free port.
+    public var port: Int = 8080
+    /// SQLite database file. Default `bridgekeeper.sqlite` beside the configuration file.
+    public var databasePath: String
+    /// Access-token lifetime in seconds. Default 300, 60 to 3600.
+    public var accessTokenLifetime: TimeInterval = 300
+    /// Signing algorithm for new keys. Default ES256.
+    public var signingAlgorithm: JWSAlgorithm = .es256
+    /// The 32-byte key that seals private signing keys at rest. No default.
+    public var keyEncryptionKey: [UInt8]
+    /// Seconds between publishing a rotated key and signing with it. Default 300, 0 to 86400.
+    public var keyPropagationDelay: TimeInterval = 300
+    /// Seconds between key reloads from the store. Default 10, 1 to 300.
+    public var keyReloadInterval: TimeInterval = 10
+    /// Rate limits on the token, introspection and revocation endpoints. Defaults: per client
+    /// 500/s burst 1000; per remote address 1000/s burst 2000.
+    public var perClientLimit = RateLimit(rate: 500, burst: 1000)
+    public var perAddressLimit = RateLimit(rate: 1000, burst: 2000)
+    /// Seconds between purges of expired replay marks. Default 60.
+    public var purgeInterval: TimeInterval = 60
+    /// Permit `http://` JWKS URLs on loopback (tests and the demo only). Default false.
+    public var allowLoopbackHTTP = false
+    public var idps: [IdP]
+    public var clients: [Client]
+    public var catalog: Catalog
+    public var policy: Policy
+
+    /// The longest lifetime of anything this server signs, for key retention.
+    public var longestTokenLifetime: TimeInterval { accessTokenLifetime }
+}
+
+extension Configuration {
+    static let algorithmsAllowedFromIdPs: Set<JWSAlgorithm> = [.rs256, .rs384, .rs512, .ps256, .ps384, .ps512, .es256, .es384, .es512, .eddsa]
+
+    /// Loads and validates a YAML configuration file. Relative paths are resolved against the file's
+    /// folder; `env:` and `file:` secrets from `environment` and the file system.
+    public static func load(file: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigurationError) -> Configuration {
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+            throw ConfigurationError(path: "", "cannot read \(file)")
+        }
+        let base = URL(fileURLWithPath: file).deletingLastPathComponent().path
+        return try parse(yaml: text, baseDirectory: base, environment: environment)
+    }
+
+    public static func parse(yaml: String, baseDirectory: String, environment: [String: String] = [:]) throws(ConfigurationError) -> Configuration {
+        let root = try ConfigNode.parse(yaml: yaml)
+        let top = try root.mapping(allowed: ["issuer", "listen", "storage", "tokens", "keys", "rate_limits", "idps", "clients", "servers", "policy", "development"])
+        func resolve(_ path: String) -> String { path.hasPrefix("/") ? path : (baseDirectory as NSString).appendingPathComponent(path) }
+
+        guard let issuerNode = top["issuer"] else { throw ConfigurationError(path: "issuer", "is required") }
+        var allowLoopbackHTTP = false
+        if let development = top["development"] {
+            let d = try development.mapping(allowed: ["allow_loopback_http"])
+            allowLoopbackHTTP = try d["allow_loopback_http"]?.bool() ?? false
+        }
+        let issuer = try issuerNode.string()
+        try checkIssuer(issuer, loopbackHTTP: allowLoopbackHTTP, node: issuerNode)
+
+        var host = "127.0.0.1", port = 8080
+        if let listen = top["listen"] {
+            let l = try listen.mapping(allowed: ["host", "port"])
+            host = try l["host"]?.string() ?? host
+            port = try l["port"]?.integer(in: 0...65535) ?? port
+        }
+        var databasePath = resolve("bridgekeeper.sqlite")
+        if let storage = top["storage"] {
+            let s = try storage.mapping(allowed: ["sqlite"])
+            if let sqlite = s["sqlite"] { databasePath = resolve(try sqlite.string()) }
+        }
+        var lifetime: TimeInterval = 300
+        if let tokens = top["tokens"] {
+            let t = try tokens.mapping(allowed: ["access_token_lifetime"])
+            lifetime = TimeInterval(try t["access_token_lifetime"]?.integer(in: 60...3600) ?? 300)
+        }
+
+        guard let keysNode = top["keys"] else { throw ConfigurationError(path: "keys", "is required (keys.encryption_key has no default)") }
+        let k = try keysNode.mapping(allowed: ["algorithm", "encryption_key", "propagation_delay", "reload_interval"])
+        var algorithm = JWSAlgorithm.es256
+        if let node = k["algorithm"] {
+            guard let value = JWSAlgorithm(rawValue: try node.string()), !value.isSymmetric else {
+                throw node.error("must be one of ES256, ES384, ES512, EdDSA, RS256, PS256")
+            }
+            algorithm = value
+        }
+        guard let kekNode = k["encryption_key"] else { throw ConfigurationError(path: keysNode.child("encryption_key"), "is required") }
+        let kekText = try kekNode.secret(environment: environment)
+        guard let kek = try? Base64URL.decode(kekText), kek.count == 32 else {
+            throw kekNode.error("must be 32 bytes in base64url (make one with `bridgekeeper keys encryption-key`)")
+        }
+        let propagation = TimeInterval(try k["propagation_delay"]?.integer(in: 0...86_400) ?? 300)
+        let reload = TimeInterval(try k["reload_interval"]?.integer(in: 1...300) ?? 10)
+
+        var perClient = RateLimit(rate: 500, burst: 1000), perAddress = RateLimit(rate: 1000, burst: 2000)
+        if let limits = top["rate_limits"] {
+            let r = try limits.mapping(allowed: ["per_client", "per_address"])
+            if let node = r["per_client"] { perClient = try rateLimit(node) }
+            if let node = r["per_address"] { perAddress = try rateLimit(node) }
+        }
+
+        let catalog = try parseCatalog(top["servers"])
+        let idps = try parseIdPs(top["idps"], resolve: resolve, loopbackHTTP: allowLoopbackHTTP)
+        let clients = try parseClients(top["clients"], catalog: catalog, resolve: resolve, environment: environment, loopbackHTTP: allowLoopbackHTTP)
+        let policy = try parsePolicy(top["policy"], catalog: catalog)
+
+        var configuration = Configuration(issuer: issuer, databasePath: databasePath, keyEncryptionKey: kek, idps: idps,
+                                          clients: clients, catalog: catalog, policy: policy)
+        configuration.host = host
+        configuration.port = port
+        configuration.accessTokenLifetime = lifetime
+        configuration.signingAlgorithm = algorithm
+        configuration.keyPropagationDelay = propagation
+        configuration.keyReloadInterval = reload
+        configuration.perClientLimit = perClient
+        configuration.perAddressLimit = perAddress
+        configuration.allowLoopbackHTTP = allowLoopbackHTTP
+        return configuration
+    }
+
+    static func checkIssuer(_ issuer: String, loopbackHTTP: Bool, node: ConfigNode) throws(ConfigurationError) {
+        guard let url = URL(string: issuer), let scheme = url.scheme, let host = url.host, !host.isEmpty else {
+            throw node.error("must be an absolute URL")
+        }
+        guard url.query == nil, url.fragment == nil, !issuer.contains("#"), !issuer.contains("?") else {
+            throw node.error("must have no query or fragment (RFC 8414 §2)")
+        }
+        let loopback = host == "127.0.0.1" || host == "localhost" || host == "::1" || host == "[::1]"
+        guard scheme == "https" || (scheme == "http" && loopback && loopbackHTTP) else {
+            throw node.error("must use https (http only on loopback with development.allow_loopback_http)")
+        }
+    }
+
+    static func rateLimit(_ node: ConfigNode) throws(ConfigurationError) -> RateLimit {
+        let m = try node.mapping(allowed: ["requests_per_second", "burst"])
+        let rate = try m["requests_per_second"]?.integer(in: 1...1_000_000) ?? 100
+        let burst = try m["burst"]?.integer(in: 1...1_000_000) ?? rate * 2
+        return RateLimit(rate: Double(rate), burst: burst)
+    }
+
+    static func parseKeys(_ m: [String: ConfigNode], at node: ConfigNode, resolve: (String) -> String, loopbackHTTP: Bool) throws(ConfigurationError) -> Keys {
+        let given = ["jwks_uri", "jwks_file"].filter { m[$0] != nil }
+        guard given.count == 1 else { throw node.error("needs exactly one of jwks_uri, jwks_file") }
+        if let uri = m["jwks_uri"] {
+            let text = try uri.string()
+            guard let url = URL(string: text), let host = url.host else { throw uri.error("must be an absolute URL") }
+            let loopback = host == "127.0.0.1" || host == "localhost" || host == "::1"
+            guard url.scheme == "https" || (url.scheme == "http" && loopback && loopbackHTTP) else { throw uri.error("must use https") }
+            return .remote(url: text)
+        }
+        let fileNode = m["jwks_file"]!
+        let path = resolve(try fileNode.string())
+        guard let data = FileManager.default.contents(atPath: path) else { throw fileNode.error("cannot read \(path)") }
+        do {
+            let set = try JWKSet(bytes: Array(data))
+            guard !set.keys.isEmpty else { throw fileNode.error("\(path) holds no usable key") }
+            return .fixed(set)
+        } catch let error as ConfigurationError { throw error } catch {
+            throw fileNode.error("\(path) is not a usable JWK Set: \(error)")
+        }
+    }
+
+    static func algorithms(_ node: ConfigNode?, default value: Set<JWSAlgorithm>) throws(ConfigurationError) -> Set<JWSAlgorithm> {
+        guard let node else { return value }
+        var out: Set<JWSAlgorithm> = []
+        for item in try node.sequence() {
+            guard let algorithm = JWSAlgorithm(rawValue: try item.string()), algorithmsAllowedFromIdPs.contains(algorithm) else {
+                throw item.error("must be an asymmetric JWS algorithm (RS256, PS256, ES256, EdDSA, ...); none and HMAC are never allowed")
+            }
+            out.insert(algorithm)
+        }
+        guard !out.isEmpty else { throw node.error("must name at least one algorithm") }
+        return out
+    }
+
+    static func parseIdPs(_ node: ConfigNode?, resolve: (String) -> String, loopbackHTTP: Bool) throws(ConfigurationError) -> [IdP] {
+        guard let node else { return [] }
+        var idps: [IdP] = []
+        for item in try node.sequence() {
+            let m = try item.mapping(allowed: ["name", "issuer", "jwks_uri", "jwks_file", "algorithms", "max_assertion_lifetime", "leeway", "tenant", "claims"])
+            guard let name = try m["name"]?.string() else { throw ConfigurationError(path: item.child("name"), "is required") }
+            guard let issuer = try m["issuer"]?.string() else { throw ConfigurationError(path: item.child("issuer"), "is required") }
+            if idps.contains(where: { $0.issuer.isExactly(issuer) || $0.name == name }) {
+                throw item.error("name and issuer must be unique among idps")
+            }
+            let keys = try parseKeys(m, at: item, resolve: resolve, loopbackHTTP: loopbackHTTP)
+            var tenant: TrustedIdP.TenantRule? = nil
+            if let t = m["tenant"] {
+                let tm = try t.mapping(allowed: ["claim", "allowed"])
+                let claim = try tm["claim"]?.string() ?? "tenant"
+                guard let allowed = try tm["allowed"]?.strings(), !allowed.isEmpty else {
+                    throw ConfigurationError(path: t.child("allowed"), "must list the trusted tenants")
+                }
+                tenant = TrustedIdP.TenantRule(claim: claim, allowed: allowed)
+            }
+            var groups: String? = "groups", roles: String? = "roles"
+            if let c = m["claims"] {
+                let cm = try c.mapping(allowed: ["groups", "roles"])
+                groups = try cm["groups"]?.string() ?? groups
+                roles = try cm["roles"]?.string() ?? roles
+            }
+            idps.append(IdP(name: name, issuer: issuer, keys: keys, algorithms: try algorithms(m["algorithms"], default: [.rs256, .es256]),
+                            maxAssertionLifetime: TimeInterval(try m["max_assertion_lifetime"]?.integer(in: 30...3600) ?? 300),
+                            leeway: TimeInterval(try m["leeway"]?.integer(in: 0...300) ?? 60),
+                            tenant: tenant, groupsClaim: groups, rolesClaim: roles))
+        }
+        return idps
+    }
+
+    static func parseClients(_ node: ConfigNode?, catalog: Catalog, resolve: (String) -> String, environment: [String: String],
+                             loopbackHTTP: Bool) throws(ConfigurationError) -> [Client] {
+        guard let node else { return [] }
+        var clients: [Client] = []
+        for item in try node.sequence() {
+            let m = try item.mapping(allowed: ["id", "secret_hash", "jwks_uri", "jwks_file", "algorithms", "auth_methods", "grant_types", "servers", "introspection"])
+            guard let id = try m["id"]?.string() else { throw ConfigurationError(path: item.child("id"), "is required") }
+            guard !clients.contains(where: { $0.id.isExactly(id) }) else { throw ConfigurationError(path: item.child("id"), "is used twice") }
+            let credential: Client.Credential
+            var methods: Set<AuthenticatedClient.Method>? = nil
+            if let hashNode = m["secret_hash"] {
+                guard m["jwks_uri"] == nil, m["jwks_file"] == nil else { throw item.error("has both a secret_hash and keys; choose one") }
+                do { credential = .secret(try SecretHash(encoded: try hashNode.secret(environment: environment))) } catch let problem as ConfigurationProblem {
+                    throw hashNode.error(problem.message)
+                } catch let error as ConfigurationError { throw error } catch { throw hashNode.error("\(error)") }
+                if let methodsNode = m["auth_methods"] {
+                    var set: Set<AuthenticatedClient.Method> = []
+                    for entry in try methodsNode.sequence() {
+                        guard let method = AuthenticatedClient.Method(rawValue: try entry.string()), method != .privateKeyJWT else {
+                            throw entry.error("must be client_secret_basic or client_secret_post for a secret")
+                        }
+                        set.insert(method)
+                    }
+                    methods = set
+                }
+            } else if m["jwks_uri"] != nil || m["jwks_file"] != nil {
+                credential = .keys(try parseKeys(m, at: item, resolve: resolve, loopbackHTTP: loopbackHTTP),
+                                   algorithms: try algorithms(m["algorithms"], default: [.es256, .rs256, .ps256, .eddsa]))
+            } else {
+                throw item.error("needs a secret_hash or jwks_uri/jwks_file: only confidential clients are accepted")
+            }
+            let grantTypes = try m["grant_types"]?.strings() ?? [JWTBearerGrant.grantType]
+            for (index, grant) in grantTypes.enumerated() where !grant.isExactly(JWTBearerGrant.grantType) {
+                throw ConfigurationError(path: "\(item.child("grant_types"))[\(index)]", "unsupported grant type \(grant)")
+            }
+            var servers: [String]? = nil
+            if let serversNode = m["servers"] {
+                let names = try serversNode.strings()
+                for (index, name) in names.enumerated() where catalog.server(named: name) == nil {
+                    throw ConfigurationError(path: "\(serversNode.path)[\(index)]", "no server named \(name) in servers")
+                }
+                servers = names
+            }
+            clients.append(Client(id: id, credential: credential, methods: methods, grantTypes: grantTypes, servers: servers,
+                                  introspection: try m["introspection"]?.bool() ?? false))
+        }
+        return clients
+    }
+
+    static func parseCatalog(_ node: ConfigNode?) throws(ConfigurationError) -> Catalog {
+        guard let node else { return Catalog(servers: []) }
+        var servers: [MCPServer] = []
+        for item in try node.sequence() {
+            let m = try item.mapping(allowed: ["name", "resource", "display_name", "enabled", "tools"])
+            guard let name = try m["name"]?.string() else { throw ConfigurationError(path: item.child("name"), "is required") }
+            guard let resourceNode = m["resource"] else { throw ConfigurationError(path: item.child("resource"), "is required") }
+            let resource: ResourceURI
+            do { resource = try ResourceURI(try resourceNode.string()) } catch let error as ConfigurationError { throw error } catch {
+                throw resourceNode.error("not a valid resource indicator (RFC 8707: absolute URI, no fragment)")
+            }
+            guard !servers.contains(where: { $0.name == name || $0.resource == resource }) else {
+                throw item.error("name and resource must be unique among servers")
+            }
+            var tools: [Tool] = []
+            for toolNode in try m["tools"]?.sequence() ?? [] {
+                let t = try toolNode.mapping(allowed: ["name", "category", "enabled", "scope"])
+                guard let toolName = try t["name"]?.string() else { throw ConfigurationError(path: toolNode.child("name"), "is required") }
+                guard let categoryNode = t["category"] else { throw ConfigurationError(path: toolNode.child("category"), "is required") }
+                guard let category = ToolCategory(rawValue: try categoryNode.string()) else {
+                    throw categoryNode.error("must be read, write, destructive or admin")
+                }
+                let scope = try t["scope"]?.string()
+                if let scope, (try? Scope(parsing: scope))?.tokens.count != 1 { throw ConfigurationError(path: toolNode.child("scope"), "must be one scope token") }
+                guard !tools.contains(where: { $0.name == toolName }) else { throw toolNode.error("tool \(toolName) appears twice") }
+                tools.append(Tool(name: toolName, category: category, enabled: try t["enabled"]?.bool() ?? true, scope: scope))
+            }
+            servers.append(MCPServer(name: name, resource: resource, displayName: try m["display_name"]?.string() ?? name,
+                                     enabled: try m["enabled"]?.bool() ?? true, tools: tools))
+        }
+        return Catalog(servers: servers)
+    }
+
+    static func parsePolicy(_ node: ConfigNode?, catalog: Catalog) throws(ConfigurationError) -> Policy {
+        guard let node else { return Policy(rules: []) }
+        var rules: [PolicyRule] = []
+        for item in try node.sequence() {
+            let m = try item.mapping(allowed: ["id", "effect", "everyone", "groups", "roles", "servers", "categories", "tools"])
+            guard let id = try m["id"]?.string() else { throw ConfigurationError(path: item.child("id"), "is required") }
+            guard let effectNode = m["effect"], let effect = PolicyRule.Effect(rawValue: try effectNode.string()) else {
+                throw ConfigurationError(path: item.child("effect"), "must be allow or deny")
+            }
+            let everyone = try m["everyone"]?.bool() ?? false
+            let groups = try m["groups"]?.strings() ?? []
+            let roles = try m["roles"]?.strings() ?? []
+            guard everyone != !(groups.isEmpty && roles.isEmpty) else {
+                throw item.error("needs groups and/or roles, or everyone: true (not both)")
+            }
+            guard let serversNode = m["servers"] else { throw ConfigurationError(path: item.child("servers"), "is required (a list of names, or [\"*\"])") }
+            let names = try serversNode.strings()
+            let servers: PolicyRule.Servers
+            if names == ["*"] { servers = .all } else {
+                for (index, name) in names.enumerated() where catalog.server(named: name) == nil {
+                    throw ConfigurationError(path: "\(serversNode.path)[\(index)]", "no server named \(name) in servers")
+                }
+                servers = .named(names)
+            }
+            var categories: Set<ToolCategory> = []
+            for entry in try m["categories"]?.sequence() ?? [] {
+                guard let category = ToolCategory(rawValue: try entry.string()) else { throw entry.error("must be read, write, destructive or admin") }
+                categories.insert(category)
+            }
+            let tools = try m["tools"]?.strings() ?? []
+            if effect == .allow, categories.isEmpty, tools.isEmpty {
+                throw item.error("an allow rule must name categories or tools")
+            }
+            rules.append(PolicyRule(id: id, effect: effect, subjects: everyone ? .everyone : .anyOf(groups: groups, roles: roles),
+                                    servers: servers, categories: categories, tools: tools))
+        }
+        return Policy(rules: rules)
+    }
+}

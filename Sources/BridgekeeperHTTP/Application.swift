@@ -1,0 +1,129 @@
+public import BridgekeeperCore
+public import BridgekeeperGrants
+public import Foundation
+public import Hummingbird
+public import Logging
+import BridgekeeperJOSE
+public import BridgekeeperPolicy
+import NIOCore
+import HTTPTypes
+
+/// Everything the routes need, built by the server's composition root (or a test) from one
+/// configuration.
+public struct HTTPServices: Sendable {
+    public let issuer: String
+    public let tokenEndpoint: TokenEndpoint
+    public let tokenManagement: TokenManagement
+    public let keys: KeyRing
+    public let catalog: Catalog
+    /// The RFC 8414 document.
+    public let metadata: String
+    /// Per-address limit on the token, introspection and revocation endpoints.
+    public let addressLimiter: RateLimiter?
+    /// `Cache-Control: max-age` of the JWKS: never longer than the key propagation delay, so a
+    /// verifier sees a new key before it signs.
+    public let jwksMaxAge: Int
+    public let clock: any WallClock
+
+    public init(issuer: String, tokenEndpoint: TokenEndpoint, tokenManagement: TokenManagement, keys: KeyRing, catalog: Catalog,
+                metadata: String, addressLimiter: RateLimiter?, jwksMaxAge: Int, clock: any WallClock) {
+        self.issuer = issuer
+        self.tokenEndpoint = tokenEndpoint
+        self.tokenManagement = tokenManagement
+        self.keys = keys
+        self.catalog = catalog
+        self.metadata = metadata
+        self.addressLimiter = addressLimiter
+        self.jwksMaxAge = jwksMaxAge
+        self.clock = clock
+    }
+}
+
+/// The request context: Hummingbird's core plus the peer address for rate limits and the audit.
+public struct BridgekeeperRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let remoteAddress: String?
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress?.ipAddress
+    }
+
+    /// Bodies are read by the handlers with their own caps.
+    public var maxUploadSize: Int { 65_536 }
+}
+
+/// The routes (docs/architecture.md lists them).
+public func buildRouter(_ services: HTTPServices) -> Router<BridgekeeperRequestContext> {
+    let router = Router(context: BridgekeeperRequestContext.self)
+    router.post("/token") { request, context in
+        await oauthPost(request, context, services) { body, authorization, remote in
+            await services.tokenEndpoint.handle(body: body, authorization: authorization, remoteAddress: remote)
+        }
+    }
+    router.post("/introspect") { request, context in
+        await oauthPost(request, context, services) { body, authorization, remote in
+            await services.tokenManagement.introspect(body: body, authorization: authorization, remoteAddress: remote)
+        }
+    }
+    router.post("/revoke") { request, context in
+        await oauthPost(request, context, services) { body, authorization, remote in
+            await services.tokenManagement.revoke(body: body, authorization: authorization, remoteAddress: remote)
+        }
+    }
+    router.get("/jwks.json") { _, _ in
+        json(services.keys.snapshot.document, cacheControl: "public, max-age=\(services.jwksMaxAge)", contentType: "application/jwk-set+json")
+    }
+    router.get(RouterPath(Metadata.wellKnownPath(issuer: services.issuer))) { _, _ in
+        json(services.metadata, cacheControl: "public, max-age=300")
+    }
+    router.get("/servers/:name/oauth-protected-resource") { _, context in
+        guard let name = context.parameters.get("name"), let server = services.catalog.server(named: name) else {
+            return Response(status: .notFound, headers: [.contentType: "application/json", .cacheControl: "no-store"],
+                            body: ResponseBody(byteBuffer: ByteBuffer(string: #"{"error":"not_found"}"#)))
+        }
+        let document = JSONValue.object(Metadata.protectedResource(server, issuer: services.issuer)).serialized()
+        return json(document, cacheControl: "public, max-age=300")
+    }
+    router.get("/healthz") { _, _ in
+        json(#"{"status":"ok"}"#, cacheControl: "no-store")
+    }
+    return router
+}
+
+func json(_ body: String, cacheControl: String, contentType: String = "application/json") -> Response {
+    Response(status: .ok, headers: [.contentType: contentType, .cacheControl: cacheControl],
+             body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
+}
+
+/// A form POST to an OAuth endpoint: address limit, content type, body cap, then the endpoint.
+func oauthPost(_ request: Request, _ context: BridgekeeperRequestContext, _ services: HTTPServices,
+               _ endpoint: @Sendable ([UInt8], String?, String?) async -> EndpointResponse) async -> Response {
+    let remote = context.remoteAddress
+    if let limiter = services.addressLimiter, let remote, case .refuse(let retryAfter) = limiter.admit(remote, now: services.clock.now()) {
+        return response(.tooManyRequests(retryAfter: retryAfter))
+    }
+    let contentType = request.headers[.contentType].map { $0.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? "" }
+    guard contentType == "application/x-www-form-urlencoded" else {
+        return response(await services.tokenEndpoint.refuse(
+            OAuthError(.invalidRequest, "the body must be application/x-www-form-urlencoded", reason: .malformedForm), remoteAddress: remote))
+    }
+    let buffer: ByteBuffer
+    do {
+        buffer = try await request.body.collect(upTo: TokenEndpoint.maxBodyBytes)
+    } catch {
+        return response(await services.tokenEndpoint.refuse(
+            OAuthError(.invalidRequest, "request body is too large", reason: .requestTooLarge), remoteAddress: remote))
+    }
+    let body = Array(buffer.readableBytesView)
+    return response(await endpoint(body, request.headers[.authorization], remote))
+}
+
+func response(_ answer: EndpointResponse) -> Response {
+    var headers = HTTPFields()
+    for (name, value) in answer.headers.sorted(by: { $0.key < $1.key }) {
+        if let field = HTTPField.Name(name) { headers[field] = value }
+    }
+    return Response(status: HTTPResponse.Status(code: answer.status), headers: headers,
+                    body: ResponseBody(byteBuffer: ByteBuffer(string: answer.body)))
+}

@@ -1,0 +1,147 @@
+public import BridgekeeperConfig
+public import BridgekeeperCore
+public import BridgekeeperGrants
+public import BridgekeeperHTTP
+public import BridgekeeperStoreSQLite
+public import Foundation
+public import Hummingbird
+public import Logging
+import BridgekeeperAudit
+import BridgekeeperFetch
+import BridgekeeperJOSE
+import BridgekeeperPolicy
+import BridgekeeperStore
+import ServiceLifecycle
+import UnixSignals
+
+/// A server built from one configuration: the store opened and migrated, a signing key ensured,
+/// the grants and routes wired. `run` serves until SIGTERM/SIGINT and shuts down gracefully.
+public final class BridgekeeperServer: Sendable {
+    public let configuration: Configuration
+    public let store: SQLiteStore
+    public let services: HTTPServices
+    public let keys: KeyRing
+    let sealing: KeySealing
+    let logger: Logger
+    let clock: any WallClock
+
+    /// Opens the store, creates the first signing key when there is none, and loads the keys.
+    public static func prepare(_ configuration: Configuration, clock: any WallClock = SystemClock(), logger: Logger) async throws -> BridgekeeperServer {
+        let store = try await SQLiteStore.open(path: configuration.databasePath)
+        do {
+            let sealing = try KeySealing(keyEncryptionKey: configuration.keyEncryptionKey)
+            if let created = try await KeyManagement.ensureKey(in: store, sealing: sealing, algorithm: configuration.signingAlgorithm, now: clock.now()) {
+                logger.notice("created the first signing key", metadata: ["kid": "\(created)"])
+            }
+            let keys = KeyRing(sealing: sealing)
+            try await keys.reload(from: store, now: clock.now())
+            let services = makeServices(configuration, store: store, keys: keys, clock: clock)
+            return BridgekeeperServer(configuration: configuration, store: store, services: services, keys: keys, sealing: sealing, logger: logger, clock: clock)
+        } catch {
+            await store.close()
+            throw error
+        }
+    }
+
+    private init(configuration: Configuration, store: SQLiteStore, services: HTTPServices, keys: KeyRing, sealing: KeySealing, logger: Logger,
+                 clock: any WallClock) {
+        self.clock = clock
+        self.configuration = configuration
+        self.store = store
+        self.services = services
+        self.keys = keys
+        self.sealing = sealing
+        self.logger = logger
+    }
+
+    static func makeServices(_ c: Configuration, store: SQLiteStore, keys: KeyRing, clock: any WallClock) -> HTTPServices {
+        var fetchSettings = CurlFetcher.Settings()
+        fetchSettings.allowLoopbackHTTP = c.allowLoopbackHTTP
+        let cache = JWKSCache(fetcher: CurlFetcher(settings: fetchSettings), clock: clock)
+        func source(_ keys: Configuration.Keys) -> any KeySource {
+            switch keys {
+            case .remote(let url): return RemoteKeySource(cache: cache, url: url)
+            case .fixed(let set): return StaticKeySource(set)
+            }
+        }
+        let idps = c.idps.map {
+            TrustedIdP(name: $0.name, issuer: $0.issuer, keys: source($0.keys), algorithms: $0.algorithms,
+                       maxAssertionLifetime: $0.maxAssertionLifetime, leeway: $0.leeway, tenant: $0.tenant,
+                       groupsClaim: $0.groupsClaim, rolesClaim: $0.rolesClaim)
+        }
+        let registrations = c.clients.map { client -> ClientRegistration in
+            let credential: ClientRegistration.Credential
+            switch client.credential {
+            case .secret(let hash): credential = .secret(hash)
+            case .keys(let keys, let algorithms): credential = .privateKeyJWT(keys: source(keys), algorithms: algorithms)
+            }
+            let resources = client.servers.map { names in names.compactMap { c.catalog.server(named: $0)?.resource } }
+            return ClientRegistration(id: client.id, credential: credential, methods: client.methods, grantTypes: client.grantTypes,
+                                      resources: resources, mayIntrospect: client.introspection)
+        }
+        let authenticator = ClientAuthenticator(clients: registrations, issuer: c.issuer, ledger: store, clock: clock)
+        let minter = AccessTokenMinter(issuer: c.issuer, lifetime: c.accessTokenLifetime, keys: keys)
+        let emailHashKey = Digest.hmacSHA256(key: c.keyEncryptionKey, message: Array("bridgekeeper audit email hash v1".utf8))
+        let jwtBearer = JWTBearerGrant(.init(issuer: c.issuer, idps: idps, catalog: c.catalog, policy: c.policy, clients: authenticator,
+                                             store: store, minter: minter, clock: clock, emailHashKey: emailHashKey))
+        let endpoint = TokenEndpoint(grants: [jwtBearer], clients: authenticator, audit: store, clock: clock,
+                                     clientLimiter: RateLimiter(rate: c.perClientLimit.rate, burst: c.perClientLimit.burst))
+        let management = TokenManagement(issuer: c.issuer, keys: keys, clients: authenticator, store: store, clock: clock)
+        let metadata = JSONValue.object(Metadata.authorizationServer(
+            issuer: c.issuer, grantTypes: endpoint.grantTypes,
+            signingAlgorithms: ["ES256", "ES384", "ES512", "EdDSA", "RS256", "PS256"], catalog: c.catalog)).serialized()
+        return HTTPServices(issuer: c.issuer, tokenEndpoint: endpoint, tokenManagement: management, keys: keys, catalog: c.catalog,
+                            metadata: metadata, addressLimiter: RateLimiter(rate: c.perAddressLimit.rate, burst: c.perAddressLimit.burst),
+                            jwksMaxAge: max(0, min(300, Int(c.keyPropagationDelay))), clock: clock)
+    }
+
+    /// The Hummingbird application on the configured address.
+    public func application(port: Int? = nil, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+        Application(router: buildRouter(services),
+                    configuration: .init(address: .hostname(configuration.host, port: port ?? configuration.port), serverName: "bridgekeeper"),
+                    services: [Maintenance(server: self)],
+                    onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
+                    logger: logger)
+    }
+
+    /// Serves until SIGTERM or SIGINT, then finishes in-flight requests and closes the store.
+    public func run(port: Int? = nil, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        let app = application(port: port, onServerRunning: onServerRunning)
+        let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            await store.close()
+            throw error
+        }
+        await store.close()
+    }
+}
+
+/// Background work: reload signing keys (rotations from the CLI or other replicas) and purge
+/// expired replay marks, until graceful shutdown.
+struct Maintenance: Service {
+    let server: BridgekeeperServer
+
+    func run() async throws {
+        let c = server.configuration
+        var lastPurge = Date.distantPast
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            try? await Task.sleep(for: .seconds(c.keyReloadInterval))
+            if Task.isCancelled || Task.isShuttingDownGracefully { break }
+            let now = server.clock.now()
+            do { try await server.keys.reload(from: server.store, now: now) } catch {
+                server.logger.error("signing key reload failed", metadata: ["error": "\(error)"])
+            }
+            if now.timeIntervalSince(lastPurge) >= c.purgeInterval {
+                lastPurge = now
+                do {
+                    let purged = try await server.store.purgeExpiredMarks(now: now)
+                    if purged > 0 { server.logger.info("purged expired replay marks", metadata: ["count": "\(purged)"]) }
+                } catch {
+                    server.logger.error("replay mark purge failed", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+    }
+}

@@ -168,6 +168,37 @@ let package = Package(
             swiftSettings: settings
         ),
         .testTarget(
+            name: "BridgekeeperStoreTests",
+            dependencies: ["BridgekeeperStore", "BridgekeeperStoreSQLite", "BridgekeeperAudit", "BridgekeeperCore", "BridgekeeperJOSE"],
+            swiftSettings: settings
+        ),
+        .testTarget(
+            name: "BridgekeeperConfigTests",
+            dependencies: ["BridgekeeperConfig", "BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperGrants"],
+            swiftSettings: settings
+        ),
+        .testTarget(
+            name: "BridgekeeperServerTests",
+            dependencies: [
+                "BridgekeeperServer", "BridgekeeperConfig", "BridgekeeperGrants", "BridgekeeperHTTP", "BridgekeeperStore",
+                "BridgekeeperStoreSQLite", "BridgekeeperJOSE", "BridgekeeperCore", "BridgekeeperAudit", "BridgekeeperPolicy",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: settings
+        ),
+        .testTarget(
+            name: "BridgekeeperInteropTests",
+            dependencies: [
+                "BridgekeeperServer", "BridgekeeperConfig", "BridgekeeperJOSE", "BridgekeeperCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            exclude: ["python"],
+            swiftSettings: settings
+        ),
+        .testTarget(
             name: "bridgekeeperTests",
             dependencies: ["BridgekeeperJOSE", "bridgekeeper"],
             swiftSettings: settings

@@ -3,7 +3,7 @@ public import BridgekeeperCore
 public import BridgekeeperGrants
 public import BridgekeeperHTTP
 public import BridgekeeperStoreSQLite
-public import Foundation
+import Foundation
 public import Hummingbird
 public import Logging
 import BridgekeeperAudit

@@ -127,7 +127,8 @@ struct Maintenance: Service {
         let c = server.configuration
         var lastPurge = Date.distantPast
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            try? await Task.sleep(for: .seconds(c.keyReloadInterval))
+            // The sleep ends at once on graceful shutdown, so stopping never waits for it.
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(c.keyReloadInterval)) }
             if Task.isCancelled || Task.isShuttingDownGracefully { break }
             let now = server.clock.now()
             do { try await server.keys.reload(from: server.store, now: now) } catch {

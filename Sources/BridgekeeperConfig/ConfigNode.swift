@@ -81,7 +81,7 @@ struct ConfigNode {
 
     /// A secret or key given inline, as `env:NAME` (an environment variable) or as `file:PATH`
     /// (a file, trailing newline removed).
-    func secret(environment: [String: String]) throws(ConfigurationError) -> String {
+    func secret(environment: [String: String], resolve: (String) -> String = { $0 }) throws(ConfigurationError) -> String {
         let value = try string()
         if value.hasPrefix("env:") {
             let name = String(value.dropFirst(4))
@@ -89,7 +89,7 @@ struct ConfigNode {
             return resolved
         }
         if value.hasPrefix("file:") {
-            let file = String(value.dropFirst(5))
+            let file = resolve(String(value.dropFirst(5)))
             guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw error("cannot read \(file)") }
             let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
             guard !trimmed.isEmpty else { throw error("\(file) is empty") }

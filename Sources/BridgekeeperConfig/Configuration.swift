@@ -81,6 +81,10 @@ public struct Configuration: Sendable {
 
     /// The longest lifetime of anything this server signs, for key retention.
     public var longestTokenLifetime: TimeInterval { accessTokenLifetime }
+
+    /// How long a retired key stays published: a server may sign with it until its next key reload,
+    /// and what it signed then lives `longestTokenLifetime`, plus 60 s of verifier clock skew.
+    public var longestTokenRetention: TimeInterval { longestTokenLifetime + keyReloadInterval + 60 }
 }
 
 extension Configuration {
@@ -137,7 +141,7 @@ extension Configuration {
             algorithm = value
         }
         guard let kekNode = k["encryption_key"] else { throw ConfigurationError(path: keysNode.child("encryption_key"), "is required") }
-        let kekText = try kekNode.secret(environment: environment)
+        let kekText = try kekNode.secret(environment: environment, resolve: resolve)
         guard let kek = try? Base64URL.decode(kekText), kek.count == 32 else {
             throw kekNode.error("must be 32 bytes in base64url (make one with `bridgekeeper keys encryption-key`)")
         }
@@ -147,8 +151,8 @@ extension Configuration {
         var perClient = RateLimit(rate: 500, burst: 1000), perAddress = RateLimit(rate: 1000, burst: 2000)
         if let limits = top["rate_limits"] {
             let r = try limits.mapping(allowed: ["per_client", "per_address"])
-            if let node = r["per_client"] { perClient = try rateLimit(node) }
-            if let node = r["per_address"] { perAddress = try rateLimit(node) }
+            if let node = r["per_client"] { perClient = try rateLimit(node, default: perClient) }
+            if let node = r["per_address"] { perAddress = try rateLimit(node, default: perAddress) }
         }
 
         let catalog = try parseCatalog(top["servers"])
@@ -177,16 +181,19 @@ extension Configuration {
         guard url.query == nil, url.fragment == nil, !issuer.contains("#"), !issuer.contains("?") else {
             throw node.error("must have no query or fragment (RFC 8414 §2)")
         }
+        guard url.path.isEmpty || url.path == "/" else {
+            throw node.error("must have no path: the endpoints are served at the root (/token, /jwks.json, ...)")
+        }
         let loopback = host == "127.0.0.1" || host == "localhost" || host == "::1" || host == "[::1]"
         guard scheme == "https" || (scheme == "http" && loopback && loopbackHTTP) else {
             throw node.error("must use https (http only on loopback with development.allow_loopback_http)")
         }
     }
 
-    static func rateLimit(_ node: ConfigNode) throws(ConfigurationError) -> RateLimit {
+    static func rateLimit(_ node: ConfigNode, default value: RateLimit) throws(ConfigurationError) -> RateLimit {
         let m = try node.mapping(allowed: ["requests_per_second", "burst"])
-        let rate = try m["requests_per_second"]?.integer(in: 1...1_000_000) ?? 100
-        let burst = try m["burst"]?.integer(in: 1...1_000_000) ?? rate * 2
+        let rate = try m["requests_per_second"]?.integer(in: 1...1_000_000) ?? Int(value.rate)
+        let burst = try m["burst"]?.integer(in: 1...1_000_000) ?? (m["requests_per_second"] == nil ? value.burst : rate * 2)
         return RateLimit(rate: Double(rate), burst: burst)
     }
 
@@ -271,7 +278,7 @@ extension Configuration {
             var methods: Set<AuthenticatedClient.Method>? = nil
             if let hashNode = m["secret_hash"] {
                 guard m["jwks_uri"] == nil, m["jwks_file"] == nil else { throw item.error("has both a secret_hash and keys; choose one") }
-                do { credential = .secret(try SecretHash(encoded: try hashNode.secret(environment: environment))) } catch let problem as ConfigurationProblem {
+                do { credential = .secret(try SecretHash(encoded: try hashNode.secret(environment: environment, resolve: resolve))) } catch let problem as ConfigurationProblem {
                     throw hashNode.error(problem.message)
                 } catch let error as ConfigurationError { throw error } catch { throw hashNode.error("\(error)") }
                 if let methodsNode = m["auth_methods"] {
@@ -285,6 +292,11 @@ extension Configuration {
                     methods = set
                 }
             } else if m["jwks_uri"] != nil || m["jwks_file"] != nil {
+                if let methodsNode = m["auth_methods"] {
+                    guard try methodsNode.strings() == ["private_key_jwt"] else {
+                        throw methodsNode.error("a client with keys authenticates with private_key_jwt only")
+                    }
+                }
                 credential = .keys(try parseKeys(m, at: item, resolve: resolve, loopbackHTTP: loopbackHTTP),
                                    algorithms: try algorithms(m["algorithms"], default: [.es256, .rs256, .ps256, .eddsa]))
             } else {
@@ -347,6 +359,7 @@ extension Configuration {
         for item in try node.sequence() {
             let m = try item.mapping(allowed: ["id", "effect", "everyone", "groups", "roles", "servers", "categories", "tools"])
             guard let id = try m["id"]?.string() else { throw ConfigurationError(path: item.child("id"), "is required") }
+            guard !rules.contains(where: { $0.id == id }) else { throw ConfigurationError(path: item.child("id"), "is used by an earlier rule") }
             guard let effectNode = m["effect"], let effect = PolicyRule.Effect(rawValue: try effectNode.string()) else {
                 throw ConfigurationError(path: item.child("effect"), "must be allow or deny")
             }
@@ -371,6 +384,16 @@ extension Configuration {
                 categories.insert(category)
             }
             let tools = try m["tools"]?.strings() ?? []
+            if let toolsNode = m["tools"] {
+                let candidates: [MCPServer]
+                switch servers {
+                case .all: candidates = catalog.servers
+                case .named(let names): candidates = names.compactMap { catalog.server(named: $0) }
+                }
+                for (index, tool) in tools.enumerated() where !candidates.contains(where: { server in server.tools.contains { $0.name == tool } }) {
+                    throw ConfigurationError(path: "\(toolsNode.path)[\(index)]", "no tool named \(tool) on the rule's servers")
+                }
+            }
             if effect == .allow, categories.isEmpty, tools.isEmpty {
                 throw item.error("an allow rule must name categories or tools")
             }

@@ -23,6 +23,10 @@ public enum Metadata {
         }
         return JSONObject([
             "issuer": .string(issuer),
+            // RFC 8414 §2 lets a server without authorization-endpoint grants omit this, but the MCP
+            // Python SDK (2.3.0) requires the member; /authorize exists and refuses every request
+            // with unsupported_response_type, matching the empty response_types_supported.
+            "authorization_endpoint": .string(endpoint(issuer, "/authorize")),
             "token_endpoint": .string(endpoint(issuer, "/token")),
             "jwks_uri": .string(endpoint(issuer, "/jwks.json")),
             "introspection_endpoint": .string(endpoint(issuer, "/introspect")),
@@ -39,12 +43,12 @@ public enum Metadata {
         ])
     }
 
-    /// RFC 9728 §2 protected resource metadata for one catalog server.
+    /// RFC 9728 §2 protected resource metadata for one catalog server. No `jwks_uri`: in RFC 9728 it
+    /// names the resource's own keys, and clients find ours through the RFC 8414 document.
     public static func protectedResource(_ server: MCPServer, issuer: String) -> JSONObject {
         JSONObject([
             "resource": .string(server.resource.canonical),
             "authorization_servers": .array([.string(issuer)]),
-            "jwks_uri": .string(endpoint(issuer, "/jwks.json")),
             "scopes_supported": .array(server.tools.filter(\.enabled).map { .string($0.scope) }),
             "bearer_methods_supported": .array([.string("header")]),
             "resource_name": .string(server.displayName),

@@ -33,7 +33,7 @@ public struct EndpointResponse: Sendable, Equatable {
     public static let serverError = EndpointResponse(status: 500, body: #"{"error":"server_error"}"#)
 
     /// 429 with `Retry-After` (RFC 6585 §4): a rate limit, not a decision about the request, so it
-    /// is logged and counted but not audited (a flood must not fill the audit trail).
+    /// is not audited (a flood must not fill the audit trail).
     public static func tooManyRequests(retryAfter: Int) -> EndpointResponse {
         EndpointResponse(status: 429, body: #"{"error":"temporarily_unavailable","error_description":"rate limit exceeded"}"#,
                          headers: ["Retry-After": String(retryAfter)])
@@ -77,6 +77,11 @@ public struct TokenEndpoint: Sendable {
             return EndpointResponse(status: 200, body: response.json)
         } catch {
             if error.reason == .storeUnavailable { return .serverError }
+            if error.reason == .signingUnavailable {
+                // Audited (the subject was refused), then answered 500: the fault is ours.
+                _ = try? await audit.append(draft.event(.denial, reason: error.reason, time: clock.now()))
+                return .serverError
+            }
             do {
                 _ = try await audit.append(draft.event(.denial, reason: error.reason, time: clock.now()))
             } catch {

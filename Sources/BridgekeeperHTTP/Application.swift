@@ -71,6 +71,13 @@ public func buildRouter(_ services: HTTPServices) -> Router<BridgekeeperRequestC
             await services.tokenManagement.revoke(body: body, authorization: authorization, remoteAddress: remote)
         }
     }
+    // No grant here uses the authorization endpoint (response_types_supported is empty): every
+    // request is refused without a redirect (RFC 6749 §4.1.2.1: no registered redirect URI to trust).
+    let authorize: @Sendable (Request, BridgekeeperRequestContext) async -> Response = { _, _ in
+        response(EndpointResponse(status: 400, body: #"{"error":"unsupported_response_type","error_description":"tokens are issued only at the token endpoint"}"#))
+    }
+    router.get("/authorize", use: authorize)
+    router.post("/authorize", use: authorize)
     router.get("/jwks.json") { _, _ in
         json(services.keys.snapshot.document, cacheControl: "public, max-age=\(services.jwksMaxAge)", contentType: "application/jwk-set+json")
     }

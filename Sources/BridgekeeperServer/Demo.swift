@@ -49,37 +49,52 @@ public enum Demo {
         return key
     }
 
-    /// A fresh ID-JAG from the demo IdP (RS256, as Okta and Entra sign) for `user` (from
-    /// `users.json`) and the catalog server `server`, audience `audience` (the broker's issuer).
-    public static func idJAG(fixtures: String, user: String, server: String, audience: String, scope: String? = nil,
-                             clientID: String = clientID, lifetime: Int = 300, now: Date) throws -> String {
-        let usersFile = (fixtures as NSString).appendingPathComponent("users.json")
-        guard let usersData = FileManager.default.contents(atPath: usersFile),
-              case .object(let users) = try JSONValue.parse(Array(usersData)) else {
-            throw Failure("cannot read \(usersFile)")
+    /// The demo IdP: its users, its RS256 key, and the catalog's resources, loaded once.
+    public struct IdP: Sendable {
+        let users: JSONObject
+        let key: SigningKey
+        let issuer: String
+        let resources: [String: String]
+
+        public init(fixtures: String) throws {
+            let usersFile = (fixtures as NSString).appendingPathComponent("users.json")
+            guard let usersData = FileManager.default.contents(atPath: usersFile),
+                  case .object(let users) = try JSONValue.parse(Array(usersData)) else {
+                throw Failure("cannot read \(usersFile)")
+            }
+            self.users = users
+            let configuration = try Configuration.load(file: (fixtures as NSString).appendingPathComponent(configurationFile),
+                                                       environment: ["BRIDGEKEEPER_DEMO_KEK": Base64URL.encode(SecureRandom.bytes(32))])
+            issuer = configuration.idps[0].issuer
+            var resources: [String: String] = [:]
+            for server in configuration.catalog.servers { resources[server.name] = server.resource.canonical }
+            self.resources = resources
+            let pemPath = (fixtures as NSString).appendingPathComponent("signing-rs256.pem")
+            guard let pem = try? String(contentsOfFile: pemPath, encoding: .utf8) else { throw Failure("cannot read \(pemPath)") }
+            key = try SigningKey(pem: pem, algorithm: .rs256, keyID: "demo-rs256")
         }
-        guard let entry = users[user]?.objectValue, let sub = entry["sub"]?.stringValue else {
-            throw Failure("no demo user \(user); known: \(users.names.sorted().joined(separator: ", "))")
+
+        /// A fresh ID-JAG (RS256, as Okta and Entra sign) for `user` (from `users.json`) and the
+        /// catalog server `server`, audience `audience` (the broker's issuer).
+        public func idJAG(user: String, server: String, audience: String, scope: String? = nil, clientID: String = Demo.clientID,
+                          lifetime: Int = 300, now: Date) throws -> String {
+            guard let entry = users[user]?.objectValue, let sub = entry["sub"]?.stringValue else {
+                throw Failure("no demo user \(user); known: \(users.names.sorted().joined(separator: ", "))")
+            }
+            guard let resource = resources[server] else {
+                throw Failure("no server \(server) in the demo catalog; known: \(resources.keys.sorted().joined(separator: ", "))")
+            }
+            let iat = Int64(now.timeIntervalSince1970)
+            var claims = JSONObject([
+                "iss": .string(issuer), "sub": .string(sub), "aud": .string(audience),
+                "client_id": .string(clientID), "jti": .string(SecureRandom.identifier()),
+                "iat": .number(JSONNumber(iat)), "exp": .number(JSONNumber(iat + Int64(lifetime))),
+                "resource": .string(resource),
+            ])
+            if let email = entry["email"] { claims["email"] = email }
+            if let groups = entry["groups"] { claims["groups"] = groups }
+            if let scope { claims["scope"] = .string(scope) }
+            return try key.signJWT(type: "oauth-id-jag+jwt", claims: claims)
         }
-        let kek = Base64URL.encode(SecureRandom.bytes(32))
-        let configuration = try Configuration.load(file: (fixtures as NSString).appendingPathComponent(configurationFile),
-                                                   environment: ["BRIDGEKEEPER_DEMO_KEK": kek])
-        guard let target = configuration.catalog.server(named: server) else {
-            throw Failure("no server \(server) in the demo catalog; known: \(configuration.catalog.servers.map(\.name).joined(separator: ", "))")
-        }
-        let pemPath = (fixtures as NSString).appendingPathComponent("signing-rs256.pem")
-        guard let pem = try? String(contentsOfFile: pemPath, encoding: .utf8) else { throw Failure("cannot read \(pemPath)") }
-        let key = try SigningKey(pem: pem, algorithm: .rs256, keyID: "demo-rs256")
-        let iat = Int64(now.timeIntervalSince1970)
-        var claims = JSONObject([
-            "iss": .string(configuration.idps[0].issuer), "sub": .string(sub), "aud": .string(audience),
-            "client_id": .string(clientID), "jti": .string(SecureRandom.identifier()),
-            "iat": .number(JSONNumber(iat)), "exp": .number(JSONNumber(iat + Int64(lifetime))),
-            "resource": .string(target.resource.canonical),
-        ])
-        if let email = entry["email"] { claims["email"] = email }
-        if let groups = entry["groups"] { claims["groups"] = groups }
-        if let scope { claims["scope"] = .string(scope) }
-        return try key.signJWT(type: "oauth-id-jag+jwt", claims: claims)
     }
 }

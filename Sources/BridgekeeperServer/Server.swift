@@ -92,7 +92,7 @@ public final class BridgekeeperServer: Sendable {
             signingAlgorithms: ["ES256", "ES384", "ES512", "EdDSA", "RS256", "PS256"], catalog: c.catalog)).serialized()
         return HTTPServices(issuer: c.issuer, tokenEndpoint: endpoint, tokenManagement: management, keys: keys, catalog: c.catalog,
                             metadata: metadata, addressLimiter: RateLimiter(rate: c.perAddressLimit.rate, burst: c.perAddressLimit.burst),
-                            jwksMaxAge: max(0, min(300, Int(c.keyPropagationDelay))), clock: clock)
+                            jwksMaxAge: max(0, min(300, Int(c.keyPropagationDelay - c.keyReloadInterval))), clock: clock)
     }
 
     /// The Hummingbird application on the configured address.

@@ -131,7 +131,6 @@ extension SQLiteStore {
         var records: [AuditRecord] = []
         var tokens: [IssuedToken] = []
         var claimed: Set<ReplayMark> = []
-        var undo: [ReplayMark] = []
         var answers: [() -> Void] = []
         func chain(_ event: AuditEvent) -> AuditRecord {
             let record = AuditChain.append(event, after: head)
@@ -143,7 +142,6 @@ extension SQLiteStore {
             switch job {
             case .issuance(let marks, let token, let audit, let continuation):
                 if let replayed = marks.first(where: { !inserted.contains($0) || claimed.contains($0) }) {
-                    undo += marks.filter { inserted.contains($0) && !claimed.contains($0) }
                     answers.append { continuation.resume(returning: .replayed(replayed)) }
                     continue
                 }
@@ -166,8 +164,9 @@ extension SQLiteStore {
             }
         }
 
-        // 3. Marks of jobs that turned out to be replays are taken back; tokens and records written.
-        for mark in undo {
+        // 3. Marks inserted for jobs that turned out to be replays, and claimed by no other job of the
+        //    batch, are taken back; tokens and records written.
+        for mark in candidates where inserted.contains(mark) && !claimed.contains(mark) {
             _ = try await db.query("DELETE FROM replay_marks WHERE namespace = ? AND issuer = ? AND jti = ?",
                                    [.text(mark.namespace.rawValue), .text(mark.issuer), .text(mark.jti)])
         }

@@ -47,8 +47,18 @@ struct AuditCommand: AsyncParsableCommand {
                     after = last.sequence
                 }
                 await store.close()
-                switch AuditChain.verify(records, expectedHead: expected) {
+                switch AuditChain.verify(records) {
                 case .intact(let count, let lastSequence, let lastHash):
+                    // An anchor is a head kept elsewhere earlier: the chain must still contain it, so
+                    // nothing up to it was cut off or rewritten (later records may follow it).
+                    if let expected {
+                        guard let anchored = records.first(where: { $0.sequence == expected.sequence }) else {
+                            throw CLIFailure("audit_chain_broken", "the chain ends at \(lastSequence), before the anchor \(expected.sequence): records were cut off the end")
+                        }
+                        guard anchored.hash.utf8.elementsEqual(expected.hash.utf8) else {
+                            throw CLIFailure("audit_chain_broken", "record \(expected.sequence) does not match the anchor's hash")
+                        }
+                    }
                     print("intact: \(count) records; head \(lastSequence):\(lastHash)")
                 case .broken(let sequence, let reason):
                     throw CLIFailure("audit_chain_broken", "at record \(sequence): \(reason)")

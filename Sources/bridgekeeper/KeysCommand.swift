@@ -39,7 +39,7 @@ struct KeysCommand: AsyncParsableCommand {
                 let now = SystemClock().now()
                 let rotated = try await KeyManagement.rotate(in: store, sealing: sealing, algorithm: c.signingAlgorithm, now: now,
                                                              propagation: immediate ? 0 : c.keyPropagationDelay,
-                                                             retention: c.longestTokenLifetime + 60)
+                                                             retention: c.longestTokenRetention)
                 await store.close()
                 print("published \(rotated.keyID) (\(c.signingAlgorithm.rawValue)); signs from \(ISO8601DateFormatter().string(from: rotated.activatesAt))")
             }

@@ -191,7 +191,7 @@ public struct JWTBearerGrant: Grant {
         draft.tokenID = minted.jti
         let token: String
         do { token = try deps.minter.sign(minted) } catch {
-            throw OAuthError(.invalidGrant, "no signing key is available", reason: ReasonCode("signing_unavailable"))
+            throw OAuthError(.invalidGrant, "temporarily unavailable", reason: .signingUnavailable)
         }
         let record = IssuedToken(jti: minted.jti, subject: subjectKey, principal: .human, clientID: client.id,
                                  resource: server.resource.canonical, scope: scope.tokens, issuedAt: minted.issuedAt,
@@ -257,6 +257,8 @@ public struct JWTBearerGrant: Grant {
 }
 
 extension ReasonCode {
-    /// The store failed; the request is answered 500 and the failure logged.
+    /// The store failed; the request is answered 500 without detail.
     public static let storeUnavailable = ReasonCode("store_unavailable")
+    /// No signing key is active (or OpenSSL failed to sign); answered 500 without detail.
+    public static let signingUnavailable = ReasonCode("signing_unavailable")
 }

@@ -41,7 +41,10 @@ public final class KeyRing: Sendable {
     /// Pure: which key signs and which are published at `now`.
     static func snapshot(of stored: [StoredSigningKey], sealing: KeySealing, now: Date) throws -> Snapshot {
         let published = stored.filter { key in key.unpublishAt.map { now < $0 } ?? true }
-        let active = published.filter { $0.activatesAt <= now }.max { ($0.activatesAt, $0.createdAt) < ($1.activatesAt, $1.createdAt) }
+        // The newest key that has activated and not retired. Times are whole seconds, so a rotation
+        // in the second its predecessor activated ties on activatesAt: retiresAt breaks the tie.
+        let active = published.filter { key in key.activatesAt <= now && (key.retiresAt.map { now < $0 } ?? true) }
+            .max { ($0.activatesAt, $0.createdAt) < ($1.activatesAt, $1.createdAt) }
         let signer = try active.map { try sealing.open($0) }
         var jwks: [JSONValue] = []
         var keys: [JWK] = []
@@ -102,7 +105,9 @@ public enum KeyManagement {
                               propagation: TimeInterval, retention: TimeInterval) async throws -> (keyID: String, activatesAt: Date) {
         let stored = try await store.signingKeys()
         let activatesAt = now.addingTimeInterval(propagation)
-        let current = stored.filter { key in key.activatesAt <= now && (key.unpublishAt.map { now < $0 } ?? true) && key.retiresAt == nil }
+        // The key the new one replaces: the newest published key not yet scheduled to retire, active
+        // or still waiting for its own activation (a second rotation within the propagation delay).
+        let current = stored.filter { key in (key.unpublishAt.map { now < $0 } ?? true) && key.retiresAt == nil }
         let key = try SigningKey.generate(algorithm, rsaBits: 3072)
         let retiring = current.max { $0.activatesAt < $1.activatesAt }.map {
             (keyID: $0.keyID, retiresAt: activatesAt, unpublishAt: activatesAt.addingTimeInterval(retention))

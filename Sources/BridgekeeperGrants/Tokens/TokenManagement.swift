@@ -66,8 +66,10 @@ public struct TokenManagement: Sendable {
             let client = try await clients.authenticate(authorization: authorization, form: form)
             draft.clientID = client.id
             let token = try form.required("token")
-            guard let jti = verifiedJTI(token), let state = try? await store.tokenState(jti: jti),
-                  state.token.clientID.isExactly(client.id) else {
+            guard let jti = verifiedJTI(token) else { return EndpointResponse(status: 200, body: "{}") }
+            let found: TokenState?
+            do { found = try await store.tokenState(jti: jti) } catch { return .serverError }
+            guard let state = found, state.token.clientID.isExactly(client.id) else {
                 return EndpointResponse(status: 200, body: "{}")
             }
             let t = state.token

@@ -1,0 +1,859 @@
+import BridgekeeperConfig
+import BridgekeeperCore
+import BridgekeeperGrants
+import BridgekeeperJOSE
+import BridgekeeperPolicy
+import Foundation
+import Testing
+
+/// A configuration file built from sections, so each test changes only the part it is about.
+struct ConfigFile {
+    static let kek = Base64URL.encode((1...32).map(UInt8.init))
+    static let environment = ["BK_KEK": kek]
+    /// A real hash (at the minimum iteration count, to keep the suite fast) of `secret`.
+    static let secret = "client-secret-0123456789abcdef"
+    static let secretHash = SecretHash.make(secret: secret, iterations: SecretHash.minimumIterations)
+
+    var issuer = "issuer: https://auth.example.com"
+    var keys = """
+        keys:
+          encryption_key: env:BK_KEK
+        """
+    var idps = """
+        idps:
+          - name: corp
+            issuer: https://idp.example.com
+            jwks_uri: https://idp.example.com/oauth2/v1/keys
+        """
+    var clients = """
+        clients:
+          - id: mcp-client
+            secret_hash: \(ConfigFile.secretHash)
+          - id: gateway
+            secret_hash: \(ConfigFile.secretHash)
+            grant_types: []
+            introspection: true
+        """
+    var servers = """
+        servers:
+          - name: github
+            resource: https://mcp.example.com/github
+            tools:
+              - { name: search_code, category: read }
+              - { name: create_issue, category: write }
+              - { name: delete_repository, category: destructive }
+          - name: notion
+            resource: https://mcp.example.com/notion
+            tools:
+              - { name: search_pages, category: read }
+        """
+    var policy = """
+        policy:
+          - id: everyone-reads
+            effect: allow
+            everyone: true
+            servers: [github, notion]
+            categories: [read]
+        """
+    var extra = ""
+
+    var text: String { [issuer, keys, idps, clients, servers, policy, extra].filter { !$0.isEmpty }.joined(separator: "\n") + "\n" }
+
+    func parse(baseDirectory: String = "/nonexistent", environment: [String: String] = ConfigFile.environment) throws(ConfigurationError) -> Configuration {
+        try Configuration.parse(yaml: text, baseDirectory: baseDirectory, environment: environment)
+    }
+}
+
+/// Expects `file` to be refused naming exactly `path`, with a message containing `why`.
+func expectRefused(_ file: ConfigFile, path: String, because why: String, baseDirectory: String = "/nonexistent",
+                   environment: [String: String] = ConfigFile.environment, sourceLocation: SourceLocation = #_sourceLocation) {
+    let error = #expect(throws: ConfigurationError.self, sourceLocation: sourceLocation) {
+        try file.parse(baseDirectory: baseDirectory, environment: environment)
+    }
+    guard let error else { return }
+    #expect(error.path == path, "message: \(error.message)", sourceLocation: sourceLocation)
+    #expect(error.message.contains(why), "message: \(error.message)", sourceLocation: sourceLocation)
+    #expect(error.description.hasPrefix(path.isEmpty ? error.message : "\(path): "), sourceLocation: sourceLocation)
+}
+
+/// A folder under the system temporary directory, removed by the test that made it.
+struct TemporaryFolder {
+    let url: URL
+
+    init() throws {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("bk-config-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+
+    var path: String { url.path }
+
+    func write(_ name: String, _ contents: String) throws -> String {
+        let file = url.appendingPathComponent(name)
+        try contents.write(to: file, atomically: true, encoding: .utf8)
+        return file.path
+    }
+
+    func remove() { try? FileManager.default.removeItem(at: url) }
+}
+
+@Suite("Configuration: what a valid file gives")
+struct ConfigurationDefaultsTests {
+    @Test("a minimal file (issuer and key-encryption key) gets the documented defaults")
+    func minimalDefaults() throws {
+        let file = ConfigFile(idps: "", clients: "", servers: "", policy: "")
+        let c = try file.parse(baseDirectory: "/srv/bridgekeeper")
+        #expect(c.issuer == "https://auth.example.com")
+        #expect(c.keyEncryptionKey == (1...32).map(UInt8.init))
+        #expect(c.accessTokenLifetime == 300)
+        #expect(c.longestTokenLifetime == 300)
+        #expect(c.signingAlgorithm == .es256)
+        #expect(c.keyPropagationDelay == 300)
+        #expect(c.keyReloadInterval == 10)
+        #expect(c.host == "127.0.0.1")
+        #expect(c.port == 8080)
+        #expect(c.perClientLimit.rate == 500 && c.perClientLimit.burst == 1000)
+        #expect(c.perAddressLimit.rate == 1000 && c.perAddressLimit.burst == 2000)
+        #expect(c.purgeInterval == 60)
+        #expect(c.allowLoopbackHTTP == false)
+        #expect(c.databasePath == "/srv/bridgekeeper/bridgekeeper.sqlite")
+        #expect(c.idps.isEmpty)
+        #expect(c.clients.isEmpty)
+        #expect(c.catalog.servers.isEmpty)
+        #expect(c.policy.rules.isEmpty)
+    }
+
+    @Test("an IdP gets the documented defaults: RS256 and ES256, 300 s assertions, 60 s leeway, groups and roles claims")
+    func idpDefaults() throws {
+        let c = try ConfigFile().parse()
+        let idp = try #require(c.idps.first)
+        #expect(c.idps.count == 1)
+        #expect(idp.name == "corp")
+        #expect(idp.issuer == "https://idp.example.com")
+        guard case .remote(let url) = idp.keys else {
+            Issue.record("expected a jwks_uri")
+            return
+        }
+        #expect(url == "https://idp.example.com/oauth2/v1/keys")
+        #expect(idp.algorithms == [.rs256, .es256])
+        #expect(idp.maxAssertionLifetime == 300)
+        #expect(idp.leeway == 60)
+        #expect(idp.tenant == nil)
+        #expect(idp.groupsClaim == "groups")
+        #expect(idp.rolesClaim == "roles")
+    }
+
+    @Test("clients, servers and policy are read as written; a client defaults to the jwt-bearer grant and all servers")
+    func fullFile() throws {
+        let c = try ConfigFile().parse()
+        #expect(c.clients.map(\.id) == ["mcp-client", "gateway"])
+        let client = c.clients[0]
+        #expect(client.grantTypes == ["urn:ietf:params:oauth:grant-type:jwt-bearer"])
+        #expect(client.servers == nil)
+        #expect(client.methods == nil)
+        #expect(client.introspection == false)
+        #expect(c.clients[1].grantTypes.isEmpty)
+        #expect(c.clients[1].introspection)
+        #expect(c.catalog.servers.map(\.name) == ["github", "notion"])
+        #expect(c.catalog.servers[0].resource.canonical == "https://mcp.example.com/github")
+        #expect(c.catalog.servers[0].displayName == "github")
+        #expect(c.catalog.servers[0].tools.map(\.category) == [.read, .write, .destructive])
+        #expect(c.policy.rules.map(\.id) == ["everyone-reads"])
+        #expect(c.policy.rules[0].subjects == .everyone)
+        #expect(c.policy.rules[0].servers == .named(["github", "notion"]))
+    }
+
+    @Test("every setting that has a default can be changed within its bounds")
+    func overrides() throws {
+        var file = ConfigFile()
+        file.extra = """
+            listen: { host: 0.0.0.0, port: 9443 }
+            storage: { sqlite: data/bk.sqlite }
+            tokens: { access_token_lifetime: 3600 }
+            rate_limits:
+              per_client: { requests_per_second: 20, burst: 30 }
+              per_address: { requests_per_second: 50 }
+            """
+        file.keys = """
+            keys:
+              algorithm: RS256
+              encryption_key: env:BK_KEK
+              propagation_delay: 0
+              reload_interval: 300
+            """
+        let c = try file.parse(baseDirectory: "/etc/bk")
+        #expect(c.host == "0.0.0.0")
+        #expect(c.port == 9443)
+        #expect(c.databasePath == "/etc/bk/data/bk.sqlite")
+        #expect(c.accessTokenLifetime == 3600)
+        #expect(c.longestTokenLifetime == 3600)
+        #expect(c.signingAlgorithm == .rs256)
+        #expect(c.keyPropagationDelay == 0)
+        #expect(c.keyReloadInterval == 300)
+        #expect(c.perClientLimit.rate == 20 && c.perClientLimit.burst == 30)
+        #expect(c.perAddressLimit.rate == 50 && c.perAddressLimit.burst == 100)
+    }
+
+    @Test("the demo configuration parses: 2 servers, 4 policy rules, 2 clients, the demo IdP's JWKS file")
+    func demoConfiguration() throws {
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("idp-fixtures/demo-idp")
+        let yaml = try String(contentsOf: folder.appendingPathComponent("bridgekeeper-demo.yaml"), encoding: .utf8)
+        let kek = Base64URL.encode([UInt8](repeating: 0x42, count: 32))
+        let c = try Configuration.parse(yaml: yaml, baseDirectory: folder.path, environment: ["BRIDGEKEEPER_DEMO_KEK": kek])
+        #expect(c.issuer == "http://127.0.0.1:8080")
+        #expect(c.allowLoopbackHTTP)
+        #expect(c.keyEncryptionKey == [UInt8](repeating: 0x42, count: 32))
+        #expect(c.keyPropagationDelay == 60)
+        #expect(c.catalog.servers.map(\.name) == ["github", "notion"])
+        #expect(c.policy.rules.count == 4)
+        #expect(c.policy.rules.map(\.id).contains("nobody-merges-during-freeze"))
+        #expect(c.policy.rules.first { $0.id == "platform-admins" }?.servers == .all)
+        #expect(c.clients.map(\.id) == ["mcp-client-demo", "gateway-demo"])
+        #expect(c.clients[0].methods == [.clientSecretBasic, .clientSecretPost])
+        #expect(c.clients[1].introspection)
+        #expect(c.catalog.server(named: "notion")?.tools.first { $0.name == "export_workspace" }?.enabled == false)
+        let idp = try #require(c.idps.first)
+        #expect(idp.issuer == "https://idp.demo.bridgekeeper.test")
+        guard case .fixed(let set) = idp.keys else {
+            Issue.record("expected the demo IdP's JWKS file")
+            return
+        }
+        #expect(!set.keys.isEmpty)
+        // The secrets the file's comments announce match their hashes.
+        guard case .secret(let hash) = c.clients[0].credential else {
+            Issue.record("expected a secret client")
+            return
+        }
+        #expect(hash.matches("demo-client-secret-not-for-production"))
+        #expect(!hash.matches("demo-gateway-secret-not-for-production"))
+    }
+
+    @Test("a SecretHash made by SecretHash.make matches its secret and no other")
+    func secretHash() throws {
+        let encoded = SecretHash.make(secret: "s3cret-value")
+        #expect(encoded.hasPrefix("pbkdf2-sha256$\(SecretHash.defaultIterations)$"))
+        let hash = try SecretHash(encoded: encoded)
+        #expect(hash.iterations == SecretHash.defaultIterations)
+        #expect(hash.matches("s3cret-value"))
+        #expect(!hash.matches("s3cret-valuE"))
+        #expect(!hash.matches("s3cret-value "))
+        #expect(!hash.matches(""))
+        #expect(!hash.description.contains(encoded.split(separator: "$")[3]))
+        // Fresh salt every time: the same secret hashes differently.
+        #expect(SecretHash.make(secret: "s3cret-value") != encoded)
+        // And a configured client's hash is the one the loader read.
+        let c = try ConfigFile().parse()
+        guard case .secret(let configured) = c.clients[0].credential else {
+            Issue.record("expected a secret client")
+            return
+        }
+        #expect(configured.matches(ConfigFile.secret))
+        #expect(!configured.matches("wrong-secret"))
+    }
+}
+
+@Suite("Configuration: what is refused, by key path")
+struct ConfigurationErrorTests {
+    // MARK: Shape
+
+    @Test("an unknown key (a typo) is refused wherever it is", arguments: [
+        ("isuer: https://auth.example.com", "isuer"),
+        ("listen: { host: 127.0.0.1, prot: 8080 }", "listen.prot"),
+        ("tokens: { access_token_lifetme: 300 }", "tokens.access_token_lifetme"),
+        ("rate_limits: { per_client: { requests_per_second: 5, brust: 10 } }", "rate_limits.per_client.brust"),
+        ("development: { allow_loopback: true }", "development.allow_loopback"),
+    ])
+    func unknownTopLevelKey(_ line: String, _ path: String) {
+        var file = ConfigFile()
+        file.extra = line
+        expectRefused(file, path: path, because: "unknown key")
+    }
+
+    @Test("an unknown key inside lists is refused with its index")
+    func unknownNestedKey() {
+        var file = ConfigFile()
+        file.clients = """
+            clients:
+              - id: one
+                secret_hash: \(ConfigFile.secretHash)
+              - id: two
+                secret_hsh: \(ConfigFile.secretHash)
+            """
+        expectRefused(file, path: "clients[1].secret_hsh", because: "unknown key")
+
+        file = ConfigFile()
+        file.servers = """
+            servers:
+              - name: github
+                resource: https://mcp.example.com/github
+                tools:
+                  - { name: search_code, categroy: read }
+            """
+        expectRefused(file, path: "servers[0].tools[0].categroy", because: "unknown key")
+
+        file = ConfigFile()
+        file.idps = """
+            idps:
+              - name: corp
+                issuer: https://idp.example.com
+                jwks_uri: https://idp.example.com/keys
+                claims: { group: grp }
+            """
+        expectRefused(file, path: "idps[0].claims.group", because: "unknown key")
+
+        file = ConfigFile()
+        file.policy = """
+            policy:
+              - id: r
+                effect: allow
+                everyone: true
+                servers: [github]
+                category: [read]
+            """
+        expectRefused(file, path: "policy[0].category", because: "unknown key")
+    }
+
+    @Test("a duplicate key is refused, naming its path, and the error does not echo the file's secrets")
+    func duplicateKey() {
+        // Inline secrets: whatever the error says goes to stderr and into logs.
+        let inlineKEK = Base64URL.encode([UInt8](repeating: 0x5A, count: 32))
+        for (keys, issuer, path) in [
+            ("keys:\n  encryption_key: \(inlineKEK)\n  encryption_key: \(inlineKEK)", "issuer: https://auth.example.com", "keys.encryption_key"),
+            ("keys:\n  encryption_key: \(inlineKEK)", "issuer: https://auth.example.com\nissuer: https://other.example.com", "issuer"),
+        ] {
+            let file = ConfigFile(issuer: issuer, keys: keys)
+            let error = #expect(throws: ConfigurationError.self) { try file.parse() }
+            guard let error else { continue }
+            #expect(error.path == path, "message: \(error.message.prefix(200))")
+            #expect(error.message.contains("twice") || error.message.contains("duplicate"), "message: \(error.message.prefix(200))")
+            #expect(!error.description.contains(inlineKEK), "the error echoes the inline key-encryption key")
+            #expect(!error.description.contains(ConfigFile.secretHash), "the error echoes a client's secret hash")
+        }
+    }
+
+    @Test("a value of the wrong type names its path")
+    func wrongType() {
+        var file = ConfigFile()
+        file.extra = "listen: { port: eighty }"
+        expectRefused(file, path: "listen.port", because: "whole number")
+        file.extra = "listen: { port: 70000 }"
+        expectRefused(file, path: "listen.port", because: "0 to 65535")
+        file.extra = "clients: 3"
+        file.clients = ""
+        expectRefused(file, path: "clients", because: "must be a list")
+    }
+
+    // MARK: Issuer
+
+    @Test("the issuer is required")
+    func missingIssuer() {
+        expectRefused(ConfigFile(issuer: ""), path: "issuer", because: "required")
+    }
+
+    @Test("an http issuer is refused; http on loopback only with development.allow_loopback_http")
+    func httpIssuer() throws {
+        expectRefused(ConfigFile(issuer: "issuer: http://auth.example.com"), path: "issuer", because: "https")
+        expectRefused(ConfigFile(issuer: "issuer: http://127.0.0.1:8080"), path: "issuer", because: "allow_loopback_http")
+        var file = ConfigFile(issuer: "issuer: http://auth.example.com")
+        file.extra = "development: { allow_loopback_http: true }"
+        expectRefused(file, path: "issuer", because: "https")
+        for loopback in ["http://127.0.0.1:8080", "http://localhost:8080", "http://[::1]:8080"] {
+            file.issuer = "issuer: \"\(loopback)\""
+            let c = try file.parse()
+            #expect(c.issuer == loopback)
+            #expect(c.allowLoopbackHTTP)
+        }
+        expectRefused(ConfigFile(issuer: "issuer: auth.example.com"), path: "issuer", because: "absolute URL")
+    }
+
+    @Test("an issuer with a query or a fragment is refused", arguments: [
+        "https://auth.example.com/?tenant=1", "https://auth.example.com/#top", "https://auth.example.com?", "https://auth.example.com/#",
+    ])
+    func issuerQueryOrFragment(_ issuer: String) {
+        expectRefused(ConfigFile(issuer: "issuer: \"\(issuer)\""), path: "issuer", because: "no query or fragment")
+    }
+
+    // MARK: Tokens and keys
+
+    @Test("the access-token lifetime must be 60 to 3600 seconds", arguments: [59, 3601, 0, -1])
+    func lifetimeOutOfBounds(_ seconds: Int) {
+        var file = ConfigFile()
+        file.extra = "tokens: { access_token_lifetime: \(seconds) }"
+        expectRefused(file, path: "tokens.access_token_lifetime", because: "60 to 3600")
+    }
+
+    @Test("the access-token lifetime bounds themselves are accepted", arguments: [60, 3600])
+    func lifetimeBounds(_ seconds: Int) throws {
+        var file = ConfigFile()
+        file.extra = "tokens: { access_token_lifetime: \(seconds) }"
+        #expect(try file.parse().accessTokenLifetime == TimeInterval(seconds))
+    }
+
+    @Test("keys and keys.encryption_key are required: the key-encryption key has no default")
+    func missingEncryptionKey() {
+        expectRefused(ConfigFile(keys: "keys: { algorithm: ES256 }"), path: "keys.encryption_key", because: "required")
+        expectRefused(ConfigFile(keys: ""), path: "keys", because: "encryption_key")
+    }
+
+    @Test("an env: secret whose variable is unset or empty is refused")
+    func envSecretUnset() {
+        expectRefused(ConfigFile(), path: "keys.encryption_key", because: "environment variable BK_KEK is not set", environment: [:])
+        expectRefused(ConfigFile(), path: "keys.encryption_key", because: "environment variable BK_KEK is not set", environment: ["BK_KEK": ""])
+    }
+
+    @Test("a file: secret is read from the file, trailing newline removed; a missing file is refused")
+    func fileSecret() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let path = try folder.write("kek", ConfigFile.kek + "\n")
+        let c = try ConfigFile(keys: "keys: { encryption_key: \"file:\(path)\" }").parse(environment: [:])
+        #expect(c.keyEncryptionKey == (1...32).map(UInt8.init))
+
+        let hashFile = try folder.write("client-hash", ConfigFile.secretHash + "\n")
+        var file = ConfigFile()
+        file.clients = """
+            clients:
+              - id: from-file
+                secret_hash: "file:\(hashFile)"
+            """
+        guard case .secret(let hash) = try file.parse().clients[0].credential else {
+            Issue.record("expected a secret client")
+            return
+        }
+        #expect(hash.matches(ConfigFile.secret))
+
+        let missing = folder.url.appendingPathComponent("absent").path
+        expectRefused(ConfigFile(keys: "keys: { encryption_key: \"file:\(missing)\" }"), path: "keys.encryption_key", because: "cannot read")
+        let empty = try folder.write("empty", "\n")
+        expectRefused(ConfigFile(keys: "keys: { encryption_key: \"file:\(empty)\" }"), path: "keys.encryption_key", because: "is empty")
+    }
+
+    @Test("a relative file: secret is read beside the configuration file, like jwks_file and storage.sqlite")
+    func relativeFileSecret() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        _ = try folder.write("kek", ConfigFile.kek + "\n")
+        let c = try ConfigFile(keys: "keys: { encryption_key: \"file:kek\" }").parse(baseDirectory: folder.path, environment: [:])
+        #expect(c.keyEncryptionKey == (1...32).map(UInt8.init))
+    }
+
+    @Test("a key-encryption key that is not 32 bytes of base64url is refused", arguments: [
+        Base64URL.encode([UInt8](repeating: 1, count: 31)), Base64URL.encode([UInt8](repeating: 1, count: 33)), "not*base64url",
+        Base64URL.encode([UInt8](repeating: 1, count: 16)),
+    ])
+    func kekSize(_ value: String) {
+        expectRefused(ConfigFile(), path: "keys.encryption_key", because: "32 bytes", environment: ["BK_KEK": value])
+    }
+
+    @Test("a symmetric signing algorithm for our own keys is refused")
+    func symmetricSigningAlgorithm() {
+        expectRefused(ConfigFile(keys: "keys: { algorithm: HS256, encryption_key: env:BK_KEK }"), path: "keys.algorithm", because: "one of")
+    }
+
+    // MARK: IdPs
+
+    @Test("an IdP algorithm none or HMAC is refused", arguments: ["none", "HS256", "HS512", "rs256"])
+    func idpAlgorithm(_ algorithm: String) {
+        var file = ConfigFile()
+        file.idps = """
+            idps:
+              - name: corp
+                issuer: https://idp.example.com
+                jwks_uri: https://idp.example.com/keys
+                algorithms: [\(algorithm), RS256]
+            """
+        expectRefused(file, path: "idps[0].algorithms[0]", because: "asymmetric")
+        file.idps = file.idps.replacingOccurrences(of: "[\(algorithm), RS256]", with: "[RS256, \(algorithm)]")
+        expectRefused(file, path: "idps[0].algorithms[1]", because: "none and HMAC are never allowed")
+    }
+
+    @Test("an IdP needs exactly one of jwks_uri and jwks_file")
+    func idpKeysSource() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        _ = try folder.write("jwks.json", #"{"keys":[]}"#)
+        var file = ConfigFile()
+        file.idps = """
+            idps:
+              - name: corp
+                issuer: https://idp.example.com
+                jwks_uri: https://idp.example.com/keys
+                jwks_file: jwks.json
+            """
+        expectRefused(file, path: "idps[0]", because: "exactly one of jwks_uri, jwks_file", baseDirectory: folder.path)
+        file.idps = """
+            idps:
+              - name: corp
+                issuer: https://idp.example.com
+            """
+        expectRefused(file, path: "idps[0]", because: "exactly one of jwks_uri, jwks_file", baseDirectory: folder.path)
+    }
+
+    @Test("an IdP jwks_uri must be https; http only on loopback with development.allow_loopback_http")
+    func idpJWKSURIScheme() throws {
+        var file = ConfigFile()
+        file.idps = """
+            idps:
+              - name: corp
+                issuer: https://idp.example.com
+                jwks_uri: http://idp.example.com/keys
+            """
+        expectRefused(file, path: "idps[0].jwks_uri", because: "https")
+        file.extra = "development: { allow_loopback_http: true }"
+        expectRefused(file, path: "idps[0].jwks_uri", because: "https")
+        file.idps = file.idps.replacingOccurrences(of: "http://idp.example.com/keys", with: "http://127.0.0.1:9999/keys")
+        #expect(try file.parse().idps.count == 1)
+        file.extra = ""
+        expectRefused(file, path: "idps[0].jwks_uri", because: "https")
+    }
+
+    @Test("an IdP jwks_file that cannot be read, or holds no key, is refused")
+    func idpJWKSFile() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        var file = ConfigFile()
+        file.idps = """
+            idps:
+              - name: corp
+                issuer: https://idp.example.com
+                jwks_file: missing.json
+            """
+        expectRefused(file, path: "idps[0].jwks_file", because: "cannot read", baseDirectory: folder.path)
+        _ = try folder.write("missing.json", "not json")
+        expectRefused(file, path: "idps[0].jwks_file", because: "not a usable JWK Set", baseDirectory: folder.path)
+    }
+
+    @Test("a relative jwks_file is read beside the configuration file")
+    func idpJWKSFileRelative() throws {
+        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("idp-fixtures/demo-idp")
+        var file = ConfigFile()
+        file.idps = """
+            idps:
+              - name: corp
+                issuer: https://idp.example.com
+                jwks_file: jwks.json
+            """
+        guard case .fixed(let set) = try file.parse(baseDirectory: fixtures.path).idps[0].keys else {
+            Issue.record("expected a fixed JWKS")
+            return
+        }
+        #expect(!set.keys.isEmpty)
+    }
+
+    @Test("a tenant rule must list its trusted tenants")
+    func tenantRuleEmpty() throws {
+        var file = ConfigFile()
+        file.idps = """
+            idps:
+              - name: entra
+                issuer: https://login.microsoftonline.com/common/v2.0
+                jwks_uri: https://login.microsoftonline.com/common/discovery/v2.0/keys
+                tenant: { claim: tid, allowed: [] }
+            """
+        expectRefused(file, path: "idps[0].tenant.allowed", because: "trusted tenants")
+        file.idps = file.idps.replacingOccurrences(of: "{ claim: tid, allowed: [] }", with: "{ claim: tid }")
+        expectRefused(file, path: "idps[0].tenant.allowed", because: "trusted tenants")
+        file.idps = file.idps.replacingOccurrences(of: "{ claim: tid }", with: "{ claim: tid, allowed: [72f988bf-86f1-41af-91ab-2d7cd011db47] }")
+        let tenant = try #require(try file.parse().idps[0].tenant)
+        #expect(tenant.claim == "tid")
+        #expect(tenant.allowed == ["72f988bf-86f1-41af-91ab-2d7cd011db47"])
+    }
+
+    @Test("two IdPs with the same issuer are refused")
+    func duplicateIdP() {
+        var file = ConfigFile()
+        file.idps = """
+            idps:
+              - { name: a, issuer: https://idp.example.com, jwks_uri: https://idp.example.com/keys }
+              - { name: b, issuer: https://idp.example.com, jwks_uri: https://idp.example.com/keys }
+            """
+        expectRefused(file, path: "idps[1]", because: "unique")
+    }
+
+    // MARK: Clients
+
+    @Test("a client without secret_hash or keys (a public client) is refused")
+    func publicClient() {
+        var file = ConfigFile()
+        file.clients = """
+            clients:
+              - id: public-app
+                grant_types: [urn:ietf:params:oauth:grant-type:jwt-bearer]
+            """
+        expectRefused(file, path: "clients[0]", because: "only confidential clients")
+    }
+
+    @Test("a malformed secret_hash is refused", arguments: [
+        ("plaintext-secret", "must be pbkdf2-sha256$<iterations>$<salt>$<hash>"),
+        ("bcrypt$10$abc$def", "must be pbkdf2-sha256$<iterations>$<salt>$<hash>"),
+        ("pbkdf2-sha1$100000$hY7H04rbkNLpH94WT4PPdg$D2b-yjdJ1VqThWBgeUfCJqBHsgJdgD7PQ_6cItdq7_Q", "must be pbkdf2-sha256$"),
+        ("pbkdf2-sha256$100000$short$D2b-yjdJ1VqThWBgeUfCJqBHsgJdgD7PQ_6cItdq7_Q", "salt (16+ bytes) and hash (32 bytes) must be base64url"),
+        ("pbkdf2-sha256$100000$hY7H04rbkNLpH94WT4PPdg$D2b-yjdJ1VqThWBgeUfCJqBH", "salt (16+ bytes) and hash (32 bytes) must be base64url"),
+        ("pbkdf2-sha256$many$hY7H04rbkNLpH94WT4PPdg$D2b-yjdJ1VqThWBgeUfCJqBHsgJdgD7PQ_6cItdq7_Q", "iterations must be"),
+    ])
+    func malformedSecretHash(_ value: String, _ why: String) {
+        var file = ConfigFile()
+        file.clients = """
+            clients:
+              - id: good
+                secret_hash: \(ConfigFile.secretHash)
+              - id: bad
+                secret_hash: "\(value)"
+            """
+        expectRefused(file, path: "clients[1].secret_hash", because: why)
+    }
+
+    @Test("a secret_hash below 10000 iterations is refused")
+    func weakSecretHash() {
+        let weak = SecretHash.make(secret: "x", iterations: 9_999)
+        var file = ConfigFile()
+        file.clients = """
+            clients:
+              - id: good
+                secret_hash: \(ConfigFile.secretHash)
+              - id: weak
+                secret_hash: \(weak)
+            """
+        expectRefused(file, path: "clients[1].secret_hash", because: "iterations must be 10000")
+    }
+
+    @Test("private_key_jwt is refused among a secret client's auth_methods")
+    func privateKeyJWTForSecretClient() {
+        var file = ConfigFile()
+        file.clients = """
+            clients:
+              - id: mcp-client
+                secret_hash: \(ConfigFile.secretHash)
+                auth_methods: [client_secret_basic, private_key_jwt]
+            """
+        expectRefused(file, path: "clients[0].auth_methods[1]", because: "client_secret_basic or client_secret_post")
+    }
+
+    @Test("a client with both a secret and keys is refused")
+    func secretAndKeys() {
+        var file = ConfigFile()
+        file.clients = """
+            clients:
+              - id: mcp-client
+                secret_hash: \(ConfigFile.secretHash)
+                jwks_uri: https://client.example.com/jwks
+            """
+        expectRefused(file, path: "clients[0]", because: "both")
+    }
+
+    @Test("an unsupported grant type is refused", arguments: ["client_credentials", "authorization_code", "refresh_token",
+                                                              "urn:ietf:params:oauth:grant-type:token-exchange"])
+    func unsupportedGrantType(_ grant: String) {
+        var file = ConfigFile()
+        file.clients = """
+            clients:
+              - id: mcp-client
+                secret_hash: \(ConfigFile.secretHash)
+                grant_types: [urn:ietf:params:oauth:grant-type:jwt-bearer, "\(grant)"]
+            """
+        expectRefused(file, path: "clients[0].grant_types[1]", because: "unsupported grant type")
+    }
+
+    @Test("a client naming a server not in the catalog is refused")
+    func clientUnknownServer() throws {
+        var file = ConfigFile()
+        file.clients = """
+            clients:
+              - id: mcp-client
+                secret_hash: \(ConfigFile.secretHash)
+                servers: [github, jira]
+            """
+        expectRefused(file, path: "clients[0].servers[1]", because: "no server named jira")
+        file.clients = file.clients.replacingOccurrences(of: "[github, jira]", with: "[github]")
+        #expect(try file.parse().clients[0].servers == ["github"])
+    }
+
+    @Test("a client id used twice is refused")
+    func duplicateClient() {
+        var file = ConfigFile()
+        file.clients = """
+            clients:
+              - id: mcp-client
+                secret_hash: \(ConfigFile.secretHash)
+              - id: mcp-client
+                secret_hash: \(ConfigFile.secretHash)
+            """
+        expectRefused(file, path: "clients[1].id", because: "used twice")
+    }
+
+    @Test("a keys client reads its JWKS and defaults to asymmetric algorithms")
+    func keysClient() throws {
+        var file = ConfigFile()
+        file.clients = """
+            clients:
+              - id: jwt-client
+                jwks_uri: https://client.example.com/jwks
+            """
+        guard case .keys(.remote(let url), let algorithms) = try file.parse().clients[0].credential else {
+            Issue.record("expected a keys client")
+            return
+        }
+        #expect(url == "https://client.example.com/jwks")
+        #expect(!algorithms.isEmpty)
+        #expect(algorithms.allSatisfy { !$0.isSymmetric })
+        file.clients += "\n    algorithms: [HS256]"
+        expectRefused(file, path: "clients[0].algorithms[0]", because: "never allowed")
+    }
+
+    // MARK: Servers
+
+    @Test("a tool category outside read, write, destructive, admin is refused")
+    func toolCategory() {
+        var file = ConfigFile()
+        file.servers = """
+            servers:
+              - name: github
+                resource: https://mcp.example.com/github
+                tools:
+                  - { name: search_code, category: read }
+                  - { name: create_issue, category: write }
+                  - { name: delete_repository, category: delete }
+            """
+        expectRefused(file, path: "servers[0].tools[2].category", because: "read, write, destructive or admin")
+    }
+
+    @Test("a tool listed twice on one server is refused")
+    func duplicateTool() {
+        var file = ConfigFile()
+        file.servers = """
+            servers:
+              - name: github
+                resource: https://mcp.example.com/github
+                tools:
+                  - { name: search_code, category: read }
+                  - { name: create_issue, category: write }
+                  - { name: search_code, category: admin }
+            """
+        expectRefused(file, path: "servers[0].tools[2]", because: "appears twice")
+    }
+
+    @Test("a server resource that is not an RFC 8707 resource indicator is refused", arguments: [
+        "https://mcp.example.com/github#tools", "https://mcp.example.com/github?x=1", "mcp.example.com/github", "ftp://mcp.example.com",
+    ])
+    func serverResource(_ resource: String) {
+        var file = ConfigFile()
+        file.servers = """
+            servers:
+              - name: github
+                resource: "\(resource)"
+            """
+        file.policy = ""
+        expectRefused(file, path: "servers[0].resource", because: "RFC 8707")
+    }
+
+    @Test("two servers with the same name, or the same canonical resource, are refused")
+    func duplicateServer() {
+        var file = ConfigFile()
+        file.servers = """
+            servers:
+              - { name: github, resource: https://mcp.example.com/github }
+              - { name: github, resource: https://mcp.example.com/github2 }
+            """
+        file.policy = ""
+        expectRefused(file, path: "servers[1]", because: "unique")
+        file.servers = """
+            servers:
+              - { name: github, resource: https://mcp.example.com/github }
+              - { name: github2, resource: "HTTPS://MCP.example.com:443/github" }
+            """
+        expectRefused(file, path: "servers[1]", because: "unique")
+    }
+
+    // MARK: Policy
+
+    @Test("a rule naming both everyone and groups, or neither, is refused")
+    func ruleSubjects() {
+        var file = ConfigFile()
+        file.policy = """
+            policy:
+              - id: confused
+                effect: allow
+                everyone: true
+                groups: [engineering]
+                servers: [github]
+                categories: [read]
+            """
+        expectRefused(file, path: "policy[0]", because: "not both")
+        file.policy = """
+            policy:
+              - id: nobody
+                effect: allow
+                servers: [github]
+                categories: [read]
+            """
+        expectRefused(file, path: "policy[0]", because: "needs groups and/or roles")
+        file.policy = """
+            policy:
+              - id: nobody
+                effect: allow
+                everyone: false
+                servers: [github]
+                categories: [read]
+            """
+        expectRefused(file, path: "policy[0]", because: "needs groups and/or roles")
+    }
+
+    @Test("an allow rule that names neither categories nor tools is refused")
+    func allowWithoutGrant() {
+        var file = ConfigFile()
+        file.policy = """
+            policy:
+              - id: readers
+                effect: allow
+                everyone: true
+                servers: [github]
+              - id: empty
+                effect: allow
+                groups: [engineering]
+                servers: [github]
+            """
+        expectRefused(file, path: "policy[0]", because: "must name categories or tools")
+    }
+
+    @Test("a rule naming a server not in the catalog is refused; [\"*\"] means every server")
+    func ruleServers() throws {
+        var file = ConfigFile()
+        file.policy = """
+            policy:
+              - id: readers
+                effect: allow
+                roles: [reader]
+                servers: [jira, github]
+                categories: [read]
+            """
+        expectRefused(file, path: "policy[0].servers[0]", because: "no server named jira")
+        file.policy = file.policy.replacingOccurrences(of: "[jira, github]", with: "[\"*\"]")
+        let rule = try #require(try file.parse().policy.rules.first)
+        #expect(rule.servers == .all)
+        #expect(rule.subjects == .anyOf(groups: [], roles: ["reader"]))
+        #expect(rule.categories == [.read])
+        file.policy = file.policy.replacingOccurrences(of: "    servers: [\"*\"]\n", with: "")
+        expectRefused(file, path: "policy[0].servers", because: "required")
+    }
+
+    @Test("a rule's effect must be allow or deny")
+    func ruleEffect() {
+        var file = ConfigFile()
+        file.policy = """
+            policy:
+              - { id: r, effect: permit, everyone: true, servers: [github], categories: [read] }
+            """
+        expectRefused(file, path: "policy[0].effect", because: "allow or deny")
+    }
+
+    @Test("a policy category outside the four is refused")
+    func ruleCategory() {
+        var file = ConfigFile()
+        file.policy = """
+            policy:
+              - { id: r, effect: allow, everyone: true, servers: [github], categories: [read, execute] }
+            """
+        expectRefused(file, path: "policy[0].categories[1]", because: "read, write, destructive or admin")
+    }
+}

@@ -1,0 +1,282 @@
+import BridgekeeperConfig
+import BridgekeeperCore
+import BridgekeeperJOSE
+import BridgekeeperServer
+// `server.store.close()`: BridgekeeperServer's public API exposes the SQLite store (a `public
+// import` there); the target's declared dependencies reach it through BridgekeeperServer.
+import BridgekeeperStoreSQLite
+import Foundation
+import Hummingbird
+import Logging
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A running Bridgekeeper on loopback: issuer `http://127.0.0.1:<port>` (development
+/// `allow_loopback_http`), SQLite in a temporary folder, an RS256 test IdP whose JWKS is a file
+/// there, two confidential clients (one per secret method) and a github and a notion server.
+final class Broker: Sendable {
+    static let idpIssuer = "https://idp.interop.example"
+    static let postClient = "sdk-post"
+    static let basicClient = "sdk-basic"
+    static let clientSecret = "interop-secret-0123456789abcdef"
+    /// A client whose id and secret change under RFC 6749 §2.3.1 form-encoding (the SDK encodes
+    /// both before Basic; the server must decode them).
+    static let encodedClient = "sdk basic:encoded/1"
+    static let encodedSecret = "p@ss:w/rd+x%y &=0123456789abcdef"
+    static let githubResource = "https://mcp.test.example/github"
+    static let notionResource = "https://mcp.test.example/notion"
+
+    let directory: String
+    let port: Int
+    let idpKey: SigningKey
+    var issuer: String { "http://127.0.0.1:\(port)" }
+
+    init(directory: String, port: Int, idpKey: SigningKey) {
+        self.directory = directory
+        self.port = port
+        self.idpKey = idpKey
+    }
+
+    static func yaml(port: Int, secretHash: String, encodedSecretHash: String) -> String {
+        """
+        issuer: http://127.0.0.1:\(port)
+        listen: { host: 127.0.0.1, port: \(port) }
+        development: { allow_loopback_http: true }
+        storage: { sqlite: bridgekeeper.sqlite }
+        keys:
+          encryption_key: env:INTEROP_KEK
+          propagation_delay: 0
+        idps:
+          - name: interop-idp
+            issuer: \(idpIssuer)
+            jwks_file: idp-jwks.json
+            algorithms: [RS256]
+            max_assertion_lifetime: 300
+        clients:
+          - id: \(postClient)
+            secret_hash: "\(secretHash)"
+            auth_methods: [client_secret_post]
+          - id: \(basicClient)
+            secret_hash: "\(secretHash)"
+            auth_methods: [client_secret_basic]
+          - id: "\(encodedClient)"
+            secret_hash: "\(encodedSecretHash)"
+            auth_methods: [client_secret_basic]
+        servers:
+          - name: github
+            resource: \(githubResource)
+            tools:
+              - { name: search_code, category: read }
+              - { name: create_issue, category: write }
+              - { name: delete_repository, category: destructive }
+          - name: notion
+            resource: \(notionResource)
+            tools:
+              - { name: search_pages, category: read }
+        policy:
+          - id: engineering-github
+            effect: allow
+            groups: [engineering]
+            servers: [github]
+            categories: [read, write]
+          - id: everyone-notion
+            effect: allow
+            everyone: true
+            servers: [notion]
+            categories: [read]
+        """
+    }
+
+    /// `pbkdf2-sha256$<iterations>$<salt>$<hash>`, the format `secret_hash` takes.
+    static func secretHash(_ secret: String, iterations: Int = 10_000) -> String {
+        let salt = SecureRandom.bytes(16)
+        let hash = Digest.pbkdf2SHA256(password: Array(secret.utf8), salt: salt, iterations: iterations)
+        return "pbkdf2-sha256$\(iterations)$\(Base64URL.encode(salt))$\(Base64URL.encode(hash))"
+    }
+
+    /// A fresh ID-JAG from the test IdP for alice (group engineering), asking for every github tool.
+    func idJAG(client: String, resource: String = Broker.githubResource,
+               scope: String = "tool:search_code tool:create_issue tool:delete_repository") throws -> String {
+        let iat = Int64(Date().timeIntervalSince1970)
+        return try idpKey.signJWT(type: "oauth-id-jag+jwt", claims: JSONObject([
+            "iss": .string(Self.idpIssuer), "sub": .string("00u-alice"), "aud": .string(issuer), "client_id": .string(client),
+            "jti": .string(SecureRandom.identifier()), "iat": .number(JSONNumber(iat)), "exp": .number(JSONNumber(iat + 120)),
+            "resource": .string(resource), "scope": .string(scope), "groups": .array([.string("engineering")]),
+            "email": .string("alice@example.com"),
+        ]))
+    }
+
+    /// Runs `python/mcp_sdk_redeem.py`: the MCP Python SDK redeems `assertions` (one per exchange).
+    func sdkRedeem(client: String, secret: String = Broker.clientSecret, authMethod: String, assertions: [String],
+                   scope: String? = nil, strictMetadata: Bool = true) async throws -> PythonRun {
+        var arguments = ["--issuer", issuer, "--server-url", Self.githubResource, "--client-id", client,
+                         "--client-secret", secret, "--auth-method", authMethod]
+        for assertion in assertions { arguments += ["--assertion", assertion] }
+        if let scope { arguments += ["--scope", scope] }
+        if strictMetadata { arguments.append("--strict-metadata") }
+        return try await python("mcp_sdk_redeem.py", arguments)
+    }
+
+    /// Redeems an ID-JAG with a plain form POST (`client_secret_post`) and returns the access token.
+    func redeemDirectly(_ assertion: String, client: String = Broker.postClient) async throws -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        let pairs = [("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"), ("assertion", assertion),
+                     ("client_id", client), ("client_secret", Self.clientSecret), ("resource", Self.githubResource)]
+        var request = URLRequest(url: URL(string: issuer + "/token")!)
+        request.httpMethod = "POST"
+        request.setValue("application/x-www-form-urlencoded", forHTTPHeaderField: "Content-Type")
+        request.httpBody = Data(pairs.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: allowed)!)" }
+            .joined(separator: "&").utf8)
+        let (data, response) = try await URLSession.shared.data(for: request)
+        let text = String(decoding: data, as: UTF8.self)
+        guard (response as? HTTPURLResponse)?.statusCode == 200, case .object(let body) = try JSONValue.parse(text),
+              let token = body["access_token"]?.stringValue else {
+            throw InteropFailure.badTokenResponse(text)
+        }
+        return token
+    }
+
+    /// Runs `python/<script>` with python3 from PATH; stdout and stderr go to files (no pipe to fill).
+    func python(_ script: String, _ arguments: [String], timeout: Duration = .seconds(120)) async throws -> PythonRun {
+        let scripts = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("python")
+        let name = UUID().uuidString
+        let stdoutPath = (directory as NSString).appendingPathComponent("\(name).out")
+        let stderrPath = (directory as NSString).appendingPathComponent("\(name).err")
+        _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
+        let stdout = try FileHandle(forWritingTo: URL(fileURLWithPath: stdoutPath))
+        let stderr = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
+        defer {
+            try? stdout.close()
+            try? stderr.close()
+        }
+
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", scripts.appendingPathComponent(script).path] + arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["PYTHONDONTWRITEBYTECODE"] = "1"  // no __pycache__ beside the scripts
+        process.environment = environment
+        process.standardOutput = stdout
+        process.standardError = stderr
+        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
+            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+            do { try process.run() } catch {
+                process.terminationHandler = nil
+                continuation.resume(throwing: error)
+                return
+            }
+            let pid = process.processIdentifier
+            Task {
+                try await Task.sleep(for: timeout)
+                kill(pid, SIGKILL)  // a hung script must not hang the suite; the status then says so
+            }
+        }
+        let out = (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? ""
+        let err = (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? ""
+        if status == SIGKILL && process.terminationReason == .uncaughtSignal {
+            throw InteropFailure.pythonTimedOut("\(script) ran past \(timeout)\nstdout: \(out)\nstderr: \(err)")
+        }
+        return PythonRun(status: status, stdout: out, stderr: err)
+    }
+}
+
+/// A finished Python script: exit status, output, and its stdout parsed as one JSON object.
+struct PythonRun: Sendable {
+    let status: Int32
+    let stdout: String
+    let stderr: String
+
+    var json: JSONObject? {
+        guard case .object(let object) = try? JSONValue.parse(stdout, limits: JSONLimits(maxBytes: 1 << 20)) else { return nil }
+        return object
+    }
+}
+
+/// A free loopback TCP port: bind port 0, read what the kernel chose, close. The server binds it
+/// moments later; `withBroker` retries on the rare loss of that race.
+func freeLoopbackPort() throws -> Int {
+    #if canImport(Glibc)
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    #else
+    let fd = socket(AF_INET, SOCK_STREAM, 0)
+    #endif
+    guard fd >= 0 else { throw InteropFailure.serverDidNotStart }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = 0
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+    }
+    guard bound == 0 else { throw InteropFailure.serverDidNotStart }
+    let named = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+    }
+    guard named == 0 else { throw InteropFailure.serverDidNotStart }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// Starts the real server (`BridgekeeperServer.prepare` + its Hummingbird application, as
+/// `bridgekeeper serve` does, without signal handlers) on a free loopback port, runs `body`, then
+/// stops it, closes the store and removes the folder.
+func withBroker(_ body: (Broker) async throws -> Void) async throws {
+    var logger = Logger(label: "interop")
+    logger.logLevel = .critical
+    for _ in 1...3 {
+        let directory = NSTemporaryDirectory() + "bk-interop-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let idpKey = try SigningKey.generate(.rs256, keyID: "interop-idp-rs256")
+        let jwks = JSONValue.object(JSONObject(["keys": .array([.object(try idpKey.publicJWK())])])).serialized()
+        try jwks.write(toFile: (directory as NSString).appendingPathComponent("idp-jwks.json"), atomically: true, encoding: .utf8)
+
+        let port = try freeLoopbackPort()
+        let configuration = try Configuration.parse(
+            yaml: Broker.yaml(port: port, secretHash: Broker.secretHash(Broker.clientSecret),
+                              encodedSecretHash: Broker.secretHash(Broker.encodedSecret)),
+            baseDirectory: directory,
+            environment: ["INTEROP_KEK": Base64URL.encode(SecureRandom.bytes(32))])
+        let server = try await BridgekeeperServer.prepare(configuration, clock: SystemClock(), logger: logger)
+        let (started, running) = AsyncStream<Int>.makeStream()
+        let app = server.application(onServerRunning: { running.yield($0) })
+        let serving = Task {
+            defer { running.finish() }
+            try await app.runService(gracefulShutdownSignals: [])
+        }
+        var boundPort: Int? = nil
+        for await bound in started {
+            boundPort = bound
+            break
+        }
+        guard boundPort == port else {  // lost the port to someone else: try another
+            serving.cancel()
+            _ = await serving.result
+            await server.store.close()
+            continue
+        }
+        let broker = Broker(directory: directory, port: port, idpKey: idpKey)
+        do {
+            try await body(broker)
+        } catch {
+            serving.cancel()
+            _ = await serving.result
+            await server.store.close()
+            throw error
+        }
+        serving.cancel()
+        _ = await serving.result
+        await server.store.close()
+        return
+    }
+    throw InteropFailure.serverDidNotStart
+}

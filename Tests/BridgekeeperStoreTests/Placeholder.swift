@@ -1,4 +1,0 @@
-import Testing
-
-// Replaced by the real suite.
-@Test func placeholder() {}

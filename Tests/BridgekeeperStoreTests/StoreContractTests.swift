@@ -1,0 +1,334 @@
+import BridgekeeperAudit
+import BridgekeeperCore
+import BridgekeeperStore
+import Foundation
+import Testing
+
+/// The store contract (STYLE rule 10): every store passes the same suite.
+@Suite("Store contract")
+struct StoreContractTests {
+    typealias F = Fixture
+
+    // MARK: IssuanceLedger
+
+    @Test("a commit with a mark, a token and an audit event writes all three", arguments: StoreKind.allCases)
+    func commitWritesAllThree(_ kind: StoreKind) async throws {
+        try await kind.withStore { store async throws in
+            let mark = F.mark("jag-1")
+            let token = F.token("at-1")
+            let outcome = try await store.commit(marks: [mark], token: token, audit: F.issuance("at-1"))
+            #expect(outcome == .committed(auditSequence: 1))
+            #expect(try await store.contains(mark))
+            #expect(try await store.tokenState(jti: "at-1") == TokenState(token: token, revokedAt: nil))
+            let records = try await store.auditRecords(afterSequence: 0, limit: 10)
+            #expect(records.map(\.sequence) == [1])
+            #expect(records.first?.event == F.issuance("at-1"))
+            #expect(records == [AuditChain.append(F.issuance("at-1"), after: nil)])
+        }
+    }
+
+    @Test("a second commit of the same mark is replayed and writes neither token nor audit record", arguments: StoreKind.allCases)
+    func replayWritesNothing(_ kind: StoreKind) async throws {
+        try await kind.withStore { store async throws in
+            let mark = F.mark("jag-1")
+            #expect(try await store.commit(marks: [mark], token: F.token("at-1"), audit: F.issuance("at-1")) == .committed(auditSequence: 1))
+            let again = try await store.commit(marks: [F.mark("jag-1", expiresIn: 900)], token: F.token("at-2"), audit: F.issuance("at-2"))
+            #expect(again == .replayed(mark))
+            #expect(try await store.tokenState(jti: "at-2") == nil)
+            #expect(try await store.auditRecords(afterSequence: 0, limit: 10).count == 1)
+            #expect(try await store.lastAuditRecord()?.sequence == 1)
+        }
+    }
+
+    @Test("marks are told apart by namespace and issuer", arguments: StoreKind.allCases)
+    func markIdentity(_ kind: StoreKind) async throws {
+        try await kind.withStore { store async throws in
+            #expect(try await store.commit(marks: [F.mark("same")], token: nil, audit: nil) == .committed(auditSequence: nil))
+            let otherIssuer = F.mark("same", issuer: "https://other-idp.example.com")
+            let otherNamespace = F.mark("same", namespace: .clientAssertion)
+            #expect(try await store.contains(otherIssuer) == false)
+            #expect(try await store.contains(otherNamespace) == false)
+            #expect(try await store.commit(marks: [otherIssuer], token: nil, audit: nil) == .committed(auditSequence: nil))
+            #expect(try await store.commit(marks: [otherNamespace], token: nil, audit: nil) == .committed(auditSequence: nil))
+        }
+    }
+
+    @Test("two marks in one commit, one already present: replayed, and the new one is not left behind", arguments: StoreKind.allCases)
+    func partialReplayLeavesNothing(_ kind: StoreKind) async throws {
+        try await kind.withStore { store async throws in
+            let used = F.mark("client-assertion-1", issuer: "mcp-client", namespace: .clientAssertion)
+            #expect(try await store.commit(marks: [used], token: nil, audit: nil) == .committed(auditSequence: nil))
+            let fresh = F.mark("jag-2")
+            let outcome = try await store.commit(marks: [fresh, used], token: F.token("at-2"), audit: F.issuance("at-2"))
+            #expect(outcome == .replayed(used))
+            #expect(try await store.contains(fresh) == false)
+            #expect(try await store.tokenState(jti: "at-2") == nil)
+            #expect(try await store.lastAuditRecord() == nil)
+            // The fresh mark is still usable.
+            #expect(try await store.commit(marks: [fresh], token: nil, audit: nil) == .committed(auditSequence: nil))
+        }
+    }
+
+    @Test("200 concurrent commits with distinct marks all commit; the audit chain is intact and gapless", arguments: StoreKind.allCases)
+    func concurrentDistinctCommits(_ kind: StoreKind) async throws {
+        try await kind.withStore { store async throws in
+            let count = 200
+            let outcomes = try await withThrowingTaskGroup(of: CommitOutcome.self) { group in
+                for index in 0..<count {
+                    group.addTask {
+                        try await store.commit(marks: [F.mark("jag-\(index)")], token: F.token("at-\(index)", assertion: "jag-\(index)"),
+                                               audit: F.issuance("at-\(index)", assertion: "jag-\(index)", offset: Double(index)))
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            var sequences: [Int64] = []
+            for outcome in outcomes {
+                guard case .committed(let sequence?) = outcome else {
+                    Issue.record("expected a commit with an audit sequence, got \(outcome)")
+                    continue
+                }
+                sequences.append(sequence)
+            }
+            #expect(sequences.sorted() == Array(1...Int64(count)))
+            let records = try await store.allAuditRecords(pageSize: 64)
+            #expect(records.map(\.sequence) == Array(1...Int64(count)))
+            #expect(AuditChain.verify(records) == .intact(count: count, lastSequence: Int64(count), lastHash: records.last?.hash ?? ""))
+            // Each committed token and mark is there, and each audit record names its own token.
+            #expect(Set(records.compactMap(\.event.tokenID)) == Set((0..<count).map { "at-\($0)" }))
+            for index in 0..<count {
+                #expect(try await store.contains(F.mark("jag-\(index)")))
+                #expect(try await store.tokenState(jti: "at-\(index)") != nil)
+            }
+        }
+    }
+
+    @Test("50 concurrent commits of the same mark: exactly one commits", arguments: StoreKind.allCases)
+    func concurrentSameMark(_ kind: StoreKind) async throws {
+        try await kind.withStore { store async throws in
+            let mark = F.mark("jag-contended")
+            let outcomes = try await withThrowingTaskGroup(of: (Int, CommitOutcome).self) { group in
+                for index in 0..<50 {
+                    group.addTask {
+                        (index, try await store.commit(marks: [mark], token: F.token("at-\(index)"), audit: F.issuance("at-\(index)")))
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            let winners = outcomes.filter { $0.1 == .committed(auditSequence: 1) }
+            #expect(winners.count == 1)
+            #expect(outcomes.filter { $0.1 == .replayed(mark) }.count == 49)
+            let records = try await store.allAuditRecords()
+            #expect(records.count == 1)
+            for (index, _) in outcomes {
+                let written = try await store.tokenState(jti: "at-\(index)") != nil
+                #expect(written == (index == winners.first?.0), "token at-\(index)")
+            }
+            if let winner = winners.first { #expect(records.first?.event.tokenID == "at-\(winner.0)") }
+        }
+    }
+
+    @Test("a commit that wins a mark keeps it, even beside a replayed commit that named the same mark", arguments: StoreKind.allCases)
+    func winnerKeepsMarkBesideLoser(_ kind: StoreKind) async throws {
+        // A replayed commit takes back the marks it inserted. If a later commit in the same batch
+        // claimed one of those marks, taking it back would leave a token without its mark: the
+        // assertion could be redeemed again.
+        try await kind.withStore { store async throws in
+            let used = F.mark("already-used")
+            #expect(try await store.commit(marks: [used], token: nil, audit: nil) == .committed(auditSequence: nil))
+            let pairs = 100
+            let outcomes = try await withThrowingTaskGroup(of: (Int, Bool, CommitOutcome).self) { group in
+                for index in 0..<pairs {
+                    let shared = F.mark("shared-\(index)")
+                    group.addTask { (index, false, try await store.commit(marks: [shared, used], token: nil, audit: nil)) }
+                    group.addTask { (index, true, try await store.commit(marks: [shared], token: F.token("at-\(index)"), audit: nil)) }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            for (index, isWinner, outcome) in outcomes {
+                if isWinner {
+                    #expect(outcome == .committed(auditSequence: nil), "pair \(index)")
+                } else {
+                    #expect(outcome == .replayed(used) || outcome == .replayed(F.mark("shared-\(index)")), "pair \(index)")
+                }
+            }
+            var lost: [Int] = []
+            for index in 0..<pairs where !(try await store.contains(F.mark("shared-\(index)"))) { lost.append(index) }
+            #expect(lost.isEmpty, "committed, but the mark is gone for pairs \(lost)")
+            // And so the same assertion redeems again:
+            if let index = lost.first {
+                let again = try await store.commit(marks: [F.mark("shared-\(index)")], token: F.token("again"), audit: nil)
+                #expect(again == .replayed(F.mark("shared-\(index)")))
+            }
+        }
+    }
+
+    @Test("a commit without an audit event commits with no sequence and writes no record", arguments: StoreKind.allCases)
+    func commitWithoutAudit(_ kind: StoreKind) async throws {
+        try await kind.withStore { store async throws in
+            let outcome = try await store.commit(marks: [F.mark("jag-1")], token: F.token("at-1"), audit: nil)
+            #expect(outcome == .committed(auditSequence: nil))
+            #expect(try await store.tokenState(jti: "at-1") != nil)
+            #expect(try await store.lastAuditRecord() == nil)
+            // The next audited commit starts the chain at 1.
+            #expect(try await store.commit(marks: [F.mark("jag-2")], token: nil, audit: F.issuance("at-2")) == .committed(auditSequence: 1))
+        }
+    }
+
+    @Test("purging removes only marks that expired before now", arguments: StoreKind.allCases)
+    func purgeExpiredMarks(_ kind: StoreKind) async throws {
+        try await kind.withStore { store async throws in
+            let early = F.mark("early", expiresIn: 10)
+            let later = F.mark("later", expiresIn: 20)
+            let boundary = F.mark("boundary", expiresIn: 50)
+            let alive = F.mark("alive", expiresIn: 100)
+            for mark in [early, later, boundary, alive] {
+                #expect(try await store.commit(marks: [mark], token: nil, audit: nil) == .committed(auditSequence: nil))
+            }
+            #expect(try await store.purgeExpiredMarks(now: F.t0.addingTimeInterval(50)) == 2)
+            #expect(try await store.contains(early) == false)
+            #expect(try await store.contains(later) == false)
+            #expect(try await store.contains(boundary))
+            #expect(try await store.contains(alive))
+            #expect(try await store.purgeExpiredMarks(now: F.t0.addingTimeInterval(50)) == 0)
+            // A purged mark may be used again (its assertion has expired and is refused before the ledger).
+            #expect(try await store.commit(marks: [early], token: nil, audit: nil) == .committed(auditSequence: nil))
+        }
+    }
+
+    // MARK: AuditLog
+
+    @Test("append returns gapless sequences chained from the head", arguments: StoreKind.allCases)
+    func appendIsGapless(_ kind: StoreKind) async throws {
+        try await kind.withStore { store async throws in
+            var returned: [AuditRecord] = []
+            for index in 0..<5 { returned.append(try await store.append(F.denial(index))) }
+            #expect(returned.map(\.sequence) == [1, 2, 3, 4, 5])
+            #expect(returned.first?.previousHash == AuditChain.genesis)
+            // A commit in between continues the same chain.
+            #expect(try await store.commit(marks: [F.mark("jag-1")], token: nil, audit: F.issuance("at-1")) == .committed(auditSequence: 6))
+            returned.append(try await store.append(F.denial(6)))
+            #expect(returned.last?.sequence == 7)
+            let stored = try await store.allAuditRecords()
+            #expect(stored.map(\.sequence) == Array(1...7))
+            #expect(stored[0..<5].elementsEqual(returned[0..<5]))
+            #expect(stored.last == returned.last)
+            guard case .intact(count: 7, lastSequence: 7, _) = AuditChain.verify(stored) else {
+                Issue.record("chain not intact: \(AuditChain.verify(stored))")
+                return
+            }
+        }
+    }
+
+    @Test("auditRecords pages by sequence and limit", arguments: StoreKind.allCases)
+    func auditPaging(_ kind: StoreKind) async throws {
+        try await kind.withStore { store async throws in
+            for index in 0..<25 { _ = try await store.append(F.denial(index)) }
+            #expect(try await store.auditRecords(afterSequence: 0, limit: 10).map(\.sequence) == Array(1...10))
+            #expect(try await store.auditRecords(afterSequence: 10, limit: 10).map(\.sequence) == Array(11...20))
+            #expect(try await store.auditRecords(afterSequence: 20, limit: 10).map(\.sequence) == Array(21...25))
+            #expect(try await store.auditRecords(afterSequence: 25, limit: 10).isEmpty)
+            #expect(try await store.auditRecords(afterSequence: 3, limit: 0).isEmpty)
+            #expect(try await store.auditRecords(afterSequence: 3, limit: 1).first?.event == F.denial(3))
+            let pages = try await store.allAuditRecords(pageSize: 7)
+            #expect(pages.map(\.sequence) == Array(1...25))
+            #expect(AuditChain.verify(pages[10...], startingAfter: (pages[9].sequence, pages[9].hash))
+                    == .intact(count: 15, lastSequence: 25, lastHash: pages[24].hash))
+        }
+    }
+
+    @Test("lastAuditRecord is nil on an empty log, then the newest record", arguments: StoreKind.allCases)
+    func lastAuditRecord(_ kind: StoreKind) async throws {
+        try await kind.withStore { store async throws in
+            #expect(try await store.lastAuditRecord() == nil)
+            _ = try await store.append(F.denial(1))
+            let second = try await store.append(F.denial(2))
+            #expect(try await store.lastAuditRecord() == second)
+        }
+    }
+
+    // MARK: TokenRegistry
+
+    @Test("revoke: true once, then false; the token records when; unknown tokens write nothing", arguments: StoreKind.allCases)
+    func revoke(_ kind: StoreKind) async throws {
+        try await kind.withStore { store async throws in
+            let token = F.token("at-1")
+            #expect(try await store.commit(marks: [F.mark("jag-1")], token: token, audit: F.issuance("at-1")) == .committed(auditSequence: 1))
+            let when = F.t0.addingTimeInterval(30)
+            #expect(try await store.revoke(jti: "at-1", at: when, audit: F.revocation("at-1")))
+            #expect(try await store.tokenState(jti: "at-1") == TokenState(token: token, revokedAt: when))
+            let records = try await store.allAuditRecords()
+            #expect(records.map(\.sequence) == [1, 2])
+            #expect(records.last?.event == F.revocation("at-1"))
+
+            #expect(try await store.revoke(jti: "at-1", at: when.addingTimeInterval(5), audit: F.revocation("at-1")) == false)
+            #expect(try await store.tokenState(jti: "at-1")?.revokedAt == when)
+            #expect(try await store.revoke(jti: "never-issued", at: when, audit: F.revocation("never-issued")) == false)
+            #expect(try await store.tokenState(jti: "never-issued") == nil)
+            #expect(try await store.lastAuditRecord()?.sequence == 2)
+        }
+    }
+
+    @Test("tokens round-trip with their tenant, scope and assertion", arguments: StoreKind.allCases)
+    func tokenRoundTrip(_ kind: StoreKind) async throws {
+        try await kind.withStore { store async throws in
+            let tenanted = IssuedToken(jti: "at-t", subject: SubjectKey(issuer: F.idp, tenant: "tenant-a", subject: "00u-alice"),
+                                       principal: .human, clientID: "c", resource: "https://mcp.example.com/notion", scope: [],
+                                       issuedAt: F.t0.addingTimeInterval(0.75), expiresAt: F.t0.addingTimeInterval(60.5), assertionID: nil)
+            #expect(try await store.commit(marks: [], token: tenanted, audit: nil) == .committed(auditSequence: nil))
+            #expect(try await store.tokenState(jti: "at-t") == TokenState(token: tenanted, revokedAt: nil))
+        }
+    }
+
+    // MARK: SubjectDirectory
+
+    @Test("disabling a subject round-trips; the tenant is part of the subject", arguments: StoreKind.allCases)
+    func disabledSubjects(_ kind: StoreKind) async throws {
+        try await kind.withStore { store async throws in
+            let plain = SubjectKey(issuer: F.idp, subject: "00u-alice")
+            let tenantA = SubjectKey(issuer: F.idp, tenant: "tenant-a", subject: "00u-alice")
+            let tenantB = SubjectKey(issuer: F.idp, tenant: "tenant-b", subject: "00u-alice")
+            let otherIdP = SubjectKey(issuer: "https://other-idp.example.com", subject: "00u-alice")
+            #expect(try await store.isDisabled(tenantA) == false)
+
+            try await store.setDisabled(tenantA, true, at: F.t0)
+            #expect(try await store.isDisabled(tenantA))
+            #expect(try await store.isDisabled(plain) == false)
+            #expect(try await store.isDisabled(tenantB) == false)
+            #expect(try await store.isDisabled(otherIdP) == false)
+
+            try await store.setDisabled(tenantA, true, at: F.t0.addingTimeInterval(1))  // idempotent
+            try await store.setDisabled(plain, true, at: F.t0)
+            #expect(try await store.isDisabled(plain))
+
+            try await store.setDisabled(tenantA, false, at: F.t0.addingTimeInterval(2))
+            #expect(try await store.isDisabled(tenantA) == false)
+            #expect(try await store.isDisabled(plain))
+            try await store.setDisabled(tenantA, false, at: F.t0.addingTimeInterval(3))  // idempotent
+            #expect(try await store.isDisabled(tenantA) == false)
+        }
+    }
+
+    // MARK: SigningKeyStore
+
+    @Test("signing keys: add, then add a successor that retires the old key", arguments: StoreKind.allCases)
+    func signingKeys(_ kind: StoreKind) async throws {
+        try await kind.withStore { store async throws in
+            #expect(try await store.signingKeys().isEmpty)
+            let first = F.signingKey("k1", at: 0)
+            try await store.addSigningKey(first, retiring: nil)
+            #expect(try await store.signingKeys() == [first])
+
+            let second = F.signingKey("k2", at: 1000)
+            let retiresAt = F.t0.addingTimeInterval(1300), unpublishAt = F.t0.addingTimeInterval(1300 + 3600)
+            try await store.addSigningKey(second, retiring: (keyID: "k1", retiresAt: retiresAt, unpublishAt: unpublishAt))
+            let keys = try await store.signingKeys()
+            let retired = StoredSigningKey(keyID: "k1", algorithm: first.algorithm, sealedPrivateKey: first.sealedPrivateKey,
+                                           publicJWK: first.publicJWK, createdAt: first.createdAt, activatesAt: first.activatesAt,
+                                           retiresAt: retiresAt, unpublishAt: unpublishAt)
+            #expect(keys == [retired, second])
+            #expect(keys.last?.retiresAt == nil)
+            #expect(keys.last?.unpublishAt == nil)
+        }
+    }
+}

@@ -1,8 +1,8 @@
 public import BridgekeeperCore
 public import BridgekeeperGrants
-public import Foundation
+import Foundation
 public import Hummingbird
-public import Logging
+import Logging
 import BridgekeeperJOSE
 public import BridgekeeperPolicy
 import NIOCore

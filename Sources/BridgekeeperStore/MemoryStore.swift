@@ -24,6 +24,10 @@ public actor MemoryStore: BridgekeeperStore {
 
     public func contains(_ mark: ReplayMark) -> Bool { marks[mark] != nil }
 
+    public func redemptionFacts(mark: ReplayMark, subject: SubjectKey) -> RedemptionFacts {
+        RedemptionFacts(markPresent: marks[mark] != nil, subjectDisabled: disabled.contains(subject))
+    }
+
     public func purgeExpiredMarks(now: Date) -> Int {
         let expired = marks.filter { $0.value < now }.map(\.key)
         for mark in expired { marks[mark] = nil }

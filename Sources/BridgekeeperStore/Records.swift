@@ -111,3 +111,16 @@ public enum CommitOutcome: Sendable, Equatable {
     /// A replay mark was already present: nothing was written.
     case replayed(ReplayMark)
 }
+
+/// The store's state relevant to one redemption, read at once.
+public struct RedemptionFacts: Sendable, Equatable {
+    /// The assertion's replay mark is present: it was redeemed before.
+    public let markPresent: Bool
+    /// The subject is disabled.
+    public let subjectDisabled: Bool
+
+    public init(markPresent: Bool, subjectDisabled: Bool) {
+        self.markPresent = markPresent
+        self.subjectDisabled = subjectDisabled
+    }
+}

@@ -18,15 +18,25 @@ import Synchronization
 /// write lock with `BEGIN IMMEDIATE` and reads the audit chain's head inside the transaction.
 public final class SQLiteStore: BridgekeeperStore {
     private let writer: SQLiteConnection
-    private let reader: SQLiteConnection
+    private let readers: [SQLiteConnection]
+    private let nextReader = Atomic<Int>(0)
     private let queue = JobQueue()
     private let worker: Task<Void, Never>
+    private let pools: [NIOThreadPool]
     /// Most jobs in one transaction (bounds the statement's bind count).
     static let maximumBatch = 256
+    /// Read connections.
+    static let readerCount = 2
 
-    private init(writer: SQLiteConnection, reader: SQLiteConnection) {
+    /// A read connection, round robin: reads run in parallel, each connection serialises its own.
+    private var reader: SQLiteConnection {
+        readers[nextReader.wrappingAdd(1, ordering: .relaxed).oldValue % readers.count]
+    }
+
+    private init(writer: SQLiteConnection, readers: [SQLiteConnection], pools: [NIOThreadPool]) {
         self.writer = writer
-        self.reader = reader
+        self.readers = readers
+        self.pools = pools
         let queue = self.queue
         worker = Task { await Self.run(queue: queue, on: writer) }
     }
@@ -34,17 +44,35 @@ public final class SQLiteStore: BridgekeeperStore {
     /// Opens (creating when needed) the database file at `path` and applies pending migrations.
     public static func open(path: String) async throws -> SQLiteStore {
         let storage = SQLiteConnection.Storage.file(path: path)
-        let writer = try await SQLiteConnection.open(storage: storage)
+        // The writer has a thread of its own, so a commit's fsync never holds up the reads; the
+        // readers share another pool, one thread per connection.
+        let writerPool = NIOThreadPool(numberOfThreads: 1)
+        let readerPool = NIOThreadPool(numberOfThreads: readerCount)
+        writerPool.start()
+        readerPool.start()
+        let loop = MultiThreadedEventLoopGroup.singleton.any()
+        let writer: SQLiteConnection
+        do { writer = try await SQLiteConnection.open(storage: storage, threadPool: writerPool, on: loop) } catch {
+            try? await writerPool.shutdownGracefully()
+            try? await readerPool.shutdownGracefully()
+            throw error
+        }
         do {
             _ = try await writer.query("PRAGMA journal_mode=WAL")
             _ = try await writer.query("PRAGMA synchronous=FULL")
             _ = try await writer.query("PRAGMA busy_timeout=10000")
             try await migrate(writer)
-            let reader = try await SQLiteConnection.open(storage: storage)
-            _ = try await reader.query("PRAGMA busy_timeout=10000")
-            return SQLiteStore(writer: writer, reader: reader)
+            var readers: [SQLiteConnection] = []
+            for _ in 0..<readerCount {
+                let reader = try await SQLiteConnection.open(storage: storage, threadPool: readerPool, on: loop)
+                _ = try await reader.query("PRAGMA busy_timeout=10000")
+                readers.append(reader)
+            }
+            return SQLiteStore(writer: writer, readers: readers, pools: [writerPool, readerPool])
         } catch {
             try? await writer.close()
+            try? await writerPool.shutdownGracefully()
+            try? await readerPool.shutdownGracefully()
             throw error
         }
     }
@@ -73,8 +101,9 @@ public final class SQLiteStore: BridgekeeperStore {
     public func close() async {
         queue.finish()
         await worker.value
-        try? await reader.close()
+        for reader in readers { try? await reader.close() }
         try? await writer.close()
+        for pool in pools { try? await pool.shutdownGracefully() }
     }
 
     /// The schema version applied.
@@ -96,6 +125,17 @@ public final class SQLiteStore: BridgekeeperStore {
             "SELECT 1 FROM replay_marks WHERE namespace = ? AND issuer = ? AND jti = ?",
             [.text(mark.namespace.rawValue), .text(mark.issuer), .text(mark.jti)])
         return !rows.isEmpty
+    }
+
+    public func redemptionFacts(mark: ReplayMark, subject: SubjectKey) async throws -> RedemptionFacts {
+        let rows = try await reader.query(
+            """
+            SELECT EXISTS (SELECT 1 FROM replay_marks WHERE namespace = ? AND issuer = ? AND jti = ?) AS replayed,
+                   EXISTS (SELECT 1 FROM disabled_subjects WHERE subject_key = ?) AS disabled
+            """,
+            [.text(mark.namespace.rawValue), .text(mark.issuer), .text(mark.jti), .text(subject.storageKey)])
+        return RedemptionFacts(markPresent: rows.first?.column("replayed")?.integer == 1,
+                               subjectDisabled: rows.first?.column("disabled")?.integer == 1)
     }
 
     public func purgeExpiredMarks(now: Date) async throws -> Int {

@@ -31,14 +31,14 @@ public struct JWTBearerGrant: Grant {
         public let catalog: Catalog
         public let policy: Policy
         public let clients: ClientAuthenticator
-        public let store: any IssuanceLedger & SubjectDirectory
+        public let store: any IssuanceLedger
         public let minter: AccessTokenMinter
         public let clock: any WallClock
         /// Key for `AuditEvent.emailHash`.
         public let emailHashKey: [UInt8]
 
         public init(issuer: String, idps: [TrustedIdP], catalog: Catalog, policy: Policy, clients: ClientAuthenticator,
-                    store: any IssuanceLedger & SubjectDirectory, minter: AccessTokenMinter, clock: any WallClock, emailHashKey: [UInt8]) {
+                    store: any IssuanceLedger, minter: AccessTokenMinter, clock: any WallClock, emailHashKey: [UInt8]) {
             self.issuer = issuer
             self.idps = idps
             self.catalog = catalog
@@ -137,11 +137,16 @@ public struct JWTBearerGrant: Grant {
         draft.subject = subject
         draft.assertionID = jti
 
-        // Single use, for this issuer, until exp + leeway.
+        // The store's facts (mark present, subject disabled) in one read; each is reported at its
+        // own step below. The tenant is read now for the subject key and checked at its step.
         let mark = ReplayMark(namespace: .assertion, issuer: idp.issuer, jti: jti, expiresAt: expiration.addingTimeInterval(idp.leeway))
-        let seen: Bool
-        do { seen = try await deps.store.contains(mark) } catch { throw Self.storeFailure }
-        if seen { throw OAuthError(.invalidGrant, "assertion was already used", reason: .assertionReplayed) }
+        let tenant: String? = idp.tenant.flatMap { rule in (try? claims.string(rule.claim)) ?? nil }
+        let subjectKey = SubjectKey(issuer: idp.issuer, tenant: tenant, subject: subject)
+        let facts: RedemptionFacts
+        do { facts = try await deps.store.redemptionFacts(mark: mark, subject: subjectKey) } catch { throw Self.storeFailure }
+
+        // Single use, for this issuer, until exp + leeway.
+        if facts.markPresent { throw OAuthError(.invalidGrant, "assertion was already used", reason: .assertionReplayed) }
 
         // Bound to the authenticated client.
         guard assertionClient.isExactly(client.id) else {
@@ -153,18 +158,13 @@ public struct JWTBearerGrant: Grant {
         draft.server = server.resource.canonical
 
         // Tenant and subject.
-        var tenant: String? = nil
         if let rule = idp.tenant {
-            guard let value = try? claims.string(rule.claim), rule.allowed.containsExactly(value) else {
+            guard let tenant, rule.allowed.containsExactly(tenant) else {
                 throw OAuthError(.invalidGrant, "assertion tenant is not trusted", reason: .tenantNotAllowed)
             }
-            tenant = value
         }
         draft.tenant = tenant
-        let subjectKey = SubjectKey(issuer: idp.issuer, tenant: tenant, subject: subject)
-        let disabled: Bool
-        do { disabled = try await deps.store.isDisabled(subjectKey) } catch { throw Self.storeFailure }
-        if disabled { throw OAuthError(.invalidGrant, "the subject is disabled", reason: .subjectDisabled) }
+        if facts.subjectDisabled { throw OAuthError(.invalidGrant, "the subject is disabled", reason: .subjectDisabled) }
 
         // Policy, then scope = requested ∩ assertion ∩ policy.
         let attributes = SubjectAttributes(groups: Self.strings(claims, idp.groupsClaim), roles: Self.strings(claims, idp.rolesClaim))

@@ -22,11 +22,51 @@ struct ConfigNode {
 
     static func parse(yaml: String) throws(ConfigurationError) -> ConfigNode {
         let root: Node?
-        do { root = try Yams.compose(yaml: yaml) } catch {
-            throw ConfigurationError(path: "", "not valid YAML: \(error)")
+        do { root = try Yams.compose(yaml: yaml) } catch let YamlError.duplicatedKeysInMapping(duplicates, context) {
+            throw duplicateKey(duplicates.first ?? "?", line: context.mark.line, column: context.mark.column, in: yaml)
+        } catch {
+            // Only the first line (position and problem): Yams adds a snippet of the file, which
+            // may hold secrets.
+            let first = "\(error)".split(separator: "\n", omittingEmptySubsequences: true).first.map(String.init) ?? "syntax error"
+            throw ConfigurationError(path: "", "not valid YAML: \(first)")
         }
         guard let root else { throw ConfigurationError(path: "", "the file is empty") }
         return ConfigNode(node: root, path: "")
+    }
+
+    /// A duplicate key, named by its path: Yams refuses duplicates before we see the tree, so the
+    /// key at Yams' mark is renamed to a marker, the text parsed again, and the marker's path found.
+    static func duplicateKey(_ key: String, line: Int, column: Int, in yaml: String) -> ConfigurationError {
+        let fallback = ConfigurationError(path: "", "duplicate key \(key) at line \(line), column \(column)")
+        var lines = yaml.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        guard line >= 1, line <= lines.count else { return fallback }
+        let text = Array(lines[line - 1].utf8)
+        let start = column - 1
+        let keyBytes = Array(key.utf8)
+        guard start >= 0, start + keyBytes.count <= text.count, Array(text[start..<start + keyBytes.count]) == keyBytes else { return fallback }
+        let marker = "bk-duplicate-key-marker"
+        lines[line - 1] = String(decoding: text[..<start] + Array(marker.utf8) + text[(start + keyBytes.count)...], as: UTF8.self)
+        guard let root = try? Yams.compose(yaml: lines.joined(separator: "\n")),
+              let path = find(marker, in: ConfigNode(node: root, path: "")) else { return fallback }
+        return ConfigurationError(path: String(path.dropLast(marker.count)) + key, "appears twice")
+    }
+
+    private static func find(_ marker: String, in node: ConfigNode) -> String? {
+        switch node.node {
+        case .mapping(let mapping):
+            for (keyNode, value) in mapping {
+                guard case .scalar(let key) = keyNode else { continue }
+                if key.string == marker { return node.child(marker) }
+                if let found = find(marker, in: ConfigNode(node: value, path: node.child(key.string))) { return found }
+            }
+        case .sequence(let sequence):
+            for (index, item) in sequence.enumerated() {
+                if let found = find(marker, in: ConfigNode(node: item, path: "\(node.path)[\(index)]")) { return found }
+            }
+        default:
+            break
+        }
+        return nil
     }
 
     func child(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }

@@ -152,6 +152,7 @@ struct JWTBearerValidationTests: JWTBearerTesting {
             #expect(event.tokenID == jti)
             #expect(event.assertionID == claims["jti"]?.stringValue)
             #expect(event.emailHash != nil && event.emailHash?.contains("alice") == false)
+            #expect(event.remoteAddress != nil)
         }
     }
 
@@ -184,9 +185,11 @@ struct JWTBearerValidationTests: JWTBearerTesting {
         let deployment = try TestDeployment()
         let clock = TestClock(jwtBearerStart)
         try await withServer(deployment, clock: clock) { client, _ in
+            // Policy grants search_code and create_issue. The ID-JAG takes away search_code (which the
+            // request asks for); policy takes away delete_repository (which both ask for).
             var claims = TestIdP.claims(now: clock.now())
-            claims["scope"] = .string("tool:search_code tool:create_issue tool:delete_repository")
-            let response = try await client.redeem(try deployment.idp.sign(claims), scope: "tool:create_issue tool:delete_repository tool:disabled_tool")
+            claims["scope"] = .string("tool:create_issue tool:delete_repository tool:disabled_tool")
+            let response = try await client.redeem(try deployment.idp.sign(claims), scope: "tool:search_code tool:create_issue tool:delete_repository")
             try expectIssued(response, scope: "tool:create_issue")
         }
     }
@@ -225,15 +228,31 @@ struct JWTBearerValidationTests: JWTBearerTesting {
         }
     }
 
-    @Test("a repeated assertion parameter is invalid_request (repeated_parameter)")
-    func repeatedAssertion() async throws {
+    @Test("a repeated parameter other than resource is invalid_request (repeated_parameter)", arguments: ["assertion", "grant_type", "scope"])
+    func repeatedParameter(name: String) async throws {
         let deployment = try TestDeployment()
         let clock = TestClock(jwtBearerStart)
         try await withServer(deployment, clock: clock) { client, server in
             let assertion = try deployment.idp.sign(TestIdP.claims(now: clock.now()))
-            let response = try await client.post("/token", [("grant_type", jwtBearerGrantType), ("assertion", assertion), ("assertion", assertion)],
-                                                 authorization: basic(TestDeployment.clientID, TestDeployment.clientSecret))
+            var pairs = [("grant_type", jwtBearerGrantType), ("assertion", assertion), ("scope", "tool:search_code"),
+                         ("resource", TestDeployment.githubResource)]
+            pairs.append(pairs.first { $0.0 == name }!)  // the same value twice: still refused
+            let response = try await client.post("/token", pairs, authorization: basic(TestDeployment.clientID, TestDeployment.clientSecret))
             try await expectRefusal(response, error: "invalid_request", reason: "repeated_parameter", server: server)
+        }
+    }
+
+    @Test("a body with a malformed percent-escape is invalid_request (malformed_form)")
+    func malformedForm() async throws {
+        let deployment = try TestDeployment()
+        let clock = TestClock(jwtBearerStart)
+        try await withServer(deployment, clock: clock) { client, server in
+            let body = ByteBuffer(string: "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion=%ZZ")
+            let response = try await client.execute(uri: "/token", method: .post,
+                                                    headers: [.contentType: "application/x-www-form-urlencoded",
+                                                              .authorization: basic(TestDeployment.clientID, TestDeployment.clientSecret)],
+                                                    body: body)
+            try await expectRefusal(response, error: "invalid_request", reason: "malformed_form", server: server)
         }
     }
 
@@ -249,6 +268,20 @@ struct JWTBearerValidationTests: JWTBearerTesting {
         }
     }
 
+    @Test("a client not registered for jwt-bearer is unauthorized_client (grant_type_not_allowed)")
+    func clientWithoutGrantType() async throws {
+        let deployment = try TestDeployment()
+        let clock = TestClock(jwtBearerStart)
+        try await withServer(deployment, clock: clock) { client, server in
+            let assertion = try deployment.idp.sign(TestIdP.claims(now: clock.now(), client: TestDeployment.gatewayID))
+            let response = try await client.post("/token", [("grant_type", jwtBearerGrantType), ("assertion", assertion),
+                                                            ("resource", TestDeployment.githubResource)],
+                                                 authorization: basic(TestDeployment.gatewayID, TestDeployment.gatewaySecret))
+            try await expectRefusal(response, error: "unauthorized_client", reason: "grant_type_not_allowed", server: server)
+            #expect(try await auditTrail(server).last?.event.clientID == TestDeployment.gatewayID)
+        }
+    }
+
     @Test("a request without grant_type is invalid_request (missing_parameter)")
     func missingGrantType() async throws {
         let deployment = try TestDeployment()
@@ -260,13 +293,63 @@ struct JWTBearerValidationTests: JWTBearerTesting {
         }
     }
 
-    @Test("a body over 16 KiB is 400 invalid_request (request_too_large)")
-    func bodyTooLarge() async throws {
+    /// A jwt-bearer form padded (with an undeclared parameter, which is dropped) to exactly `size` bytes.
+    func paddedForm(assertion: String, size: Int) throws -> [(String, String)] {
+        let pairs = [("grant_type", jwtBearerGrantType), ("assertion", assertion), ("resource", TestDeployment.githubResource)]
+        let padding = size - form(pairs).readableBytes - "&padding=".utf8.count
+        try #require(padding > 0)
+        let padded = pairs + [("padding", String(repeating: "a", count: padding))]
+        try #require(form(padded).readableBytes == size)
+        return padded
+    }
+
+    @Test("a body over 16 KiB is 400 invalid_request (request_too_large)", arguments: [16_385, 70_000, 1_000_000])
+    func bodyTooLarge(size: Int) async throws {
         let deployment = try TestDeployment()
-        try await withServer(deployment, clock: TestClock(jwtBearerStart)) { client, server in
-            let response = try await client.post("/token", [("grant_type", jwtBearerGrantType), ("assertion", String(repeating: "a", count: 16_400))],
-                                                 authorization: basic(TestDeployment.clientID, TestDeployment.clientSecret))
+        let clock = TestClock(jwtBearerStart)
+        try await withServer(deployment, clock: clock) { client, server in
+            let pairs = try paddedForm(assertion: try deployment.idp.sign(TestIdP.claims(now: clock.now())), size: size)
+            let response = try await client.post("/token", pairs, authorization: basic(TestDeployment.clientID, TestDeployment.clientSecret))
             try await expectRefusal(response, error: "invalid_request", reason: "request_too_large", server: server)
+        }
+    }
+
+    @Test("a body of exactly 16 KiB is read, and a valid assertion in it redeemed")
+    func bodyAtLimit() async throws {
+        let deployment = try TestDeployment()
+        let clock = TestClock(jwtBearerStart)
+        try await withServer(deployment, clock: clock) { client, _ in
+            let pairs = try paddedForm(assertion: try deployment.idp.sign(TestIdP.claims(now: clock.now())), size: 16_384)
+            let response = try await client.post("/token", pairs, authorization: basic(TestDeployment.clientID, TestDeployment.clientSecret))
+            try expectIssued(response, scope: "tool:create_issue tool:search_code")
+        }
+    }
+
+    @Test("a form Content-Type with parameters or in another case is accepted",
+          arguments: ["application/x-www-form-urlencoded; charset=UTF-8", "Application/X-WWW-Form-URLEncoded"])
+    func contentTypeVariants(contentType: String) async throws {
+        let deployment = try TestDeployment()
+        let clock = TestClock(jwtBearerStart)
+        try await withServer(deployment, clock: clock) { client, _ in
+            let body = form([("grant_type", jwtBearerGrantType), ("assertion", try deployment.idp.sign(TestIdP.claims(now: clock.now()))),
+                             ("resource", TestDeployment.githubResource)])
+            let response = try await client.execute(uri: "/token", method: .post,
+                                                    headers: [.contentType: contentType,
+                                                              .authorization: basic(TestDeployment.clientID, TestDeployment.clientSecret)],
+                                                    body: body)
+            try expectIssued(response, scope: "tool:create_issue tool:search_code")
+        }
+    }
+
+    @Test("a body without Content-Type is 400 invalid_request (malformed_form)")
+    func missingContentType() async throws {
+        let deployment = try TestDeployment()
+        let clock = TestClock(jwtBearerStart)
+        try await withServer(deployment, clock: clock) { client, server in
+            let body = form([("grant_type", jwtBearerGrantType), ("assertion", try deployment.idp.sign(TestIdP.claims(now: clock.now())))])
+            let response = try await client.execute(uri: "/token", method: .post,
+                                                    headers: [.authorization: basic(TestDeployment.clientID, TestDeployment.clientSecret)], body: body)
+            try await expectRefusal(response, error: "invalid_request", reason: "malformed_form", server: server)
         }
     }
 
@@ -337,6 +420,17 @@ struct JWTBearerValidationTests: JWTBearerTesting {
         }
     }
 
+    @Test("typ is compared case-insensitively and an application/ prefix is ignored (RFC 7515 §4.1.9)",
+          arguments: ["application/oauth-id-jag+jwt", "OAUTH-ID-JAG+JWT"])
+    func typVariantsAccepted(type: String) async throws {
+        let deployment = try TestDeployment()
+        let clock = TestClock(jwtBearerStart)
+        try await withServer(deployment, clock: clock) { client, _ in
+            let assertion = try deployment.idp.sign(TestIdP.claims(now: clock.now()), type: type)
+            try expectIssued(try await client.redeem(assertion), scope: "tool:create_issue tool:search_code")
+        }
+    }
+
     @Test("alg none is invalid_grant (alg_none), whatever its case", arguments: ["none", "None", "NONE"])
     func algNone(alg: String) async throws {
         let deployment = try TestDeployment()
@@ -379,6 +473,49 @@ struct JWTBearerValidationTests: JWTBearerTesting {
             let assertion = try deployment.idp.sign(TestIdP.claims(now: clock.now()), with: deployment.clientKey)
             try await expectRefusal(try await client.redeem(assertion), error: "invalid_grant", reason: "alg_not_allowed", server: server)
             #expect(try await auditTrail(server).last?.event.issuer == TestIdP.issuer)
+        }
+    }
+
+    @Test("a header that carries a key or key location is invalid_grant (embedded_key), even when the signature is good",
+          arguments: ["jwk", "jku", "x5u", "x5c"])
+    func embeddedKeyHeader(member: String) async throws {
+        let deployment = try TestDeployment()
+        let clock = TestClock(jwtBearerStart)
+        try await withServer(deployment, clock: clock) { client, server in
+            let value: JSONValue = member == "jwk" ? .object(try deployment.idp.key.publicJWK())
+                : member == "x5c" ? .array([.string("MIIB")]) : .string("https://evil.example/keys")
+            let header = JSONObject(["typ": "oauth-id-jag+jwt", "kid": "idp-rs256", member: value])
+            let assertion = try deployment.idp.key.sign(payload: Array(JSONValue.object(TestIdP.claims(now: clock.now())).serialized().utf8),
+                                                        header: header)
+            try await expectRefusal(try await client.redeem(assertion), error: "invalid_grant", reason: "embedded_key", server: server)
+        }
+    }
+
+    @Test("a header with crit is invalid_grant (unknown_crit), even when the signature is good")
+    func criticalHeader() async throws {
+        let deployment = try TestDeployment()
+        let clock = TestClock(jwtBearerStart)
+        try await withServer(deployment, clock: clock) { client, server in
+            let header = JSONObject(["typ": "oauth-id-jag+jwt", "crit": .array(["exp-ext"]), "exp-ext": "1"])
+            let assertion = try deployment.idp.key.sign(payload: Array(JSONValue.object(TestIdP.claims(now: clock.now())).serialized().utf8),
+                                                        header: header)
+            try await expectRefusal(try await client.redeem(assertion), error: "invalid_grant", reason: "unknown_crit", server: server)
+        }
+    }
+
+    @Test("error_description never echoes quotes, backslashes or non-ASCII from the assertion (RFC 6749 §5.2)")
+    func errorDescriptionIsSafe() async throws {
+        let deployment = try TestDeployment()
+        let clock = TestClock(jwtBearerStart)
+        try await withServer(deployment, clock: clock) { client, server in
+            for header in [JSONObject(["alg": "RS256", "typ": "x\"}\\\u{7}é😀"]), JSONObject(["alg": "RS\"256\\é", "typ": "oauth-id-jag+jwt"])] {
+                let assertion = handmadeJWS(header: header, claims: TestIdP.claims(now: clock.now())) { _ in [1, 2, 3] }
+                let response = try await client.redeem(assertion)
+                try await expectRefusal(response, error: "invalid_grant", reason: header["alg"] == "RS256" ? "wrong_typ" : "alg_not_allowed",
+                                        server: server)
+                let description = try #require(response.json?["error_description"]?.stringValue)
+                #expect(description.utf8.allSatisfy { (0x20...0x7E).contains($0) && $0 != 0x22 && $0 != 0x5C }, "\(description)")
+            }
         }
     }
 
@@ -443,6 +580,18 @@ struct JWTBearerValidationTests: JWTBearerTesting {
         }
     }
 
+    @Test("an ID-JAG without a required claim is invalid_grant (missing_claim)", arguments: ["sub", "aud", "client_id", "jti", "exp", "iat"])
+    func missingRequiredClaim(claim: String) async throws {
+        let deployment = try TestDeployment()
+        let clock = TestClock(jwtBearerStart)
+        try await withServer(deployment, clock: clock) { client, server in
+            var claims = TestIdP.claims(now: clock.now())
+            claims[claim] = nil
+            try await expectRefusal(try await client.redeem(try deployment.idp.sign(claims)), error: "invalid_grant",
+                                    reason: "missing_claim", server: server)
+        }
+    }
+
     // MARK: - Audience and time
 
     @Test("an assertion for another audience is invalid_grant (wrong_audience)",
@@ -499,6 +648,36 @@ struct JWTBearerValidationTests: JWTBearerTesting {
             var claims = TestIdP.claims(now: clock.now())
             claims["iat"] = numericDate(clock.now(), -200)
             claims["exp"] = numericDate(clock.now(), -30)
+            try expectIssued(try await client.redeem(try deployment.idp.sign(claims)), scope: "tool:create_issue tool:search_code")
+        }
+    }
+
+    @Test("the exp leeway is 60 s: 59 s past exp is accepted, 60 s past is expired")
+    func expiryLeewayBoundary() async throws {
+        let deployment = try TestDeployment()
+        let clock = TestClock(jwtBearerStart)
+        try await withServer(deployment, clock: clock) { client, server in
+            var inside = TestIdP.claims(now: clock.now())
+            inside["iat"] = numericDate(clock.now(), -100)
+            inside["exp"] = numericDate(clock.now(), -59)
+            try expectIssued(try await client.redeem(try deployment.idp.sign(inside)), scope: "tool:create_issue tool:search_code")
+            var outside = TestIdP.claims(now: clock.now())
+            outside["iat"] = numericDate(clock.now(), -100)
+            outside["exp"] = numericDate(clock.now(), -60)
+            try await expectRefusal(try await client.redeem(try deployment.idp.sign(outside)), error: "invalid_grant", reason: "expired",
+                                    server: server, issued: 1)
+        }
+    }
+
+    @Test("iat and nbf up to the 60 s leeway in the future are accepted")
+    func futureWithinLeeway() async throws {
+        let deployment = try TestDeployment()
+        let clock = TestClock(jwtBearerStart)
+        try await withServer(deployment, clock: clock) { client, _ in
+            var claims = TestIdP.claims(now: clock.now())
+            claims["iat"] = numericDate(clock.now(), 60)
+            claims["nbf"] = numericDate(clock.now(), 60)
+            claims["exp"] = numericDate(clock.now(), 180)
             try expectIssued(try await client.redeem(try deployment.idp.sign(claims)), scope: "tool:create_issue tool:search_code")
         }
     }
@@ -582,6 +761,23 @@ struct JWTBearerValidationTests: JWTBearerTesting {
             second["jti"] = "fixed-jti-1"
             try await expectRefusal(try await client.redeem(try deployment.idp.sign(second)), error: "invalid_grant",
                                     reason: "assertion_replayed", server: server, issued: 1)
+        }
+    }
+
+    @Test("jti is single-use per issuer: another trusted IdP may use the same jti")
+    func sameJTIOtherIssuer() async throws {
+        let deployment = try twoIdPDeployment()
+        let clock = TestClock(jwtBearerStart)
+        try await withServer(deployment, clock: clock) { client, server in
+            var first = TestIdP.claims(now: clock.now())
+            first["jti"] = "shared-jti"
+            try expectIssued(try await client.redeem(try deployment.idp.sign(first)), scope: "tool:create_issue tool:search_code")
+            var second = TestIdP.claims(now: clock.now())
+            second["jti"] = "shared-jti"
+            second["iss"] = "https://es256-idp.test.example"
+            try expectIssued(try await client.redeem(try deployment.idp.sign(second, with: deployment.clientKey)),
+                             scope: "tool:create_issue tool:search_code")
+            #expect(try await auditTrail(server).map(\.event.issuer) == [TestIdP.issuer, "https://es256-idp.test.example"])
         }
     }
 
@@ -681,6 +877,46 @@ struct JWTBearerValidationTests: JWTBearerTesting {
             let assertion = try deployment.idp.sign(TestIdP.claims(now: clock.now(), resource: unknown))
             try await expectRefusal(try await client.redeem(assertion, resource: unknown), error: "invalid_target",
                                     reason: "unknown_resource", server: server)
+        }
+    }
+
+    @Test("the resource parameter is canonicalised for lookup and the token carries the registered resource")
+    func resourceCanonicalised() async throws {
+        let deployment = try TestDeployment()
+        let clock = TestClock(jwtBearerStart)
+        try await withServer(deployment, clock: clock) { client, _ in
+            let assertion = try deployment.idp.sign(TestIdP.claims(now: clock.now()))
+            let body = try expectIssued(try await client.redeem(assertion, resource: "HTTPS://MCP.Test.Example:443/github"),
+                                        scope: "tool:create_issue tool:search_code")
+            #expect(try accessTokenClaims(body)["aud"] == .string(TestDeployment.githubResource))
+        }
+    }
+
+    @Test("a resource parameter that is not a valid resource indicator is invalid_target (malformed_resource)",
+          arguments: ["https://mcp.test.example/github#frag", "https://mcp.test.example/github?x=1", "mcp.test.example/github", "ftp://mcp.test.example/github"])
+    func malformedResourceParameter(resource: String) async throws {
+        let deployment = try TestDeployment()
+        let clock = TestClock(jwtBearerStart)
+        try await withServer(deployment, clock: clock) { client, server in
+            let assertion = try deployment.idp.sign(TestIdP.claims(now: clock.now()))
+            try await expectRefusal(try await client.redeem(assertion, resource: resource), error: "invalid_target",
+                                    reason: "malformed_resource", server: server)
+        }
+    }
+
+    @Test("an ID-JAG resource given as a one-element array is honoured")
+    func assertionResourceArray() async throws {
+        let deployment = try TestDeployment()
+        let clock = TestClock(jwtBearerStart)
+        try await withServer(deployment, clock: clock) { client, server in
+            var claims = TestIdP.claims(now: clock.now())
+            claims["resource"] = .array([.string(TestDeployment.notionResource)])
+            let body = try expectIssued(try await client.redeem(try deployment.idp.sign(claims), resource: nil), scope: "tool:search_pages")
+            #expect(try accessTokenClaims(body)["aud"] == .string(TestDeployment.notionResource))
+            var other = TestIdP.claims(now: clock.now())
+            other["resource"] = .array([.string(TestDeployment.notionResource)])
+            try await expectRefusal(try await client.redeem(try deployment.idp.sign(other), resource: TestDeployment.githubResource),
+                                    error: "invalid_grant", reason: "resource_mismatch", server: server, issued: 1)
         }
     }
 
@@ -826,6 +1062,19 @@ struct JWTBearerValidationTests: JWTBearerTesting {
             claims["scope"] = .string("tool:search_code")
             try await expectRefusal(try await client.redeem(try deployment.idp.sign(claims), scope: "tool:create_issue"), error: "invalid_scope",
                                     reason: "no_scope_granted", server: server)
+        }
+    }
+
+    @Test("an ID-JAG scope claim that is not a valid scope string is invalid_grant (malformed_scope)",
+          arguments: [JSONValue.string("tool:search_code  tool:create_issue"), .array([.string("tool:search_code")]), .number(JSONNumber(1))])
+    func malformedAssertionScope(scope: JSONValue) async throws {
+        let deployment = try TestDeployment()
+        let clock = TestClock(jwtBearerStart)
+        try await withServer(deployment, clock: clock) { client, server in
+            var claims = TestIdP.claims(now: clock.now())
+            claims["scope"] = scope
+            try await expectRefusal(try await client.redeem(try deployment.idp.sign(claims)), error: "invalid_grant",
+                                    reason: "malformed_scope", server: server)
         }
     }
 

@@ -42,9 +42,9 @@ NEEDED=$(( SECONDS_RUN * 12000 ))
 HALF=$(( NEEDED / 2 ))
 echo "minting $NEEDED ID-JAGs (RS256)..." >&2
 start=$(date +%s.%N)
-"$BK" demo id-jag --user alice --server github --issuer "$ISSUER" --count $HALF > "$WORK/a1" &
-"$BK" demo id-jag --user alice --server github --issuer "$ISSUER" --count $HALF > "$WORK/a2" &
-wait %2 %3 2>/dev/null || wait
+"$BK" demo id-jag --user alice --server github --issuer "$ISSUER" --count $HALF > "$WORK/a1" & M1=$!
+"$BK" demo id-jag --user alice --server github --issuer "$ISSUER" --count $HALF > "$WORK/a2" & M2=$!
+wait $M1 $M2
 cat "$WORK/a1" "$WORK/a2" > "$WORK/assertions"
 echo "minted in $(echo "$(date +%s.%N) - $start" | bc) s" >&2
 

@@ -25,30 +25,48 @@ public struct FormParameters: Sendable {
         guard body.count <= maxBytes else {
             throw OAuthError(.invalidRequest, "request body is too large", reason: .requestTooLarge)
         }
+        let bytes = Array(body)
+        let parsed = bytes.withUnsafeBufferPointer { buffer in Result { () throws(OAuthError) in try Self.parse(buffer) } }
+        pairs = try parsed.get()
+    }
+
+    /// One pass over the body: split at `&` and the first `=`, decode each side. Concrete over a
+    /// buffer (no generic collection iteration across modules: this runs on every token request).
+    static func parse(_ body: UnsafeBufferPointer<UInt8>) throws(OAuthError) -> [Pair] {
         var pairs: [Pair] = []
-        for segment in body.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
-            let equals = segment.firstIndex(of: UInt8(ascii: "="))
-            let rawName = segment[segment.startIndex..<(equals ?? segment.endIndex)]
-            let rawValue = equals.map { segment[segment.index(after: $0)...] } ?? segment[segment.endIndex...]
-            let name = try Self.decode(rawName)
-            let value = try Self.decode(rawValue)
-            guard !name.isEmpty else {
-                throw OAuthError(.invalidRequest, "form parameter with an empty name", reason: .malformedForm)
+        var start = 0
+        let count = body.count
+        while start <= count {
+            var end = start
+            var equals = -1
+            while end < count && body[end] != UInt8(ascii: "&") {
+                if equals < 0 && body[end] == UInt8(ascii: "=") { equals = end }
+                end += 1
             }
-            if value.isEmpty { continue }  // RFC 6749 §3.1: same as omitted
-            pairs.append(Pair(name: name, value: value))
+            if end > start {
+                let nameEnd = equals < 0 ? end : equals
+                let name = try decode(UnsafeBufferPointer(rebasing: body[start..<nameEnd]))
+                let value = equals < 0 ? "" : try decode(UnsafeBufferPointer(rebasing: body[(equals + 1)..<end]))
+                guard !name.isEmpty else {
+                    throw OAuthError(.invalidRequest, "form parameter with an empty name", reason: .malformedForm)
+                }
+                if !value.isEmpty { pairs.append(Pair(name: name, value: value)) }  // RFC 6749 §3.1: empty = omitted
+            }
+            start = end + 1
         }
-        self.pairs = pairs
+        return pairs
     }
 
     /// Percent-decoding with `+` as space; `%` must be followed by two hex digits; the result must
     /// be valid UTF-8 without control characters.
     public static func decode<Bytes: Collection>(_ raw: Bytes) throws(OAuthError) -> String where Bytes.Element == UInt8 {
-        var out: [UInt8] = []
-        out.reserveCapacity(raw.count)
-        var iterator = raw.makeIterator()
-        func hex(_ byte: UInt8?) -> UInt8? {
-            guard let byte else { return nil }
+        let bytes = Array(raw)
+        let result = bytes.withUnsafeBufferPointer { buffer in Result { () throws(OAuthError) in try decode(buffer) } }
+        return try result.get()
+    }
+
+    static func decode(_ raw: UnsafeBufferPointer<UInt8>) throws(OAuthError) -> String {
+        @inline(__always) func hex(_ byte: UInt8) -> UInt8? {
             switch byte {
             case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
             case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
@@ -56,22 +74,30 @@ public struct FormParameters: Sendable {
             default: return nil
             }
         }
-        while let byte = iterator.next() {
+        var out = [UInt8]()
+        out.reserveCapacity(raw.count)
+        var index = 0
+        while index < raw.count {
+            let byte = raw[index]
             switch byte {
-            case UInt8(ascii: "+"): out.append(0x20)
+            case UInt8(ascii: "+"):
+                out.append(0x20)
             case UInt8(ascii: "%"):
-                guard let high = hex(iterator.next()), let low = hex(iterator.next()) else {
+                guard index + 2 < raw.count, let high = hex(raw[index + 1]), let low = hex(raw[index + 2]) else {
                     throw OAuthError(.invalidRequest, "malformed percent-encoding in the form body", reason: .malformedForm)
                 }
                 out.append(high << 4 | low)
-            default: out.append(byte)
+                index += 2
+            default:
+                out.append(byte)
             }
+            index += 1
+        }
+        if out.contains(where: { $0 < 0x20 || $0 == 0x7F }) {
+            throw OAuthError(.invalidRequest, "control character in a form parameter", reason: .malformedForm)
         }
         guard let string = String(validating: out, as: UTF8.self) else {
             throw OAuthError(.invalidRequest, "form body is not valid UTF-8", reason: .malformedForm)
-        }
-        guard !out.contains(where: { $0 < 0x20 || $0 == 0x7F }) else {
-            throw OAuthError(.invalidRequest, "control character in a form parameter", reason: .malformedForm)
         }
         return string
     }

@@ -1,8 +1,8 @@
-public import BridgekeeperAudit
+import BridgekeeperAudit
 public import BridgekeeperCore
-public import BridgekeeperJOSE
+import BridgekeeperJOSE
 public import BridgekeeperStore
-public import Foundation
+import Foundation
 
 /// An HTTP answer from an OAuth endpoint, independent of the HTTP framework.
 public struct EndpointResponse: Sendable, Equatable {
@@ -69,11 +69,12 @@ public struct TokenEndpoint: Sendable {
     public func handle(body: [UInt8], authorization: String?, remoteAddress: String?) async -> EndpointResponse {
         var draft = AuditDraft(remoteAddress: remoteAddress)
         do throws(OAuthError) {
-            if let clientLimiter, let claimed = Self.claimedClient(body: body, authorization: authorization),
+            let form = try FormParameters(body, maxBytes: Self.maxBodyBytes)
+            if let clientLimiter, let claimed = Self.claimedClient(form: form, authorization: authorization),
                case .refuse(let retryAfter) = clientLimiter.admit(claimed, now: clock.now()) {
                 return .tooManyRequests(retryAfter: retryAfter)
             }
-            let response = try await process(body: body, authorization: authorization, remoteAddress: remoteAddress, draft: &draft)
+            let response = try await process(form: form, authorization: authorization, remoteAddress: remoteAddress, draft: &draft)
             return EndpointResponse(status: 200, body: response.json)
         } catch {
             if error.reason == .storeUnavailable { return .serverError }
@@ -93,9 +94,8 @@ public struct TokenEndpoint: Sendable {
 
     /// The client a request claims to be, before authentication, for the per-client limit (which
     /// thereby also slows secret guessing).
-    static func claimedClient(body: [UInt8], authorization: String?) -> String? {
+    static func claimedClient(form: FormParameters, authorization: String?) -> String? {
         if let authorization, let basic = try? ClientAuthenticator.basicCredentials(authorization) { return basic.id }
-        guard let form = try? FormParameters(body, maxBytes: maxBodyBytes) else { return nil }
         if let id = form.value("client_id") { return id }
         if let assertion = form.value("client_assertion"), let jws = try? UnverifiedJWS(compact: assertion),
            let claims = try? jws.unverifiedClaims() { return claims["sub"]?.stringValue }
@@ -110,8 +110,7 @@ public struct TokenEndpoint: Sendable {
         return .error(error)
     }
 
-    private func process(body: [UInt8], authorization: String?, remoteAddress: String?, draft: inout AuditDraft) async throws(OAuthError) -> TokenResponse {
-        let form = try FormParameters(body, maxBytes: Self.maxBodyBytes)
+    private func process(form: FormParameters, authorization: String?, remoteAddress: String?, draft: inout AuditDraft) async throws(OAuthError) -> TokenResponse {
         try form.rejectRepeats(except: ["resource", "audience"])
         let grantType = try form.required("grant_type")
         guard let grant = grants[ExactString(grantType)] else {

@@ -1,5 +1,5 @@
 public import BridgekeeperCore
-public import BridgekeeperJOSE
+import BridgekeeperJOSE
 public import BridgekeeperStore
 public import Foundation
 import Synchronization
@@ -71,8 +71,10 @@ public struct ClientAuthenticator: Sendable {
             // Another scheme (Bearer, DPoP) is not client authentication at this endpoint.
             return nil
         }
-        let encoded = String(decoding: bytes.dropFirst(6), as: UTF8.self).trimmingCharacters(in: .whitespaces)
-        guard let data = Data(base64Encoded: encoded), let decoded = String(data: data, encoding: .utf8),
+        var credentials = bytes.dropFirst(6)
+        while let first = credentials.first, first == 0x20 || first == 0x09 { credentials = credentials.dropFirst() }
+        while let last = credentials.last, last == 0x20 || last == 0x09 { credentials = credentials.dropLast() }
+        guard let data = Data(base64Encoded: Data(credentials)), let decoded = String(data: data, encoding: .utf8),
               let colon = decoded.firstIndex(of: ":") else {
             throw OAuthError(.invalidClient, "malformed Basic credentials", reason: .badClientSecret)
         }

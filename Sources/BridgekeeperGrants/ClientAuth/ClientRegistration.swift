@@ -1,6 +1,6 @@
 public import BridgekeeperCore
 public import BridgekeeperJOSE
-public import Foundation
+import Foundation
 
 /// A confidential client registered with Bridgekeeper (public clients are refused: SPECS §1).
 public struct ClientRegistration: Sendable {

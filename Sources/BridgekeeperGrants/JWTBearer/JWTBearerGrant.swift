@@ -1,9 +1,9 @@
-public import BridgekeeperAudit
+import BridgekeeperAudit
 public import BridgekeeperCore
-public import BridgekeeperJOSE
+import BridgekeeperJOSE
 public import BridgekeeperPolicy
 public import BridgekeeperStore
-public import Foundation
+import Foundation
 
 /// The JWT bearer grant (RFC 7523 §2.1) whose assertion is an ID-JAG (draft-ietf-oauth-identity-
 /// assertion-authz-grant §4.4; MCP EMA §5), redeemed for an access token for one MCP server.

@@ -1,8 +1,8 @@
-public import BridgekeeperAudit
+import BridgekeeperAudit
 public import BridgekeeperCore
-public import BridgekeeperJOSE
+import BridgekeeperJOSE
 public import BridgekeeperStore
-public import Foundation
+import Foundation
 
 /// RFC 7662 introspection and RFC 7009 revocation of the access tokens Bridgekeeper minted.
 ///

@@ -148,7 +148,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BridgekeeperAuditTests",
-            dependencies: ["BridgekeeperAudit", "BridgekeeperCore"],
+            dependencies: ["BridgekeeperAudit", "BridgekeeperCore", "BridgekeeperJOSE"],
             swiftSettings: settings
         ),
         .testTarget(

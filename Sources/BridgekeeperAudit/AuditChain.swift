@@ -35,22 +35,52 @@ public enum AuditChain {
 
     /// The bytes that are hashed for a record.
     public static func canonicalBytes(sequence: Int64, event: AuditEvent) -> [UInt8] {
-        var object = JSONObject()
-        object["v"] = .number(JSONNumber(formatVersion))
-        object["seq"] = .number(JSONNumber(sequence))
-        object["kind"] = .string(event.kind.rawValue)
-        object["reason"] = .string(event.reason.rawValue)
-        object["time_ms"] = .number(JSONNumber(event.timeMilliseconds))
-        let optional: [(String, String?)] = [
-            ("iss", event.issuer), ("tenant", event.tenant), ("sub", event.subject), ("client_id", event.clientID),
-            ("principal", event.principalClass), ("server", event.server), ("jti", event.tokenID),
-            ("assertion_jti", event.assertionID), ("remote", event.remoteAddress), ("email_hash", event.emailHash),
-        ]
-        for (name, value) in optional {
-            if let value { object[name] = .string(value) }
+        // Written directly, members in sorted (byte) order; the same bytes as serialising the
+        // object with sorted keys (pinned by a test against a hash computed with Python).
+        var out: [UInt8] = []
+        out.reserveCapacity(512)
+        var first = true
+        func member(_ name: StaticString) {
+            out.append(first ? UInt8(ascii: "{") : UInt8(ascii: ","))
+            first = false
+            out.append(UInt8(ascii: "\""))
+            name.withUTF8Buffer { out.append(contentsOf: $0) }
+            out.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":")])
         }
-        if !event.scopes.isEmpty { object["scopes"] = .array(event.scopes.map(JSONValue.string)) }
-        return Array(JSONValue.object(object).serialized(sortedKeys: true).utf8)
+        func string(_ name: StaticString, _ value: String?) {
+            guard let value else { return }
+            member(name)
+            JSONValue.writeString(value, into: &out)
+        }
+        string("assertion_jti", event.assertionID)
+        string("client_id", event.clientID)
+        string("email_hash", event.emailHash)
+        string("iss", event.issuer)
+        string("jti", event.tokenID)
+        string("kind", event.kind.rawValue)
+        string("principal", event.principalClass)
+        string("reason", event.reason.rawValue)
+        string("remote", event.remoteAddress)
+        if !event.scopes.isEmpty {
+            member("scopes")
+            out.append(UInt8(ascii: "["))
+            for (index, scope) in event.scopes.enumerated() {
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                JSONValue.writeString(scope, into: &out)
+            }
+            out.append(UInt8(ascii: "]"))
+        }
+        member("seq")
+        out.append(contentsOf: String(sequence).utf8)
+        string("server", event.server)
+        string("sub", event.subject)
+        string("tenant", event.tenant)
+        member("time_ms")
+        out.append(contentsOf: String(event.timeMilliseconds).utf8)
+        member("v")
+        out.append(contentsOf: String(formatVersion).utf8)
+        out.append(UInt8(ascii: "}"))
+        return out
     }
 
     static func hash(previousHash: String, sequence: Int64, event: AuditEvent) -> String {

@@ -554,7 +554,8 @@ extension JSONValue {
         out.append(contentsOf: repeatElement(UInt8(ascii: " "), count: indent * 2))
     }
 
-    static func writeString(_ string: String, into out: inout [UInt8]) {
+    /// Appends `string` as a JSON string literal (quoted, escaped) to `out`.
+    public static func writeString(_ string: String, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
         if string.utf8.withContiguousStorageIfAvailable({ writeEscaped($0, into: &out) }) == nil {
             var copy = string

@@ -60,6 +60,8 @@ public final class SQLiteStore: BridgekeeperStore {
         do {
             _ = try await writer.query("PRAGMA journal_mode=WAL")
             _ = try await writer.query("PRAGMA synchronous=FULL")
+            // Statement journals of the multi-row inserts stay in memory.
+            _ = try await writer.query("PRAGMA temp_store=MEMORY")
             _ = try await writer.query("PRAGMA busy_timeout=10000")
             try await migrate(writer)
             var readers: [SQLiteConnection] = []

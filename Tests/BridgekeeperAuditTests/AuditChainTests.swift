@@ -1,5 +1,6 @@
 import BridgekeeperAudit
 import BridgekeeperCore
+import BridgekeeperJOSE
 import Foundation
 import Testing
 
@@ -116,5 +117,32 @@ struct AuditChainTests {
         #expect(hash == "hmac-sha256:e8ea0497aea0b7e11cd6f36a197426b17a304787fa4b635bf5bc611a7515f8f4")
         #expect(AuditEvent.emailHash("alice@example.com", key: Array("another-key-0123456789abcdef0123".utf8)) != hash)
         #expect(!hash.contains("alice"))
+    }
+
+    @Test("the directly written canonical form equals the sorted-key JSON serialisation, for every field and awkward strings")
+    func canonicalEqualsSortedJSON() throws {
+        let event = AuditEvent(kind: .denial, reason: ReasonCode("assertion_replayed"), time: Date(timeIntervalSince1970: 1_795_262_400.123),
+                               issuer: "https://login.microsoftonline.com/t/v2.0", tenant: "t-\"1\"", subject: "sub\\é\u{1F600}",
+                               clientID: "client", principalClass: "human", server: "https://mcp.example.com/x", scopes: ["a", "b:c"],
+                               tokenID: "jti", assertionID: "a-jti", remoteAddress: "::1", emailHash: "hmac-sha256:00")
+        for sequence: Int64 in [1, 42, 9_007_199_254_740_993] {
+            var object = JSONObject()
+            object["v"] = .number(JSONNumber(AuditChain.formatVersion))
+            object["seq"] = .number(JSONNumber(sequence))
+            object["kind"] = .string(event.kind.rawValue)
+            object["reason"] = .string(event.reason.rawValue)
+            object["time_ms"] = .number(JSONNumber(event.timeMilliseconds))
+            for (name, value) in [("iss", event.issuer), ("tenant", event.tenant), ("sub", event.subject), ("client_id", event.clientID),
+                                  ("principal", event.principalClass), ("server", event.server), ("jti", event.tokenID),
+                                  ("assertion_jti", event.assertionID), ("remote", event.remoteAddress), ("email_hash", event.emailHash)] {
+                if let value { object[name] = .string(value) }
+            }
+            object["scopes"] = .array(event.scopes.map(JSONValue.string))
+            let reference = Array(JSONValue.object(object).serialized(sortedKeys: true).utf8)
+            #expect(AuditChain.canonicalBytes(sequence: sequence, event: event) == reference)
+        }
+        let bare = AuditEvent(kind: .issuance, reason: .issued, time: Date(timeIntervalSince1970: 0))
+        #expect(String(decoding: AuditChain.canonicalBytes(sequence: 1, event: bare), as: UTF8.self)
+                == #"{"kind":"issuance","reason":"issued","seq":1,"time_ms":0,"v":1}"#)
     }
 }

@@ -22,6 +22,9 @@ public final class SQLiteStore: BridgekeeperStore {
     private let nextReader = Atomic<Int>(0)
     private let queue = JobQueue()
     private let worker: Task<Void, Never>
+    private let checkpointer: Task<Void, Never>
+    private let checkpoints: SQLiteConnection
+    private let executor: WriterExecutor
     private let pools: [NIOThreadPool]
     /// Most jobs in one transaction (bounds the statement's bind count).
     static let maximumBatch = 256
@@ -33,12 +36,26 @@ public final class SQLiteStore: BridgekeeperStore {
         readers[nextReader.wrappingAdd(1, ordering: .relaxed).oldValue % readers.count]
     }
 
-    private init(writer: SQLiteConnection, readers: [SQLiteConnection], pools: [NIOThreadPool]) {
+    private init(writer: SQLiteConnection, readers: [SQLiteConnection], checkpoints: SQLiteConnection, pools: [NIOThreadPool]) {
         self.writer = writer
         self.readers = readers
         self.pools = pools
+        self.checkpoints = checkpoints
         let queue = self.queue
-        worker = Task { await Self.run(queue: queue, on: writer) }
+        executor = WriterExecutor(name: "bridgekeeper-sqlite-writer")
+        worker = Task(executorPreference: executor) { await Self.run(queue: queue, on: writer) }
+        checkpointer = Task { await Self.checkpoint(checkpoints, every: .seconds(1)) }
+    }
+
+    /// WAL checkpoints off the commit path: the writer never checkpoints (`wal_autocheckpoint=0`);
+    /// this connection copies committed pages into the database every second (PASSIVE: it never
+    /// blocks the writer or a reader), so the WAL stays small without stalling a commit.
+    static func checkpoint(_ db: SQLiteConnection, every interval: Duration) async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: interval)
+            if Task.isCancelled { break }
+            _ = try? await db.query("PRAGMA wal_checkpoint(PASSIVE)")
+        }
     }
 
     /// Opens (creating when needed) the database file at `path` and applies pending migrations.
@@ -46,7 +63,7 @@ public final class SQLiteStore: BridgekeeperStore {
         let storage = SQLiteConnection.Storage.file(path: path)
         // The writer has a thread of its own, so a commit's fsync never holds up the reads; the
         // readers share another pool, one thread per connection.
-        let writerPool = NIOThreadPool(numberOfThreads: 1)
+        let writerPool = NIOThreadPool(numberOfThreads: 2)  // the writer, and the checkpoints
         let readerPool = NIOThreadPool(numberOfThreads: readerCount)
         writerPool.start()
         readerPool.start()
@@ -62,6 +79,7 @@ public final class SQLiteStore: BridgekeeperStore {
             _ = try await writer.query("PRAGMA synchronous=FULL")
             // Statement journals of the multi-row inserts stay in memory.
             _ = try await writer.query("PRAGMA temp_store=MEMORY")
+            _ = try await writer.query("PRAGMA wal_autocheckpoint=0")
             _ = try await writer.query("PRAGMA busy_timeout=10000")
             try await migrate(writer)
             var readers: [SQLiteConnection] = []
@@ -70,7 +88,9 @@ public final class SQLiteStore: BridgekeeperStore {
                 _ = try await reader.query("PRAGMA busy_timeout=10000")
                 readers.append(reader)
             }
-            return SQLiteStore(writer: writer, readers: readers, pools: [writerPool, readerPool])
+            let checkpoints = try await SQLiteConnection.open(storage: storage, threadPool: writerPool, on: loop)
+            _ = try await checkpoints.query("PRAGMA busy_timeout=10000")
+            return SQLiteStore(writer: writer, readers: readers, checkpoints: checkpoints, pools: [writerPool, readerPool])
         } catch {
             try? await writer.close()
             try? await writerPool.shutdownGracefully()
@@ -103,6 +123,11 @@ public final class SQLiteStore: BridgekeeperStore {
     public func close() async {
         queue.finish()
         await worker.value
+        executor.stop()
+        checkpointer.cancel()
+        await checkpointer.value
+        _ = try? await checkpoints.query("PRAGMA wal_checkpoint(PASSIVE)")
+        try? await checkpoints.close()
         for reader in readers { try? await reader.close() }
         try? await writer.close()
         for pool in pools { try? await pool.shutdownGracefully() }

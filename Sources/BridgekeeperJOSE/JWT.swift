@@ -237,7 +237,18 @@ public struct JWTVerifier: Sendable {
     public func verify(_ jws: UnverifiedJWS, now: Date) throws(JOSEError) -> VerifiedJWT {
         try kind.checkType(jws.header)
         let verified = try signatures.verify(jws)
-        let claims = JWTClaims(try jws.unverifiedClaims())
+        return try finish(verified, claims: JWTClaims(try jws.unverifiedClaims()), now: now)
+    }
+
+    /// The same checks for a token whose claims were already parsed (a caller that read `iss` to
+    /// choose the issuer), so the payload is parsed once.
+    public func verify(_ parsed: ParsedJWT, now: Date) throws(JOSEError) -> VerifiedJWT {
+        try kind.checkType(parsed.jws.header)
+        let verified = try signatures.verify(parsed.jws)
+        return try finish(verified, claims: parsed.claims, now: now)
+    }
+
+    private func finish(_ verified: VerifiedJWS, claims: JWTClaims, now: Date) throws(JOSEError) -> VerifiedJWT {
         try kind.checkClaims(claims)
         try rules.check(claims, now: now)
         return VerifiedJWT(kind: kind, header: verified.header, algorithm: verified.algorithm, keyID: verified.keyID, claims: claims)
@@ -251,4 +262,16 @@ public struct VerifiedJWT: Sendable {
     public let algorithm: JWSAlgorithm
     public let keyID: String?
     public let claims: JWTClaims
+}
+
+/// A compact JWS with its payload parsed as claims, once; the pair always belongs together (only
+/// this initialiser makes one). Nothing in it is verified.
+public struct ParsedJWT: Sendable {
+    public let jws: UnverifiedJWS
+    public let claims: JWTClaims
+
+    public init(_ jws: UnverifiedJWS) throws(JOSEError) {
+        self.jws = jws
+        claims = JWTClaims(try jws.unverifiedClaims())
+    }
 }

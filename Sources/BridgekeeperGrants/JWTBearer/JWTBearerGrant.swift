@@ -79,7 +79,7 @@ public struct JWTBearerGrant: Grant {
 
         // Assertion: size and shape, typ, alg.
         let jws: UnverifiedJWS
-        let unverified: JWTClaims
+        let parsed: ParsedJWT
         do throws(JOSEError) {
             jws = try UnverifiedJWS(compact: assertion)
             try TokenKind.idJAG.checkType(jws.header)
@@ -89,12 +89,12 @@ public struct JWTBearerGrant: Grant {
             guard let algorithm = JWSAlgorithm(rawValue: jws.algorithmName), anyIdPAlgorithms.contains(algorithm) else {
                 throw JOSEError(.algorithmNotAllowed, "alg \(jws.algorithmName.prefix(20)) is not accepted")
             }
-            unverified = JWTClaims(try jws.unverifiedClaims())
+            parsed = try ParsedJWT(jws)
         } catch { throw Self.invalidGrant(error) }
 
         // Trusted issuer, then its own algorithm list.
         let claimedIssuer: String?
-        do throws(JOSEError) { claimedIssuer = try unverified.issuer() } catch { throw Self.invalidGrant(error) }
+        do throws(JOSEError) { claimedIssuer = try parsed.claims.issuer() } catch { throw Self.invalidGrant(error) }
         guard let claimedIssuer, let idp = deps.idps.first(where: { $0.issuer.isExactly(claimedIssuer) }) else {
             throw OAuthError(.invalidGrant, "assertion issuer is not trusted", reason: .untrustedIssuer)
         }
@@ -108,7 +108,7 @@ public struct JWTBearerGrant: Grant {
         let rules = ClaimRules(issuer: idp.issuer, audience: deps.issuer, leeway: idp.leeway, maxLifetime: idp.maxAssertionLifetime)
         let verified: VerifiedJWT
         do throws(KeyedVerification.Failure) {
-            verified = try await KeyedVerification.verify(jws, kind: .idJAG, keys: idp.keys, algorithms: idp.algorithms, rules: rules, now: now)
+            verified = try await KeyedVerification.verify(parsed, kind: .idJAG, keys: idp.keys, algorithms: idp.algorithms, rules: rules, now: now)
         } catch {
             switch error {
             case .jose(let jose): throw Self.invalidGrant(jose)

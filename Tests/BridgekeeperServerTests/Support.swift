@@ -70,7 +70,8 @@ final class TestDeployment: Sendable {
     let yaml: String
 
     /// - Parameter extra: YAML appended at the top level (e.g. `rate_limits:`).
-    init(extra: String = "", idpExtra: String = "") throws {
+    /// - Parameter idpKeys: replaces the IdP's `jwks_file: idp-jwks.json` line (e.g. a `jwks_uri`).
+    init(extra: String = "", idpExtra: String = "", idpKeys: String = "jwks_file: idp-jwks.json") throws {
         directory = NSTemporaryDirectory() + "bk-test-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         idp = try TestIdP()
@@ -89,7 +90,7 @@ final class TestDeployment: Sendable {
         idps:
           - name: test-idp
             issuer: \(TestIdP.issuer)
-            jwks_file: idp-jwks.json
+            \(idpKeys)
             algorithms: [RS256]
             max_assertion_lifetime: 300
         \(idpExtra)

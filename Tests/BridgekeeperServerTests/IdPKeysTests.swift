@@ -1,0 +1,110 @@
+import BridgekeeperCore
+import BridgekeeperJOSE
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import HTTPTypes
+import HummingbirdTesting
+import Testing
+
+/// The IdP's keys fetched from its `jwks_uri` over libcurl, end to end through the token endpoint:
+/// a key rotation at the IdP is picked up on an unknown `kid` (at most one refetch per 30 s), and the
+/// last good keys keep working while the IdP is down. The IdP is the loopback stand-in the fetcher's
+/// own tests use (Tests/BridgekeeperFetchTests/idp_server.py, Python's standard library).
+@Suite("IdP keys from a jwks_uri")
+struct IdPKeysTests {
+    /// A running idp_server.py; stops when `stdin` is closed.
+    final class LoopbackIdP: Sendable {
+        let port: Int
+        let process: Process
+        let stdin: Pipe
+
+        init(directory: String) throws {
+            let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .appendingPathComponent("BridgekeeperFetchTests/idp_server.py").path
+            process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["python3", script, directory]
+            let out = Pipe()
+            stdin = Pipe()
+            process.standardOutput = out
+            process.standardInput = stdin
+            try process.run()
+            var line = Data()
+            while let byte = try out.fileHandleForReading.read(upToCount: 1), !byte.isEmpty, byte != Data("\n".utf8) { line += byte }
+            port = try #require(Int(String(decoding: line, as: UTF8.self)))
+        }
+
+        func control(_ path: String) throws {
+            let (status, _) = try CurlControl.get("http://127.0.0.1:\(port)\(path)")
+            #expect(status == 204)
+        }
+
+        /// Stops the IdP: connections are refused from now on.
+        func stop() {
+            try? stdin.fileHandleForWriting.close()
+            process.waitUntilExit()
+        }
+
+        deinit { stop() }
+    }
+
+    /// A GET without our fetcher (which only serves key documents): Foundation's URLSession.
+    enum CurlControl {
+        static func get(_ url: String) throws -> (Int, Data) {
+            let semaphore = DispatchSemaphore(value: 0)
+            nonisolated(unsafe) var result: (Int, Data) = (0, Data())
+            URLSession.shared.dataTask(with: URL(string: url)!) { data, response, _ in
+                result = ((response as? HTTPURLResponse)?.statusCode ?? 0, data ?? Data())
+                semaphore.signal()
+            }.resume()
+            semaphore.wait()
+            return result
+        }
+    }
+
+    static func jwks(_ keys: [SigningKey]) throws -> String {
+        JSONValue.object(JSONObject(["keys": .array(try keys.map { .object(try $0.publicJWK()) })])).serialized()
+    }
+
+    @Test("a rotation at the IdP is picked up on an unknown kid, rate-limited, and last good keys outlive an outage")
+    func rotationAndOutage() async throws {
+        let keysDirectory = NSTemporaryDirectory() + "bk-idp-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: keysDirectory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: keysDirectory) }
+        let deploymentForKeys = try TestIdP()
+        let newKey = try SigningKey.generate(.rs256, keyID: "idp-rs256-next")
+        try Self.jwks([deploymentForKeys.key]).write(toFile: keysDirectory + "/jwks-a.json", atomically: true, encoding: .utf8)
+        try Self.jwks([deploymentForKeys.key, newKey]).write(toFile: keysDirectory + "/jwks-b.json", atomically: true, encoding: .utf8)
+        let idp = try LoopbackIdP(directory: keysDirectory)
+
+        let deployment = try TestDeployment(extra: "development:\n  allow_loopback_http: true",
+                                            idpKeys: "jwks_uri: http://127.0.0.1:\(idp.port)/rotating")
+        let clock = TestClock(Date(timeIntervalSince1970: 1_800_000_000))
+        try await withServer(deployment, clock: clock) { client, _ in
+            func redeem(signedBy key: SigningKey) async throws -> TestResponse {
+                try await client.redeem(try key.signJWT(type: "oauth-id-jag+jwt", claims: TestIdP.claims(now: clock.now())))
+            }
+            // The IdP's current key, fetched from jwks_uri.
+            #expect(try await redeem(signedBy: deploymentForKeys.key).status == .ok)
+            // A kid the IdP does not publish yet: one refetch, still unknown.
+            let early = try await redeem(signedBy: newKey)
+            #expect(early.status == .badRequest)
+            #expect(early.json?["error"] == .string("invalid_grant"))
+            // The IdP rotates; within 30 s of the last refetch the cache does not ask again.
+            try idp.control("/rotate")
+            clock.advance(10)
+            #expect(try await redeem(signedBy: newKey).status == .badRequest)
+            // After the refetch interval the unknown kid triggers a refetch that finds the new key.
+            clock.advance(21)
+            let rotated = try await redeem(signedBy: newKey)
+            #expect(rotated.status == .ok, "\(rotated.text)")
+            // The IdP goes down: the last good keys keep serving, past their freshness (max-age 600).
+            idp.stop()
+            clock.advance(7200)
+            let during = try await redeem(signedBy: newKey)
+            #expect(during.status == .ok, "\(during.text)")
+        }
+    }
+}

@@ -77,18 +77,18 @@ public struct TokenEndpoint: Sendable {
             let response = try await process(form: form, authorization: authorization, remoteAddress: remoteAddress, draft: &draft)
             return EndpointResponse(status: 200, body: response.json)
         } catch {
-            if error.reason == .storeUnavailable { return .serverError }
-            if error.reason == .signingUnavailable {
-                // Audited (the subject was refused), then answered 500: the fault is ours.
-                _ = try? await audit.append(draft.event(.denial, reason: error.reason, time: clock.now()))
-                return .serverError
+            // Our own faults are answered 500 without detail; a store failure cannot be audited
+            // (the store is what failed), anything else is. A denial that cannot be recorded is
+            // not answered as one.
+            let serverFault = error.reason == .storeUnavailable || error.reason == .signingUnavailable
+            if error.reason != .storeUnavailable {
+                do {
+                    _ = try await audit.append(draft.event(.denial, reason: error.reason, time: clock.now()))
+                } catch {
+                    return .serverError
+                }
             }
-            do {
-                _ = try await audit.append(draft.event(.denial, reason: error.reason, time: clock.now()))
-            } catch {
-                return .serverError  // a denial that cannot be recorded is not answered as one
-            }
-            return .error(error)
+            return serverFault ? .serverError : .error(error)
         }
     }
 

@@ -34,34 +34,30 @@ struct CLIFailure: Error {
 extension ParsableCommand {
     /// Runs `body`, printing a failure as one line on stderr and exiting non-zero.
     func reportingFailures(_ body: () throws -> Void) throws {
-        do {
-            try body()
-        } catch let failure as CLIFailure {
-            printError("error: \(failure.code): \(failure.reason)")
-            throw ExitCode(failure.exitCode)
-        } catch let error as ConfigurationError {
-            printError("error: invalid_configuration: \(error)")
-            throw ExitCode(1)
-        } catch let error as Demo.Failure {
-            printError("error: demo: \(error)")
-            throw ExitCode(1)
-        }
+        do { try body() } catch { throw reported(error) }
     }
 
-    /// The same for async commands; configuration and other known errors become one line too.
+    /// The same for async commands.
     func reportingFailures(_ body: () async throws -> Void) async throws {
-        do {
-            try await body()
-        } catch let failure as CLIFailure {
-            printError("error: \(failure.code): \(failure.reason)")
-            throw ExitCode(failure.exitCode)
-        } catch let error as ConfigurationError {
-            printError("error: invalid_configuration: \(error)")
-            throw ExitCode(1)
-        } catch let error as Demo.Failure {
-            printError("error: demo: \(error)")
-            throw ExitCode(1)
-        }
+        do { try await body() } catch { throw reported(error) }
+    }
+}
+
+/// Prints a known failure (CLI, configuration, demo) as one line and returns the exit to throw;
+/// anything else is passed on unchanged.
+func reported(_ error: any Error) -> any Error {
+    switch error {
+    case let failure as CLIFailure:
+        printError("error: \(failure.code): \(failure.reason)")
+        return ExitCode(failure.exitCode)
+    case let error as ConfigurationError:
+        printError("error: invalid_configuration: \(error)")
+        return ExitCode(1)
+    case let error as Demo.Failure:
+        printError("error: demo: \(error)")
+        return ExitCode(1)
+    default:
+        return error
     }
 }
 

@@ -9,9 +9,30 @@ import Testing
 /// audit trail checked by `audit verify` afterwards.
 @Suite("serve --demo")
 struct ServeDemoTests {
-    static func freePort() -> Int {
-        // Ports in a range the other suites do not use; a collision only makes this test retry.
-        Int.random(in: 20_000...29_999)
+    /// Starts `serve --demo` on a random port in a range the other suites do not use, and returns
+    /// once it printed its walk-through; a port already taken makes the server exit, and the next
+    /// attempt takes another port.
+    static func startDemo(data: String) throws -> (server: Process, issuer: String, printed: String) {
+        for _ in 1...5 {
+            let port = Int.random(in: 20_000...29_999)
+            let server = Process()
+            server.executableURL = CLI.binary
+            server.arguments = ["serve", "--demo", "--port", String(port), "--data", data, "--fixtures", CLI.fixtures.path]
+            let out = Pipe()
+            server.standardOutput = out
+            server.standardError = FileHandle.nullDevice
+            try server.run()
+            var printed = ""
+            let reader = out.fileHandleForReading
+            while !printed.contains("audit verify") {
+                let chunk = reader.availableData
+                if chunk.isEmpty { break }  // the server exited: the port was taken
+                printed += String(decoding: chunk, as: UTF8.self)
+            }
+            if printed.contains("audit verify") { return (server, "http://127.0.0.1:\(port)", printed) }
+            server.waitUntilExit()
+        }
+        throw CocoaError(.featureUnsupported, userInfo: [NSLocalizedDescriptionKey: "serve --demo did not start on any of 5 ports"])
     }
 
     struct HTTPResult {
@@ -41,25 +62,9 @@ struct ServeDemoTests {
     @Test("the demo serves the walk-through it prints, stops on SIGTERM, and leaves an intact audit chain")
     func walkThrough() async throws {
         let data = try CLI.temporaryDirectory().appendingPathComponent("data").path
-        let port = Self.freePort()
-        let issuer = "http://127.0.0.1:\(port)"
-        let server = Process()
-        server.executableURL = CLI.binary
-        server.arguments = ["serve", "--demo", "--port", String(port), "--data", data, "--fixtures", CLI.fixtures.path]
-        let out = Pipe()
-        server.standardOutput = out
-        server.standardError = FileHandle.nullDevice
-        try server.run()
-        defer { if server.isRunning { server.terminate() } }
-
         // The server prints the issuer and the walk-through once it listens.
-        var printed = ""
-        let reader = out.fileHandleForReading
-        while !printed.contains("audit verify") {
-            let chunk = reader.availableData
-            if chunk.isEmpty { break }
-            printed += String(decoding: chunk, as: UTF8.self)
-        }
+        let (server, issuer, printed) = try Self.startDemo(data: data)
+        defer { if server.isRunning { server.terminate() } }
         #expect(printed.contains("issuer \(issuer)"))
         #expect(printed.contains("demo id-jag --user alice --server github --issuer \(issuer)"))
 

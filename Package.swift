@@ -140,6 +140,15 @@ let package = Package(
             path: "Benchmarks/JOSEBenchmark",
             swiftSettings: settings
         ),
+        .executableTarget(
+            name: "RedemptionProfile",
+            dependencies: [
+                "BridgekeeperConfig", "BridgekeeperCore", "BridgekeeperGrants", "BridgekeeperHTTP", "BridgekeeperServer",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/RedemptionProfile",
+            swiftSettings: settings
+        ),
         .testTarget(
             name: "BridgekeeperJOSETests",
             dependencies: ["BridgekeeperJOSE"],

@@ -46,6 +46,11 @@ public struct Configuration: Sendable {
         public var rate: Double
         /// Requests allowed in a burst.
         public var burst: Int
+
+        public init(rate: Double, burst: Int) {
+            self.rate = rate
+            self.burst = burst
+        }
     }
 
     /// Issuer identifier: https (or http on loopback for the demo), no query or fragment.

@@ -12,11 +12,12 @@ public actor MemoryStore: BridgekeeperStore {
 
     public init() {}
 
-    public func commit(marks new: [ReplayMark], token: IssuedToken?, audit event: AuditEvent?) -> CommitOutcome {
+    public func commit(marks new: [ReplayMark], token: IssuedToken?, audit event: AuditEvent?, unlessDisabled subject: SubjectKey?) -> CommitOutcome {
         var seen: Set<ReplayMark> = []
         for mark in new where marks[mark] != nil || !seen.insert(mark).inserted {
             return .replayed(mark)
         }
+        if let subject, disabled.contains(subject) { return .subjectDisabled }
         for mark in new { marks[mark] = mark.expiresAt }
         if let token { tokens[token.jti] = TokenState(token: token, revokedAt: nil) }
         return .committed(auditSequence: event.map { appendRecord($0).sequence })

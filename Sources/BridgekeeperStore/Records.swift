@@ -110,6 +110,8 @@ public enum CommitOutcome: Sendable, Equatable {
     case committed(auditSequence: Int64?)
     /// A replay mark was already present: nothing was written.
     case replayed(ReplayMark)
+    /// No mark was present but the subject is disabled: nothing was written.
+    case subjectDisabled
 }
 
 /// The store's state relevant to one redemption, read at once.

@@ -4,10 +4,12 @@ public import Foundation
 
 /// Single-use marks, issued tokens and their audit records, written together (STYLE rule 10).
 public protocol IssuanceLedger: Sendable {
-    /// Atomically: if none of `marks` is present, inserts them, records `token` (when given) and
-    /// appends `audit` (when given); durable before it returns. If a mark is present, writes
-    /// nothing and returns `.replayed` with the first such mark.
-    func commit(marks: [ReplayMark], token: IssuedToken?, audit: AuditEvent?) async throws -> CommitOutcome
+    /// Atomically: if none of `marks` is present and `subject` (when given) is not disabled, inserts
+    /// the marks, records `token` (when given) and appends `audit` (when given); durable before it
+    /// returns. Otherwise writes nothing and returns `.replayed` with the first mark present, or
+    /// else `.subjectDisabled`. Deciding inside the commit leaves no window between the check and
+    /// the write (an offboarding that commits first is always seen).
+    func commit(marks: [ReplayMark], token: IssuedToken?, audit: AuditEvent?, unlessDisabled subject: SubjectKey?) async throws -> CommitOutcome
 
     /// Whether `mark` is present (a read for the documented validation order; `commit` decides).
     func contains(_ mark: ReplayMark) async throws -> Bool
@@ -18,6 +20,13 @@ public protocol IssuanceLedger: Sendable {
 
     /// Deletes marks whose `expiresAt` is before `now`; the number deleted.
     func purgeExpiredMarks(now: Date) async throws -> Int
+}
+
+extension IssuanceLedger {
+    /// `commit` with no subject condition.
+    public func commit(marks: [ReplayMark], token: IssuedToken?, audit: AuditEvent?) async throws -> CommitOutcome {
+        try await commit(marks: marks, token: token, audit: audit, unlessDisabled: nil)
+    }
 }
 
 /// The append-only, hash-chained audit trail (see `AuditChain`).

@@ -7,14 +7,14 @@ import Synchronization
 
 /// One unit of work for the writer.
 enum Job: Sendable {
-    case issuance(marks: [ReplayMark], token: IssuedToken?, audit: AuditEvent?, CheckedContinuation<CommitOutcome, any Error>)
+    case issuance(marks: [ReplayMark], token: IssuedToken?, audit: AuditEvent?, unlessDisabled: SubjectKey?, CheckedContinuation<CommitOutcome, any Error>)
     case audit(AuditEvent, CheckedContinuation<AuditRecord, any Error>)
     case revoke(jti: String, time: Date, audit: AuditEvent, CheckedContinuation<Bool, any Error>)
     case exclusive(@Sendable (SQLiteConnection) async throws -> Void, CheckedContinuation<Void, any Error>)
 
     func fail(_ error: any Error) {
         switch self {
-        case .issuance(_, _, _, let c): c.resume(throwing: error)
+        case .issuance(_, _, _, _, let c): c.resume(throwing: error)
         case .audit(_, let c): c.resume(throwing: error)
         case .revoke(_, _, _, let c): c.resume(throwing: error)
         case .exclusive(_, let c): c.resume(throwing: error)
@@ -56,12 +56,18 @@ final class JobQueue: Sendable {
         waiter?.resume()
     }
 
-    /// Up to `limit` queued jobs, waiting for one when none is queued; empty once finished and drained.
+    /// Up to `limit` queued jobs, waiting for one when none is queued; empty once finished and
+    /// drained. An exclusive job is taken alone, so what it changes is visible to every job of the
+    /// batches after it and to none of a batch it shares.
     func take(limit: Int) async -> [Job] {
         while true {
             let taken: [Job]? = state.withLock { state in
                 if !state.pending.isEmpty {
-                    let count = min(limit, state.pending.count)
+                    var count = 0
+                    for job in state.pending.prefix(limit) {
+                        if case .exclusive = job { if count == 0 { count = 1 }; break }
+                        count += 1
+                    }
                     let jobs = Array(state.pending.prefix(count))
                     state.pending.removeFirst(count)
                     return jobs
@@ -106,7 +112,7 @@ extension SQLiteStore {
         var candidates: [ReplayMark] = []
         var seen: Set<ReplayMark> = []
         for job in jobs {
-            guard case .issuance(let marks, _, _, _) = job else { continue }
+            guard case .issuance(let marks, _, _, _, _) = job else { continue }
             for mark in marks where seen.insert(mark).inserted { candidates.append(mark) }
         }
         var inserted: Set<ReplayMark> = []
@@ -126,7 +132,22 @@ extension SQLiteStore {
             }
         }
 
-        // 2. Each job in order; audit records chained from the head read inside this transaction.
+        // 2. The batch's subject conditions in one read (an exclusive job, which might change them,
+        //    always has a batch of its own).
+        var subjects: [String] = []
+        for job in jobs {
+            if case .issuance(_, _, _, let subject?, _) = job { subjects.append(subject.storageKey) }
+        }
+        var disabled: Set<String> = []
+        if !subjects.isEmpty {
+            let unique = Array(Set(subjects))
+            let sql = "SELECT subject_key FROM disabled_subjects WHERE subject_key IN (" + Array(repeating: "?", count: unique.count).joined(separator: ", ") + ")"
+            for row in try await db.query(sql, unique.map(SQLiteData.text)) {
+                if let key = row.column("subject_key")?.string { disabled.insert(key) }
+            }
+        }
+
+        // 3. Each job in order; audit records chained from the head read inside this transaction.
         var head = try await db.query("SELECT * FROM audit_log ORDER BY seq DESC LIMIT 1").first.map(auditRecord)
         var records: [AuditRecord] = []
         var tokens: [IssuedToken] = []
@@ -140,9 +161,13 @@ extension SQLiteStore {
         }
         for job in jobs {
             switch job {
-            case .issuance(let marks, let token, let audit, let continuation):
+            case .issuance(let marks, let token, let audit, let subject, let continuation):
                 if let replayed = marks.first(where: { !inserted.contains($0) || claimed.contains($0) }) {
                     answers.append { continuation.resume(returning: .replayed(replayed)) }
+                    continue
+                }
+                if let subject, disabled.contains(subject.storageKey) {
+                    answers.append { continuation.resume(returning: .subjectDisabled) }
                     continue
                 }
                 claimed.formUnion(marks)
@@ -164,7 +189,7 @@ extension SQLiteStore {
             }
         }
 
-        // 3. Marks inserted for jobs that turned out to be replays, and claimed by no other job of the
+        // 4. Marks inserted for jobs that turned out to be replays, and claimed by no other job of the
         //    batch, are taken back; tokens and records written.
         for mark in candidates where inserted.contains(mark) && !claimed.contains(mark) {
             _ = try await db.query("DELETE FROM replay_marks WHERE namespace = ? AND issuer = ? AND jti = ?",

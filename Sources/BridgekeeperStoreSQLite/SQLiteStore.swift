@@ -79,13 +79,16 @@ public final class SQLiteStore: BridgekeeperStore {
         let storage = SQLiteConnection.Storage.file(path: path)
         // The writer has a thread of its own, so a commit's fsync never holds up the reads; the
         // readers share another pool, one thread per connection.
-        let writerPool = NIOThreadPool(numberOfThreads: 2)  // the writer, and the checkpoints
-        let readerPool = NIOThreadPool(numberOfThreads: readerCount)
+        let writerPool = NIOThreadPool(numberOfThreads: 1)
+        let readerPool = NIOThreadPool(numberOfThreads: readerCount + 1)  // and the checkpoints
         writerPool.start()
         readerPool.start()
+        _ = try? await writerPool.runIfActive { raiseThreadPriority() }
+        let writerLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1).next()
+        _ = try? await writerLoop.submit { raiseThreadPriority() }.get()
         let loop = MultiThreadedEventLoopGroup.singleton.any()
         let writer: SQLiteConnection
-        do { writer = try await SQLiteConnection.open(storage: storage, threadPool: writerPool, on: loop) } catch {
+        do { writer = try await SQLiteConnection.open(storage: storage, threadPool: writerPool, on: writerLoop) } catch {
             try? await writerPool.shutdownGracefully()
             try? await readerPool.shutdownGracefully()
             throw error
@@ -104,7 +107,7 @@ public final class SQLiteStore: BridgekeeperStore {
                 _ = try await reader.query("PRAGMA busy_timeout=10000")
                 readers.append(reader)
             }
-            let checkpoints = try await SQLiteConnection.open(storage: storage, threadPool: writerPool, on: loop)
+            let checkpoints = try await SQLiteConnection.open(storage: storage, threadPool: readerPool, on: loop)
             _ = try await checkpoints.query("PRAGMA busy_timeout=10000")
             return SQLiteStore(writer: writer, readers: readers, checkpoints: checkpoints, pools: [writerPool, readerPool])
         } catch {
@@ -157,9 +160,9 @@ public final class SQLiteStore: BridgekeeperStore {
 
     // MARK: IssuanceLedger
 
-    public func commit(marks: [ReplayMark], token: IssuedToken?, audit: AuditEvent?) async throws -> CommitOutcome {
+    public func commit(marks: [ReplayMark], token: IssuedToken?, audit: AuditEvent?, unlessDisabled subject: SubjectKey?) async throws -> CommitOutcome {
         try await withCheckedThrowingContinuation { continuation in
-            queue.enqueue(.issuance(marks: marks, token: token, audit: audit, continuation))
+            queue.enqueue(.issuance(marks: marks, token: token, audit: audit, unlessDisabled: subject, continuation))
         }
     }
 

@@ -15,7 +15,10 @@ final class WriterExecutor: TaskExecutor {
     private let wakeup = DispatchSemaphore(value: 0)
 
     init(name: String) {
-        let thread = Thread { [self] in loop() }
+        let thread = Thread { [self] in
+            raiseThreadPriority()
+            loop()
+        }
         thread.name = name
         thread.start()
     }
@@ -43,4 +46,20 @@ final class WriterExecutor: TaskExecutor {
             if stopped { return }
         }
     }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Asks the scheduler to run the calling thread ahead of request handling (nice -10): the writer's
+/// path is the one every waiting request shares. On Linux `who` 0 is the calling thread alone.
+/// Needs CAP_SYS_NICE; without it, nothing changes.
+@discardableResult
+func raiseThreadPriority() -> Bool {
+    #if os(Linux)
+    return setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, -10) == 0
+    #else
+    return false
+    #endif
 }

@@ -1,3 +1,4 @@
+import BridgekeeperGrants
 import BridgekeeperAudit
 import BridgekeeperCore
 import BridgekeeperJOSE
@@ -228,13 +229,46 @@ struct ClientAuthenticationTests {
         }
     }
 
-    @Test("a Basic header that is not base64 is 401 invalid_client (bad_client_secret)")
-    func malformedBasic() async throws {
+    @Test("a Basic header that is not standard padded base64 is 401 invalid_client (bad_client_secret)", arguments: [
+        "!!not*base64!!",
+        String(basicOf: "c1", "s1").replacingOccurrences(of: "=", with: ""),  // padding dropped
+        String(basicOf: "c1", "s1") + "====",  // padding beyond two
+        "bXlj=bGllbnQ6c2VjcmV0",  // padding inside
+        "-_-_",  // the URL alphabet (RFC 4648 §5) is not Basic's
+        "/w==",  // decodes to 0xFF: not UTF-8
+    ])
+    func malformedBasic(credentials: String) async throws {
         try await withServer(deployment, clock: clock) { client, server in
             let response = try await client.post("/token", [("grant_type", W.jwtBearer), ("assertion", try assertion())],
-                                                 authorization: "Basic !!not*base64!!")
+                                                 authorization: "Basic \(credentials)")
             W.expectError(response, .unauthorized, "invalid_client")
             try await W.expectDenial(server, "bad_client_secret")
+        }
+    }
+
+    @Test("Basic credentials with one, two or no padding characters, and with + and / in the secret, authenticate")
+    func basicPaddingShapes() async throws {
+        // "pad-N:" plus each secret is a different length modulo 3 (two, one, no padding
+        // characters); "pad-3:a??" encodes to "cGFkLTM6YT8/" (a '/') and "pad-4:b>>>" to
+        // "cGFkLTQ6Yj4+Pg==" (a '+').
+        let secrets = ["s", "se", "sec", "a??", "b>>>"]
+        var extra = ""
+        for (index, secret) in secrets.enumerated() {
+            extra += """
+              - id: pad-\(index)
+                secret_hash: "\(SecretHash.make(secret: secret, iterations: 10_000))"
+                auth_methods: [client_secret_basic]
+
+            """
+        }
+        let padded = try TestDeployment(clients: extra)
+        try await withServer(padded, clock: clock) { client, _ in
+            for (index, secret) in secrets.enumerated() {
+                let id = "pad-\(index)"
+                let response = try await client.post("/token", [("grant_type", W.jwtBearer), ("assertion", try padded.idp.sign(TestIdP.claims(now: clock.now(), client: id)))],
+                                                     authorization: "Basic \(String(basicOf: id, secret))")
+                #expect(response.status == .ok, "\(id): \(response.text)")
+            }
         }
     }
 
@@ -344,5 +378,12 @@ struct ClientAuthenticationTests {
             W.expectError(response, .badRequest, "unauthorized_client")
             try await W.expectDenial(server, "grant_type_not_allowed")
         }
+    }
+}
+
+extension String {
+    /// `id:secret` in standard base64, as RFC 7617 sends it.
+    init(basicOf id: String, _ secret: String) {
+        self = Data("\(id):\(secret)".utf8).base64EncodedString()
     }
 }

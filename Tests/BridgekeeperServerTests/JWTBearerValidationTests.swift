@@ -127,6 +127,10 @@ struct JWTBearerValidationTests: JWTBearerTesting {
             #expect(payload["exp"] == numericDate(clock.now(), 300))
             let jti = try #require(payload["jti"]?.stringValue)
             #expect(!jti.isEmpty && jti != claims["jti"]?.stringValue)
+            // Our jti: the issue time in milliseconds (11 hex digits), then 128 random bits in base64url.
+            let milliseconds = String(UInt64(clock.now().timeIntervalSince1970 * 1000), radix: 16)
+            #expect(jti.count == 33 && jti.hasPrefix(String(repeating: "0", count: 11 - milliseconds.count) + milliseconds), "\(jti)")
+            #expect(try Base64URL.decode(String(jti.dropFirst(11))).count == 16)
 
             let keys = try JWKSet(json: jwksResponse.text)
             let verifier = JWTVerifier(kind: .accessToken, signatures: JWSVerifier(keys: keys, algorithms: [.es256]),
@@ -1017,6 +1021,9 @@ struct JWTBearerValidationTests: JWTBearerTesting {
             // Another subject of the same IdP is unaffected.
             try expectIssued(try await client.redeem(try deployment.idp.sign(TestIdP.claims(now: clock.now(), subject: "00u-bob"))),
                              scope: "tool:create_issue tool:search_code")
+            // The refusal did not use the assertion up: re-enabled, the same assertion redeems.
+            try await server.store.setDisabled(SubjectKey(issuer: TestIdP.issuer, subject: "00u-alice"), false, at: clock.now())
+            try expectIssued(try await client.redeem(assertion), scope: "tool:create_issue tool:search_code")
         }
     }
 

@@ -71,7 +71,8 @@ final class TestDeployment: Sendable {
 
     /// - Parameter extra: YAML appended at the top level (e.g. `rate_limits:`).
     /// - Parameter idpKeys: replaces the IdP's `jwks_file: idp-jwks.json` line (e.g. a `jwks_uri`).
-    init(extra: String = "", idpExtra: String = "", idpKeys: String = "jwks_file: idp-jwks.json") throws {
+    /// - Parameter clients: YAML list items appended to `clients:`.
+    init(extra: String = "", idpExtra: String = "", idpKeys: String = "jwks_file: idp-jwks.json", clients: String = "") throws {
         directory = NSTemporaryDirectory() + "bk-test-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         idp = try TestIdP()
@@ -109,6 +110,7 @@ final class TestDeployment: Sendable {
             secret_hash: "\(gatewayHash)"
             grant_types: []
             introspection: true
+        \(clients)
         servers:
           - name: github
             resource: \(Self.githubResource)

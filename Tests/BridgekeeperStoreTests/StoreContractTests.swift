@@ -309,6 +309,70 @@ struct StoreContractTests {
         }
     }
 
+    @Test("a commit on condition of a disabled subject writes nothing and leaves its mark unused", arguments: StoreKind.allCases)
+    func commitUnlessDisabled(_ kind: StoreKind) async throws {
+        try await kind.withStore { store async throws in
+            let bob = SubjectKey(issuer: F.idp, subject: "00u-bob")
+            try await store.setDisabled(F.alice, true, at: F.t0)
+            let refused = try await store.commit(marks: [F.mark("jag-1")], token: F.token("at-1"), audit: F.issuance("at-1"), unlessDisabled: F.alice)
+            #expect(refused == .subjectDisabled)
+            #expect(try await store.contains(F.mark("jag-1")) == false)
+            #expect(try await store.tokenState(jti: "at-1") == nil)
+            #expect(try await store.lastAuditRecord() == nil)
+
+            // Another subject is not affected; re-enabled, the same mark commits.
+            #expect(try await store.commit(marks: [F.mark("jag-2")], token: F.token("at-2", subject: bob), audit: nil, unlessDisabled: bob)
+                == .committed(auditSequence: nil))
+            try await store.setDisabled(F.alice, false, at: F.t0)
+            #expect(try await store.commit(marks: [F.mark("jag-1")], token: F.token("at-1"), audit: F.issuance("at-1"), unlessDisabled: F.alice)
+                == .committed(auditSequence: 1))
+        }
+    }
+
+    @Test("a replayed mark is reported before a disabled subject", arguments: StoreKind.allCases)
+    func replayBeforeDisabled(_ kind: StoreKind) async throws {
+        try await kind.withStore { store async throws in
+            #expect(try await store.commit(marks: [F.mark("jag-1")], token: nil, audit: nil) == .committed(auditSequence: nil))
+            try await store.setDisabled(F.alice, true, at: F.t0)
+            #expect(try await store.commit(marks: [F.mark("jag-1")], token: F.token("at-1"), audit: nil, unlessDisabled: F.alice)
+                == .replayed(F.mark("jag-1")))
+        }
+    }
+
+    @Test("commits racing a disable: each either commits before it or is refused; none commits after it", arguments: StoreKind.allCases)
+    func disableRace(_ kind: StoreKind) async throws {
+        try await kind.withStore { store async throws in
+            let outcomes = try await withThrowingTaskGroup(of: (Int, CommitOutcome?).self) { group in
+                for index in 0..<100 {
+                    group.addTask {
+                        (index, try await store.commit(marks: [F.mark("race-\(index)")], token: F.token("at-\(index)"),
+                                                       audit: F.issuance("at-\(index)"), unlessDisabled: F.alice))
+                    }
+                    if index == 50 {
+                        group.addTask {
+                            try await store.setDisabled(F.alice, true, at: F.t0)
+                            return (-1, nil)
+                        }
+                    }
+                }
+                var all: [Int: CommitOutcome] = [:]
+                for try await (index, outcome) in group { if let outcome { all[index] = outcome } }
+                return all
+            }
+            // Every commit that committed is in the audit trail, and once the disable is durable,
+            // the next commit is refused.
+            let committed = outcomes.values.filter { if case .committed = $0 { true } else { false } }.count
+            let refused = outcomes.values.filter { $0 == .subjectDisabled }.count
+            #expect(committed + refused == 100)
+            #expect(try await store.auditRecords(afterSequence: 0, limit: 1000).count == committed)
+            #expect(try await store.commit(marks: [F.mark("after")], token: nil, audit: nil, unlessDisabled: F.alice) == .subjectDisabled)
+            for (index, outcome) in outcomes where outcome == .subjectDisabled {
+                #expect(try await store.tokenState(jti: "at-\(index)") == nil)
+                #expect(try await store.contains(F.mark("race-\(index)")) == false)
+            }
+        }
+    }
+
     // MARK: SigningKeyStore
 
     @Test("signing keys: add, then add a successor that retires the old key", arguments: StoreKind.allCases)

@@ -74,7 +74,7 @@ public struct ClientAuthenticator: Sendable {
         var credentials = bytes.dropFirst(6)
         while let first = credentials.first, first == 0x20 || first == 0x09 { credentials = credentials.dropFirst() }
         while let last = credentials.last, last == 0x20 || last == 0x09 { credentials = credentials.dropLast() }
-        guard let data = Data(base64Encoded: Data(credentials)), let decoded = String(data: data, encoding: .utf8),
+        guard let raw = Self.standardBase64(credentials), let decoded = String(validating: raw, as: UTF8.self),
               let colon = decoded.firstIndex(of: ":") else {
             throw OAuthError(.invalidClient, "malformed Basic credentials", reason: .badClientSecret)
         }
@@ -86,6 +86,28 @@ public struct ClientAuthenticator: Sendable {
         } catch {
             throw OAuthError(.invalidClient, "malformed Basic credentials", reason: .badClientSecret)
         }
+    }
+
+    /// Standard base64 with padding (RFC 4648 §4), as RFC 7617 sends it; nil when malformed.
+    static func standardBase64(_ text: ArraySlice<UInt8>) -> [UInt8]? {
+        guard text.count % 4 == 0 else { return nil }
+        var body = text
+        var padding = 0
+        while body.last == UInt8(ascii: "="), padding < 2 {
+            body = body.dropLast()
+            padding += 1
+        }
+        var translated: [UInt8] = []
+        translated.reserveCapacity(body.count)
+        for byte in body {
+            switch byte {
+            case UInt8(ascii: "+"): translated.append(UInt8(ascii: "-"))
+            case UInt8(ascii: "/"): translated.append(UInt8(ascii: "_"))
+            case UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "="): return nil  // the URL alphabet, or padding inside
+            default: translated.append(byte)
+            }
+        }
+        return try? translated.withUnsafeBufferPointer { buffer throws(JOSEError) in try Base64URL.decode(buffer[...]) }
     }
 
     private func verifySecret(id: String, secret: String, method: AuthenticatedClient.Method) throws(OAuthError) -> AuthenticatedClient {

@@ -137,74 +137,119 @@ public struct JWTBearerGrant: Grant {
         draft.subject = subject
         draft.assertionID = jti
 
-        // The store's facts (mark present, subject disabled) in one read; each is reported at its
-        // own step below. The tenant is read now for the subject key and checked at its step.
+        // The steps after `jti` that need no store run first. The store's answers (mark present,
+        // subject disabled) are then taken where the documented order puts them: on the way to an
+        // issuance, inside the commit itself (one transaction, no window between check and write);
+        // on the way to a refusal, from one read, so a replay is still reported as a replay.
         let mark = ReplayMark(namespace: .assertion, issuer: idp.issuer, jti: jti, expiresAt: expiration.addingTimeInterval(idp.leeway))
         let tenant: String? = idp.tenant.flatMap { rule in (try? claims.string(rule.claim)) ?? nil }
         let subjectKey = SubjectKey(issuer: idp.issuer, tenant: tenant, subject: subject)
-        let facts: RedemptionFacts
-        do { facts = try await deps.store.redemptionFacts(mark: mark, subject: subjectKey) } catch { throw Self.storeFailure }
-
-        // Single use, for this issuer, until exp + leeway.
-        if facts.markPresent { throw OAuthError(.invalidGrant, "assertion was already used", reason: .assertionReplayed) }
-
-        // Bound to the authenticated client.
-        guard assertionClient.isExactly(client.id) else {
-            throw OAuthError(.invalidGrant, "assertion was issued to another client", reason: .assertionClientMismatch)
+        let plan: Plan
+        do throws(Refusal) {
+            plan = try decide(claims: claims, idp: idp, tenant: tenant, requestedResource: requestedResource,
+                              requestedScope: requestedScope, assertionClient: assertionClient, client: client, draft: &draft)
+        } catch {
+            let facts: RedemptionFacts
+            do { facts = try await deps.store.redemptionFacts(mark: mark, subject: subjectKey) } catch { throw Self.storeFailure }
+            if facts.markPresent { throw Self.replayed }
+            if error.afterSubjectStep, facts.subjectDisabled { throw Self.subjectDisabled }
+            throw error.error
         }
 
-        // The one MCP server: the request's resource within the assertion's, in the catalog, for this client.
-        let server = try resolveServer(requested: requestedResource, claims: claims, client: client)
-        draft.server = server.resource.canonical
-
-        // Tenant and subject.
-        if let rule = idp.tenant {
-            guard let tenant, rule.allowed.containsExactly(tenant) else {
-                throw OAuthError(.invalidGrant, "assertion tenant is not trusted", reason: .tenantNotAllowed)
-            }
-        }
-        draft.tenant = tenant
-        if facts.subjectDisabled { throw OAuthError(.invalidGrant, "the subject is disabled", reason: .subjectDisabled) }
-
-        // Policy, then scope = requested ∩ assertion ∩ policy.
-        let attributes = SubjectAttributes(groups: Self.strings(claims, idp.groupsClaim), roles: Self.strings(claims, idp.rolesClaim))
-        let tools: [Tool]
-        switch deps.policy.decide(for: attributes, on: server) {
-        case .deny(let reason):
-            throw OAuthError(.invalidGrant, "policy does not grant this subject access to \(server.name)", reason: reason)
-        case .allow(let allowed, _):
-            tools = allowed
-        }
-        let assertionScope: Scope?
-        do throws(OAuthError) {
-            assertionScope = try (try? claims.string("scope")).flatMap { $0 }.map { text throws(OAuthError) in try Scope(parsing: text) }
-        } catch { throw OAuthError(.invalidGrant, "assertion scope is malformed", reason: .malformedScope) }
-        if claims.object["scope"] != nil, claims.object["scope"]?.stringValue == nil {
-            throw OAuthError(.invalidGrant, "assertion scope must be a string", reason: .malformedScope)
-        }
-        let scope = try ScopeGrant.grant(requested: requestedScope, assertion: assertionScope, policyTools: tools)
-        draft.scopes = scope.tokens
-
-        // Mint, then commit the mark, the token and the audit record together.
-        let minted = deps.minter.claims(subject: subjectKey, principal: .human, audience: server.resource.canonical,
-                                        clientID: client.id, scope: scope, now: now)
+        // Mint, then commit the mark, the token and the audit record together, unless the mark is
+        // present or the subject disabled.
+        let minted = deps.minter.claims(subject: subjectKey, principal: .human, audience: plan.server.resource.canonical,
+                                        clientID: client.id, scope: plan.scope, now: now)
         draft.tokenID = minted.jti
         let token: String
         do { token = try deps.minter.sign(minted) } catch {
             throw OAuthError(.invalidGrant, "temporarily unavailable", reason: .signingUnavailable)
         }
         let record = IssuedToken(jti: minted.jti, subject: subjectKey, principal: .human, clientID: client.id,
-                                 resource: server.resource.canonical, scope: scope.tokens, issuedAt: minted.issuedAt,
+                                 resource: plan.server.resource.canonical, scope: plan.scope.tokens, issuedAt: minted.issuedAt,
                                  expiresAt: minted.expiresAt, assertionID: jti)
         let outcome: CommitOutcome
         do {
-            outcome = try await deps.store.commit(marks: [mark], token: record, audit: draft.event(.issuance, reason: .issued, time: now))
+            outcome = try await deps.store.commit(marks: [mark], token: record, audit: draft.event(.issuance, reason: .issued, time: now),
+                                                  unlessDisabled: subjectKey)
         } catch { throw Self.storeFailure }
-        guard case .committed = outcome else {
+        switch outcome {
+        case .committed: break
+        case .replayed:
             draft.tokenID = nil
-            throw OAuthError(.invalidGrant, "assertion was already used", reason: .assertionReplayed)
+            throw Self.replayed
+        case .subjectDisabled:
+            draft.tokenID = nil
+            throw Self.subjectDisabled
         }
-        return TokenResponse(accessToken: token, expiresIn: Int(deps.minter.lifetime), scope: scope.description)
+        return TokenResponse(accessToken: token, expiresIn: Int(deps.minter.lifetime), scope: plan.scope.description)
+    }
+
+    static let replayed = OAuthError(.invalidGrant, "assertion was already used", reason: .assertionReplayed)
+    static let subjectDisabled = OAuthError(.invalidGrant, "the subject is disabled", reason: .subjectDisabled)
+
+    /// What the store-free steps decided: the one server and the scope to grant.
+    struct Plan {
+        let server: MCPServer
+        let scope: Scope
+    }
+
+    /// A store-free step's refusal, and whether that step comes after "subject not disabled" in
+    /// the documented order (then a disabled subject is reported first).
+    struct Refusal: Error {
+        let error: OAuthError
+        let afterSubjectStep: Bool
+    }
+
+    /// The steps after `jti` that need no store, in their documented order: `client_id`, resource,
+    /// tenant, (subject not disabled: the store's), policy, scope.
+    private func decide(claims: JWTClaims, idp: TrustedIdP, tenant: String?, requestedResource: ResourceURI?, requestedScope: Scope?,
+                        assertionClient: String, client: AuthenticatedClient, draft: inout AuditDraft) throws(Refusal) -> Plan {
+        // Bound to the authenticated client.
+        guard assertionClient.isExactly(client.id) else {
+            throw Refusal(error: OAuthError(.invalidGrant, "assertion was issued to another client", reason: .assertionClientMismatch),
+                          afterSubjectStep: false)
+        }
+
+        // The one MCP server: the request's resource within the assertion's, in the catalog, for this client.
+        let server: MCPServer
+        do throws(OAuthError) { server = try resolveServer(requested: requestedResource, claims: claims, client: client) } catch {
+            throw Refusal(error: error, afterSubjectStep: false)
+        }
+        draft.server = server.resource.canonical
+
+        // Tenant.
+        if let rule = idp.tenant {
+            guard let tenant, rule.allowed.containsExactly(tenant) else {
+                throw Refusal(error: OAuthError(.invalidGrant, "assertion tenant is not trusted", reason: .tenantNotAllowed),
+                              afterSubjectStep: false)
+            }
+        }
+        draft.tenant = tenant
+
+        // Policy, then scope = requested ∩ assertion ∩ policy.
+        do throws(OAuthError) {
+            let attributes = SubjectAttributes(groups: Self.strings(claims, idp.groupsClaim), roles: Self.strings(claims, idp.rolesClaim))
+            let tools: [Tool]
+            switch deps.policy.decide(for: attributes, on: server) {
+            case .deny(let reason):
+                throw OAuthError(.invalidGrant, "policy does not grant this subject access to \(server.name)", reason: reason)
+            case .allow(let allowed, _):
+                tools = allowed
+            }
+            let assertionScope: Scope?
+            do throws(OAuthError) {
+                assertionScope = try (try? claims.string("scope")).flatMap { $0 }.map { text throws(OAuthError) in try Scope(parsing: text) }
+            } catch { throw OAuthError(.invalidGrant, "assertion scope is malformed", reason: .malformedScope) }
+            if claims.object["scope"] != nil, claims.object["scope"]?.stringValue == nil {
+                throw OAuthError(.invalidGrant, "assertion scope must be a string", reason: .malformedScope)
+            }
+            let scope = try ScopeGrant.grant(requested: requestedScope, assertion: assertionScope, policyTools: tools)
+            draft.scopes = scope.tokens
+            return Plan(server: server, scope: scope)
+        } catch {
+            throw Refusal(error: error, afterSubjectStep: true)
+        }
     }
 
     /// A store failure: the endpoint answers 500 without detail.

@@ -51,8 +51,18 @@ public struct AccessTokenMinter: Sendable {
     public func claims(subject: SubjectKey, principal: PrincipalClass, audience: String, clientID: String, scope: Scope, now: Date) -> AccessTokenClaims {
         let issuedAt = Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down))
         return AccessTokenClaims(issuer: issuer, subject: subject, principal: principal, audience: audience, clientID: clientID,
-                                 scope: scope, jti: SecureRandom.identifier(bytes: 16), issuedAt: issuedAt,
+                                 scope: scope, jti: Self.tokenID(now: now), issuedAt: issuedAt,
                                  expiresAt: issuedAt.addingTimeInterval(lifetime.rounded(.down)))
+    }
+
+    /// A fresh `jti`: the issue time in milliseconds as 11 hex digits, then 128 random bits
+    /// (base64url). The time prefix keeps the store's token index appended to at one end, so a
+    /// commit rewrites a few index pages instead of one per token; the random part alone makes it
+    /// unguessable and unique.
+    static func tokenID(now: Date) -> String {
+        let milliseconds = UInt64(max(0, now.timeIntervalSince1970 * 1000))
+        let hex = String(milliseconds, radix: 16)
+        return String(repeating: "0", count: max(0, 11 - hex.count)) + hex + SecureRandom.identifier(bytes: 16)
     }
 
     /// - Throws: when no key is active (the store has none) or OpenSSL fails.

@@ -69,6 +69,7 @@ TRIVIAL=$(run_wrk Benchmarks/redemption/trivial.lua "$ISSUER/healthz")
 REDEEM=$(ASSERTIONS="$WORK/assertions" THREADS=2 BASIC="$(printf 'mcp-client-demo:demo-client-secret-not-for-production' | base64 -w0)" \
   RESOURCE="https%3A%2F%2Fmcp.demo.bridgekeeper.test%2Fgithub" run_wrk Benchmarks/redemption/redeem.lua "$ISSUER")
 read -r RSA ECDSA COMBINED < <(openssl_rates)
+WAL_BYTES=$(stat -c %s "$WORK/bench.sqlite-wal" 2>/dev/null || echo 0)
 AUDIT=$("$BK" audit verify --config "$WORK/bench.yaml")
 
 field() { echo "$1" | tr ' ' '\n' | awk -F= -v k="$2" '$1==k {print $2}'; }
@@ -82,4 +83,5 @@ printf "  (openssl speed: rsa2048 verify %.0f/s, ecdsap256 sign %.0f/s per core)
 echo "redemption / trivial: $(echo "$(field "$REDEEM" rps) / $(field "$TRIVIAL" rps)" | bc -l | cut -c1-5)"
 echo "redemption / openssl bound: $(echo "$(field "$REDEEM" rps) / $COMBINED" | bc -l | cut -c1-5)"
 echo "assertions left unused: exhausted=$(field "$REDEEM" exhausted)"
+echo "WAL file after the run (its high-water mark): $(( WAL_BYTES / 1048576 )) MiB"
 echo "audit chain after the run: $AUDIT"

@@ -89,13 +89,18 @@ final class JobQueue: Sendable {
 
 extension SQLiteStore {
     /// The writer loop: one transaction per batch of queued jobs.
-    static func run(queue: JobQueue, on db: SQLiteConnection) async {
+    static func run(queue: JobQueue, on db: SQLiteConnection, finishCheckpoint: CheckpointRequest) async {
         while true {
             let jobs = await queue.take(limit: maximumBatch)
             if jobs.isEmpty { return }
             do {
                 let answers = try await write(jobs, on: db)
                 for answer in answers { answer() }
+                if finishCheckpoint.requested.exchange(false, ordering: .relaxed) {
+                    // Between two batches no commit can land, so this copies what is left and the
+                    // next transaction starts the WAL over (see `checkpoint`).
+                    _ = try? await db.query("PRAGMA wal_checkpoint(PASSIVE)")
+                }
             } catch {
                 _ = try? await db.query("ROLLBACK")
                 for job in jobs { job.fail(error) }

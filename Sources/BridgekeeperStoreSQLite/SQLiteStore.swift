@@ -25,6 +25,8 @@ public final class SQLiteStore: BridgekeeperStore {
     private let checkpointer: Task<Void, Never>
     private let checkpoints: SQLiteConnection
     private let gate = ReadGate()
+    /// Set by the checkpointer, cleared by the writer once it checkpointed between two batches.
+    private let finishCheckpoint = CheckpointRequest()
     private let executor: WriterExecutor
     private let pools: [NIOThreadPool]
     /// Most jobs in one transaction (bounds the statement's bind count).
@@ -47,30 +49,39 @@ public final class SQLiteStore: BridgekeeperStore {
         self.checkpoints = checkpoints
         let queue = self.queue
         executor = WriterExecutor(name: "bridgekeeper-sqlite-writer")
-        worker = Task(executorPreference: executor) { await Self.run(queue: queue, on: writer) }
+        let finishCheckpoint = self.finishCheckpoint
+        worker = Task(executorPreference: executor) { await Self.run(queue: queue, on: writer, finishCheckpoint: finishCheckpoint) }
         let gate = self.gate
-        checkpointer = Task { await Self.checkpoint(checkpoints, gate: gate, every: .seconds(1)) }
+        checkpointer = Task { await Self.checkpoint(checkpoints, gate: gate, finish: finishCheckpoint, every: .milliseconds(200)) }
     }
 
-    /// WAL checkpoints off the commit path: the writer never checkpoints (`wal_autocheckpoint=0`);
-    /// this connection copies committed pages into the database every second (PASSIVE: it blocks
-    /// neither the writer nor a reader). Under constant load some reader always holds a WAL snapshot,
-    /// so the WAL would never be reset and would grow (measured at full load: about 130 MB per
-    /// second). Past `maximumWALFrames`, reads are held at the gate for a moment and a RESTART
-    /// checkpoint lets the next commit start the WAL over.
-    static func checkpoint(_ db: SQLiteConnection, gate: ReadGate, every interval: Duration) async {
+    /// WAL checkpoints, mostly off the commit path. The writer never checkpoints on its own
+    /// (`wal_autocheckpoint=0`); this connection copies committed pages into the database every
+    /// 200 ms (PASSIVE: it blocks neither the writer nor a reader). Under constant load new commits
+    /// land while it copies, so it never catches up and the WAL is never started over; past
+    /// `finishingWALFrames` it therefore asks the writer to finish the job between two batches,
+    /// when no commit can land (the copying left is what came in since the last pass: a few
+    /// milliseconds), after which the writer's next transaction starts the WAL over. Reads hold WAL
+    /// snapshots too; if they keep it growing anyway, past `maximumWALFrames` new reads are held at
+    /// the gate for a moment and a RESTART checkpoint waits for the ones in flight.
+    static func checkpoint(_ db: SQLiteConnection, gate: ReadGate, finish: CheckpointRequest, every interval: Duration) async {
         while !Task.isCancelled {
             try? await Task.sleep(for: interval)
             if Task.isCancelled { break }
             let rows = (try? await db.query("PRAGMA wal_checkpoint(PASSIVE)")) ?? []
-            if let frames = rows.first?.column("log")?.integer, frames > maximumWALFrames {
+            guard let frames = rows.first?.column("log")?.integer else { continue }
+            if frames > maximumWALFrames {
                 await gate.close()
                 _ = try? await db.query("PRAGMA wal_checkpoint(RESTART)")
                 gate.open()
+            } else if frames > finishingWALFrames {
+                finish.requested.store(true, ordering: .relaxed)
             }
         }
     }
 
+    /// WAL size (in pages) past which the writer finishes a checkpoint: 4 MiB of 4 KiB pages.
+    static let finishingWALFrames = 1_024
     /// WAL size (in pages) past which the checkpointer restarts it: 128 MiB of 4 KiB pages.
     static let maximumWALFrames = 32_768
 
@@ -279,6 +290,11 @@ public final class SQLiteStore: BridgekeeperStore {
         }
         return box.value.withLock { $0! }
     }
+}
+
+/// The checkpointer's request that the writer finish a checkpoint.
+final class CheckpointRequest: Sendable {
+    let requested = Atomic<Bool>(false)
 }
 
 /// Carries an exclusive job's result out of its closure.

@@ -25,6 +25,12 @@ public struct Configuration: Sendable {
         public var tenant: TrustedIdP.TenantRule?
         public var groupsClaim: String?
         public var rolesClaim: String?
+        /// The ID-token claim naming the person (default `sub`).
+        public var subjectClaim: String = "sub"
+        /// Longest accepted ID-token lifetime, seconds (default 86400).
+        public var maxIDTokenLifetime: TimeInterval = 86_400
+        /// When set, ID tokens need an `auth_time` at most this old.
+        public var maxIDTokenAge: TimeInterval?
     }
 
     public struct Client: Sendable {
@@ -39,6 +45,8 @@ public struct Configuration: Sendable {
         /// Catalog server names; nil = all.
         public var servers: [String]?
         public var introspection: Bool
+        /// The client's id at each IdP, by IdP name (for ID-token exchange).
+        public var idpClientIDs: [String: String] = [:]
     }
 
     public struct RateLimit: Sendable, Equatable {
@@ -162,7 +170,7 @@ extension Configuration {
 
         let catalog = try parseCatalog(top["servers"])
         let idps = try parseIdPs(top["idps"], resolve: resolve, loopbackHTTP: allowLoopbackHTTP)
-        let clients = try parseClients(top["clients"], catalog: catalog, resolve: resolve, environment: environment, loopbackHTTP: allowLoopbackHTTP)
+        let clients = try parseClients(top["clients"], catalog: catalog, idps: idps, resolve: resolve, environment: environment, loopbackHTTP: allowLoopbackHTTP)
         let policy = try parsePolicy(top["policy"], catalog: catalog)
 
         var configuration = Configuration(issuer: issuer, databasePath: databasePath, keyEncryptionKey: kek, idps: idps,
@@ -241,7 +249,8 @@ extension Configuration {
         guard let node else { return [] }
         var idps: [IdP] = []
         for item in try node.sequence() {
-            let m = try item.mapping(allowed: ["name", "issuer", "jwks_uri", "jwks_file", "algorithms", "max_assertion_lifetime", "leeway", "tenant", "claims"])
+            let m = try item.mapping(allowed: ["name", "issuer", "jwks_uri", "jwks_file", "algorithms", "max_assertion_lifetime", "leeway", "tenant", "claims",
+                                               "max_id_token_lifetime", "max_id_token_age"])
             guard let name = try m["name"]?.string() else { throw ConfigurationError(path: item.child("name"), "is required") }
             guard let issuer = try m["issuer"]?.string() else { throw ConfigurationError(path: item.child("issuer"), "is required") }
             if idps.contains(where: { $0.issuer.isExactly(issuer) || $0.name == name }) {
@@ -257,26 +266,32 @@ extension Configuration {
                 }
                 tenant = TrustedIdP.TenantRule(claim: claim, allowed: allowed)
             }
-            var groups: String? = "groups", roles: String? = "roles"
+            var groups: String? = "groups", roles: String? = "roles", subject = "sub"
             if let c = m["claims"] {
-                let cm = try c.mapping(allowed: ["groups", "roles"])
+                let cm = try c.mapping(allowed: ["groups", "roles", "subject"])
                 groups = try cm["groups"]?.string() ?? groups
                 roles = try cm["roles"]?.string() ?? roles
+                subject = try cm["subject"]?.string() ?? subject
             }
-            idps.append(IdP(name: name, issuer: issuer, keys: keys, algorithms: try algorithms(m["algorithms"], default: [.rs256, .es256]),
-                            maxAssertionLifetime: TimeInterval(try m["max_assertion_lifetime"]?.integer(in: 30...3600) ?? 300),
-                            leeway: TimeInterval(try m["leeway"]?.integer(in: 0...300) ?? 60),
-                            tenant: tenant, groupsClaim: groups, rolesClaim: roles))
+            var idp = IdP(name: name, issuer: issuer, keys: keys, algorithms: try algorithms(m["algorithms"], default: [.rs256, .es256]),
+                          maxAssertionLifetime: TimeInterval(try m["max_assertion_lifetime"]?.integer(in: 30...3600) ?? 300),
+                          leeway: TimeInterval(try m["leeway"]?.integer(in: 0...300) ?? 60),
+                          tenant: tenant, groupsClaim: groups, rolesClaim: roles)
+            idp.subjectClaim = subject
+            idp.maxIDTokenLifetime = TimeInterval(try m["max_id_token_lifetime"]?.integer(in: 60...86_400) ?? 86_400)
+            idp.maxIDTokenAge = try m["max_id_token_age"].map { node throws(ConfigurationError) in TimeInterval(try node.integer(in: 60...2_592_000)) }
+            idps.append(idp)
         }
         return idps
     }
 
-    static func parseClients(_ node: ConfigNode?, catalog: Catalog, resolve: (String) -> String, environment: [String: String],
+    static func parseClients(_ node: ConfigNode?, catalog: Catalog, idps: [IdP], resolve: (String) -> String, environment: [String: String],
                              loopbackHTTP: Bool) throws(ConfigurationError) -> [Client] {
         guard let node else { return [] }
         var clients: [Client] = []
         for item in try node.sequence() {
-            let m = try item.mapping(allowed: ["id", "secret_hash", "jwks_uri", "jwks_file", "algorithms", "auth_methods", "grant_types", "servers", "introspection"])
+            let m = try item.mapping(allowed: ["id", "secret_hash", "jwks_uri", "jwks_file", "algorithms", "auth_methods", "grant_types", "servers", "introspection",
+                                               "idp_client_ids"])
             guard let id = try m["id"]?.string() else { throw ConfigurationError(path: item.child("id"), "is required") }
             guard !clients.contains(where: { $0.id.isExactly(id) }) else { throw ConfigurationError(path: item.child("id"), "is used twice") }
             let credential: Client.Credential
@@ -307,9 +322,21 @@ extension Configuration {
             } else {
                 throw item.error("needs a secret_hash or jwks_uri/jwks_file: only confidential clients are accepted")
             }
-            let grantTypes = try m["grant_types"]?.strings() ?? [JWTBearerGrant.grantType]
-            for (index, grant) in grantTypes.enumerated() where !grant.isExactly(JWTBearerGrant.grantType) {
+            var idpClientIDs: [String: String] = [:]
+            if let mapNode = m["idp_client_ids"] {
+                for (idpName, value) in try mapNode.mapping(allowed: idps.map(\.name)) {
+                    let upstream = try value.string()
+                    guard !upstream.isEmpty else { throw value.error("must not be empty") }
+                    idpClientIDs[idpName] = upstream
+                }
+            }
+            let supported = [JWTBearerGrant.grantType, TokenExchangeGrant.grantType]
+            let grantTypes = try m["grant_types"]?.strings() ?? (idpClientIDs.isEmpty ? [JWTBearerGrant.grantType] : supported)
+            for (index, grant) in grantTypes.enumerated() where !supported.containsExactly(grant) {
                 throw ConfigurationError(path: "\(item.child("grant_types"))[\(index)]", "unsupported grant type \(grant)")
+            }
+            if grantTypes.containsExactly(TokenExchangeGrant.grantType), idpClientIDs.isEmpty, let grantsNode = m["grant_types"] {
+                throw grantsNode.error("token exchange needs idp_client_ids: the client's id at each IdP whose ID tokens it exchanges")
             }
             var servers: [String]? = nil
             if let serversNode = m["servers"] {
@@ -319,8 +346,10 @@ extension Configuration {
                 }
                 servers = names
             }
-            clients.append(Client(id: id, credential: credential, methods: methods, grantTypes: grantTypes, servers: servers,
-                                  introspection: try m["introspection"]?.bool() ?? false))
+            var client = Client(id: id, credential: credential, methods: methods, grantTypes: grantTypes, servers: servers,
+                                introspection: try m["introspection"]?.bool() ?? false)
+            client.idpClientIDs = idpClientIDs
+            clients.append(client)
         }
         return clients
     }

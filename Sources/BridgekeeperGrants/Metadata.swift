@@ -40,6 +40,8 @@ public enum Metadata {
             "introspection_endpoint_auth_methods_supported": .array(authMethods.map(JSONValue.string)),
             "revocation_endpoint_auth_methods_supported": .array(authMethods.map(JSONValue.string)),
             "scopes_supported": .array(scopes.map(JSONValue.string)),
+            // What token exchange issues (draft-ietf-oauth-identity-chaining).
+            "identity_chaining_requested_token_types_supported": .array(TokenExchangeGrant.issuedTokenTypes.map(JSONValue.string)),
         ])
     }
 

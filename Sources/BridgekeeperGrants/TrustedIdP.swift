@@ -1,7 +1,8 @@
 public import BridgekeeperJOSE
 public import Foundation
 
-/// An identity provider whose ID-JAGs Bridgekeeper redeems.
+/// An identity provider whose ID-JAGs Bridgekeeper redeems, and whose ID tokens it exchanges for
+/// the clients that have an id at it.
 public struct TrustedIdP: Sendable {
     /// How a multi-tenant IdP names the tenant, and which tenants are trusted.
     public struct TenantRule: Sendable {
@@ -33,10 +34,18 @@ public struct TrustedIdP: Sendable {
     public let groupsClaim: String?
     /// The claim holding roles (default `roles`), when read.
     public let rolesClaim: String?
+    /// The ID-token claim that names the person (default `sub`; `oid` at Entra, whose `sub` is
+    /// pairwise per application). ID-JAGs always use `sub`.
+    public let subjectClaim: String
+    /// Longest accepted `exp - iat` of an ID token, seconds (default 86400).
+    public let maxIDTokenLifetime: TimeInterval
+    /// When set, an ID token needs `auth_time` at most this many seconds ago.
+    public let maxIDTokenAge: TimeInterval?
 
     public init(name: String, issuer: String, keys: any KeySource, algorithms: Set<JWSAlgorithm> = [.rs256, .es256],
                 maxAssertionLifetime: TimeInterval = 300, leeway: TimeInterval = 60, tenant: TenantRule? = nil,
-                groupsClaim: String? = "groups", rolesClaim: String? = "roles") {
+                groupsClaim: String? = "groups", rolesClaim: String? = "roles", subjectClaim: String = "sub",
+                maxIDTokenLifetime: TimeInterval = 86_400, maxIDTokenAge: TimeInterval? = nil) {
         self.name = name
         self.issuer = issuer
         self.keys = keys
@@ -46,5 +55,8 @@ public struct TrustedIdP: Sendable {
         self.tenant = tenant
         self.groupsClaim = groupsClaim
         self.rolesClaim = rolesClaim
+        self.subjectClaim = subjectClaim
+        self.maxIDTokenLifetime = maxIDTokenLifetime
+        self.maxIDTokenAge = maxIDTokenAge
     }
 }

@@ -67,7 +67,8 @@ public final class BridgekeeperServer: Sendable {
         let idps = c.idps.map {
             TrustedIdP(name: $0.name, issuer: $0.issuer, keys: source($0.keys), algorithms: $0.algorithms,
                        maxAssertionLifetime: $0.maxAssertionLifetime, leeway: $0.leeway, tenant: $0.tenant,
-                       groupsClaim: $0.groupsClaim, rolesClaim: $0.rolesClaim)
+                       groupsClaim: $0.groupsClaim, rolesClaim: $0.rolesClaim, subjectClaim: $0.subjectClaim,
+                       maxIDTokenLifetime: $0.maxIDTokenLifetime, maxIDTokenAge: $0.maxIDTokenAge)
         }
         let registrations = c.clients.map { client -> ClientRegistration in
             let credential: ClientRegistration.Credential
@@ -77,14 +78,14 @@ public final class BridgekeeperServer: Sendable {
             }
             let resources = client.servers.map { names in names.compactMap { c.catalog.server(named: $0)?.resource } }
             return ClientRegistration(id: client.id, credential: credential, methods: client.methods, grantTypes: client.grantTypes,
-                                      resources: resources, mayIntrospect: client.introspection)
+                                      resources: resources, mayIntrospect: client.introspection, idpClientIDs: client.idpClientIDs)
         }
         let authenticator = ClientAuthenticator(clients: registrations, issuer: c.issuer, ledger: store, clock: clock)
         let minter = AccessTokenMinter(issuer: c.issuer, lifetime: c.accessTokenLifetime, keys: keys)
         let emailHashKey = Digest.hmacSHA256(key: c.keyEncryptionKey, message: Array("bridgekeeper audit email hash v1".utf8))
-        let jwtBearer = JWTBearerGrant(.init(issuer: c.issuer, idps: idps, catalog: c.catalog, policy: c.policy, clients: authenticator,
-                                             store: store, minter: minter, clock: clock, emailHashKey: emailHashKey))
-        let endpoint = TokenEndpoint(grants: [jwtBearer], clients: authenticator, audit: store, clock: clock,
+        let grantDependencies = JWTBearerGrant.Dependencies(issuer: c.issuer, idps: idps, catalog: c.catalog, policy: c.policy, clients: authenticator,
+                                                            store: store, minter: minter, clock: clock, emailHashKey: emailHashKey)
+        let endpoint = TokenEndpoint(grants: [JWTBearerGrant(grantDependencies), TokenExchangeGrant(grantDependencies)], clients: authenticator, audit: store, clock: clock,
                                      clientLimiter: RateLimiter(rate: c.perClientLimit.rate, burst: c.perClientLimit.burst))
         let management = TokenManagement(issuer: c.issuer, keys: keys, clients: authenticator, store: store, clock: clock)
         let metadata = JSONValue.object(Metadata.authorizationServer(

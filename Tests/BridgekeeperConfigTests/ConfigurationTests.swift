@@ -643,7 +643,7 @@ struct ConfigurationErrorTests {
     }
 
     @Test("an unsupported grant type is refused", arguments: ["client_credentials", "authorization_code", "refresh_token",
-                                                              "urn:ietf:params:oauth:grant-type:token-exchange"])
+                                                              "urn:ietf:params:oauth:grant-type:saml2-bearer"])
     func unsupportedGrantType(_ grant: String) {
         var file = ConfigFile()
         file.clients = """
@@ -855,5 +855,80 @@ struct ConfigurationErrorTests {
               - { id: r, effect: allow, everyone: true, servers: [github], categories: [read, execute] }
             """
         expectRefused(file, path: "policy[0].categories[1]", because: "read, write, destructive or admin")
+    }
+}
+
+@Suite("Configuration: the identity bridge (ID-token exchange)")
+struct ConfigurationBridgeTests {
+    @Test("idp_client_ids enables token exchange by default; ID-token settings on an IdP are read with their defaults and bounds")
+    func bridgeSettings() throws {
+        var file = ConfigFile()
+        file.idps = """
+            idps:
+              - name: corp
+                issuer: https://idp.example.com
+                jwks_uri: https://idp.example.com/oauth2/v1/keys
+              - name: entra
+                issuer: https://login.microsoftonline.com/11111111-2222-3333-4444-555555555555/v2.0
+                jwks_uri: https://login.microsoftonline.com/common/discovery/v2.0/keys
+                claims: { subject: oid }
+                max_id_token_lifetime: 7200
+                max_id_token_age: 3600
+            """
+        file.clients = """
+            clients:
+              - id: mcp-client
+                secret_hash: \(ConfigFile.secretHash)
+                idp_client_ids: { corp: 0oa-corp-app, entra: 9a1b-entra-app }
+              - id: plain
+                secret_hash: \(ConfigFile.secretHash)
+            """
+        let configuration = try file.parse()
+        #expect(configuration.idps[0].subjectClaim == "sub" && configuration.idps[0].maxIDTokenLifetime == 86_400)
+        #expect(configuration.idps[0].maxIDTokenAge == nil)
+        #expect(configuration.idps[1].subjectClaim == "oid" && configuration.idps[1].maxIDTokenLifetime == 7200)
+        #expect(configuration.idps[1].maxIDTokenAge == 3600)
+        #expect(configuration.clients[0].idpClientIDs == ["corp": "0oa-corp-app", "entra": "9a1b-entra-app"])
+        #expect(configuration.clients[0].grantTypes == ["urn:ietf:params:oauth:grant-type:jwt-bearer", "urn:ietf:params:oauth:grant-type:token-exchange"])
+        #expect(configuration.clients[1].grantTypes == ["urn:ietf:params:oauth:grant-type:jwt-bearer"])
+    }
+
+    @Test("idp_client_ids naming an IdP that is not configured is refused with its path")
+    func unknownIdP() {
+        var file = ConfigFile()
+        file.clients = """
+            clients:
+              - id: mcp-client
+                secret_hash: \(ConfigFile.secretHash)
+                idp_client_ids: { okta: 0oa-app }
+            """
+        expectRefused(file, path: "clients[0].idp_client_ids.okta", because: "unknown key (allowed here: corp)")
+    }
+
+    @Test("token exchange without idp_client_ids is refused: no ID token could be accepted")
+    func exchangeWithoutUpstreamIDs() {
+        var file = ConfigFile()
+        file.clients = """
+            clients:
+              - id: mcp-client
+                secret_hash: \(ConfigFile.secretHash)
+                grant_types: [urn:ietf:params:oauth:grant-type:token-exchange]
+            """
+        expectRefused(file, path: "clients[0].grant_types", because: "token exchange needs idp_client_ids")
+    }
+
+    @Test("max_id_token_age and max_id_token_lifetime outside their bounds are refused", arguments: [
+        ("max_id_token_age: 10", "idps[0].max_id_token_age"), ("max_id_token_lifetime: 100000", "idps[0].max_id_token_lifetime"),
+    ])
+    func bounds(_ setting: String, _ path: String) {
+        var file = ConfigFile()
+        file.idps = """
+            idps:
+              - name: corp
+                issuer: https://idp.example.com
+                jwks_uri: https://idp.example.com/oauth2/v1/keys
+                \(setting)
+            """
+        expectRefused(file, path: path, because: "must be")
     }
 }

@@ -45,6 +45,20 @@ struct TestIdP: Sendable {
         return claims
     }
 
+    /// A valid ID token's claims (OIDC Core §2) for mcp-client at the test IdP; tests change members.
+    static func idTokenClaims(now: Date, audience: String = TestDeployment.upstreamClientID, subject: String = "00u-alice",
+                              groups: [String] = ["engineering"]) -> JSONObject {
+        let iat = Int64(now.timeIntervalSince1970)
+        return JSONObject([
+            "iss": .string(issuer), "sub": .string(subject), "aud": .string(audience), "iat": .number(JSONNumber(iat)),
+            "exp": .number(JSONNumber(iat + 3600)), "auth_time": .number(JSONNumber(iat - 30)), "nonce": "n-0S6_WzA2Mj",
+            "groups": .array(groups.map(JSONValue.string)), "email": .string("alice@example.com"),
+        ])
+    }
+
+    /// An ID token: `typ` JWT, as Okta, Entra and Keycloak send it.
+    func idToken(_ claims: JSONObject) throws -> String { try key.signJWT(type: "JWT", claims: claims) }
+
     func sign(_ claims: JSONObject, type: String = "oauth-id-jag+jwt", with signer: SigningKey? = nil) throws -> String {
         try (signer ?? key).signJWT(type: type, claims: claims)
     }
@@ -55,6 +69,8 @@ final class TestDeployment: Sendable {
     static let issuer = "https://broker.test.example"
     static let clientID = "mcp-client"
     static let clientSecret = "client-secret-0123456789abcdef"
+    /// mcp-client's own client id at the test IdP: the `aud` of the ID tokens it exchanges.
+    static let upstreamClientID = "0oa-upstream-mcp-client"
     static let postClientID = "python-client"
     static let jwtClientID = "jwt-client"
     static let gatewayID = "gateway"
@@ -99,6 +115,7 @@ final class TestDeployment: Sendable {
           - id: \(Self.clientID)
             secret_hash: "\(secretHash)"
             auth_methods: [client_secret_basic]
+            idp_client_ids: {test-idp: \(Self.upstreamClientID)}
           - id: \(Self.postClientID)
             secret_hash: "\(secretHash)"
             auth_methods: [client_secret_post]
@@ -208,6 +225,17 @@ extension TestClientProtocol {
     }
 
     /// The jwt-bearer grant with `client_secret_basic` as `mcp-client`.
+    /// RFC 8693 token exchange of an ID token as mcp-client (Basic).
+    func exchange(_ idToken: String, resource: String? = TestDeployment.githubResource, scope: String? = nil,
+                  extra: [(String, String)] = []) async throws -> TestResponse {
+        var pairs = [("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"), ("subject_token", idToken),
+                     ("subject_token_type", "urn:ietf:params:oauth:token-type:id_token"),
+                     ("requested_token_type", "urn:ietf:params:oauth:token-type:access_token")]
+        if let resource { pairs.append(("resource", resource)) }
+        if let scope { pairs.append(("scope", scope)) }
+        return try await post("/token", pairs + extra, authorization: basic(TestDeployment.clientID, TestDeployment.clientSecret))
+    }
+
     func redeem(_ assertion: String, resource: String? = TestDeployment.githubResource, scope: String? = nil) async throws -> TestResponse {
         var pairs = [("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"), ("assertion", assertion)]
         if let resource { pairs.append(("resource", resource)) }

@@ -23,9 +23,12 @@ public struct ClientRegistration: Sendable {
     public let resources: [ResourceURI]?
     /// Whether the client may call introspection (a gateway).
     public let mayIntrospect: Bool
+    /// The client's own client id at each IdP (by the IdP's configured name): an ID token of that
+    /// IdP is exchanged only when its `aud` is this id.
+    public let idpClientIDs: [String: String]
 
     public init(id: String, credential: Credential, methods: Set<AuthenticatedClient.Method>? = nil, grantTypes: [String],
-                resources: [ResourceURI]? = nil, mayIntrospect: Bool = false) {
+                resources: [ResourceURI]? = nil, mayIntrospect: Bool = false, idpClientIDs: [String: String] = [:]) {
         self.id = id
         self.credential = credential
         switch credential {
@@ -35,6 +38,7 @@ public struct ClientRegistration: Sendable {
         self.grantTypes = grantTypes
         self.resources = resources
         self.mayIntrospect = mayIntrospect
+        self.idpClientIDs = idpClientIDs
     }
 
     public func allows(grantType: String) -> Bool { grantTypes.containsExactly(grantType) }

@@ -1,8 +1,8 @@
 import BridgekeeperAudit
 public import BridgekeeperCore
 import BridgekeeperJOSE
-public import BridgekeeperPolicy
-public import BridgekeeperStore
+import BridgekeeperPolicy
+import BridgekeeperStore
 import Foundation
 
 /// RFC 8693 token exchange of an upstream IdP's OIDC ID token for an access token to one MCP

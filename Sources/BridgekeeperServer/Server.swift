@@ -83,7 +83,7 @@ public final class BridgekeeperServer: Sendable {
         let authenticator = ClientAuthenticator(clients: registrations, issuer: c.issuer, ledger: store, clock: clock)
         let minter = AccessTokenMinter(issuer: c.issuer, lifetime: c.accessTokenLifetime, keys: keys)
         let emailHashKey = Digest.hmacSHA256(key: c.keyEncryptionKey, message: Array("bridgekeeper audit email hash v1".utf8))
-        let grantDependencies = JWTBearerGrant.Dependencies(issuer: c.issuer, idps: idps, catalog: c.catalog, policy: c.policy, clients: authenticator,
+        let grantDependencies = GrantDependencies(issuer: c.issuer, idps: idps, catalog: c.catalog, policy: c.policy, clients: authenticator,
                                                             store: store, minter: minter, clock: clock, emailHashKey: emailHashKey)
         let endpoint = TokenEndpoint(grants: [JWTBearerGrant(grantDependencies), TokenExchangeGrant(grantDependencies)], clients: authenticator, audit: store, clock: clock,
                                      clientLimiter: RateLimiter(rate: c.perClientLimit.rate, burst: c.perClientLimit.burst))

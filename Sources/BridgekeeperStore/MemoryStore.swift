@@ -25,8 +25,8 @@ public actor MemoryStore: BridgekeeperStore {
 
     public func contains(_ mark: ReplayMark) -> Bool { marks[mark] != nil }
 
-    public func redemptionFacts(mark: ReplayMark, subject: SubjectKey) -> RedemptionFacts {
-        RedemptionFacts(markPresent: marks[mark] != nil, subjectDisabled: disabled.contains(subject))
+    public func redemptionFacts(mark: ReplayMark?, subject: SubjectKey) -> RedemptionFacts {
+        RedemptionFacts(markPresent: mark.map { marks[$0] != nil } ?? false, subjectDisabled: disabled.contains(subject))
     }
 
     public func purgeExpiredMarks(now: Date) -> Int {

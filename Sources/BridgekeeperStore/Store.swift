@@ -14,9 +14,9 @@ public protocol IssuanceLedger: Sendable {
     /// Whether `mark` is present (a read for the documented validation order; `commit` decides).
     func contains(_ mark: ReplayMark) async throws -> Bool
 
-    /// What a redemption needs to know about its assertion's mark and its subject, read together
-    /// (one round trip); the grant still reports each in its documented place.
-    func redemptionFacts(mark: ReplayMark, subject: SubjectKey) async throws -> RedemptionFacts
+    /// What a refused issuance needs to know about its assertion's mark (when it has one) and its
+    /// subject, read together (one round trip); the grant reports each in its documented place.
+    func redemptionFacts(mark: ReplayMark?, subject: SubjectKey) async throws -> RedemptionFacts
 
     /// Deletes marks whose `expiresAt` is before `now`; the number deleted.
     func purgeExpiredMarks(now: Date) async throws -> Int

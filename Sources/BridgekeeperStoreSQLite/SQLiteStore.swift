@@ -28,7 +28,7 @@ public final class SQLiteStore: BridgekeeperStore {
     /// Set by the checkpointer, cleared by the writer once it checkpointed between two batches.
     private let finishCheckpoint = CheckpointRequest()
     private let executor: WriterExecutor
-    private let pools: [NIOThreadPool]
+    private let threads: Threads
     /// Most jobs in one transaction (bounds the statement's bind count).
     static let maximumBatch = 256
     /// Read connections.
@@ -42,10 +42,10 @@ public final class SQLiteStore: BridgekeeperStore {
         return try await readers[nextReader.wrappingAdd(1, ordering: .relaxed).oldValue % readers.count].query(sql, binds)
     }
 
-    private init(writer: SQLiteConnection, readers: [SQLiteConnection], checkpoints: SQLiteConnection, pools: [NIOThreadPool]) {
+    private init(writer: SQLiteConnection, readers: [SQLiteConnection], checkpoints: SQLiteConnection, threads: Threads) {
         self.writer = writer
         self.readers = readers
-        self.pools = pools
+        self.threads = threads
         self.checkpoints = checkpoints
         let queue = self.queue
         executor = WriterExecutor(name: "bridgekeeper-sqlite-writer")
@@ -88,20 +88,22 @@ public final class SQLiteStore: BridgekeeperStore {
     /// Opens (creating when needed) the database file at `path` and applies pending migrations.
     public static func open(path: String) async throws -> SQLiteStore {
         let storage = SQLiteConnection.Storage.file(path: path)
-        // The writer has a thread of its own, so a commit's fsync never holds up the reads; the
-        // readers share another pool, one thread per connection.
+        // The writer has a pool thread and an event loop of its own, both at a raised priority, so
+        // a commit never waits behind request handling or the reads; the readers and the
+        // checkpoints share another pool, one thread per connection.
         let writerPool = NIOThreadPool(numberOfThreads: 1)
-        let readerPool = NIOThreadPool(numberOfThreads: readerCount + 1)  // and the checkpoints
+        let readerPool = NIOThreadPool(numberOfThreads: readerCount + 1)
+        let writerLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         writerPool.start()
         readerPool.start()
+        let threads = Threads(pools: [writerPool, readerPool], loops: writerLoops)
         _ = try? await writerPool.runIfActive { raiseThreadPriority() }
-        let writerLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1).next()
+        let writerLoop = writerLoops.next()
         _ = try? await writerLoop.submit { raiseThreadPriority() }.get()
         let loop = MultiThreadedEventLoopGroup.singleton.any()
         let writer: SQLiteConnection
         do { writer = try await SQLiteConnection.open(storage: storage, threadPool: writerPool, on: writerLoop) } catch {
-            try? await writerPool.shutdownGracefully()
-            try? await readerPool.shutdownGracefully()
+            await threads.shutdown()
             throw error
         }
         do {
@@ -120,11 +122,10 @@ public final class SQLiteStore: BridgekeeperStore {
             }
             let checkpoints = try await SQLiteConnection.open(storage: storage, threadPool: readerPool, on: loop)
             _ = try await checkpoints.query("PRAGMA busy_timeout=10000")
-            return SQLiteStore(writer: writer, readers: readers, checkpoints: checkpoints, pools: [writerPool, readerPool])
+            return SQLiteStore(writer: writer, readers: readers, checkpoints: checkpoints, threads: threads)
         } catch {
             try? await writer.close()
-            try? await writerPool.shutdownGracefully()
-            try? await readerPool.shutdownGracefully()
+            await threads.shutdown()
             throw error
         }
     }
@@ -160,7 +161,7 @@ public final class SQLiteStore: BridgekeeperStore {
         try? await checkpoints.close()
         for reader in readers { try? await reader.close() }
         try? await writer.close()
-        for pool in pools { try? await pool.shutdownGracefully() }
+        await threads.shutdown()
     }
 
     /// The schema version applied.
@@ -184,7 +185,8 @@ public final class SQLiteStore: BridgekeeperStore {
         return !rows.isEmpty
     }
 
-    public func redemptionFacts(mark: ReplayMark, subject: SubjectKey) async throws -> RedemptionFacts {
+    public func redemptionFacts(mark: ReplayMark?, subject: SubjectKey) async throws -> RedemptionFacts {
+        guard let mark else { return RedemptionFacts(markPresent: false, subjectDisabled: try await isDisabled(subject)) }
         let rows = try await read(
             """
             SELECT EXISTS (SELECT 1 FROM replay_marks WHERE namespace = ? AND issuer = ? AND jti = ?) AS replayed,
@@ -289,6 +291,17 @@ public final class SQLiteStore: BridgekeeperStore {
             }, continuation))
         }
         return box.value.withLock { $0! }
+    }
+}
+
+/// The threads a store started, stopped when it closes.
+struct Threads: Sendable {
+    let pools: [NIOThreadPool]
+    let loops: MultiThreadedEventLoopGroup
+
+    func shutdown() async {
+        for pool in pools { try? await pool.shutdownGracefully() }
+        try? await loops.shutdownGracefully()
     }
 }
 

@@ -231,8 +231,8 @@ struct ClientAuthenticationTests {
 
     @Test("a Basic header that is not standard padded base64 is 401 invalid_client (bad_client_secret)", arguments: [
         "!!not*base64!!",
-        String(basicOf: "c1", "s1").replacingOccurrences(of: "=", with: ""),  // padding dropped
-        String(basicOf: "c1", "s1") + "====",  // padding beyond two
+        basicCredentials("c1", "s1").replacingOccurrences(of: "=", with: ""),  // padding dropped
+        basicCredentials("c1", "s1") + "====",  // padding beyond two
         "bXlj=bGllbnQ6c2VjcmV0",  // padding inside
         "-_-_",  // the URL alphabet (RFC 4648 §5) is not Basic's
         "/w==",  // decodes to 0xFF: not UTF-8
@@ -266,7 +266,7 @@ struct ClientAuthenticationTests {
             for (index, secret) in secrets.enumerated() {
                 let id = "pad-\(index)"
                 let response = try await client.post("/token", [("grant_type", W.jwtBearer), ("assertion", try padded.idp.sign(TestIdP.claims(now: clock.now(), client: id)))],
-                                                     authorization: "Basic \(String(basicOf: id, secret))")
+                                                     authorization: basic(id, secret))
                 #expect(response.status == .ok, "\(id): \(response.text)")
             }
         }
@@ -381,9 +381,5 @@ struct ClientAuthenticationTests {
     }
 }
 
-extension String {
-    /// `id:secret` in standard base64, as RFC 7617 sends it.
-    init(basicOf id: String, _ secret: String) {
-        self = Data("\(id):\(secret)".utf8).base64EncodedString()
-    }
-}
+/// `id:secret` in standard base64, as RFC 7617 sends it: `basic(_:_:)` without its scheme.
+func basicCredentials(_ id: String, _ secret: String) -> String { String(basic(id, secret).dropFirst("Basic ".count)) }

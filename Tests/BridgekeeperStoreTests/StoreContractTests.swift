@@ -329,6 +329,21 @@ struct StoreContractTests {
         }
     }
 
+    @Test("redemptionFacts reads whether the mark is present and whether the subject is disabled; without a mark, only the subject", arguments: StoreKind.allCases)
+    func redemptionFacts(_ kind: StoreKind) async throws {
+        try await kind.withStore { store async throws in
+            #expect(try await store.redemptionFacts(mark: F.mark("jag-1"), subject: F.alice) == RedemptionFacts(markPresent: false, subjectDisabled: false))
+            #expect(try await store.commit(marks: [F.mark("jag-1")], token: nil, audit: nil) == .committed(auditSequence: nil))
+            #expect(try await store.redemptionFacts(mark: F.mark("jag-1"), subject: F.alice) == RedemptionFacts(markPresent: true, subjectDisabled: false))
+            try await store.setDisabled(F.alice, true, at: F.t0)
+            #expect(try await store.redemptionFacts(mark: F.mark("jag-1"), subject: F.alice) == RedemptionFacts(markPresent: true, subjectDisabled: true))
+            #expect(try await store.redemptionFacts(mark: F.mark("jag-2"), subject: F.alice) == RedemptionFacts(markPresent: false, subjectDisabled: true))
+            #expect(try await store.redemptionFacts(mark: nil, subject: F.alice) == RedemptionFacts(markPresent: false, subjectDisabled: true))
+            #expect(try await store.redemptionFacts(mark: nil, subject: SubjectKey(issuer: F.idp, subject: "00u-bob"))
+                == RedemptionFacts(markPresent: false, subjectDisabled: false))
+        }
+    }
+
     @Test("a replayed mark is reported before a disabled subject", arguments: StoreKind.allCases)
     func replayBeforeDisabled(_ kind: StoreKind) async throws {
         try await kind.withStore { store async throws in

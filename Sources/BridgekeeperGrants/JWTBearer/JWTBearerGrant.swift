@@ -1,8 +1,8 @@
 import BridgekeeperAudit
 public import BridgekeeperCore
 import BridgekeeperJOSE
-public import BridgekeeperPolicy
-public import BridgekeeperStore
+import BridgekeeperPolicy
+import BridgekeeperStore
 import Foundation
 
 /// The JWT bearer grant (RFC 7523 §2.1) whose assertion is an ID-JAG (draft-ietf-oauth-identity-
@@ -25,44 +25,13 @@ public struct JWTBearerGrant: Grant {
     public static let parameters: Set<String> = ["assertion", "scope", "resource"]
     public static let repeatable: Set<String> = ["resource"]
 
-    public struct Dependencies: Sendable {
-        public let issuer: String
-        public let idps: [TrustedIdP]
-        public let catalog: Catalog
-        public let policy: Policy
-        public let clients: ClientAuthenticator
-        public let store: any IssuanceLedger
-        public let minter: AccessTokenMinter
-        public let clock: any WallClock
-        /// Key for `AuditEvent.emailHash`.
-        public let emailHashKey: [UInt8]
+    let deps: GrantDependencies
 
-        public init(issuer: String, idps: [TrustedIdP], catalog: Catalog, policy: Policy, clients: ClientAuthenticator,
-                    store: any IssuanceLedger, minter: AccessTokenMinter, clock: any WallClock, emailHashKey: [UInt8]) {
-            self.issuer = issuer
-            self.idps = idps
-            self.catalog = catalog
-            self.policy = policy
-            self.clients = clients
-            self.store = store
-            self.minter = minter
-            self.clock = clock
-            self.emailHashKey = emailHashKey
-        }
-    }
+    public init(_ deps: GrantDependencies) { self.deps = deps }
 
-    let deps: Dependencies
-    /// Union of every IdP's algorithms, for the `alg` step that comes before the issuer is known.
-    let anyIdPAlgorithms: Set<JWSAlgorithm>
+    static func refusal(_ failure: IdPToken.Failure) -> OAuthError { IdPToken.refusal(failure, code: .invalidGrant, what: "assertion") }
 
-    public init(_ deps: Dependencies) {
-        self.deps = deps
-        anyIdPAlgorithms = deps.idps.reduce(into: []) { $0.formUnion($1.algorithms) }
-    }
-
-    static func invalidGrant(_ error: JOSEError) -> OAuthError {
-        OAuthError(.invalidGrant, "assertion rejected: \(error.reason)", reason: ReasonCode(error.code.rawValue))
-    }
+    static func invalidGrant(_ error: JOSEError) -> OAuthError { refusal(.jose(error)) }
 
     public func issue(_ request: TokenRequest, for client: AuthenticatedClient, draft: inout AuditDraft) async throws(OAuthError) -> TokenResponse {
         let form = request.form
@@ -77,45 +46,21 @@ public struct JWTBearerGrant: Grant {
         }
         let requestedResource = try requestedResources.first.map { text throws(OAuthError) in try ResourceURI(text) }
 
-        // Assertion: size and shape, typ, alg.
-        let jws: UnverifiedJWS
-        let parsed: ParsedJWT
-        do throws(JOSEError) {
-            jws = try UnverifiedJWS(compact: assertion)
-            try TokenKind.idJAG.checkType(jws.header)
-            if jws.algorithmName.isExactly("none") || jws.algorithmName.asciiLowercased.isExactly("none") {
-                throw JOSEError(.algorithmNone, "alg none is never accepted")
-            }
-            guard let algorithm = JWSAlgorithm(rawValue: jws.algorithmName), anyIdPAlgorithms.contains(algorithm) else {
-                throw JOSEError(.algorithmNotAllowed, "alg \(jws.algorithmName.prefix(20)) is not accepted")
-            }
-            parsed = try ParsedJWT(jws)
-        } catch { throw Self.invalidGrant(error) }
-
-        // Trusted issuer, then its own algorithm list.
-        let claimedIssuer: String?
-        do throws(JOSEError) { claimedIssuer = try parsed.claims.issuer() } catch { throw Self.invalidGrant(error) }
-        guard let claimedIssuer, let idp = deps.idps.first(where: { $0.issuer.isExactly(claimedIssuer) }) else {
-            throw OAuthError(.invalidGrant, "assertion issuer is not trusted", reason: .untrustedIssuer)
-        }
+        // Assertion: size and shape, typ, alg, trusted issuer, then its own algorithm list; key by
+        // kid, signature, claims.
+        let signed: IdPToken
+        do throws(IdPToken.Failure) {
+            signed = try IdPToken(assertion, kind: .idJAG, idps: deps.idps, anyAlgorithms: deps.anyIdPAlgorithms)
+        } catch { throw Self.refusal(error) }
+        let idp = signed.idp
         draft.issuer = idp.issuer
-        guard let algorithm = JWSAlgorithm(rawValue: jws.algorithmName), idp.algorithms.contains(algorithm) else {
-            throw Self.invalidGrant(JOSEError(.algorithmNotAllowed, "alg \(jws.algorithmName) is not accepted from this issuer"))
-        }
-
-        // Key by kid, signature, claims.
         let now = deps.clock.now()
-        let rules = ClaimRules(issuer: idp.issuer, audience: deps.issuer, leeway: idp.leeway, maxLifetime: idp.maxAssertionLifetime)
         let verified: VerifiedJWT
-        do throws(KeyedVerification.Failure) {
-            verified = try await KeyedVerification.verify(parsed, kind: .idJAG, keys: idp.keys, algorithms: idp.algorithms, rules: rules, now: now)
-        } catch {
-            switch error {
-            case .jose(let jose): throw Self.invalidGrant(jose)
-            case .keysUnavailable:
-                throw OAuthError(.invalidGrant, "the issuer's keys are unavailable", reason: .keysUnavailable)
-            }
-        }
+        do throws(IdPToken.Failure) {
+            try signed.checkAlgorithm()
+            verified = try await signed.verify(rules: ClaimRules(issuer: idp.issuer, audience: deps.issuer, leeway: idp.leeway,
+                                                                maxLifetime: idp.maxAssertionLifetime), now: now)
+        } catch { throw Self.refusal(error) }
         let claims = verified.claims
         let subject: String, jti: String, expiration: Date, assertionClient: String
         do throws(JOSEError) {
@@ -150,7 +95,7 @@ public struct JWTBearerGrant: Grant {
                               requestedScope: requestedScope, assertionClient: assertionClient, client: client, draft: &draft)
         } catch {
             let facts: RedemptionFacts
-            do { facts = try await deps.store.redemptionFacts(mark: mark, subject: subjectKey) } catch { throw Self.storeFailure }
+            do { facts = try await deps.store.redemptionFacts(mark: mark, subject: subjectKey) } catch { throw GrantDependencies.storeFailure }
             if facts.markPresent { throw Self.replayed }
             if error.afterSubjectStep, facts.subjectDisabled { throw Self.subjectDisabled }
             throw error.error
@@ -158,29 +103,12 @@ public struct JWTBearerGrant: Grant {
 
         // Mint, then commit the mark, the token and the audit record together, unless the mark is
         // present or the subject disabled.
-        let minted = deps.minter.claims(subject: subjectKey, principal: .human, audience: plan.server.resource.canonical,
-                                        clientID: client.id, scope: plan.scope, now: now)
-        draft.tokenID = minted.jti
-        let token: String
-        do { token = try deps.minter.sign(minted) } catch {
-            throw OAuthError(.invalidGrant, "temporarily unavailable", reason: .signingUnavailable)
-        }
-        let record = IssuedToken(jti: minted.jti, subject: subjectKey, principal: .human, clientID: client.id,
-                                 resource: plan.server.resource.canonical, scope: plan.scope.tokens, issuedAt: minted.issuedAt,
-                                 expiresAt: minted.expiresAt, assertionID: jti)
-        let outcome: CommitOutcome
-        do {
-            outcome = try await deps.store.commit(marks: [mark], token: record, audit: draft.event(.issuance, reason: .issued, time: now),
-                                                  unlessDisabled: subjectKey)
-        } catch { throw Self.storeFailure }
+        let (token, outcome) = try await deps.mintAndCommit(subject: subjectKey, server: plan.server, scope: plan.scope, client: client,
+                                                            marks: [mark], assertionID: jti, now: now, draft: &draft)
         switch outcome {
         case .committed: break
-        case .replayed:
-            draft.tokenID = nil
-            throw Self.replayed
-        case .subjectDisabled:
-            draft.tokenID = nil
-            throw Self.subjectDisabled
+        case .replayed: throw Self.replayed
+        case .subjectDisabled: throw Self.subjectDisabled
         }
         return TokenResponse(accessToken: token, expiresIn: Int(deps.minter.lifetime), scope: plan.scope.description)
     }
@@ -229,14 +157,6 @@ public struct JWTBearerGrant: Grant {
 
         // Policy, then scope = requested ∩ assertion ∩ policy.
         do throws(OAuthError) {
-            let attributes = SubjectAttributes(groups: Self.strings(claims, idp.groupsClaim), roles: Self.strings(claims, idp.rolesClaim))
-            let tools: [Tool]
-            switch deps.policy.decide(for: attributes, on: server) {
-            case .deny(let reason):
-                throw OAuthError(.invalidGrant, "policy does not grant this subject access to \(server.name)", reason: reason)
-            case .allow(let allowed, _):
-                tools = allowed
-            }
             let assertionScope: Scope?
             do throws(OAuthError) {
                 assertionScope = try (try? claims.string("scope")).flatMap { $0 }.map { text throws(OAuthError) in try Scope(parsing: text) }
@@ -244,16 +164,14 @@ public struct JWTBearerGrant: Grant {
             if claims.object["scope"] != nil, claims.object["scope"]?.stringValue == nil {
                 throw OAuthError(.invalidGrant, "assertion scope must be a string", reason: .malformedScope)
             }
-            let scope = try ScopeGrant.grant(requested: requestedScope, assertion: assertionScope, policyTools: tools)
+            let scope = try deps.grantedScope(claims: claims, idp: idp, server: server, requested: requestedScope, assertion: assertionScope,
+                                              denial: .invalidGrant)
             draft.scopes = scope.tokens
             return Plan(server: server, scope: scope)
         } catch {
             throw Refusal(error: error, afterSubjectStep: true)
         }
     }
-
-    /// A store failure: the endpoint answers 500 without detail.
-    static let storeFailure = OAuthError(.invalidRequest, "temporarily unavailable", reason: .storeUnavailable)
 
     private func resolveServer(requested: ResourceURI?, claims: JWTClaims, client: AuthenticatedClient) throws(OAuthError) -> MCPServer {
         var granted: [ResourceURI] = []
@@ -284,20 +202,7 @@ public struct JWTBearerGrant: Grant {
         } else {
             throw OAuthError(.invalidRequest, "name the MCP server with the resource parameter", reason: .resourceRequired)
         }
-        guard let server = deps.catalog.server(for: target) else {
-            throw OAuthError(.invalidTarget, "resource is not an MCP server this authorization server serves", reason: .unknownResource)
-        }
-        guard deps.clients.registration(client.id)?.allows(resource: server.resource) == true else {
-            throw OAuthError(.invalidTarget, "this client may not obtain tokens for that resource", reason: .resourceNotAllowedForClient)
-        }
-        return server
-    }
-
-    /// A claim read as a list of strings: an array of strings, or one string; anything else is empty.
-    static func strings(_ claims: JWTClaims, _ name: String?) -> [String] {
-        guard let name, let value = claims.object[name] else { return [] }
-        if let single = value.stringValue { return [single] }
-        return value.arrayValue?.compactMap(\.stringValue) ?? []
+        return try deps.catalogServer(target, for: client)
     }
 }
 

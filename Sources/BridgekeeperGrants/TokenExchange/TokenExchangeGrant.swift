@@ -36,17 +36,13 @@ public struct TokenExchangeGrant: Grant {
     /// Token types this server issues by exchange (RFC 8414 `identity_chaining_requested_token_types_supported`).
     public static let issuedTokenTypes = [accessTokenType]
 
-    let deps: JWTBearerGrant.Dependencies
-    let anyIdPAlgorithms: Set<JWSAlgorithm>
+    let deps: GrantDependencies
 
-    public init(_ deps: JWTBearerGrant.Dependencies) {
-        self.deps = deps
-        anyIdPAlgorithms = deps.idps.reduce(into: []) { $0.formUnion($1.algorithms) }
-    }
+    public init(_ deps: GrantDependencies) { self.deps = deps }
 
-    static func invalidSubjectToken(_ error: JOSEError) -> OAuthError {
-        OAuthError(.invalidRequest, "subject_token rejected: \(error.reason)", reason: ReasonCode(error.code.rawValue))
-    }
+    static func refusal(_ failure: IdPToken.Failure) -> OAuthError { IdPToken.refusal(failure, code: .invalidRequest, what: "subject_token") }
+
+    static func invalidSubjectToken(_ error: JOSEError) -> OAuthError { refusal(.jose(error)) }
 
     public func issue(_ request: TokenRequest, for client: AuthenticatedClient, draft: inout AuditDraft) async throws(OAuthError) -> TokenResponse {
         let form = request.form
@@ -77,45 +73,29 @@ public struct TokenExchangeGrant: Grant {
         let subjectToken = try form.required("subject_token")
 
         // The subject token: size and shape, typ, alg, trusted issuer and its algorithms.
-        let jws: UnverifiedJWS
-        let parsed: ParsedJWT
-        do throws(JOSEError) {
-            jws = try UnverifiedJWS(compact: subjectToken)
-            try TokenKind.idToken.checkType(jws.header)
-            guard let algorithm = JWSAlgorithm(rawValue: jws.algorithmName), anyIdPAlgorithms.contains(algorithm) else {
-                throw JOSEError(.algorithmNotAllowed, "alg \(jws.algorithmName.prefix(20)) is not accepted")
-            }
-            parsed = try ParsedJWT(jws)
-        } catch { throw Self.invalidSubjectToken(error) }
-        let claimedIssuer: String?
-        do throws(JOSEError) { claimedIssuer = try parsed.claims.issuer() } catch { throw Self.invalidSubjectToken(error) }
-        guard let claimedIssuer, let idp = deps.idps.first(where: { $0.issuer.isExactly(claimedIssuer) }) else {
-            throw OAuthError(.invalidRequest, "subject_token issuer is not trusted", reason: .untrustedIssuer)
-        }
-        draft.issuer = idp.issuer
-        guard let algorithm = JWSAlgorithm(rawValue: jws.algorithmName), idp.algorithms.contains(algorithm) else {
-            throw Self.invalidSubjectToken(JOSEError(.algorithmNotAllowed, "alg \(jws.algorithmName) is not accepted from this issuer"))
-        }
+        let signed: IdPToken
+        do throws(IdPToken.Failure) {
+            signed = try IdPToken(subjectToken, kind: .idToken, idps: deps.idps, anyAlgorithms: deps.anyIdPAlgorithms)
+            draft.issuer = signed.idp.issuer
+            try signed.checkAlgorithm()
+        } catch { throw Self.refusal(error) }
+        let idp = signed.idp
 
         // An ID token belongs to the client it was issued to (OIDC Core §2): its aud must be this
         // client's id at that IdP.
-        guard let upstreamClientID = deps.clients.registration(client.id)?.idpClientIDs[idp.name] else {
+        let registration = deps.clients.registration(client.id)
+        guard let upstreamClientID = registration?.idpClientIDs[idp.name] else {
             throw OAuthError(.invalidRequest, "this client has no client id at \(idp.name) to accept its ID tokens",
                              reason: .noUpstreamClient)
         }
 
         // Key by kid, signature, claims.
         let now = deps.clock.now()
-        let rules = ClaimRules(issuer: idp.issuer, audience: upstreamClientID, leeway: idp.leeway, maxLifetime: idp.maxIDTokenLifetime)
         let verified: VerifiedJWT
-        do throws(KeyedVerification.Failure) {
-            verified = try await KeyedVerification.verify(parsed, kind: .idToken, keys: idp.keys, algorithms: idp.algorithms, rules: rules, now: now)
-        } catch {
-            switch error {
-            case .jose(let jose): throw Self.invalidSubjectToken(jose)
-            case .keysUnavailable: throw OAuthError(.invalidRequest, "the issuer's keys are unavailable", reason: .keysUnavailable)
-            }
-        }
+        do throws(IdPToken.Failure) {
+            verified = try await signed.verify(rules: ClaimRules(issuer: idp.issuer, audience: upstreamClientID, leeway: idp.leeway,
+                                                                 maxLifetime: idp.maxIDTokenLifetime), now: now)
+        } catch { throw Self.refusal(error) }
         let claims = verified.claims
         let subject: String
         do throws(JOSEError) {
@@ -138,12 +118,7 @@ public struct TokenExchangeGrant: Grant {
         draft.assertionID = (try? claims.tokenID()) ?? nil
 
         // The one MCP server, in the catalog, for this client.
-        guard let server = deps.catalog.server(for: requestedResource) else {
-            throw OAuthError(.invalidTarget, "resource is not an MCP server this authorization server serves", reason: .unknownResource)
-        }
-        guard deps.clients.registration(client.id)?.allows(resource: server.resource) == true else {
-            throw OAuthError(.invalidTarget, "this client may not obtain tokens for that resource", reason: .resourceNotAllowedForClient)
-        }
+        let server = try deps.catalogServer(requestedResource, for: client)
         draft.server = server.resource.canonical
 
         // Tenant; the subject's state is decided in the commit (after policy on the way to a
@@ -160,18 +135,12 @@ public struct TokenExchangeGrant: Grant {
         // Policy, then scope = requested ∩ policy.
         let scope: Scope
         do throws(OAuthError) {
-            let attributes = SubjectAttributes(groups: JWTBearerGrant.strings(claims, idp.groupsClaim),
-                                               roles: JWTBearerGrant.strings(claims, idp.rolesClaim))
-            switch deps.policy.decide(for: attributes, on: server) {
-            case .deny(let reason):
-                throw OAuthError(.invalidRequest, "policy does not grant this subject access to \(server.name)", reason: reason)
-            case .allow(let tools, _):
-                scope = try ScopeGrant.grant(requested: requestedScope, assertion: nil, policyTools: tools)
-            }
+            scope = try deps.grantedScope(claims: claims, idp: idp, server: server, requested: requestedScope, assertion: nil,
+                                          denial: .invalidRequest)
         } catch {
             let disabled: Bool
-            do { disabled = try await deps.store.redemptionFacts(mark: Self.noMark, subject: subjectKey).subjectDisabled } catch {
-                throw JWTBearerGrant.storeFailure
+            do { disabled = try await deps.store.redemptionFacts(mark: nil, subject: subjectKey).subjectDisabled } catch {
+                throw GrantDependencies.storeFailure
             }
             if disabled { throw Self.subjectDisabled }
             throw error
@@ -179,32 +148,14 @@ public struct TokenExchangeGrant: Grant {
         draft.scopes = scope.tokens
 
         // Mint, then commit the token and its audit record, unless the subject is disabled.
-        let minted = deps.minter.claims(subject: subjectKey, principal: .human, audience: server.resource.canonical,
-                                        clientID: client.id, scope: scope, now: now)
-        draft.tokenID = minted.jti
-        let token: String
-        do { token = try deps.minter.sign(minted) } catch {
-            throw OAuthError(.invalidRequest, "temporarily unavailable", reason: .signingUnavailable)
-        }
-        let record = IssuedToken(jti: minted.jti, subject: subjectKey, principal: .human, clientID: client.id,
-                                 resource: server.resource.canonical, scope: scope.tokens, issuedAt: minted.issuedAt,
-                                 expiresAt: minted.expiresAt, assertionID: draft.assertionID)
-        let outcome: CommitOutcome
-        do {
-            outcome = try await deps.store.commit(marks: [], token: record, audit: draft.event(.issuance, reason: .issued, time: now),
-                                                  unlessDisabled: subjectKey)
-        } catch { throw JWTBearerGrant.storeFailure }
-        guard case .committed = outcome else {
-            draft.tokenID = nil
-            throw Self.subjectDisabled
-        }
+        let (token, outcome) = try await deps.mintAndCommit(subject: subjectKey, server: server, scope: scope, client: client, marks: [],
+                                                            assertionID: draft.assertionID, now: now, draft: &draft)
+        guard case .committed = outcome else { throw Self.subjectDisabled }
         return TokenResponse(accessToken: token, expiresIn: Int(deps.minter.lifetime), scope: scope.description,
                              issuedTokenType: Self.accessTokenType)
     }
 
     static let subjectDisabled = OAuthError(.invalidRequest, "the subject is disabled", reason: .subjectDisabled)
-    /// `redemptionFacts` needs a mark; an ID token has none, so this one is never present.
-    static let noMark = ReplayMark(namespace: .assertion, issuer: "", jti: "", expiresAt: .distantPast)
 }
 
 extension ReasonCode {

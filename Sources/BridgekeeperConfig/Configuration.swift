@@ -13,10 +13,47 @@ public struct Configuration: Sendable {
         case remote(url: String)
         /// A JWKS file or inline set.
         case fixed(JWKSet)
+        /// The `jwks_uri` of the issuer's OIDC discovery document (neither key given).
+        case discover(issuer: String)
     }
 
+    /// A set of defaults for an IdP's keys (`profile:`): every one can be overridden by its key.
+    public enum IdPProfile: String, Sendable, CaseIterable {
+        case oidc, okta, entra, keycloak
+
+        /// Entra's multi-tenant v2.0 issuer, with Microsoft's own placeholder.
+        public static let entraIssuerTemplate = "https://login.microsoftonline.com/{tenantid}/v2.0"
+        /// Entra's per-tenant key set (Microsoft advises per-tenant keys over the common endpoint).
+        public static let entraJWKSTemplate = "https://login.microsoftonline.com/{tenantid}/discovery/v2.0/keys"
+
+        var issuer: String? { self == .entra ? Self.entraIssuerTemplate : nil }
+        var jwksURI: String? { self == .entra ? Self.entraJWKSTemplate : nil }
+        var algorithms: Set<JWSAlgorithm> {
+            switch self {
+            case .oidc: [.rs256, .es256]
+            case .okta, .entra: [.rs256]
+            case .keycloak: [.rs256, .es256, .ps256]
+            }
+        }
+        var rolesClaim: String { self == .keycloak ? "realm_access.roles" : "roles" }
+        var subjectClaim: String { self == .entra ? "oid" : "sub" }
+        var tenantClaim: String { self == .entra ? "tid" : "tenant" }
+    }
+
+    /// The placeholder a multi-tenant issuer template carries.
+    public static let tenantPlaceholder = "{tenantid}"
+
     public struct IdP: Sendable {
+        /// One exact issuer of the IdP: the configured one, or one per allowed tenant of a template.
+        public struct Issuer: Sendable {
+            public var issuer: String
+            /// The tenant an issuer expanded from a template belongs to.
+            public var tenant: String?
+            public var keys: Keys
+        }
+
         public var name: String
+        /// The configured issuer (exact, or a template with `{tenantid}`).
         public var issuer: String
         public var keys: Keys
         public var algorithms: Set<JWSAlgorithm>
@@ -31,6 +68,15 @@ public struct Configuration: Sendable {
         public var maxIDTokenLifetime: TimeInterval = 86_400
         /// When set, ID tokens need an `auth_time` at most this old.
         public var maxIDTokenAge: TimeInterval?
+        public var profile: IdPProfile = .oidc
+        /// The exact issuers accepted, with their keys (expanded from a template per tenant); when
+        /// empty (an IdP built in code), the configured issuer with `keys`.
+        public var issuers: [Issuer] {
+            get { expandedIssuers.isEmpty ? [Issuer(issuer: issuer, tenant: nil, keys: keys)] : expandedIssuers }
+            set { expandedIssuers = newValue }
+        }
+        var expandedIssuers: [Issuer] = []
+        public var groupsOverage: TrustedIdP.GroupsOverage = .refuse
     }
 
     public struct Client: Sendable {
@@ -47,6 +93,9 @@ public struct Configuration: Sendable {
         public var introspection: Bool
         /// The client's id at each IdP, by IdP name (for ID-token exchange).
         public var idpClientIDs: [String: String] = [:]
+        /// The client's id at each third-party authorization server, by its name (the `client_id`
+        /// of the ID-JAGs the bridge issues for it).
+        public var authorizationServerClientIDs: [String: String] = [:]
     }
 
     public struct RateLimit: Sendable, Equatable {
@@ -91,9 +140,17 @@ public struct Configuration: Sendable {
     public var clients: [Client]
     public var catalog: Catalog
     public var policy: Policy
+    /// Third-party authorization servers that redeem the bridge's ID-JAGs.
+    public var authorizationServers: [ThirdPartyAuthorizationServer] = []
+
+    /// The issuer of the ID-JAGs the bridge signs: `{issuer}/bridge`, never a trusted IdP, so
+    /// Bridgekeeper never redeems what it issued itself.
+    public var bridgeIssuer: String { Self.bridgeIssuer(issuer) }
+
+    static func bridgeIssuer(_ issuer: String) -> String { (issuer.hasSuffix("/") ? String(issuer.dropLast()) : issuer) + "/bridge" }
 
     /// The longest lifetime of anything this server signs, for key retention.
-    public var longestTokenLifetime: TimeInterval { accessTokenLifetime }
+    public var longestTokenLifetime: TimeInterval { max(accessTokenLifetime, authorizationServers.map(\.idJAGLifetime).max() ?? 0) }
 
     /// How long a retired key stays published: a server may sign with it until its next key reload,
     /// and what it signed then lives `longestTokenLifetime`, plus 60 s of verifier clock skew.
@@ -115,7 +172,7 @@ extension Configuration {
 
     public static func parse(yaml: String, baseDirectory: String, environment: [String: String] = [:]) throws(ConfigurationError) -> Configuration {
         let root = try ConfigNode.parse(yaml: yaml)
-        let top = try root.mapping(allowed: ["issuer", "listen", "storage", "tokens", "keys", "rate_limits", "idps", "clients", "servers", "policy", "development"])
+        let top = try root.mapping(allowed: ["issuer", "listen", "storage", "tokens", "keys", "rate_limits", "idps", "clients", "servers", "policy", "development", "authorization_servers"])
         func resolve(_ path: String) -> String { path.hasPrefix("/") ? path : (baseDirectory as NSString).appendingPathComponent(path) }
 
         guard let issuerNode = top["issuer"] else { throw ConfigurationError(path: "issuer", "is required") }
@@ -168,9 +225,16 @@ extension Configuration {
             if let node = r["per_address"] { perAddress = try rateLimit(node, default: perAddress) }
         }
 
-        let catalog = try parseCatalog(top["servers"])
         let idps = try parseIdPs(top["idps"], resolve: resolve, loopbackHTTP: allowLoopbackHTTP)
-        let clients = try parseClients(top["clients"], catalog: catalog, idps: idps, resolve: resolve, environment: environment, loopbackHTTP: allowLoopbackHTTP)
+        for (index, idp) in idps.enumerated()
+        where idp.issuers.contains(where: { $0.issuer.isExactly(issuer) || $0.issuer.isExactly(bridgeIssuer(issuer)) }) {
+            throw ConfigurationError(path: "idps[\(index)].issuer", "is Bridgekeeper's own issuer: it never redeems what it issued itself")
+        }
+        let authorizationServers = try parseAuthorizationServers(top["authorization_servers"], issuer: issuer, idps: idps,
+                                                                 loopbackHTTP: allowLoopbackHTTP)
+        let catalog = try parseCatalog(top["servers"], authorizationServers: authorizationServers)
+        let clients = try parseClients(top["clients"], catalog: catalog, idps: idps, authorizationServers: authorizationServers, resolve: resolve,
+                                       environment: environment, loopbackHTTP: allowLoopbackHTTP)
         let policy = try parsePolicy(top["policy"], catalog: catalog)
 
         var configuration = Configuration(issuer: issuer, databasePath: databasePath, keyEncryptionKey: kek, idps: idps,
@@ -184,6 +248,7 @@ extension Configuration {
         configuration.perClientLimit = perClient
         configuration.perAddressLimit = perAddress
         configuration.allowLoopbackHTTP = allowLoopbackHTTP
+        configuration.authorizationServers = authorizationServers
         return configuration
     }
 
@@ -249,49 +314,146 @@ extension Configuration {
         guard let node else { return [] }
         var idps: [IdP] = []
         for item in try node.sequence() {
-            let m = try item.mapping(allowed: ["name", "issuer", "jwks_uri", "jwks_file", "algorithms", "max_assertion_lifetime", "leeway", "tenant", "claims",
-                                               "max_id_token_lifetime", "max_id_token_age"])
+            let m = try item.mapping(allowed: ["name", "profile", "issuer", "jwks_uri", "jwks_file", "algorithms", "max_assertion_lifetime", "leeway",
+                                               "tenant", "claims", "max_id_token_lifetime", "max_id_token_age", "on_groups_overage"])
             guard let name = try m["name"]?.string() else { throw ConfigurationError(path: item.child("name"), "is required") }
-            guard let issuer = try m["issuer"]?.string() else { throw ConfigurationError(path: item.child("issuer"), "is required") }
-            if idps.contains(where: { $0.issuer.isExactly(issuer) || $0.name == name }) {
-                throw item.error("name and issuer must be unique among idps")
+            var profile = IdPProfile.oidc
+            if let profileNode = m["profile"] {
+                guard let value = IdPProfile(rawValue: try profileNode.string()) else {
+                    throw profileNode.error("must be one of \(IdPProfile.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                profile = value
             }
-            let keys = try parseKeys(m, at: item, resolve: resolve, loopbackHTTP: loopbackHTTP)
+            guard let issuer = try m["issuer"]?.string() ?? profile.issuer else {
+                throw ConfigurationError(path: item.child("issuer"), "is required")
+            }
+            if idps.contains(where: { $0.name == name }) { throw item.error("name and issuer must be unique among idps") }
+            let keys: Keys
+            if m["jwks_uri"] == nil, m["jwks_file"] == nil {
+                if let template = profile.jwksURI {
+                    keys = .remote(url: template)
+                } else {
+                    // OIDC discovery from the issuer: it must be a URL the fetcher may use.
+                    guard !issuer.contains(tenantPlaceholder) else {
+                        throw item.error("an issuer template has no single discovery document: give jwks_uri (it may use \(tenantPlaceholder))")
+                    }
+                    guard let url = URL(string: issuer), let host = url.host, !host.isEmpty else {
+                        throw ConfigurationError(path: item.child("issuer"), "must be an absolute URL for OIDC discovery (or give jwks_uri or jwks_file)")
+                    }
+                    let loopback = host == "127.0.0.1" || host == "localhost" || host == "::1"
+                    guard url.scheme == "https" || (url.scheme == "http" && loopback && loopbackHTTP) else {
+                        throw ConfigurationError(path: item.child("issuer"), "must use https for OIDC discovery (or give jwks_uri or jwks_file)")
+                    }
+                    keys = .discover(issuer: issuer)
+                }
+            } else {
+                keys = try parseKeys(m, at: item, resolve: resolve, loopbackHTTP: loopbackHTTP)
+            }
             var tenant: TrustedIdP.TenantRule? = nil
             if let t = m["tenant"] {
                 let tm = try t.mapping(allowed: ["claim", "allowed"])
-                let claim = try tm["claim"]?.string() ?? "tenant"
+                let claim = try tm["claim"]?.string() ?? profile.tenantClaim
                 guard let allowed = try tm["allowed"]?.strings(), !allowed.isEmpty else {
                     throw ConfigurationError(path: t.child("allowed"), "must list the trusted tenants")
                 }
                 tenant = TrustedIdP.TenantRule(claim: claim, allowed: allowed)
             }
-            var groups: String? = "groups", roles: String? = "roles", subject = "sub"
+
+            // The exact issuers: one, or one per allowed tenant of a template.
+            var issuers: [IdP.Issuer] = []
+            if issuer.contains(tenantPlaceholder) {
+                guard let tenant else {
+                    throw ConfigurationError(path: item.child("tenant"), "is required: the issuer is a template, and tenant.allowed names the tenants it expands to")
+                }
+                for (index, value) in tenant.allowed.enumerated() {
+                    guard !value.isEmpty, value.utf8.allSatisfy({ $0 == 0x2D || $0 == 0x2E || $0 == 0x5F || (0x30...0x39).contains($0)
+                        || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) }) else {
+                        throw ConfigurationError(path: "\(item.child("tenant")).allowed[\(index)]", "a tenant in an issuer template must be letters, digits, - . _")
+                    }
+                    var tenantKeys = keys
+                    if case .remote(let url) = keys { tenantKeys = .remote(url: url.replacingOccurrences(of: tenantPlaceholder, with: value)) }
+                    issuers.append(IdP.Issuer(issuer: issuer.replacingOccurrences(of: tenantPlaceholder, with: value), tenant: value, keys: tenantKeys))
+                }
+            } else {
+                if case .remote(let url) = keys, url.contains(tenantPlaceholder) {
+                    throw ConfigurationError(path: item.child("jwks_uri"), "uses \(tenantPlaceholder) but the issuer is not a template")
+                }
+                issuers = [IdP.Issuer(issuer: issuer, tenant: nil, keys: keys)]
+            }
+            for entry in issuers where idps.contains(where: { $0.issuers.contains { $0.issuer.isExactly(entry.issuer) } }) {
+                throw item.error("name and issuer must be unique among idps (\(entry.issuer) is another IdP's)")
+            }
+
+            var groups: String? = "groups", roles: String? = profile.rolesClaim, subject = profile.subjectClaim
             if let c = m["claims"] {
                 let cm = try c.mapping(allowed: ["groups", "roles", "subject"])
                 groups = try cm["groups"]?.string() ?? groups
                 roles = try cm["roles"]?.string() ?? roles
                 subject = try cm["subject"]?.string() ?? subject
             }
-            var idp = IdP(name: name, issuer: issuer, keys: keys, algorithms: try algorithms(m["algorithms"], default: [.rs256, .es256]),
+            var idp = IdP(name: name, issuer: issuer, keys: keys, algorithms: try algorithms(m["algorithms"], default: profile.algorithms),
                           maxAssertionLifetime: TimeInterval(try m["max_assertion_lifetime"]?.integer(in: 30...3600) ?? 300),
                           leeway: TimeInterval(try m["leeway"]?.integer(in: 0...300) ?? 60),
                           tenant: tenant, groupsClaim: groups, rolesClaim: roles)
             idp.subjectClaim = subject
             idp.maxIDTokenLifetime = TimeInterval(try m["max_id_token_lifetime"]?.integer(in: 60...86_400) ?? 86_400)
             idp.maxIDTokenAge = try m["max_id_token_age"].map { node throws(ConfigurationError) in TimeInterval(try node.integer(in: 60...2_592_000)) }
+            idp.profile = profile
+            idp.issuers = issuers
+            if let overage = m["on_groups_overage"] {
+                guard let rule = TrustedIdP.GroupsOverage(rawValue: try overage.string()) else {
+                    throw overage.error("must be refuse (the only rule: access is never decided on a partial group list)")
+                }
+                idp.groupsOverage = rule
+            }
             idps.append(idp)
         }
         return idps
     }
 
-    static func parseClients(_ node: ConfigNode?, catalog: Catalog, idps: [IdP], resolve: (String) -> String, environment: [String: String],
-                             loopbackHTTP: Bool) throws(ConfigurationError) -> [Client] {
+    static func parseAuthorizationServers(_ node: ConfigNode?, issuer: String, idps: [IdP],
+                                          loopbackHTTP: Bool) throws(ConfigurationError) -> [ThirdPartyAuthorizationServer] {
+        guard let node else { return [] }
+        var servers: [ThirdPartyAuthorizationServer] = []
+        for item in try node.sequence() {
+            let m = try item.mapping(allowed: ["name", "issuer", "idp", "id_jag_lifetime"])
+            guard let name = try m["name"]?.string(), !name.isEmpty else { throw ConfigurationError(path: item.child("name"), "is required") }
+            guard let issuerNode = m["issuer"] else { throw ConfigurationError(path: item.child("issuer"), "is required") }
+            let asIssuer = try issuerNode.string()
+            guard let url = URL(string: asIssuer), let host = url.host, !host.isEmpty, url.query == nil, url.fragment == nil else {
+                throw issuerNode.error("must be an absolute URL without query or fragment (the authorization server's issuer)")
+            }
+            let loopback = host == "127.0.0.1" || host == "localhost" || host == "::1"
+            guard url.scheme == "https" || (url.scheme == "http" && loopback && loopbackHTTP) else { throw issuerNode.error("must use https") }
+            guard !asIssuer.isExactly(issuer), !asIssuer.isExactly(bridgeIssuer(issuer)) else {
+                throw issuerNode.error("is Bridgekeeper itself: its own servers get access tokens, never an ID-JAG addressed to itself")
+            }
+            guard !servers.contains(where: { $0.name == name || $0.issuer.isExactly(asIssuer) }) else {
+                throw item.error("name and issuer must be unique among authorization_servers")
+            }
+            let idpName: String
+            if let idpNode = m["idp"] {
+                idpName = try idpNode.string()
+                guard idps.contains(where: { $0.name == idpName }) else { throw idpNode.error("no IdP named \(idpName) in idps") }
+            } else {
+                guard idps.count == 1 else {
+                    throw ConfigurationError(path: item.child("idp"), "is required when several IdPs are configured: an ID-JAG's sub is unique only per IdP")
+                }
+                idpName = idps[0].name
+            }
+            let lifetime = TimeInterval(try m["id_jag_lifetime"]?.integer(in: 30...300) ?? 300)
+            servers.append(ThirdPartyAuthorizationServer(name: name, issuer: asIssuer, idp: idpName, idJAGLifetime: lifetime))
+        }
+        return servers
+    }
+
+    static func parseClients(_ node: ConfigNode?, catalog: Catalog, idps: [IdP], authorizationServers: [ThirdPartyAuthorizationServer],
+                             resolve: (String) -> String, environment: [String: String], loopbackHTTP: Bool) throws(ConfigurationError) -> [Client] {
         guard let node else { return [] }
         var clients: [Client] = []
         for item in try node.sequence() {
             let m = try item.mapping(allowed: ["id", "secret_hash", "jwks_uri", "jwks_file", "algorithms", "auth_methods", "grant_types", "servers", "introspection",
-                                               "idp_client_ids"])
+                                               "idp_client_ids", "authorization_server_client_ids"])
             guard let id = try m["id"]?.string() else { throw ConfigurationError(path: item.child("id"), "is required") }
             guard !clients.contains(where: { $0.id.isExactly(id) }) else { throw ConfigurationError(path: item.child("id"), "is used twice") }
             let credential: Client.Credential
@@ -330,6 +492,14 @@ extension Configuration {
                     idpClientIDs[idpName] = upstream
                 }
             }
+            var asClientIDs: [String: String] = [:]
+            if let mapNode = m["authorization_server_client_ids"] {
+                for (asName, value) in try mapNode.mapping(allowed: authorizationServers.map(\.name)) {
+                    let downstream = try value.string()
+                    guard !downstream.isEmpty, downstream.utf8.count <= 255 else { throw value.error("must be 1 to 255 bytes") }
+                    asClientIDs[asName] = downstream
+                }
+            }
             let supported = [JWTBearerGrant.grantType, TokenExchangeGrant.grantType]
             let grantTypes = try m["grant_types"]?.strings() ?? (idpClientIDs.isEmpty ? [JWTBearerGrant.grantType] : supported)
             for (index, grant) in grantTypes.enumerated() where !supported.containsExactly(grant) {
@@ -349,16 +519,17 @@ extension Configuration {
             var client = Client(id: id, credential: credential, methods: methods, grantTypes: grantTypes, servers: servers,
                                 introspection: try m["introspection"]?.bool() ?? false)
             client.idpClientIDs = idpClientIDs
+            client.authorizationServerClientIDs = asClientIDs
             clients.append(client)
         }
         return clients
     }
 
-    static func parseCatalog(_ node: ConfigNode?) throws(ConfigurationError) -> Catalog {
+    static func parseCatalog(_ node: ConfigNode?, authorizationServers: [ThirdPartyAuthorizationServer] = []) throws(ConfigurationError) -> Catalog {
         guard let node else { return Catalog(servers: []) }
         var servers: [MCPServer] = []
         for item in try node.sequence() {
-            let m = try item.mapping(allowed: ["name", "resource", "display_name", "enabled", "tools"])
+            let m = try item.mapping(allowed: ["name", "resource", "display_name", "enabled", "tools", "authorization_server"])
             guard let name = try m["name"]?.string() else { throw ConfigurationError(path: item.child("name"), "is required") }
             guard let resourceNode = m["resource"] else { throw ConfigurationError(path: item.child("resource"), "is required") }
             let resource: ResourceURI
@@ -381,8 +552,16 @@ extension Configuration {
                 guard !tools.contains(where: { $0.name == toolName }) else { throw toolNode.error("tool \(toolName) appears twice") }
                 tools.append(Tool(name: toolName, category: category, enabled: try t["enabled"]?.bool() ?? true, scope: scope))
             }
+            var authorizationServer: AuthorizationServerReference? = nil
+            if let asNode = m["authorization_server"] {
+                let asName = try asNode.string()
+                guard let known = authorizationServers.first(where: { $0.name == asName }) else {
+                    throw asNode.error("no authorization server named \(asName) in authorization_servers")
+                }
+                authorizationServer = AuthorizationServerReference(name: known.name, issuer: known.issuer)
+            }
             servers.append(MCPServer(name: name, resource: resource, displayName: try m["display_name"]?.string() ?? name,
-                                     enabled: try m["enabled"]?.bool() ?? true, tools: tools))
+                                     enabled: try m["enabled"]?.bool() ?? true, tools: tools, authorizationServer: authorizationServer))
         }
         return Catalog(servers: servers)
     }

@@ -15,10 +15,11 @@ public enum Metadata {
 
     /// `/.well-known/oauth-authorization-server`. Lists jwt-bearer with the ID-JAG grant profile
     /// (draft §7.2 requires both together); never the trusted issuers (draft §8).
-    public static func authorizationServer(issuer: String, grantTypes: [String], signingAlgorithms: [String], catalog: Catalog) -> JSONObject {
+    public static func authorizationServer(issuer: String, grantTypes: [String], signingAlgorithms: [String], catalog: Catalog,
+                                           bridging: Bool = false) -> JSONObject {
         let authMethods: [String] = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
         var scopes: [String] = []
-        for server in catalog.servers where server.enabled {
+        for server in catalog.servers where server.enabled && server.authorizationServer == nil {
             for tool in server.tools where tool.enabled && !scopes.containsExactly(tool.scope) { scopes.append(tool.scope) }
         }
         return JSONObject([
@@ -41,16 +42,34 @@ public enum Metadata {
             "revocation_endpoint_auth_methods_supported": .array(authMethods.map(JSONValue.string)),
             "scopes_supported": .array(scopes.map(JSONValue.string)),
             // What token exchange issues (draft-ietf-oauth-identity-chaining).
-            "identity_chaining_requested_token_types_supported": .array(TokenExchangeGrant.issuedTokenTypes.map(JSONValue.string)),
+            "identity_chaining_requested_token_types_supported": .array(TokenExchangeGrant.issuedTokenTypes(bridging: bridging).map(JSONValue.string)),
         ])
     }
 
-    /// RFC 9728 §2 protected resource metadata for one catalog server. No `jwks_uri`: in RFC 9728 it
+    /// The bridge issuer's metadata, for third-party authorization servers that trust it as an
+    /// identity provider: served at `{bridge}/.well-known/openid-configuration` and at the RFC 8414
+    /// path. Its `jwks_uri` publishes only bridge keys; it issues ID-JAGs by token exchange at the
+    /// main token endpoint.
+    public static func bridge(issuer: String, bridgeIssuer: String) -> JSONObject {
+        let authMethods: [String] = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+        return JSONObject([
+            "issuer": .string(bridgeIssuer),
+            "jwks_uri": .string(endpoint(bridgeIssuer, "/jwks.json")),
+            "token_endpoint": .string(endpoint(issuer, "/token")),
+            "response_types_supported": .array([]),
+            "grant_types_supported": .array([.string(TokenExchangeGrant.grantType)]),
+            "token_endpoint_auth_methods_supported": .array(authMethods.map(JSONValue.string)),
+            "identity_chaining_requested_token_types_supported": .array([.string(TokenExchangeGrant.idJAGType)]),
+        ])
+    }
+
+    /// RFC 9728 §2 protected resource metadata for one catalog server (whose authorization server is
+    /// Bridgekeeper, or the third party named in the catalog). No `jwks_uri`: in RFC 9728 it
     /// names the resource's own keys, and clients find ours through the RFC 8414 document.
     public static func protectedResource(_ server: MCPServer, issuer: String) -> JSONObject {
         JSONObject([
             "resource": .string(server.resource.canonical),
-            "authorization_servers": .array([.string(issuer)]),
+            "authorization_servers": .array([.string(server.authorizationServer?.issuer ?? issuer)]),
             "scopes_supported": .array(server.tools.filter(\.enabled).map { .string($0.scope) }),
             "bearer_methods_supported": .array([.string("header")]),
             "resource_name": .string(server.displayName),

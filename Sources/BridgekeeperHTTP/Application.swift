@@ -24,9 +24,13 @@ public struct HTTPServices: Sendable {
     /// verifier sees a new key before it signs.
     public let jwksMaxAge: Int
     public let clock: any WallClock
+    /// The bridge issuer's keys and metadata document, when third-party authorization servers are
+    /// configured.
+    public let bridge: (keys: KeyRing, metadata: String)?
 
     public init(issuer: String, tokenEndpoint: TokenEndpoint, tokenManagement: TokenManagement, keys: KeyRing, catalog: Catalog,
-                metadata: String, addressLimiter: RateLimiter?, jwksMaxAge: Int, clock: any WallClock) {
+                metadata: String, addressLimiter: RateLimiter?, jwksMaxAge: Int, clock: any WallClock,
+                bridge: (keys: KeyRing, metadata: String)? = nil) {
         self.issuer = issuer
         self.tokenEndpoint = tokenEndpoint
         self.tokenManagement = tokenManagement
@@ -36,6 +40,7 @@ public struct HTTPServices: Sendable {
         self.addressLimiter = addressLimiter
         self.jwksMaxAge = jwksMaxAge
         self.clock = clock
+        self.bridge = bridge
     }
 }
 
@@ -83,6 +88,14 @@ public func buildRouter(_ services: HTTPServices) -> Router<BridgekeeperRequestC
     }
     router.get(RouterPath(Metadata.wellKnownPath(issuer: services.issuer))) { _, _ in
         json(services.metadata, cacheControl: "public, max-age=300")
+    }
+    if let bridge = services.bridge {
+        // The bridge issuer ({issuer}/bridge): its keys and its metadata at both discovery paths.
+        router.get("/bridge/jwks.json") { _, _ in
+            json(bridge.keys.snapshot.document, cacheControl: "public, max-age=\(services.jwksMaxAge)", contentType: "application/jwk-set+json")
+        }
+        router.get("/bridge/.well-known/openid-configuration") { _, _ in json(bridge.metadata, cacheControl: "public, max-age=300") }
+        router.get("/.well-known/oauth-authorization-server/bridge") { _, _ in json(bridge.metadata, cacheControl: "public, max-age=300") }
     }
     router.get("/servers/:name/oauth-protected-resource") { _, context in
         guard let name = context.parameters.get("name"), let server = services.catalog.server(named: name) else {

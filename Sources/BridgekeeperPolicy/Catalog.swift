@@ -32,13 +32,32 @@ public struct MCPServer: Sendable {
     /// Whether the organisation has enabled this server.
     public let enabled: Bool
     public let tools: [Tool]
+    /// The name of the third-party authorization server that issues this server's access tokens,
+    /// when it is not Bridgekeeper: policy still decides, and Bridgekeeper issues an ID-JAG for
+    /// that authorization server instead of an access token.
+    public let authorizationServer: AuthorizationServerReference?
 
-    public init(name: String, resource: ResourceURI, displayName: String, enabled: Bool = true, tools: [Tool]) {
+    public init(name: String, resource: ResourceURI, displayName: String, enabled: Bool = true, tools: [Tool],
+                authorizationServer: AuthorizationServerReference? = nil) {
         self.name = name
         self.resource = resource
         self.displayName = displayName
         self.enabled = enabled
         self.tools = tools
+        self.authorizationServer = authorizationServer
+    }
+}
+
+/// A third-party authorization server, as a catalog server names it.
+public struct AuthorizationServerReference: Sendable, Hashable {
+    /// Its name in `authorization_servers`.
+    public let name: String
+    /// Its issuer identifier (what the server's protected resource metadata lists).
+    public let issuer: String
+
+    public init(name: String, issuer: String) {
+        self.name = name
+        self.issuer = issuer
     }
 }
 

@@ -74,7 +74,8 @@ public enum Decision: Sendable, Equatable {
     /// The tools allowed (enabled, granted by an allow rule, not taken away by a deny), and the ids
     /// of the allow rules that granted them.
     case allow(tools: [Tool], rules: [String])
-    case deny(reason: ReasonCode)
+    /// Why not, and for `denied_by_rule` the ids of the deny rules that took everything away.
+    case deny(reason: ReasonCode, rules: [String] = [])
 }
 
 extension ReasonCode {
@@ -102,14 +103,17 @@ public struct Policy: Sendable {
         let allows = relevant.filter { $0.effect == .allow }
         let denies = relevant.filter { $0.effect == .deny }
         guard !allows.isEmpty else { return .deny(reason: .noMatchingRule) }
-        if denies.contains(where: \.coversWholeServer) { return .deny(reason: .deniedByRule) }
+        let wholeServer = denies.filter(\.coversWholeServer)
+        if !wholeServer.isEmpty { return .deny(reason: .deniedByRule, rules: wholeServer.map(\.id)) }
 
         // Each reason for a deny is one filter: nothing covered, everything covered is denied, or
         // what is left is not enabled.
         let covered = server.tools.filter { tool in allows.contains { $0.covers(tool) } }
         guard !covered.isEmpty else { return .deny(reason: .noMatchingRule) }
         let notDenied = covered.filter { tool in !denies.contains { $0.covers(tool) } }
-        guard !notDenied.isEmpty else { return .deny(reason: .deniedByRule) }
+        guard !notDenied.isEmpty else {
+            return .deny(reason: .deniedByRule, rules: denies.filter { rule in covered.contains { rule.covers($0) } }.map(\.id))
+        }
         let granted = notDenied.filter(\.enabled)
         guard !granted.isEmpty else { return .deny(reason: .noEnabledTool) }
         let grantingRules = allows.filter { rule in granted.contains { rule.covers($0) } }.map(\.id)

@@ -21,6 +21,8 @@ public final class BridgekeeperServer: Sendable {
     public let store: SQLiteStore
     public let services: HTTPServices
     public let keys: KeyRing
+    /// The bridge issuer's keys (ID-JAGs for third-party authorization servers), when configured.
+    public let bridgeKeys: KeyRing?
     let sealing: KeySealing
     let logger: Logger
     let clock: any WallClock
@@ -35,16 +37,28 @@ public final class BridgekeeperServer: Sendable {
             }
             let keys = KeyRing(sealing: sealing)
             try await keys.reload(from: store, now: clock.now())
-            let services = makeServices(configuration, store: store, keys: keys, clock: clock)
-            return BridgekeeperServer(configuration: configuration, store: store, services: services, keys: keys, sealing: sealing, logger: logger, clock: clock)
+            var bridgeKeys: KeyRing? = nil
+            if !configuration.authorizationServers.isEmpty {
+                if let created = try await KeyManagement.ensureKey(in: store, sealing: sealing, algorithm: configuration.signingAlgorithm,
+                                                                   purpose: .bridge, now: clock.now()) {
+                    logger.notice("created the first bridge signing key", metadata: ["kid": "\(created)"])
+                }
+                let ring = KeyRing(sealing: sealing, purpose: .bridge)
+                try await ring.reload(from: store, now: clock.now())
+                bridgeKeys = ring
+            }
+            let services = makeServices(configuration, store: store, keys: keys, bridgeKeys: bridgeKeys, clock: clock)
+            return BridgekeeperServer(configuration: configuration, store: store, services: services, keys: keys, bridgeKeys: bridgeKeys,
+                                      sealing: sealing, logger: logger, clock: clock)
         } catch {
             await store.close()
             throw error
         }
     }
 
-    private init(configuration: Configuration, store: SQLiteStore, services: HTTPServices, keys: KeyRing, sealing: KeySealing, logger: Logger,
-                 clock: any WallClock) {
+    private init(configuration: Configuration, store: SQLiteStore, services: HTTPServices, keys: KeyRing, bridgeKeys: KeyRing?, sealing: KeySealing,
+                 logger: Logger, clock: any WallClock) {
+        self.bridgeKeys = bridgeKeys
         self.clock = clock
         self.configuration = configuration
         self.store = store
@@ -54,21 +68,24 @@ public final class BridgekeeperServer: Sendable {
         self.logger = logger
     }
 
-    static func makeServices(_ c: Configuration, store: SQLiteStore, keys: KeyRing, clock: any WallClock) -> HTTPServices {
+    static func makeServices(_ c: Configuration, store: SQLiteStore, keys: KeyRing, bridgeKeys: KeyRing?, clock: any WallClock) -> HTTPServices {
         var fetchSettings = CurlFetcher.Settings()
         fetchSettings.allowLoopbackHTTP = c.allowLoopbackHTTP
         let cache = JWKSCache(fetcher: CurlFetcher(settings: fetchSettings), clock: clock)
+        let fetcher = CurlFetcher(settings: fetchSettings)
         func source(_ keys: Configuration.Keys) -> any KeySource {
             switch keys {
             case .remote(let url): return RemoteKeySource(cache: cache, url: url)
             case .fixed(let set): return StaticKeySource(set)
+            case .discover(let issuer): return DiscoveredKeySource(issuer: issuer, fetcher: fetcher, cache: cache, clock: clock)
             }
         }
         let idps = c.idps.map {
-            TrustedIdP(name: $0.name, issuer: $0.issuer, keys: source($0.keys), algorithms: $0.algorithms,
-                       maxAssertionLifetime: $0.maxAssertionLifetime, leeway: $0.leeway, tenant: $0.tenant,
+            TrustedIdP(name: $0.name, issuer: $0.issuer,
+                       issuers: $0.issuers.map { TrustedIdP.Issuer(issuer: $0.issuer, tenant: $0.tenant, keys: source($0.keys)) },
+                       algorithms: $0.algorithms, maxAssertionLifetime: $0.maxAssertionLifetime, leeway: $0.leeway, tenant: $0.tenant,
                        groupsClaim: $0.groupsClaim, rolesClaim: $0.rolesClaim, subjectClaim: $0.subjectClaim,
-                       maxIDTokenLifetime: $0.maxIDTokenLifetime, maxIDTokenAge: $0.maxIDTokenAge)
+                       maxIDTokenLifetime: $0.maxIDTokenLifetime, maxIDTokenAge: $0.maxIDTokenAge, groupsOverage: $0.groupsOverage)
         }
         let registrations = c.clients.map { client -> ClientRegistration in
             let credential: ClientRegistration.Credential
@@ -78,22 +95,28 @@ public final class BridgekeeperServer: Sendable {
             }
             let resources = client.servers.map { names in names.compactMap { c.catalog.server(named: $0)?.resource } }
             return ClientRegistration(id: client.id, credential: credential, methods: client.methods, grantTypes: client.grantTypes,
-                                      resources: resources, mayIntrospect: client.introspection, idpClientIDs: client.idpClientIDs)
+                                      resources: resources, mayIntrospect: client.introspection, idpClientIDs: client.idpClientIDs,
+                                      authorizationServerClientIDs: client.authorizationServerClientIDs)
         }
         let authenticator = ClientAuthenticator(clients: registrations, issuer: c.issuer, ledger: store, clock: clock)
         let minter = AccessTokenMinter(issuer: c.issuer, lifetime: c.accessTokenLifetime, keys: keys)
         let emailHashKey = Digest.hmacSHA256(key: c.keyEncryptionKey, message: Array("bridgekeeper audit email hash v1".utf8))
+        let idJAGMinter = bridgeKeys.map { IDJAGMinter(issuer: c.bridgeIssuer, keys: $0) }
         let grantDependencies = GrantDependencies(issuer: c.issuer, idps: idps, catalog: c.catalog, policy: c.policy, clients: authenticator,
-                                                            store: store, minter: minter, clock: clock, emailHashKey: emailHashKey)
+                                                  store: store, minter: minter, clock: clock, emailHashKey: emailHashKey,
+                                                  authorizationServers: c.authorizationServers, idJAGMinter: idJAGMinter)
         let endpoint = TokenEndpoint(grants: [JWTBearerGrant(grantDependencies), TokenExchangeGrant(grantDependencies)], clients: authenticator, audit: store, clock: clock,
                                      clientLimiter: RateLimiter(rate: c.perClientLimit.rate, burst: c.perClientLimit.burst))
         let management = TokenManagement(issuer: c.issuer, keys: keys, clients: authenticator, store: store, clock: clock)
         let metadata = JSONValue.object(Metadata.authorizationServer(
             issuer: c.issuer, grantTypes: endpoint.grantTypes,
-            signingAlgorithms: ["ES256", "ES384", "ES512", "EdDSA", "RS256", "PS256"], catalog: c.catalog)).serialized()
+            signingAlgorithms: ["ES256", "ES384", "ES512", "EdDSA", "RS256", "PS256"], catalog: c.catalog, bridging: bridgeKeys != nil)).serialized()
+        let bridge = bridgeKeys.map { ring in
+            (keys: ring, metadata: JSONValue.object(Metadata.bridge(issuer: c.issuer, bridgeIssuer: c.bridgeIssuer)).serialized())
+        }
         return HTTPServices(issuer: c.issuer, tokenEndpoint: endpoint, tokenManagement: management, keys: keys, catalog: c.catalog,
                             metadata: metadata, addressLimiter: RateLimiter(rate: c.perAddressLimit.rate, burst: c.perAddressLimit.burst),
-                            jwksMaxAge: max(0, min(300, Int(c.keyPropagationDelay - c.keyReloadInterval))), clock: clock)
+                            jwksMaxAge: max(0, min(300, Int(c.keyPropagationDelay - c.keyReloadInterval))), clock: clock, bridge: bridge)
     }
 
     /// The Hummingbird application on the configured address.
@@ -132,8 +155,10 @@ struct Maintenance: Service {
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(c.keyReloadInterval)) }
             if Task.isCancelled || Task.isShuttingDownGracefully { break }
             let now = server.clock.now()
-            do { try await server.keys.reload(from: server.store, now: now) } catch {
-                server.logger.error("signing key reload failed", metadata: ["error": "\(error)"])
+            for ring in [server.keys] + (server.bridgeKeys.map { [$0] } ?? []) {
+                do { try await ring.reload(from: server.store, now: now) } catch {
+                    server.logger.error("signing key reload failed", metadata: ["purpose": "\(ring.purpose.rawValue)", "error": "\(error)"])
+                }
             }
             if now.timeIntervalSince(lastPurge) >= c.purgeInterval {
                 lastPurge = now

@@ -69,7 +69,7 @@ public actor MemoryStore: BridgekeeperStore {
     public func addSigningKey(_ key: StoredSigningKey, retiring: (keyID: String, retiresAt: Date, unpublishAt: Date)?) {
         if let retiring, let index = keys.firstIndex(where: { $0.keyID.utf8.elementsEqual(retiring.keyID.utf8) }) {
             let old = keys[index]
-            keys[index] = StoredSigningKey(keyID: old.keyID, algorithm: old.algorithm, sealedPrivateKey: old.sealedPrivateKey,
+            keys[index] = StoredSigningKey(keyID: old.keyID, purpose: old.purpose, algorithm: old.algorithm, sealedPrivateKey: old.sealedPrivateKey,
                                            publicJWK: old.publicJWK, createdAt: old.createdAt, activatesAt: old.activatesAt,
                                            retiresAt: retiring.retiresAt, unpublishAt: retiring.unpublishAt)
         }

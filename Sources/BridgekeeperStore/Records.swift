@@ -36,9 +36,19 @@ public struct ReplayMark: Sendable, Hashable {
     }
 }
 
-/// An access token Bridgekeeper issued, as recorded (never the token itself: its claims).
+/// A token Bridgekeeper issued, as recorded (never the token itself: its claims).
 public struct IssuedToken: Sendable, Hashable {
+    /// What was issued.
+    public enum Kind: String, Sendable, Hashable {
+        /// An RFC 9068 access token for one of our MCP servers (revocable here).
+        case accessToken = "access_token"
+        /// An ID-JAG for a third-party authorization server, signed with the bridge key: recorded
+        /// as evidence; the server that redeems it decides its fate.
+        case idJAG = "id_jag"
+    }
+
     public let jti: String
+    public let kind: Kind
     public let subject: SubjectKey
     public let principal: PrincipalClass
     public let clientID: String
@@ -50,9 +60,10 @@ public struct IssuedToken: Sendable, Hashable {
     /// The `jti` of the assertion it was issued for.
     public let assertionID: String?
 
-    public init(jti: String, subject: SubjectKey, principal: PrincipalClass, clientID: String, resource: String,
+    public init(jti: String, kind: Kind = .accessToken, subject: SubjectKey, principal: PrincipalClass, clientID: String, resource: String,
                 scope: [String], issuedAt: Date, expiresAt: Date, assertionID: String?) {
         self.jti = jti
+        self.kind = kind
         self.subject = subject
         self.principal = principal
         self.clientID = clientID
@@ -82,7 +93,17 @@ public struct TokenState: Sendable, Hashable {
 /// stops signing at `retiresAt`, when a newer key took over; unpublished at `unpublishAt`, which is
 /// at least the longest token lifetime after it stopped signing.
 public struct StoredSigningKey: Sendable, Hashable {
+    /// What a key signs: each purpose has its own keys, schedule and published set.
+    public enum Purpose: String, Sendable, Hashable, CaseIterable {
+        /// Access tokens (and introspection's own checks); published at `/jwks.json`.
+        case access
+        /// ID-JAGs for third-party authorization servers, as the bridge issuer; published at
+        /// `/bridge/jwks.json`.
+        case bridge
+    }
+
     public let keyID: String
+    public let purpose: Purpose
     public let algorithm: String
     public let sealedPrivateKey: [UInt8]
     public let publicJWK: String
@@ -91,9 +112,10 @@ public struct StoredSigningKey: Sendable, Hashable {
     public let retiresAt: Date?
     public let unpublishAt: Date?
 
-    public init(keyID: String, algorithm: String, sealedPrivateKey: [UInt8], publicJWK: String, createdAt: Date,
+    public init(keyID: String, purpose: Purpose = .access, algorithm: String, sealedPrivateKey: [UInt8], publicJWK: String, createdAt: Date,
                 activatesAt: Date, retiresAt: Date? = nil, unpublishAt: Date? = nil) {
         self.keyID = keyID
+        self.purpose = purpose
         self.algorithm = algorithm
         self.sealedPrivateKey = sealedPrivateKey
         self.publicJWK = publicJWK

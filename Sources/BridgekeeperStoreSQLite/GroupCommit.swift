@@ -201,11 +201,11 @@ extension SQLiteStore {
                                    [.text(mark.namespace.rawValue), .text(mark.issuer), .text(mark.jti)])
         }
         if !tokens.isEmpty {
-            var sql = "INSERT INTO issued_tokens (jti, issuer, tenant, subject, principal, client_id, resource, scope, issued_at, expires_at, assertion_jti) VALUES "
+            var sql = "INSERT INTO issued_tokens (jti, kind, issuer, tenant, subject, principal, client_id, resource, scope, issued_at, expires_at, assertion_jti) VALUES "
             var binds: [SQLiteData] = []
             for (index, token) in tokens.enumerated() {
-                sql += index == 0 ? "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" : ", (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                binds += [.text(token.jti), .text(token.subject.issuer), token.subject.tenant.map(SQLiteData.text) ?? .null,
+                sql += index == 0 ? "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" : ", (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                binds += [.text(token.jti), .text(token.kind.rawValue), .text(token.subject.issuer), token.subject.tenant.map(SQLiteData.text) ?? .null,
                           .text(token.subject.subject), .text(token.principal.rawValue), .text(token.clientID), .text(token.resource),
                           .text(token.scope.joined(separator: " ")), .integer(Int(token.issuedAt.timeIntervalSince1970)),
                           .integer(Int(token.expiresAt.timeIntervalSince1970)), token.assertionID.map(SQLiteData.text) ?? .null]

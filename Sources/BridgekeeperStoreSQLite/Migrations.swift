@@ -35,5 +35,11 @@ enum Migrations {
                 created_at INTEGER NOT NULL, activates_at INTEGER NOT NULL, retires_at INTEGER, unpublish_at INTEGER)
             """,
         ]),
+        (2, [
+            // Bridge keys (ID-JAGs for third-party authorization servers) beside access-token keys.
+            "ALTER TABLE signing_keys ADD COLUMN purpose TEXT NOT NULL DEFAULT 'access'",
+            // ID-JAGs the bridge issued are recorded beside access tokens, told apart by kind.
+            "ALTER TABLE issued_tokens ADD COLUMN kind TEXT NOT NULL DEFAULT 'access_token'",
+        ]),
     ]
 }

@@ -54,8 +54,9 @@ extension SQLiteStore {
             throw CorruptRow(table: table, column: "principal")
         }
         let scope = try text(row, "scope", table)
+        guard let kind = IssuedToken.Kind(rawValue: try text(row, "kind", table)) else { throw CorruptRow(table: table, column: "kind") }
         let token = IssuedToken(
-            jti: try text(row, "jti", table),
+            jti: try text(row, "jti", table), kind: kind,
             subject: SubjectKey(issuer: try text(row, "issuer", table), tenant: optionalText(row, "tenant"), subject: try text(row, "subject", table)),
             principal: principal, clientID: try text(row, "client_id", table), resource: try text(row, "resource", table),
             scope: scope.isEmpty ? [] : scope.split(separator: " ").map(String.init),
@@ -70,8 +71,11 @@ extension SQLiteStore {
         guard let data = row.column("sealed_private_key"), case .blob(let buffer) = data else {
             throw CorruptRow(table: table, column: "sealed_private_key")
         }
+        guard let purpose = StoredSigningKey.Purpose(rawValue: try text(row, "purpose", table)) else {
+            throw CorruptRow(table: table, column: "purpose")
+        }
         return StoredSigningKey(
-            keyID: try text(row, "kid", table), algorithm: try text(row, "alg", table),
+            keyID: try text(row, "kid", table), purpose: purpose, algorithm: try text(row, "alg", table),
             sealedPrivateKey: Array(buffer.readableBytesView), publicJWK: try text(row, "public_jwk", table),
             createdAt: Date(timeIntervalSince1970: Double(try integer(row, "created_at", table))),
             activatesAt: Date(timeIntervalSince1970: Double(try integer(row, "activates_at", table))),

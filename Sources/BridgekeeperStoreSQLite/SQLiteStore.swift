@@ -273,8 +273,8 @@ public final class SQLiteStore: BridgekeeperStore {
             var sealed = ByteBuffer()
             sealed.writeBytes(key.sealedPrivateKey)
             _ = try await db.query(
-                "INSERT INTO signing_keys (kid, alg, sealed_private_key, public_jwk, created_at, activates_at, retires_at, unpublish_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [.text(key.keyID), .text(key.algorithm), .blob(sealed), .text(key.publicJWK),
+                "INSERT INTO signing_keys (kid, purpose, alg, sealed_private_key, public_jwk, created_at, activates_at, retires_at, unpublish_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [.text(key.keyID), .text(key.purpose.rawValue), .text(key.algorithm), .blob(sealed), .text(key.publicJWK),
                  .integer(Int(key.createdAt.timeIntervalSince1970)), .integer(Int(key.activatesAt.timeIntervalSince1970)),
                  key.retiresAt.map { .integer(Int($0.timeIntervalSince1970)) } ?? .null,
                  key.unpublishAt.map { .integer(Int($0.timeIntervalSince1970)) } ?? .null])

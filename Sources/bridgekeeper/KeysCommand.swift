@@ -31,17 +31,26 @@ struct KeysCommand: AsyncParsableCommand {
         @Flag(help: "Sign with the new key at once.")
         var immediate = false
 
+        @Option(help: "Which keys: access (access tokens, /jwks.json) or bridge (ID-JAGs, /bridge/jwks.json).")
+        var purpose: String = "access"
+
         func run() async throws {
             try await reportingFailures {
+                guard let purpose = StoredSigningKey.Purpose(rawValue: purpose) else {
+                    throw CLIFailure("usage", "--purpose must be access or bridge", exitCode: 2)
+                }
                 let c = try location.configuration()
+                if purpose == .bridge, c.authorizationServers.isEmpty {
+                    throw CLIFailure("usage", "no authorization_servers are configured: there is no bridge key to rotate", exitCode: 2)
+                }
                 let store = try await SQLiteStore.open(path: c.databasePath)
                 let sealing = try KeySealing(keyEncryptionKey: c.keyEncryptionKey)
                 let now = SystemClock().now()
-                let rotated = try await KeyManagement.rotate(in: store, sealing: sealing, algorithm: c.signingAlgorithm, now: now,
+                let rotated = try await KeyManagement.rotate(in: store, sealing: sealing, algorithm: c.signingAlgorithm, purpose: purpose, now: now,
                                                              propagation: immediate ? 0 : c.keyPropagationDelay,
                                                              retention: c.longestTokenRetention)
                 await store.close()
-                print("published \(rotated.keyID) (\(c.signingAlgorithm.rawValue)); signs from \(ISO8601DateFormatter().string(from: rotated.activatesAt))")
+                print("published \(purpose.rawValue) key \(rotated.keyID) (\(c.signingAlgorithm.rawValue)); signs from \(ISO8601DateFormatter().string(from: rotated.activatesAt))")
             }
         }
     }
@@ -59,14 +68,14 @@ struct KeysCommand: AsyncParsableCommand {
                 await store.close()
                 let now = SystemClock().now()
                 let f = ISO8601DateFormatter()
-                print(["KID", "ALG", "STATE", "ACTIVATES", "RETIRES", "UNPUBLISHED"].joined(separator: "\t"))
+                print(["KID", "PURPOSE", "ALG", "STATE", "ACTIVATES", "RETIRES", "UNPUBLISHED"].joined(separator: "\t"))
                 for key in keys {
                     let state: String
                     if let unpublish = key.unpublishAt, unpublish <= now { state = "unpublished" }
                     else if let retires = key.retiresAt, retires <= now { state = "retired (published)" }
                     else if key.activatesAt > now { state = "next (published)" }
                     else { state = "signing" }
-                    print([key.keyID, key.algorithm, state, f.string(from: key.activatesAt), key.retiresAt.map(f.string) ?? "-",
+                    print([key.keyID, key.purpose.rawValue, key.algorithm, state, f.string(from: key.activatesAt), key.retiresAt.map(f.string) ?? "-",
                            key.unpublishAt.map(f.string) ?? "-"].joined(separator: "\t"))
                 }
             }

@@ -467,7 +467,7 @@ struct ConfigurationErrorTests {
         expectRefused(file, path: "idps[0].algorithms[1]", because: "none and HMAC are never allowed")
     }
 
-    @Test("an IdP needs exactly one of jwks_uri and jwks_file")
+    @Test("an IdP takes at most one of jwks_uri and jwks_file; with neither, its keys come from OIDC discovery")
     func idpKeysSource() throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
@@ -481,12 +481,18 @@ struct ConfigurationErrorTests {
                 jwks_file: jwks.json
             """
         expectRefused(file, path: "idps[0]", because: "exactly one of jwks_uri, jwks_file", baseDirectory: folder.path)
+        // Neither: the keys come from the issuer's OIDC discovery document.
         file.idps = """
             idps:
               - name: corp
                 issuer: https://idp.example.com
             """
-        expectRefused(file, path: "idps[0]", because: "exactly one of jwks_uri, jwks_file", baseDirectory: folder.path)
+        let discovered = try file.parse(baseDirectory: folder.path)
+        guard case .discover(let issuer) = discovered.idps[0].keys else {
+            Issue.record("expected discovery, got \(discovered.idps[0].keys)")
+            return
+        }
+        #expect(issuer == "https://idp.example.com")
     }
 
     @Test("an IdP jwks_uri must be https; http only on loopback with development.allow_loopback_http")
@@ -930,5 +936,100 @@ struct ConfigurationBridgeTests {
                 \(setting)
             """
         expectRefused(file, path: path, because: "must be")
+    }
+}
+
+@Suite("Configuration: third-party authorization servers (the bridge issuer's ID-JAGs)")
+struct ConfigurationAuthorizationServerTests {
+    /// A file with one third-party authorization server, a catalog server behind it and a client mapping.
+    func bridgeFile(authorizationServers: String? = nil, idps: String? = nil) -> ConfigFile {
+        var file = ConfigFile()
+        if let idps { file.idps = idps }
+        file.extra = authorizationServers ?? """
+            authorization_servers:
+              - name: partner
+                issuer: https://as.partner.example
+                id_jag_lifetime: 120
+            """
+        file.servers += """
+
+              - name: crm
+                resource: https://mcp.partner.example/crm
+                authorization_server: partner
+                tools:
+                  - { name: read_accounts, category: read }
+            """
+        file.clients = """
+            clients:
+              - id: mcp-client
+                secret_hash: \(ConfigFile.secretHash)
+                idp_client_ids: { corp: 0oa-app }
+                authorization_server_client_ids: { partner: partner-7 }
+            """
+        return file
+    }
+
+    @Test("an authorization server, the catalog server behind it and the client's id there are read; the bridge issuer is {issuer}/bridge")
+    func reads() throws {
+        let configuration = try bridgeFile().parse()
+        let server = try #require(configuration.authorizationServers.first)
+        #expect(server.name == "partner" && server.issuer == "https://as.partner.example" && server.idp == "corp" && server.idJAGLifetime == 120)
+        #expect(configuration.catalog.server(named: "crm")?.authorizationServer == AuthorizationServerReference(name: "partner", issuer: "https://as.partner.example"))
+        #expect(configuration.catalog.server(named: "github")?.authorizationServer == nil)
+        #expect(configuration.clients[0].authorizationServerClientIDs == ["partner": "partner-7"])
+        #expect(configuration.bridgeIssuer == "https://auth.example.com/bridge")
+        #expect(configuration.longestTokenLifetime == 300)
+    }
+
+    @Test("refused: Bridgekeeper itself as the authorization server, http, a lifetime over 300 s, an unknown IdP, a duplicate", arguments: [
+        ("issuer: https://auth.example.com", "authorization_servers[0].issuer", "is Bridgekeeper itself"),
+        ("issuer: https://auth.example.com/bridge", "authorization_servers[0].issuer", "is Bridgekeeper itself"),
+        ("issuer: http://as.partner.example", "authorization_servers[0].issuer", "must use https"),
+        ("issuer: https://as.partner.example\n    id_jag_lifetime: 301", "authorization_servers[0].id_jag_lifetime", "must be"),
+        ("issuer: https://as.partner.example\n    idp: okta", "authorization_servers[0].idp", "no IdP named okta"),
+    ])
+    func refused(_ entry: String, _ path: String, _ why: String) {
+        let file = bridgeFile(authorizationServers: """
+            authorization_servers:
+              - name: partner
+                \(entry)
+            """)
+        expectRefused(file, path: path, because: why)
+    }
+
+    @Test("with several IdPs the authorization server must name the one whose people it knows (sub is unique per IdP)")
+    func idpRequiredWithSeveral() {
+        let file = bridgeFile(idps: """
+            idps:
+              - name: corp
+                issuer: https://idp.example.com
+                jwks_uri: https://idp.example.com/oauth2/v1/keys
+              - name: other
+                issuer: https://other.example.com
+                jwks_uri: https://other.example.com/keys
+            """)
+        expectRefused(file, path: "authorization_servers[0].idp", because: "is required when several IdPs are configured")
+    }
+
+    @Test("an IdP whose issuer is Bridgekeeper's own or its bridge's is refused: it never redeems what it issued")
+    func idpIsSelf() {
+        var file = ConfigFile()
+        file.idps = """
+            idps:
+              - name: corp
+                issuer: https://auth.example.com/bridge
+                jwks_uri: https://auth.example.com/bridge/jwks.json
+            """
+        expectRefused(file, path: "idps[0].issuer", because: "never redeems what it issued itself")
+    }
+
+    @Test("a catalog server naming an unknown authorization server, and a client mapping to one, are refused with their paths")
+    func unknownNames() {
+        var file = bridgeFile()
+        file.servers = file.servers.replacingOccurrences(of: "authorization_server: partner", with: "authorization_server: nobody")
+        expectRefused(file, path: "servers[2].authorization_server", because: "no authorization server named nobody")
+        var client = bridgeFile()
+        client.clients = client.clients.replacingOccurrences(of: "{ partner: partner-7 }", with: "{ nobody: x }")
+        expectRefused(client, path: "clients[0].authorization_server_client_ids.nobody", because: "unknown key")
     }
 }

@@ -64,7 +64,7 @@ struct PolicyTests {
         let policy = Policy(rules: Self.policy.rules + [
             PolicyRule(id: "block-contractors", effect: .deny, subjects: .anyOf(groups: ["contractors"], roles: []), servers: .named(["github"])),
         ])
-        #expect(policy.decide(for: Self.contractor, on: Self.github) == .deny(reason: .deniedByRule))
+        #expect(policy.decide(for: Self.contractor, on: Self.github) == .deny(reason: .deniedByRule, rules: ["block-contractors"]))
         #expect(tools(policy.decide(for: Self.engineer, on: Self.github)) == ["search_issues", "get_file", "create_issue"])
     }
 
@@ -82,13 +82,13 @@ struct PolicyTests {
         #expect(onlyMerge.decide(for: Self.engineer, on: Self.github) == .deny(reason: .noEnabledTool))
     }
 
-    @Test("everything an allow covers, denied, is reported as denied by rule")
+    @Test("everything an allow covers, denied, is reported as denied by rule, naming the rule")
     func allDenied() {
         let policy = Policy(rules: [
             PolicyRule(id: "w", effect: .allow, subjects: .everyone, servers: .all, categories: [.write]),
             PolicyRule(id: "no-w", effect: .deny, subjects: .everyone, servers: .all, categories: [.write]),
         ])
-        #expect(policy.decide(for: Self.engineer, on: Self.github) == .deny(reason: .deniedByRule))
+        #expect(policy.decide(for: Self.engineer, on: Self.github) == .deny(reason: .deniedByRule, rules: ["no-w"]))
     }
 
     @Test("groups and roles are matched exactly")

@@ -88,7 +88,10 @@ final class TestDeployment: Sendable {
     /// - Parameter extra: YAML appended at the top level (e.g. `rate_limits:`).
     /// - Parameter idpKeys: replaces the IdP's `jwks_file: idp-jwks.json` line (e.g. a `jwks_uri`).
     /// - Parameter clients: YAML list items appended to `clients:`.
-    init(extra: String = "", idpExtra: String = "", idpKeys: String = "jwks_file: idp-jwks.json", clients: String = "") throws {
+    /// - Parameter mcpClientExtra: keys added to `mcp-client` (indented as its other keys).
+    /// - Parameter servers, policy: YAML list items appended to `servers:` and `policy:`.
+    init(extra: String = "", idpExtra: String = "", idpKeys: String = "jwks_file: idp-jwks.json", clients: String = "",
+         mcpClientExtra: String = "", servers: String = "", policy: String = "") throws {
         directory = NSTemporaryDirectory() + "bk-test-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         idp = try TestIdP()
@@ -116,6 +119,7 @@ final class TestDeployment: Sendable {
             secret_hash: "\(secretHash)"
             auth_methods: [client_secret_basic]
             idp_client_ids: {test-idp: \(Self.upstreamClientID)}
+            \(mcpClientExtra)
           - id: \(Self.postClientID)
             secret_hash: "\(secretHash)"
             auth_methods: [client_secret_post]
@@ -145,6 +149,7 @@ final class TestDeployment: Sendable {
             enabled: false
             tools:
               - { name: anything, category: read }
+        \(servers)
         policy:
           - id: engineering-github
             effect: allow
@@ -161,6 +166,7 @@ final class TestDeployment: Sendable {
             groups: [contractors]
             servers: [github]
             categories: [write]
+        \(policy)
         \(extra)
         """
     }
@@ -173,6 +179,11 @@ final class TestDeployment: Sendable {
 
     func configuration() throws -> Configuration {
         try Configuration.parse(yaml: yaml, baseDirectory: directory, environment: ["TEST_KEK": kek])
+    }
+
+    /// The configuration in `file`, a YAML file the test wrote into the deployment's folder.
+    func configuration(file: String) throws -> Configuration {
+        try Configuration.load(file: (directory as NSString).appendingPathComponent(file), environment: ["TEST_KEK": kek])
     }
 
     /// A `private_key_jwt` client assertion (RFC 7523 §3) for `jwt-client`.
@@ -190,11 +201,12 @@ final class TestDeployment: Sendable {
 
 /// Starts the real server (SQLite in the deployment's folder) on a loopback port and runs `body`
 /// with an HTTP client; the store is closed afterwards.
-func withServer<T: Sendable>(_ deployment: TestDeployment, clock: any WallClock,
+func withServer<T: Sendable>(_ deployment: TestDeployment, configurationFile: String? = nil, clock: any WallClock,
                              _ body: @Sendable (any TestClientProtocol, BridgekeeperServer) async throws -> T) async throws -> T {
     var logger = Logger(label: "test")
     logger.logLevel = .critical
-    let server = try await BridgekeeperServer.prepare(try deployment.configuration(), clock: clock, logger: logger)
+    let configuration = try configurationFile.map { try deployment.configuration(file: $0) } ?? deployment.configuration()
+    let server = try await BridgekeeperServer.prepare(configuration, clock: clock, logger: logger)
     do {
         let result = try await server.application(port: 0).test(.live) { client in try await body(client, server) }
         await server.store.close()

@@ -233,7 +233,28 @@ struct TokenExchangeTests: JWTBearerTesting {
         }
     }
 
-    @Test("requested_token_type id-jag is not offered yet: invalid_request (unsupported_token_type)")
+    @Test("a policy refusal tells the person why: the server, the reason code and the deny rule's id")
+    func policyReasonInDescription() async throws {
+        let deployment = try TestDeployment(policy: """
+              - id: frozen-accounts
+                effect: deny
+                groups: [frozen]
+                servers: [github]
+            """)
+        let clock = TestClock(jwtBearerStart)
+        try await withServer(deployment, clock: clock) { client, server in
+            let frozen = try deployment.idp.idToken(TestIdP.idTokenClaims(now: clock.now(), groups: ["engineering", "frozen"]))
+            let response = try await client.exchange(frozen)
+            try await expectRefusal(response, error: "invalid_request", reason: "denied_by_rule", server: server)
+            #expect(response.json?["error_description"]
+                    == .string("policy does not grant this subject access to github (denied_by_rule by frozen-accounts)"))
+            let stranger = try deployment.idp.idToken(TestIdP.idTokenClaims(now: clock.now(), groups: ["sales"]))
+            let other = try await client.exchange(stranger)
+            #expect(other.json?["error_description"] == .string("policy does not grant this subject access to github (no_matching_rule)"))
+        }
+    }
+
+    @Test("requested_token_type id-jag without a configured authorization server: invalid_request (unsupported_token_type)")
     func requestedIDJAG() async throws {
         let deployment = try TestDeployment()
         let clock = TestClock(jwtBearerStart)

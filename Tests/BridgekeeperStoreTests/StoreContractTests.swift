@@ -410,4 +410,28 @@ struct StoreContractTests {
             #expect(keys.last?.unpublishAt == nil)
         }
     }
+
+    @Test("key purposes and token kinds round-trip: a bridge key and an ID-JAG record read back as such", arguments: StoreKind.allCases)
+    func purposesAndKinds(_ kind: StoreKind) async throws {
+        try await kind.withStore { store async throws in
+            let access = F.signingKey("k-access", at: 0)
+            let base = F.signingKey("k-bridge", at: 0)
+            let bridge = StoredSigningKey(keyID: base.keyID, purpose: .bridge, algorithm: base.algorithm, sealedPrivateKey: base.sealedPrivateKey,
+                                          publicJWK: base.publicJWK, createdAt: base.createdAt, activatesAt: base.activatesAt)
+            try await store.addSigningKey(access, retiring: nil)
+            try await store.addSigningKey(bridge, retiring: nil)
+            let keys = try await store.signingKeys()
+            #expect(keys.first { $0.keyID == "k-access" }?.purpose == .access)
+            #expect(keys.first { $0.keyID == "k-bridge" }?.purpose == .bridge)
+
+            let plain = F.token("at-1")
+            let idJAG = IssuedToken(jti: "jag-out-1", kind: .idJAG, subject: F.alice, principal: .human, clientID: "mcp-client",
+                                    resource: "https://mcp.partner.example/crm", scope: ["tool:read"], issuedAt: F.t0,
+                                    expiresAt: F.t0.addingTimeInterval(300), assertionID: nil)
+            _ = try await store.commit(marks: [], token: plain, audit: nil)
+            _ = try await store.commit(marks: [], token: idJAG, audit: nil)
+            #expect(try await store.tokenState(jti: "at-1")?.token.kind == .accessToken)
+            #expect(try await store.tokenState(jti: "jag-out-1")?.token == idJAG)
+        }
+    }
 }

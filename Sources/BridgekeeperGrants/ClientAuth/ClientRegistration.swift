@@ -26,9 +26,13 @@ public struct ClientRegistration: Sendable {
     /// The client's own client id at each IdP (by the IdP's configured name): an ID token of that
     /// IdP is exchanged only when its `aud` is this id.
     public let idpClientIDs: [String: String]
+    /// The client's id at each third-party authorization server, by its name: the `client_id` of
+    /// the ID-JAGs issued for it.
+    public let authorizationServerClientIDs: [String: String]
 
     public init(id: String, credential: Credential, methods: Set<AuthenticatedClient.Method>? = nil, grantTypes: [String],
-                resources: [ResourceURI]? = nil, mayIntrospect: Bool = false, idpClientIDs: [String: String] = [:]) {
+                resources: [ResourceURI]? = nil, mayIntrospect: Bool = false, idpClientIDs: [String: String] = [:],
+                authorizationServerClientIDs: [String: String] = [:]) {
         self.id = id
         self.credential = credential
         switch credential {
@@ -39,6 +43,7 @@ public struct ClientRegistration: Sendable {
         self.resources = resources
         self.mayIntrospect = mayIntrospect
         self.idpClientIDs = idpClientIDs
+        self.authorizationServerClientIDs = authorizationServerClientIDs
     }
 
     public func allows(grantType: String) -> Bool { grantTypes.containsExactly(grantType) }

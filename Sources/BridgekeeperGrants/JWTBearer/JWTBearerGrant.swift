@@ -50,15 +50,15 @@ public struct JWTBearerGrant: Grant {
         // kid, signature, claims.
         let signed: IdPToken
         do throws(IdPToken.Failure) {
-            signed = try IdPToken(assertion, kind: .idJAG, idps: deps.idps, anyAlgorithms: deps.anyIdPAlgorithms)
+            signed = try IdPToken(assertion, kind: .idJAG, idps: deps.idps, anyAlgorithms: deps.anyIdPAlgorithms, ownIssuers: deps.ownIssuers)
         } catch { throw Self.refusal(error) }
         let idp = signed.idp
-        draft.issuer = idp.issuer
+        draft.issuer = signed.issuer
         let now = deps.clock.now()
         let verified: VerifiedJWT
         do throws(IdPToken.Failure) {
             try signed.checkAlgorithm()
-            verified = try await signed.verify(rules: ClaimRules(issuer: idp.issuer, audience: deps.issuer, leeway: idp.leeway,
+            verified = try await signed.verify(rules: ClaimRules(issuer: signed.issuer, audience: deps.issuer, leeway: idp.leeway,
                                                                 maxLifetime: idp.maxAssertionLifetime), now: now)
         } catch { throw Self.refusal(error) }
         let claims = verified.claims
@@ -86,9 +86,9 @@ public struct JWTBearerGrant: Grant {
         // subject disabled) are then taken where the documented order puts them: on the way to an
         // issuance, inside the commit itself (one transaction, no window between check and write);
         // on the way to a refusal, from one read, so a replay is still reported as a replay.
-        let mark = ReplayMark(namespace: .assertion, issuer: idp.issuer, jti: jti, expiresAt: expiration.addingTimeInterval(idp.leeway))
-        let tenant: String? = idp.tenant.flatMap { rule in (try? claims.string(rule.claim)) ?? nil }
-        let subjectKey = SubjectKey(issuer: idp.issuer, tenant: tenant, subject: subject)
+        let mark = ReplayMark(namespace: .assertion, issuer: signed.issuer, jti: jti, expiresAt: expiration.addingTimeInterval(idp.leeway))
+        let tenant = signed.tenant(in: claims)
+        let subjectKey = SubjectKey(issuer: signed.issuer, tenant: tenant.value, subject: subject)
         let plan: Plan
         do throws(Refusal) {
             plan = try decide(claims: claims, idp: idp, tenant: tenant, requestedResource: requestedResource,
@@ -131,7 +131,7 @@ public struct JWTBearerGrant: Grant {
 
     /// The steps after `jti` that need no store, in their documented order: `client_id`, resource,
     /// tenant, (subject not disabled: the store's), policy, scope.
-    private func decide(claims: JWTClaims, idp: TrustedIdP, tenant: String?, requestedResource: ResourceURI?, requestedScope: Scope?,
+    private func decide(claims: JWTClaims, idp: TrustedIdP, tenant: (value: String?, trusted: Bool), requestedResource: ResourceURI?, requestedScope: Scope?,
                         assertionClient: String, client: AuthenticatedClient, draft: inout AuditDraft) throws(Refusal) -> Plan {
         // Bound to the authenticated client.
         guard assertionClient.isExactly(client.id) else {
@@ -147,13 +147,11 @@ public struct JWTBearerGrant: Grant {
         draft.server = server.resource.canonical
 
         // Tenant.
-        if let rule = idp.tenant {
-            guard let tenant, rule.allowed.containsExactly(tenant) else {
-                throw Refusal(error: OAuthError(.invalidGrant, "assertion tenant is not trusted", reason: .tenantNotAllowed),
-                              afterSubjectStep: false)
-            }
+        guard tenant.trusted else {
+            throw Refusal(error: OAuthError(.invalidGrant, "assertion tenant is not trusted", reason: .tenantNotAllowed),
+                          afterSubjectStep: false)
         }
-        draft.tenant = tenant
+        draft.tenant = tenant.value
 
         // Policy, then scope = requested ∩ assertion ∩ policy.
         do throws(OAuthError) {

@@ -23,9 +23,12 @@ public final class KeyRing: Sendable {
 
     private let sealing: KeySealing
     private let state: Mutex<Snapshot>
+    /// Which of the stored keys this ring holds.
+    public let purpose: StoredSigningKey.Purpose
 
-    public init(sealing: KeySealing) {
+    public init(sealing: KeySealing, purpose: StoredSigningKey.Purpose = .access) {
         self.sealing = sealing
+        self.purpose = purpose
         state = Mutex(Snapshot(signer: nil, published: JWKSet(keys: []), document: #"{"keys":[]}"#, algorithms: []))
     }
 
@@ -33,7 +36,7 @@ public final class KeyRing: Sendable {
 
     /// Rebuilds the snapshot from the stored keys as of `now`.
     public func reload(from store: any SigningKeyStore, now: Date) async throws {
-        let stored = try await store.signingKeys()
+        let stored = try await store.signingKeys().filter { $0.purpose == purpose }
         let snapshot = try Self.snapshot(of: stored, sealing: sealing, now: now)
         state.withLock { $0 = snapshot }
     }
@@ -62,18 +65,24 @@ public final class KeyRing: Sendable {
 }
 
 /// Private keys at rest: PKCS#8 PEM sealed with AES-256-GCM under the key-encryption key from the
-/// configuration (`keys.encryption_key`), with the `kid` as associated data so that a sealed key
-/// cannot be moved to another row.
+/// configuration (`keys.encryption_key`), with the `kid` (and the purpose, for bridge keys) as
+/// associated data so that a sealed key cannot be moved to another row or relabelled to sign
+/// another kind of token.
 public struct KeySealing: Sendable {
     private let box: SecretBox
+
+    /// Access keys keep the bare `kid` (the schema-1 format); other purposes prefix theirs.
+    static func context(keyID: String, purpose: StoredSigningKey.Purpose) -> [UInt8] {
+        purpose == .access ? Array(keyID.utf8) : Array("\(purpose.rawValue):\(keyID)".utf8)
+    }
 
     public init(keyEncryptionKey: [UInt8]) throws(JOSEError) {
         box = try SecretBox(key: keyEncryptionKey)
     }
 
-    public func seal(_ key: SigningKey, now: Date, activatesAt: Date) throws(JOSEError) -> StoredSigningKey {
-        let sealed = try box.seal(Array(try key.privateKeyPEM().utf8), context: Array(key.keyID.utf8))
-        return StoredSigningKey(keyID: key.keyID, algorithm: key.algorithm.rawValue, sealedPrivateKey: sealed,
+    public func seal(_ key: SigningKey, purpose: StoredSigningKey.Purpose = .access, now: Date, activatesAt: Date) throws(JOSEError) -> StoredSigningKey {
+        let sealed = try box.seal(Array(try key.privateKeyPEM().utf8), context: Self.context(keyID: key.keyID, purpose: purpose))
+        return StoredSigningKey(keyID: key.keyID, purpose: purpose, algorithm: key.algorithm.rawValue, sealedPrivateKey: sealed,
                                 publicJWK: JSONValue.object(try key.publicJWK()).serialized(), createdAt: now, activatesAt: activatesAt)
     }
 
@@ -81,7 +90,7 @@ public struct KeySealing: Sendable {
         guard let algorithm = JWSAlgorithm(rawValue: stored.algorithm) else {
             throw JOSEError(.unsupported, "stored key \(stored.keyID) has an unknown algorithm")
         }
-        let pem = try box.open(stored.sealedPrivateKey, context: Array(stored.keyID.utf8))
+        let pem = try box.open(stored.sealedPrivateKey, context: Self.context(keyID: stored.keyID, purpose: stored.purpose))
         return try SigningKey(pem: String(decoding: pem, as: UTF8.self), algorithm: algorithm, keyID: stored.keyID)
     }
 }
@@ -90,20 +99,21 @@ public struct KeySealing: Sendable {
 public enum KeyManagement {
     /// Creates the first key when the store has none that is published; it signs at once (nobody
     /// can hold an older JWKS). Returns the `kid` created, if any.
-    public static func ensureKey(in store: any SigningKeyStore, sealing: KeySealing, algorithm: JWSAlgorithm, now: Date) async throws -> String? {
-        let stored = try await store.signingKeys()
+    public static func ensureKey(in store: any SigningKeyStore, sealing: KeySealing, algorithm: JWSAlgorithm, purpose: StoredSigningKey.Purpose = .access,
+                                 now: Date) async throws -> String? {
+        let stored = try await store.signingKeys().filter { $0.purpose == purpose }
         guard !stored.contains(where: { key in key.unpublishAt.map { now < $0 } ?? true }) else { return nil }
         let key = try SigningKey.generate(algorithm, rsaBits: 3072)
-        try await store.addSigningKey(try sealing.seal(key, now: now, activatesAt: now), retiring: nil)
+        try await store.addSigningKey(try sealing.seal(key, purpose: purpose, now: now, activatesAt: now), retiring: nil)
         return key.keyID
     }
 
     /// Publishes a new key now that signs after `propagation` seconds; the key signing now stops
     /// then and stays published for `retention` seconds more (the longest token lifetime plus
     /// leeway). Returns the new `kid` and when it starts signing.
-    public static func rotate(in store: any SigningKeyStore, sealing: KeySealing, algorithm: JWSAlgorithm, now: Date,
-                              propagation: TimeInterval, retention: TimeInterval) async throws -> (keyID: String, activatesAt: Date) {
-        let stored = try await store.signingKeys()
+    public static func rotate(in store: any SigningKeyStore, sealing: KeySealing, algorithm: JWSAlgorithm, purpose: StoredSigningKey.Purpose = .access,
+                              now: Date, propagation: TimeInterval, retention: TimeInterval) async throws -> (keyID: String, activatesAt: Date) {
+        let stored = try await store.signingKeys().filter { $0.purpose == purpose }
         let activatesAt = now.addingTimeInterval(propagation)
         // The key the new one replaces: the newest published key not yet scheduled to retire, active
         // or still waiting for its own activation (a second rotation within the propagation delay).
@@ -112,7 +122,7 @@ public enum KeyManagement {
         let retiring = current.max { $0.activatesAt < $1.activatesAt }.map {
             (keyID: $0.keyID, retiresAt: activatesAt, unpublishAt: activatesAt.addingTimeInterval(retention))
         }
-        try await store.addSigningKey(try sealing.seal(key, now: now, activatesAt: activatesAt), retiring: retiring)
+        try await store.addSigningKey(try sealing.seal(key, purpose: purpose, now: now, activatesAt: activatesAt), retiring: retiring)
         return (key.keyID, activatesAt)
     }
 }

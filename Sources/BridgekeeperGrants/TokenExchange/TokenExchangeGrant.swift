@@ -5,23 +5,33 @@ import BridgekeeperPolicy
 import BridgekeeperStore
 import Foundation
 
-/// RFC 8693 token exchange of an upstream IdP's OIDC ID token for an access token to one MCP
-/// server: the identity bridge for IdPs that cannot issue ID-JAGs (SPECS §5). The person signed in
-/// once; the client exchanges the same ID token for each server policy approves.
+/// RFC 8693 token exchange of an upstream IdP's OIDC ID token: the identity bridge for IdPs that
+/// cannot issue ID-JAGs (SPECS §5). The person signed in once; the client exchanges the same ID
+/// token for each server policy approves. Two outcomes:
+/// - `requested_token_type` access token (the default) with `resource` = one of Bridgekeeper's
+///   catalog servers: an access token, through the same policy, minting and commit as jwt-bearer;
+/// - `requested_token_type` ID-JAG with `audience` = a configured third-party authorization server
+///   and `resource` = a catalog server behind it: an ID-JAG signed by the bridge key (issuer
+///   `{issuer}/bridge`), `client_id` = the client's id at that server, at most 300 s, policy still
+///   deciding the scope. Bridgekeeper never redeems it (jwt-bearer refuses its own issuers).
 ///
 /// Order (docs/architecture.md, pinned by tests): `subject_token_type` is an ID token →
-/// `requested_token_type` is an access token → no `actor_token` → one `resource` → subject token
-/// size and shape → `typ` (an ID token's: `JWT` or none, so an ID-JAG or an access token is refused)
-/// → `alg` allowed → trusted `iss` → `alg` on that IdP's list → this client has an id at that IdP →
-/// key by `kid` → signature → claims (`iss`, `aud` = the client's id at the IdP, `exp`/`nbf`/`iat`
-/// with leeway, lifetime cap, `auth_time` within the IdP's maximum age when set) → subject claim →
-/// `resource` a catalog server this client may use → tenant trusted → subject not disabled (decided
-/// in the commit) → policy → scope → mint → commit (token and audit record together) → response.
+/// `requested_token_type` known → no `actor_token` → target shape (access token: no `audience`,
+/// one `resource`; ID-JAG: one `audience` that is a configured authorization server, not
+/// Bridgekeeper, and one `resource`) → subject token size and shape → `typ` (an ID token's: `JWT`
+/// or none, so an ID-JAG or an access token is refused) → `alg` not none → `iss` not Bridgekeeper's
+/// own → `alg` allowed → trusted `iss` → `alg` on that IdP's list → this client has an id at that
+/// IdP → key by `kid` → signature → claims (`iss`, `aud` = the client's id at the IdP,
+/// `exp`/`nbf`/`iat` with leeway, lifetime cap, `auth_time` within the IdP's maximum age when set)
+/// → subject claim → `resource` a catalog server this client may use, whose tokens come from the
+/// requested issuer (ID-JAG: the client has an id at that authorization server, which knows this
+/// IdP's people) → tenant trusted → subject not disabled (decided in the commit) → policy → scope
+/// → mint → commit (record and audit together) → response.
 ///
 /// Errors follow RFC 8693 §2.2.2: an unacceptable subject token, or one refused by policy, is
-/// `invalid_request`; a resource that is not ours or not this client's is `invalid_target`;
-/// nothing granted of the requested scope is `invalid_scope`. Each is audited with its reason.
-/// The ID token is not single-use: one sign-in reaches every approved server until it expires.
+/// `invalid_request`; a resource or audience that is not acceptable is `invalid_target`; nothing
+/// granted of the requested scope is `invalid_scope`. Each is audited with its reason. The ID
+/// token is not single-use: one sign-in reaches every approved server until it expires.
 public struct TokenExchangeGrant: Grant {
     public static let grantType = "urn:ietf:params:oauth:grant-type:token-exchange"
     public static let parameters: Set<String> = [
@@ -33,8 +43,15 @@ public struct TokenExchangeGrant: Grant {
     public static let accessTokenType = "urn:ietf:params:oauth:token-type:access_token"
     public static let idJAGType = "urn:ietf:params:oauth:token-type:id-jag"
 
-    /// Token types this server issues by exchange (RFC 8414 `identity_chaining_requested_token_types_supported`).
-    public static let issuedTokenTypes = [accessTokenType]
+    /// Token types this server issues by exchange (RFC 8414 `identity_chaining_requested_token_types_supported`):
+    /// access tokens, and ID-JAGs when a third-party authorization server is configured.
+    public static func issuedTokenTypes(bridging: Bool) -> [String] { bridging ? [accessTokenType, idJAGType] : [accessTokenType] }
+
+    /// What the request asks for.
+    enum Target {
+        case accessToken(ResourceURI)
+        case idJAG(ResourceURI, ThirdPartyAuthorizationServer)
+    }
 
     let deps: GrantDependencies
 
@@ -43,6 +60,47 @@ public struct TokenExchangeGrant: Grant {
     static func refusal(_ failure: IdPToken.Failure) -> OAuthError { IdPToken.refusal(failure, code: .invalidRequest, what: "subject_token") }
 
     static func invalidSubjectToken(_ error: JOSEError) -> OAuthError { refusal(.jose(error)) }
+
+    /// The request's target, from `requested_token_type`, `audience` and `resource` (no store, no crypto).
+    func target(_ form: FormParameters) throws(OAuthError) -> Target {
+        let requested = form.value("requested_token_type") ?? Self.accessTokenType
+        let wantsIDJAG = requested.isExactly(Self.idJAGType) && deps.idJAGMinter != nil
+        guard requested.isExactly(Self.accessTokenType) || wantsIDJAG else {
+            throw OAuthError(.invalidRequest, "requested_token_type must be \(Self.issuedTokenTypes(bridging: deps.idJAGMinter != nil).joined(separator: " or "))",
+                             reason: .unsupportedTokenType)
+        }
+        guard form.value("actor_token") == nil, form.value("actor_token_type") == nil else {
+            throw OAuthError(.invalidRequest, "delegation (actor_token) is not accepted with an ID token", reason: .actorTokenNotAccepted)
+        }
+        let audiences = form.values("audience")
+        let authorizationServer: ThirdPartyAuthorizationServer?
+        if wantsIDJAG {
+            guard audiences.count == 1 else {
+                throw OAuthError(audiences.isEmpty ? .invalidRequest : .invalidTarget, "name exactly one authorization server with audience",
+                                 reason: audiences.isEmpty ? .audienceRequired : .unknownAudience)
+            }
+            guard !deps.ownIssuers.containsExactly(audiences[0]) else {
+                throw OAuthError(.invalidTarget, "Bridgekeeper issues access tokens for its own servers: request an access token, not an ID-JAG",
+                                 reason: .selfAudience)
+            }
+            guard let known = deps.authorizationServers.first(where: { $0.issuer.isExactly(audiences[0]) }) else {
+                throw OAuthError(.invalidTarget, "audience is not an authorization server that trusts this bridge", reason: .unknownAudience)
+            }
+            authorizationServer = known
+        } else {
+            guard audiences.isEmpty else {
+                throw OAuthError(.invalidTarget, "an access token is for an MCP server: name it with resource, not audience", reason: .audienceNotAccepted)
+            }
+            authorizationServer = nil
+        }
+        let resources = form.values("resource")
+        guard resources.count == 1 else {
+            throw OAuthError(resources.isEmpty ? .invalidRequest : .invalidTarget, "name exactly one MCP server with resource",
+                             reason: resources.isEmpty ? .resourceRequired : .malformedResource)
+        }
+        let resource = try ResourceURI(resources[0])
+        return authorizationServer.map { .idJAG(resource, $0) } ?? .accessToken(resource)
+    }
 
     public func issue(_ request: TokenRequest, for client: AuthenticatedClient, draft: inout AuditDraft) async throws(OAuthError) -> TokenResponse {
         let form = request.form
@@ -53,30 +111,15 @@ public struct TokenExchangeGrant: Grant {
         guard subjectTokenType.isExactly(Self.idTokenType) else {
             throw OAuthError(.invalidRequest, "subject_token_type must be \(Self.idTokenType)", reason: .unsupportedTokenType)
         }
-        let requested = form.value("requested_token_type") ?? Self.accessTokenType
-        guard requested.isExactly(Self.accessTokenType) else {
-            throw OAuthError(.invalidRequest, "requested_token_type must be \(Self.accessTokenType)", reason: .unsupportedTokenType)
-        }
-        guard form.value("actor_token") == nil, form.value("actor_token_type") == nil else {
-            throw OAuthError(.invalidRequest, "delegation (actor_token) is not accepted with an ID token", reason: .actorTokenNotAccepted)
-        }
-        guard form.values("audience").isEmpty else {
-            throw OAuthError(.invalidTarget, "an access token is for an MCP server: name it with resource, not audience", reason: .audienceNotAccepted)
-        }
-        let resources = form.values("resource")
-        guard resources.count == 1 else {
-            throw OAuthError(resources.isEmpty ? .invalidRequest : .invalidTarget, "name exactly one MCP server with resource",
-                             reason: resources.isEmpty ? .resourceRequired : .malformedResource)
-        }
-        let requestedResource = try ResourceURI(resources[0])
+        let target = try target(form)
         let requestedScope = try form.value("scope").map { text throws(OAuthError) in try Scope(parsing: text) }
         let subjectToken = try form.required("subject_token")
 
         // The subject token: size and shape, typ, alg, trusted issuer and its algorithms.
         let signed: IdPToken
         do throws(IdPToken.Failure) {
-            signed = try IdPToken(subjectToken, kind: .idToken, idps: deps.idps, anyAlgorithms: deps.anyIdPAlgorithms)
-            draft.issuer = signed.idp.issuer
+            signed = try IdPToken(subjectToken, kind: .idToken, idps: deps.idps, anyAlgorithms: deps.anyIdPAlgorithms, ownIssuers: deps.ownIssuers)
+            draft.issuer = signed.issuer
             try signed.checkAlgorithm()
         } catch { throw Self.refusal(error) }
         let idp = signed.idp
@@ -93,14 +136,17 @@ public struct TokenExchangeGrant: Grant {
         let now = deps.clock.now()
         let verified: VerifiedJWT
         do throws(IdPToken.Failure) {
-            verified = try await signed.verify(rules: ClaimRules(issuer: idp.issuer, audience: upstreamClientID, leeway: idp.leeway,
+            verified = try await signed.verify(rules: ClaimRules(issuer: signed.issuer, audience: upstreamClientID, leeway: idp.leeway,
                                                                  maxLifetime: idp.maxIDTokenLifetime), now: now)
         } catch { throw Self.refusal(error) }
         let claims = verified.claims
         let subject: String
+        var email: String? = nil
+        var authTime: Date? = nil
         do throws(JOSEError) {
+            authTime = try claims.date("auth_time")
             if let maxAge = idp.maxIDTokenAge {
-                guard let authTime = try claims.date("auth_time") else {
+                guard let authTime else {
                     throw JOSEError(.missingClaim, "auth_time is required: this IdP's sign-ins are accepted for \(Int(maxAge)) s")
                 }
                 guard now.timeIntervalSince(authTime) <= maxAge + idp.leeway else {
@@ -112,25 +158,36 @@ public struct TokenExchangeGrant: Grant {
                 throw JOSEError(.invalidClaim, "\(idp.subjectClaim) must be 1 to 255 bytes without control characters")
             }
             subject = value
-            if let email = try claims.string("email") { draft.emailHash = AuditEvent.emailHash(email, key: deps.emailHashKey) }
+            email = try claims.string("email")
+            if let email { draft.emailHash = AuditEvent.emailHash(email, key: deps.emailHashKey) }
         } catch { throw Self.invalidSubjectToken(error) }
         draft.subject = subject
         draft.assertionID = (try? claims.tokenID()) ?? nil
 
-        // The one MCP server, in the catalog, for this client.
-        let server = try deps.catalogServer(requestedResource, for: client)
+        // The one MCP server, in the catalog, for this client, from the requested issuer.
+        let server: MCPServer
+        switch target {
+        case .accessToken(let resource):
+            server = try deps.catalogServer(resource, for: client)
+        case .idJAG(let resource, let authorizationServer):
+            server = try deps.catalogServer(resource, for: client, at: authorizationServer)
+            guard registration?.authorizationServerClientIDs[authorizationServer.name] != nil else {
+                throw OAuthError(.invalidTarget, "this client has no client id at \(authorizationServer.name)", reason: .noClientAtAudience)
+            }
+            guard authorizationServer.idp == idp.name else {
+                throw OAuthError(.invalidTarget, "\(authorizationServer.name) does not know people from \(idp.name)", reason: .idpNotKnownToAudience)
+            }
+        }
         draft.server = server.resource.canonical
 
         // Tenant; the subject's state is decided in the commit (after policy on the way to a
         // refusal, where one read tells it).
-        let tenant: String? = idp.tenant.flatMap { rule in (try? claims.string(rule.claim)) ?? nil }
-        if let rule = idp.tenant {
-            guard let tenant, rule.allowed.containsExactly(tenant) else {
-                throw OAuthError(.invalidRequest, "subject_token tenant is not trusted", reason: .tenantNotAllowed)
-            }
+        let (tenant, tenantTrusted) = signed.tenant(in: claims)
+        guard tenantTrusted else {
+            throw OAuthError(.invalidRequest, "subject_token tenant is not trusted", reason: .tenantNotAllowed)
         }
         draft.tenant = tenant
-        let subjectKey = SubjectKey(issuer: idp.issuer, tenant: tenant, subject: subject)
+        let subjectKey = SubjectKey(issuer: signed.issuer, tenant: tenant, subject: subject)
 
         // Policy, then scope = requested ∩ policy.
         let scope: Scope
@@ -147,12 +204,26 @@ public struct TokenExchangeGrant: Grant {
         }
         draft.scopes = scope.tokens
 
-        // Mint, then commit the token and its audit record, unless the subject is disabled.
-        let (token, outcome) = try await deps.mintAndCommit(subject: subjectKey, server: server, scope: scope, client: client, marks: [],
-                                                            assertionID: draft.assertionID, now: now, draft: &draft)
-        guard case .committed = outcome else { throw Self.subjectDisabled }
-        return TokenResponse(accessToken: token, expiresIn: Int(deps.minter.lifetime), scope: scope.description,
-                             issuedTokenType: Self.accessTokenType)
+        // Mint, then commit the record and its audit record, unless the subject is disabled.
+        switch target {
+        case .accessToken:
+            let (token, outcome) = try await deps.mintAndCommit(subject: subjectKey, server: server, scope: scope, client: client, marks: [],
+                                                                assertionID: draft.assertionID, now: now, draft: &draft)
+            guard case .committed = outcome else { throw Self.subjectDisabled }
+            return TokenResponse(accessToken: token, expiresIn: Int(deps.minter.lifetime), scope: scope.description,
+                                 issuedTokenType: Self.accessTokenType)
+        case .idJAG(_, let authorizationServer):
+            let issuedAt = Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down))
+            let idJAG = IDJAGClaims(issuer: deps.idJAGMinter?.issuer ?? "", subject: subjectKey, audience: authorizationServer.issuer,
+                                    clientID: registration?.authorizationServerClientIDs[authorizationServer.name] ?? "",
+                                    resource: server.resource.canonical, scope: scope, jti: AccessTokenMinter.tokenID(now: now),
+                                    issuedAt: issuedAt, expiresAt: issuedAt.addingTimeInterval(authorizationServer.idJAGLifetime), authTime: authTime,
+                                    amr: GrantDependencies.strings(claims, "amr"), acr: (try? claims.string("acr")) ?? nil, email: email)
+            let (token, outcome) = try await deps.signAndCommit(idJAG, client: client, now: now, draft: &draft)
+            guard case .committed = outcome else { throw Self.subjectDisabled }
+            return TokenResponse(accessToken: token, tokenType: "N_A", expiresIn: Int(authorizationServer.idJAGLifetime), scope: scope.description,
+                                 issuedTokenType: Self.idJAGType)
+        }
     }
 
     static let subjectDisabled = OAuthError(.invalidRequest, "the subject is disabled", reason: .subjectDisabled)
@@ -167,4 +238,16 @@ extension ReasonCode {
     public static let audienceNotAccepted = ReasonCode("audience_not_accepted")
     /// The authenticated client has no client id at the ID token's IdP.
     public static let noUpstreamClient = ReasonCode("no_upstream_client")
+    /// An ID-JAG was requested without `audience`.
+    public static let audienceRequired = ReasonCode("audience_required")
+    /// `audience` is not a configured third-party authorization server (or was repeated).
+    public static let unknownAudience = ReasonCode("unknown_audience")
+    /// `audience` names Bridgekeeper itself: its own servers get access tokens.
+    public static let selfAudience = ReasonCode("self_audience")
+    /// The client has no client id at the authorization server named in `audience`.
+    public static let noClientAtAudience = ReasonCode("no_client_at_audience")
+    /// The authorization server in `audience` does not know people from the ID token's IdP.
+    public static let idpNotKnownToAudience = ReasonCode("idp_not_known_to_audience")
+    /// An ID-JAG was issued for a third-party authorization server.
+    public static let idJAGIssued = ReasonCode("id_jag_issued")
 }

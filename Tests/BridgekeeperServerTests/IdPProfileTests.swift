@@ -229,8 +229,10 @@ struct IdPProfileTests: JWTBearerTesting {
         let clock = TestClock(jwtBearerStart)
         try await withServer(deployment, configurationFile: "profile.yaml", clock: clock) { client, server in
             let claims = try fixtureClaims("keycloak/id-token.json", now: clock.now())
-            let response = try await exchange(client, try deployment.idp.idToken(claims))
+            let idToken = try deployment.idp.idToken(claims)
+            let response = try await exchange(client, idToken)
             #expect(scope(response) == "tool:create_issue tool:search_code", "\(response.text)")
+            #expect(scope(try await exchange(client, idToken, resource: TestDeployment.notionResource)) == "tool:search_pages")
             // Without the nested role, only the group rule applies.
             var noRole = claims
             noRole["realm_access"] = .object(JSONObject(["roles": .array(["offline_access"])]))
@@ -239,7 +241,7 @@ struct IdPProfileTests: JWTBearerTesting {
             var neither = noRole
             neither["groups"] = .array(["/sales"])
             try await expectRefusal(try await exchange(client, try deployment.idp.idToken(neither)), error: "invalid_request",
-                                    reason: "no_matching_rule", server: server, issued: 2)
+                                    reason: "no_matching_rule", server: server, issued: 3)
         }
     }
 
@@ -260,9 +262,11 @@ struct IdPProfileTests: JWTBearerTesting {
             try await withServer(deployment, configurationFile: "profile.yaml", clock: clock) { client, server in
                 var claims = TestIdP.idTokenClaims(now: clock.now(), audience: "oidc-app")
                 claims["iss"] = .string(base)
-                let response = try await exchange(client, try keys.idToken(claims))
+                let idToken = try keys.idToken(claims)
+                let response = try await exchange(client, idToken)
                 #expect(response.status == .ok, "\(response.text)")
                 #expect(scope(response) == "tool:create_issue tool:search_code")
+                #expect(scope(try await exchange(client, idToken, resource: TestDeployment.notionResource)) == "tool:search_pages")
             }
             // A fresh server against a discovery document that names another issuer: no keys.
             stateIssuer("https://impostor.example")

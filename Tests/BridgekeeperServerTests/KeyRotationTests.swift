@@ -2,6 +2,7 @@ import BridgekeeperConfig
 import BridgekeeperGrants
 import BridgekeeperJOSE
 import BridgekeeperServer
+import BridgekeeperStore
 import BridgekeeperStoreSQLite
 import Foundation
 import HTTPTypes
@@ -124,6 +125,42 @@ struct KeyRotationTests {
             try await server.keys.reload(from: server.store, now: clock.now())
             #expect(try await kids(client) == [rotated.keyID])
             #expect(try kid(of: try await W.issue(client, deployment, clock)) == rotated.keyID)
+        }
+    }
+}
+
+/// Bridge keys rotate on their own: the bridge issuer's JWKS changes, the access-token JWKS does not.
+@Suite("bridge key rotation over HTTP")
+struct BridgeKeyRotationTests: JWTBearerTesting {
+    @Test("rotating the bridge key publishes it at /bridge/jwks.json only, new ID-JAGs use it, access tokens keep their key")
+    func bridgeRotation() async throws {
+        let deployment = try bridgeDeployment()
+        let clock = TestClock(jwtBearerStart)
+        try await withServer(deployment, clock: clock) { client, server in
+            func kids(_ path: String) async throws -> Set<String> {
+                let keys = try await client.execute(uri: path, method: .get).json?["keys"]?.arrayValue ?? []
+                return Set(keys.compactMap { $0.objectValue?["kid"]?.stringValue })
+            }
+            func kid(_ response: TestResponse) throws -> String {
+                let token = try #require(response.json?["access_token"]?.stringValue, "\(response.text)")
+                return try #require(try UnverifiedJWS(compact: token).keyID)
+            }
+            let idToken = try deployment.idp.idToken(TestIdP.idTokenClaims(now: clock.now()))
+            let accessKids = try await kids("/jwks.json")
+            let oldBridge = try kid(try await BridgeIDJAGTests().requestIDJAG(client, idToken))
+            #expect(try await kids("/bridge/jwks.json") == [oldBridge])
+            #expect(!accessKids.contains(oldBridge))
+
+            clock.advance(5)
+            let sealing = try KeySealing(keyEncryptionKey: try Base64URL.decode(deployment.kek))
+            let (newBridge, _) = try await KeyManagement.rotate(in: server.store, sealing: sealing, algorithm: .es256, purpose: .bridge, now: clock.now(),
+                                                                propagation: 0, retention: server.configuration.longestTokenRetention)
+            try await #require(server.bridgeKeys).reload(from: server.store, now: clock.now())
+            try await server.keys.reload(from: server.store, now: clock.now())
+            #expect(try await kids("/bridge/jwks.json") == [oldBridge, newBridge])
+            #expect(try await kids("/jwks.json") == accessKids)
+            #expect(try kid(try await BridgeIDJAGTests().requestIDJAG(client, idToken)) == newBridge)
+            #expect(accessKids.contains(try kid(try await client.exchange(idToken))))
         }
     }
 }

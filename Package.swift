@@ -112,6 +112,33 @@ let package = Package(
             ],
             swiftSettings: settings
         ),
+        // A small OpenID Connect provider (authorization code + PKCE, refresh tokens): the demo's
+        // sign-in page (`bridgekeeper demo idp`) and the login tests' peer. Demo-grade only.
+        .target(
+            name: "BridgekeeperDemoIdP",
+            dependencies: [
+                "BridgekeeperCore", "BridgekeeperJOSE",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: settings
+        ),
+        // The terminal sign-in client behind `bridgekeeper login`/`token`/`logout`: client
+        // configuration, OIDC discovery, PKCE, the loopback redirect, the session store, refresh and
+        // the token exchange at the broker. The executable is a thin shell over it.
+        .target(
+            name: "BridgekeeperClient",
+            dependencies: [
+                "BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperFetch",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: settings
+        ),
         .executableTarget(
             name: "bridgekeeper",
             dependencies: [
@@ -126,6 +153,8 @@ let package = Package(
                 "BridgekeeperHTTP",
                 "BridgekeeperFetch",
                 "BridgekeeperServer",
+                "BridgekeeperClient",
+                "BridgekeeperDemoIdP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -208,8 +237,18 @@ let package = Package(
             swiftSettings: settings
         ),
         .testTarget(
+            name: "BridgekeeperDemoIdPTests",
+            dependencies: ["BridgekeeperDemoIdP", "BridgekeeperFetch", "BridgekeeperCore", "BridgekeeperJOSE"],
+            swiftSettings: settings
+        ),
+        .testTarget(
+            name: "BridgekeeperClientTests",
+            dependencies: ["BridgekeeperClient", "BridgekeeperJOSE"],
+            swiftSettings: settings
+        ),
+        .testTarget(
             name: "bridgekeeperTests",
-            dependencies: ["BridgekeeperJOSE", "bridgekeeper"],
+            dependencies: ["BridgekeeperJOSE", "BridgekeeperCore", "BridgekeeperFetch", "BridgekeeperDemoIdP", "bridgekeeper"],
             swiftSettings: settings
         ),
     ]

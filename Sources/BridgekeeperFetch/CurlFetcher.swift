@@ -16,6 +16,8 @@ public struct FetchError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let httpStatus = Code("http_status")
         /// The document arrived but is not what was expected (e.g. not a JWK Set).
         public static let invalidDocument = Code("invalid_document")
+        /// The request itself cannot be sent (a header with a line break).
+        public static let invalidRequest = Code("invalid_request")
     }
 
     public let code: Code
@@ -35,6 +37,76 @@ public struct FetchedDocument: Sendable {
     public let body: [UInt8]
     /// The `Cache-Control` response header, when present.
     public let cacheControl: String?
+    /// The `Location` response header, when present (only ever seen by a caller that asked for
+    /// redirects back with `HTTPRequest.returnRedirects`; they are never followed).
+    public let location: String?
+
+    public init(status: Int, body: [UInt8], cacheControl: String? = nil, location: String? = nil) {
+        self.status = status
+        self.body = body
+        self.cacheControl = cacheControl
+        self.location = location
+    }
+}
+
+/// One outbound request for `CurlFetcher.send`: a GET, or a POST with a body (an OAuth form).
+public struct HTTPRequest: Sendable {
+    public enum Method: String, Sendable {
+        case get = "GET", post = "POST"
+    }
+
+    public struct Header: Sendable, Hashable {
+        public let name: String
+        public let value: String
+        public init(_ name: String, _ value: String) {
+            self.name = name
+            self.value = value
+        }
+    }
+
+    public var method: Method
+    public var url: String
+    /// Request headers. Names and values must not hold CR or LF (refused by `send`).
+    public var headers: [Header]
+    public var body: [UInt8]?
+    /// Hand a 3xx answer back (with its `Location`) instead of failing with `redirect`. Redirects
+    /// are never followed either way. Default off.
+    public var returnRedirects = false
+
+    public init(method: Method = .get, url: String, headers: [Header] = [], body: [UInt8]? = nil) {
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.body = body
+    }
+
+    /// A POST of `application/x-www-form-urlencoded` pairs (RFC 6749 Appendix B), in order.
+    public static func form(_ url: String, _ pairs: [(String, String)], headers: [Header] = []) -> HTTPRequest {
+        HTTPRequest(method: .post, url: url, headers: [Header("Content-Type", "application/x-www-form-urlencoded")] + headers,
+                    body: Array(formEncoded(pairs).utf8))
+    }
+
+    /// `name=value&…`, every byte but the RFC 3986 unreserved characters percent-encoded.
+    public static func formEncoded(_ pairs: [(String, String)]) -> String {
+        pairs.map { percentEncoded($0.0) + "=" + percentEncoded($0.1) }.joined(separator: "&")
+    }
+
+    /// Percent-encodes every byte but ALPHA / DIGIT / "-" / "." / "_" / "~" (RFC 3986 §2.3).
+    public static func percentEncoded(_ value: String) -> String {
+        let hex = Array("0123456789ABCDEF".utf8)
+        var out = [UInt8]()
+        out.reserveCapacity(value.utf8.count)
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+                out.append(byte)
+            default:
+                out.append(contentsOf: [UInt8(ascii: "%"), hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]])
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
 }
 
 /// Fetches documents (JWKS, metadata) from IdPs.
@@ -42,10 +114,14 @@ public protocol DocumentFetcher: Sendable {
     func get(_ url: String) async throws(FetchError) -> FetchedDocument
 }
 
-/// Outbound GETs over libcurl, locked down for fetching trust material (NOTES-native): https only
-/// (plain http only to loopback, and only when allowed), peer and host verification on, no
+/// Outbound requests over libcurl, locked down for fetching trust material (NOTES-native): https
+/// only (plain http only to loopback, and only when allowed), peer and host verification on, no
 /// redirects, connect and total timeouts, a body size cap enforced while reading, no signals.
 /// The blocking transfer runs on a Dispatch queue, never on Swift's cooperative pool.
+///
+/// `get` is for documents (any answer but 2xx is an error); `send` is for the terminal client's
+/// OAuth calls (a form POST with headers), and hands back every status with its body, because an
+/// OAuth error arrives as a 400 with a JSON body.
 public struct CurlFetcher: DocumentFetcher {
     public struct Settings: Sendable {
         /// Seconds to connect. Default 3.
@@ -70,11 +146,22 @@ public struct CurlFetcher: DocumentFetcher {
     private static let globalInit: Bool = curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK
 
     public func get(_ url: String) async throws(FetchError) -> FetchedDocument {
-        try checkScheme(url)
+        let document = try await send(HTTPRequest(url: url))
+        guard (200..<300).contains(document.status) else { throw FetchError(.httpStatus, "HTTP \(document.status)") }
+        return document
+    }
+
+    /// Sends `request` and returns the answer whatever its status (a 3xx only when the request
+    /// asks for it back; never followed).
+    public func send(_ request: HTTPRequest) async throws(FetchError) -> FetchedDocument {
+        try checkScheme(request.url)
+        for header in request.headers where (header.name + header.value).utf8.contains(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0 }) {
+            throw FetchError(.invalidRequest, "header \(header.name.prefix(40)) holds a line break")
+        }
         let settings = self.settings
         let result: Result<FetchedDocument, FetchError> = await withCheckedContinuation { continuation in
             DispatchQueue.global(qos: .utility).async {
-                continuation.resume(returning: Result { () throws(FetchError) in try CurlFetcher.transfer(url, settings) })
+                continuation.resume(returning: Result { () throws(FetchError) in try CurlFetcher.transfer(request, settings) })
             }
         }
         return try result.get()
@@ -95,6 +182,7 @@ public struct CurlFetcher: DocumentFetcher {
     private final class Sink {
         var body: [UInt8] = []
         var cacheControl: String?
+        var location: String?
         var overflow = false
         let maxBytes: Int
         init(maxBytes: Int) { self.maxBytes = maxBytes }
@@ -116,16 +204,31 @@ public struct CurlFetcher: DocumentFetcher {
         let length = size * count
         if let data {
             let line = String(decoding: UnsafeRawBufferPointer(start: data, count: length), as: UTF8.self)
-            if line.lowercased().hasPrefix("cache-control:") {
+            let lower = line.lowercased()
+            if lower.hasPrefix("http/") {
+                // A new response (after a 100 Continue): only the final one's headers count.
+                sink.cacheControl = nil
+                sink.location = nil
+            } else if lower.hasPrefix("cache-control:") {
                 sink.cacheControl = String(line.dropFirst("cache-control:".count)).trimmingWhitespace()
+            } else if lower.hasPrefix("location:") {
+                sink.location = String(line.dropFirst("location:".count)).trimmingWhitespace()
             }
         }
         return length
     }
 
-    private static func transfer(_ url: String, _ settings: Settings) throws(FetchError) -> FetchedDocument {
+    private static func transfer(_ request: HTTPRequest, _ settings: Settings) throws(FetchError) -> FetchedDocument {
+        let url = request.url
         guard let curl = curl_easy_init() else { throw FetchError(.network, "curl_easy_init failed") }
         defer { curl_easy_cleanup(curl) }
+        // Request headers; an empty "Expect:" stops curl from waiting for a 100 Continue on larger bodies.
+        var headerList: UnsafeMutablePointer<curl_slist>? = nil
+        defer { curl_slist_free_all(headerList) }
+        for line in request.headers.map({ "\($0.name): \($0.value)" }) + ["Expect:"] {
+            guard let appended = curl_slist_append(headerList, line) else { throw FetchError(.network, "curl_slist_append failed") }
+            headerList = appended
+        }
         let sink = Sink(maxBytes: settings.maxBytes)
         let context = Unmanaged.passUnretained(sink).toOpaque()
         let protocols = settings.allowLoopbackHTTP ? "http,https" : "https"
@@ -144,6 +247,16 @@ public struct CurlFetcher: DocumentFetcher {
         ok = ok && bk_curl_set_pointer(curl, CURLOPT_WRITEDATA, context) == CURLE_OK
         ok = ok && bk_curl_set_write_function(curl, CURLOPT_HEADERFUNCTION, writeHeader) == CURLE_OK
         ok = ok && bk_curl_set_pointer(curl, CURLOPT_HEADERDATA, context) == CURLE_OK
+        ok = ok && bk_curl_set_pointer(curl, CURLOPT_HTTPHEADER, UnsafeMutableRawPointer(headerList)) == CURLE_OK
+        if request.method == .post {
+            let body = request.body ?? []
+            ok = ok && bk_curl_set_long(curl, CURLOPT_POST, 1) == CURLE_OK
+            ok = ok && bk_curl_set_long(curl, CURLOPT_POSTFIELDSIZE, body.count) == CURLE_OK
+            // COPYPOSTFIELDS copies POSTFIELDSIZE bytes before returning; the trailing NUL keeps the
+            // buffer non-empty for an empty body.
+            var copy = body + [0]
+            ok = ok && copy.withUnsafeMutableBytes { bk_curl_set_pointer(curl, CURLOPT_COPYPOSTFIELDS, $0.baseAddress) == CURLE_OK }
+        }
         guard ok else { throw FetchError(.network, "could not configure the transfer") }
 
         let code = withExtendedLifetime(sink) { curl_easy_perform(curl) }
@@ -157,9 +270,10 @@ public struct CurlFetcher: DocumentFetcher {
         }
         var status = 0
         _ = bk_curl_get_long(curl, CURLINFO_RESPONSE_CODE, &status)
-        if (300..<400).contains(status) { throw FetchError(.redirect, "HTTP \(status): redirects are not followed") }
-        guard (200..<300).contains(status) else { throw FetchError(.httpStatus, "HTTP \(status)") }
-        return FetchedDocument(status: status, body: sink.body, cacheControl: sink.cacheControl)
+        if (300..<400).contains(status) && !request.returnRedirects {
+            throw FetchError(.redirect, "HTTP \(status): redirects are not followed")
+        }
+        return FetchedDocument(status: status, body: sink.body, cacheControl: sink.cacheControl, location: sink.location)
     }
 }
 

@@ -1,5 +1,7 @@
 import ArgumentParser
+import BridgekeeperClient
 import BridgekeeperConfig
+import BridgekeeperDemoIdP
 import BridgekeeperServer
 
 /// The one `bridgekeeper` executable: the server and the operator commands.
@@ -10,11 +12,12 @@ struct Bridgekeeper: AsyncParsableCommand {
         abstract: "Enterprise identity bridge for the Model Context Protocol (EMA authorization server).",
         discussion: """
             `serve` runs the authorization server (`serve --demo` on the embedded demo). The other commands
-            administer it (config, keys, audit, clients, prm) or help with JOSE work (jwt). Tokens may be
-            given as '-' to read them from standard input (keeps them out of shell history).
+            administer it (config, keys, audit, clients, prm) or help with JOSE work (jwt). `login`, `token`
+            and `logout` are for people: sign in once from a terminal, then get access tokens for MCP servers.
+            Tokens may be given as '-' to read them from standard input (keeps them out of shell history).
             """,
         subcommands: [ServeCommand.self, ConfigCommand.self, DemoCommand.self, AuditCommand.self, KeysCommand.self,
-                      ClientsCommand.self, PRMCommand.self, JWTCommand.self]
+                      ClientsCommand.self, PRMCommand.self, JWTCommand.self, LoginCommand.self, TokenCommand.self, LogoutCommand.self]
     )
 }
 
@@ -56,6 +59,12 @@ func reported(_ error: any Error) -> any Error {
     case let error as Demo.Failure:
         printError("error: demo: \(error)")
         return ExitCode(1)
+    case let error as DemoIdPError:
+        printError("error: demo: \(error)")
+        return ExitCode(1)
+    case let error as ClientError:
+        printError("error: \(error.code.rawValue): \(error.reason)")
+        return ExitCode(error.code == .usage ? 2 : 1)
     default:
         return error
     }

@@ -88,6 +88,13 @@ struct ServeCommand: AsyncParsableCommand {
           # 7. The audit trail, and its hash chain checked:
           $BK audit tail --data \(data)
           $BK audit verify --data \(data)
+          # 8. Sign in once from a terminal, then tokens for two servers (docs/login.md; the client
+          #    configuration expects the broker on 127.0.0.1:8080):
+          $BK demo idp --fixtures \(fixtures) &
+          export BRIDGEKEEPER_CLIENT_CONFIG=\(fixtures)/client.yaml
+          $BK login --no-browser          # open the printed URL, sign in as alice
+          $BK token --server github
+          $BK token --server notion --mcp-config
           # Discovery: \(issuer)/.well-known/oauth-authorization-server and \(issuer)/jwks.json
         """
     }
@@ -97,7 +104,7 @@ struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
         abstract: "Helpers for the embedded demo.",
-        subcommands: [IDJAG.self]
+        subcommands: [IDJAG.self, DemoIdPCommand.self]
     )
 
     struct IDJAG: ParsableCommand {

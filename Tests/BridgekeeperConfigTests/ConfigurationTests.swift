@@ -193,7 +193,7 @@ struct ConfigurationDefaultsTests {
         #expect(c.perAddressLimit.rate == 50 && c.perAddressLimit.burst == 100)
     }
 
-    @Test("the demo configuration parses: 2 servers, 4 policy rules, 2 clients, the demo IdP's JWKS file")
+    @Test("the demo configuration parses: 2 servers, 4 policy rules, 3 clients (one the sign-in CLI), the demo IdPs' JWKS file")
     func demoConfiguration() throws {
         let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("idp-fixtures/demo-idp")
@@ -208,7 +208,8 @@ struct ConfigurationDefaultsTests {
         #expect(c.policy.rules.count == 4)
         #expect(c.policy.rules.map(\.id).contains("nobody-merges-during-freeze"))
         #expect(c.policy.rules.first { $0.id == "platform-admins" }?.servers == .all)
-        #expect(c.clients.map(\.id) == ["mcp-client-demo", "gateway-demo"])
+        #expect(c.clients.map(\.id) == ["mcp-client-demo", "gateway-demo", "bridgekeeper-cli"])
+        #expect(c.idps.map(\.name) == ["demo-idp", "demo-oidc"])
         #expect(c.clients[0].methods == [.clientSecretBasic, .clientSecretPost])
         #expect(c.clients[1].introspection)
         #expect(c.catalog.server(named: "notion")?.tools.first { $0.name == "export_workspace" }?.enabled == false)

@@ -1034,3 +1034,86 @@ struct ConfigurationAuthorizationServerTests {
         expectRefused(client, path: "clients[0].authorization_server_client_ids.nobody", because: "unknown key")
     }
 }
+
+@Suite("Configuration: IdP profiles are defaults, not code paths")
+struct ConfigurationProfileTests {
+    func file(_ idp: String) -> ConfigFile {
+        var file = ConfigFile()
+        file.idps = "idps:\n" + idp
+        return file
+    }
+
+    @Test("entra: the issuer template expands to one issuer and one per-tenant key set per allowed tenant; oid, tid, RS256")
+    func entra() throws {
+        let c = try file("""
+              - name: entra
+                profile: entra
+                tenant:
+                  allowed: [aaaa-1111, bbbb-2222]
+            """).parse()
+        let idp = try #require(c.idps.first)
+        #expect(idp.issuer == "https://login.microsoftonline.com/{tenantid}/v2.0")
+        #expect(idp.issuers.map(\.issuer) == ["https://login.microsoftonline.com/aaaa-1111/v2.0", "https://login.microsoftonline.com/bbbb-2222/v2.0"])
+        #expect(idp.issuers.map(\.tenant) == ["aaaa-1111", "bbbb-2222"])
+        let urls = idp.issuers.map { entry -> String in
+            if case .remote(let url) = entry.keys { return url }
+            return "not remote"
+        }
+        #expect(urls == ["https://login.microsoftonline.com/aaaa-1111/discovery/v2.0/keys",
+                         "https://login.microsoftonline.com/bbbb-2222/discovery/v2.0/keys"])
+        #expect(idp.subjectClaim == "oid" && idp.tenant?.claim == "tid" && idp.algorithms == [.rs256])
+        #expect(idp.groupsClaim == "groups" && idp.rolesClaim == "roles" && idp.groupsOverage == .refuse)
+    }
+
+    @Test("an explicit key beats the profile's default")
+    func overrides() throws {
+        let c = try file("""
+              - name: entra
+                profile: entra
+                tenant: { allowed: [aaaa-1111] }
+                algorithms: [RS256, PS256]
+                claims: { subject: sub }
+            """).parse()
+        #expect(c.idps[0].algorithms == [.rs256, .ps256] && c.idps[0].subjectClaim == "sub")
+    }
+
+    @Test("keycloak reads realm roles from realm_access.roles and finds keys by discovery; okta is RS256 only")
+    func keycloakAndOkta() throws {
+        let c = try file("""
+              - name: kc
+                profile: keycloak
+                issuer: https://sso.example.com/realms/acme
+              - name: okta
+                profile: okta
+                issuer: https://example.okta.com/oauth2/default
+            """).parse()
+        #expect(c.idps[0].rolesClaim == "realm_access.roles" && c.idps[0].subjectClaim == "sub")
+        guard case .discover(let issuer) = c.idps[0].keys else { Issue.record("keycloak keys: \(c.idps[0].keys)"); return }
+        #expect(issuer == "https://sso.example.com/realms/acme")
+        #expect(c.idps[1].algorithms == [.rs256])
+    }
+
+    @Test("refused: an unknown profile, a template without tenants, a template tenant with a slash, a tenant-templated jwks_uri for a plain issuer, another overage rule, discovery over http", arguments: [
+        ("  - name: x\n    profile: auth0\n    issuer: https://x.example", "idps[0].profile", "must be one of oidc, okta, entra, keycloak"),
+        ("  - name: x\n    profile: entra", "idps[0].tenant", "is required"),
+        ("  - name: x\n    profile: entra\n    tenant: { allowed: [a/b] }", "idps[0].tenant.allowed[0]", "letters, digits"),
+        ("  - name: x\n    issuer: https://x.example\n    jwks_uri: https://x.example/{tenantid}/keys", "idps[0].jwks_uri", "the issuer is not a template"),
+        ("  - name: x\n    issuer: https://x.example\n    on_groups_overage: ignore", "idps[0].on_groups_overage", "must be refuse"),
+        ("  - name: x\n    issuer: http://x.example", "idps[0].issuer", "must use https for OIDC discovery"),
+    ])
+    func refused(_ idp: String, _ path: String, _ why: String) {
+        expectRefused(file(idp), path: path, because: why)
+    }
+
+    @Test("two IdPs may not share an issuer, even through a template's expansion")
+    func uniqueExpandedIssuers() {
+        expectRefused(file("""
+              - name: entra
+                profile: entra
+                tenant: { allowed: [aaaa-1111] }
+              - name: again
+                issuer: https://login.microsoftonline.com/aaaa-1111/v2.0
+                jwks_uri: https://login.microsoftonline.com/aaaa-1111/discovery/v2.0/keys
+            """), path: "idps[1]", because: "unique among idps")
+    }
+}

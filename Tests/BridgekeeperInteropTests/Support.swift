@@ -18,8 +18,9 @@ import Darwin
 #endif
 
 /// A running Bridgekeeper on loopback: issuer `http://127.0.0.1:<port>` (development
-/// `allow_loopback_http`), SQLite in a temporary folder, an RS256 test IdP whose JWKS is a file
-/// there, two confidential clients (one per secret method) and a github and a notion server.
+/// `allow_loopback_http`), SQLite in a temporary folder, an RS256 test IdP key whose JWKS is a file
+/// there (`idp-jwks.json`). With the default deployment (`yaml`): three confidential clients and a
+/// github and a notion server; `withBrokers` takes other deployments (`BridgeChain`).
 final class Broker: Sendable {
     static let idpIssuer = "https://idp.interop.example"
     static let postClient = "sdk-post"
@@ -35,7 +36,7 @@ final class Broker: Sendable {
     let directory: String
     let port: Int
     let idpKey: SigningKey
-    var issuer: String { "http://127.0.0.1:\(port)" }
+    var issuer: String { Self.issuer(port: port) }
 
     init(directory: String, port: Int, idpKey: SigningKey) {
         self.directory = directory
@@ -201,7 +202,7 @@ struct PythonRun: Sendable {
 }
 
 /// A free loopback TCP port: bind port 0, read what the kernel chose, close. The server binds it
-/// moments later; `withBroker` retries on the rare loss of that race.
+/// moments later; `withBrokers` retries on the rare loss of that race.
 func freeLoopbackPort() throws -> Int {
     #if canImport(Glibc)
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -226,56 +227,120 @@ func freeLoopbackPort() throws -> Int {
     return Int(UInt16(bigEndian: address.sin_port))
 }
 
-/// Starts the real server (`BridgekeeperServer.prepare` + its Hummingbird application, as
-/// `bridgekeeper serve` does, without signal handlers) on a free loopback port, runs `body`, then
-/// stops it, closes the store and removes the folder.
-func withBroker(_ body: (Broker) async throws -> Void) async throws {
-    var logger = Logger(label: "interop")
-    logger.logLevel = .critical
-    for _ in 1...3 {
+/// What one server's YAML is written from: its port, the ports of every server started with it
+/// (so servers can name each other's issuers before any of them runs), and the client-secret hashes.
+struct BrokerSetup: Sendable {
+    let ports: [Int]
+    let index: Int
+    let secretHash: String
+    let encodedSecretHash: String
+    var port: Int { ports[index] }
+    var issuer: String { issuer(of: index) }
+    /// The issuer of the `index`th server started with this one.
+    func issuer(of index: Int) -> String { Broker.issuer(port: ports[index]) }
+}
+
+extension Broker {
+    static func issuer(port: Int) -> String { "http://127.0.0.1:\(port)" }
+
+    /// The default deployment (`yaml(port:secretHash:encodedSecretHash:)`) for `setup`.
+    static func yaml(_ setup: BrokerSetup) -> String {
+        yaml(port: setup.port, secretHash: setup.secretHash, encodedSecretHash: setup.encodedSecretHash)
+    }
+}
+
+/// A started server: its `Broker` and how to stop it (stop serving, close the store, remove the folder).
+private struct RunningBroker {
+    let broker: Broker
+    let stop: () async -> Void
+
+    /// Prepares and starts the server for `setup`; nil (after cleaning up) when another process took its port.
+    static func start(_ setup: BrokerSetup, yaml: (BrokerSetup) -> String, logger: Logger) async throws -> RunningBroker? {
         let directory = NSTemporaryDirectory() + "bk-interop-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let idpKey = try SigningKey.generate(.rs256, keyID: "interop-idp-rs256")
-        let jwks = JSONValue.object(JSONObject(["keys": .array([.object(try idpKey.publicJWK())])])).serialized()
-        try jwks.write(toFile: (directory as NSString).appendingPathComponent("idp-jwks.json"), atomically: true, encoding: .utf8)
-
-        let port = try freeLoopbackPort()
-        let configuration = try Configuration.parse(
-            yaml: Broker.yaml(port: port, secretHash: Broker.secretHash(Broker.clientSecret),
-                              encodedSecretHash: Broker.secretHash(Broker.encodedSecret)),
-            baseDirectory: directory,
-            environment: ["INTEROP_KEK": Base64URL.encode(SecureRandom.bytes(32))])
-        let server = try await BridgekeeperServer.prepare(configuration, clock: SystemClock(), logger: logger)
+        let server: BridgekeeperServer
+        let idpKey: SigningKey
+        do {
+            idpKey = try SigningKey.generate(.rs256, keyID: "interop-idp-rs256")
+            let jwks = JSONValue.object(JSONObject(["keys": .array([.object(try idpKey.publicJWK())])])).serialized()
+            try jwks.write(toFile: (directory as NSString).appendingPathComponent("idp-jwks.json"), atomically: true, encoding: .utf8)
+            let configuration = try Configuration.parse(
+                yaml: yaml(setup), baseDirectory: directory,
+                environment: ["INTEROP_KEK": Base64URL.encode(SecureRandom.bytes(32))])
+            server = try await BridgekeeperServer.prepare(configuration, clock: SystemClock(), logger: logger)
+        } catch {
+            try? FileManager.default.removeItem(atPath: directory)
+            throw error
+        }
         let (started, running) = AsyncStream<Int>.makeStream()
         let app = server.application(onServerRunning: { running.yield($0) })
         let serving = Task {
             defer { running.finish() }
             try await app.runService(gracefulShutdownSignals: [])
         }
+        let stop = {
+            serving.cancel()
+            _ = await serving.result
+            await server.store.close()
+            try? FileManager.default.removeItem(atPath: directory)
+        }
         var boundPort: Int? = nil
         for await bound in started {
             boundPort = bound
             break
         }
-        guard boundPort == port else {  // lost the port to someone else: try another
-            serving.cancel()
-            _ = await serving.result
-            await server.store.close()
-            continue
+        guard boundPort == setup.port else {  // lost the port to someone else
+            await stop()
+            return nil
         }
-        let broker = Broker(directory: directory, port: port, idpKey: idpKey)
+        return RunningBroker(broker: Broker(directory: directory, port: setup.port, idpKey: idpKey), stop: stop)
+    }
+}
+
+/// Starts the real server (`BridgekeeperServer.prepare` + its Hummingbird application, as
+/// `bridgekeeper serve` does, without signal handlers) on a free loopback port with the default
+/// deployment, runs `body`, then stops it, closes the store and removes the folder.
+func withBroker(_ body: (Broker) async throws -> Void) async throws {
+    try await withBrokers([Broker.yaml]) { brokers in try await body(brokers[0]) }
+}
+
+/// Starts one real server per YAML builder, in order, each on its own free loopback port and in its
+/// own folder (with its own test IdP key); every builder sees every port, so the servers can trust
+/// each other. Runs `body` with the brokers in the same order, then stops them all, last first.
+/// When a port is lost to another process between choosing and binding, all start again on new ports.
+func withBrokers(_ yamls: [(BrokerSetup) -> String], _ body: ([Broker]) async throws -> Void) async throws {
+    var logger = Logger(label: "interop")
+    logger.logLevel = .critical
+    func stopAll(_ running: [RunningBroker]) async {
+        for broker in running.reversed() { await broker.stop() }
+    }
+    for _ in 1...3 {
+        let ports = try yamls.map { _ in try freeLoopbackPort() }
+        guard Set(ports).count == ports.count else { continue }
+        let secretHash = Broker.secretHash(Broker.clientSecret)
+        let encodedSecretHash = Broker.secretHash(Broker.encodedSecret)
+        var running: [RunningBroker] = []
         do {
-            try await body(broker)
+            for index in yamls.indices {
+                let setup = BrokerSetup(ports: ports, index: index, secretHash: secretHash, encodedSecretHash: encodedSecretHash)
+                guard let started = try await RunningBroker.start(setup, yaml: yamls[index], logger: logger) else { break }
+                running.append(started)
+            }
         } catch {
-            serving.cancel()
-            _ = await serving.result
-            await server.store.close()
+            await stopAll(running)
             throw error
         }
-        serving.cancel()
-        _ = await serving.result
-        await server.store.close()
+        guard running.count == yamls.count else {  // a port was lost: try other ports
+            await stopAll(running)
+            continue
+        }
+        do {
+            try await body(running.map(\.broker))
+        } catch {
+            await stopAll(running)
+            throw error
+        }
+        await stopAll(running)
         return
     }
     throw InteropFailure.serverDidNotStart

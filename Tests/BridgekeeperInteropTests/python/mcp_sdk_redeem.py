@@ -2,7 +2,9 @@
 
 Usage:
   python3 mcp_sdk_redeem.py --issuer URL --server-url URL --client-id ID --client-secret SECRET
-                            (--assertion JWT [--assertion JWT ...] | --assertion-command CMD)
+                            (--assertion JWT [--assertion JWT ...] | --assertion-command CMD
+                             | --exchange-at BRIDGE_ISSUER --id-token JWT --exchange-client-id ID
+                               --exchange-client-secret SECRET [--exchange-auth-method METHOD])
                             [--scope "a b"] [--auth-method client_secret_post|client_secret_basic]
                             [--strict-metadata]
 
@@ -22,8 +24,18 @@ well-known, checks the metadata `issuer` exactly and that `token_endpoint` is on
 origin, calls our `assertion_provider(audience, resource)`, builds the jwt-bearer request itself
 (`_build_token_request`: grant_type, assertion, client_id, resource, scope, and client_secret in
 the body or HTTP Basic), parses the response with `handle_token_response_scopes` (`OAuthToken`),
-stores it, and retries the MCP request with the Bearer token. This script never builds a token
-request or parses a token response itself.
+stores it, and retries the MCP request with the Bearer token. This script never builds the
+jwt-bearer request or parses its response itself (with --exchange-at it does make leg 1's token
+exchange, which the SDK leaves to its caller).
+
+With --exchange-at, the assertion provider is the whole of leg 1 through a bridge: for the
+`(audience, resource)` the SDK asks about, it performs an RFC 8693 token exchange at that
+Bridgekeeper (its token endpoint from its RFC 8414 metadata): the person's OIDC ID token
+(--id-token) for an ID-JAG (`requested_token_type` id-jag) for exactly that audience and resource,
+authenticated as --exchange-client-id. It returns the response's `access_token` (the ID-JAG) only
+when the response is 200 with `issued_token_type` id-jag; each exchange is recorded in
+"bridge_exchanges" (request parameter names, status, the response without the token, and the
+ID-JAG's header and claims, decoded without verification: the SDK and its caller never verify it).
 
 The SDK sends plain http to a loopback issuer without complaint (it has no https check of its
 own), so no transport workaround is needed. One is needed for discovery: the SDK's
@@ -42,12 +54,13 @@ Exit 0 on success; 1 when the SDK flow fails (the object then has "error"); 2 on
 """
 import argparse
 import asyncio
+import base64
 import importlib.metadata
 import json
 import shlex
 import subprocess
 import sys
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 try:
     import httpx2
@@ -84,9 +97,19 @@ def parse_arguments() -> argparse.Namespace:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--assertion", action="append", help="an ID-JAG; repeat for one per exchange, used in order")
     source.add_argument("--assertion-command", help="a shell command printing a fresh ID-JAG, run per exchange")
+    source.add_argument("--exchange-at", metavar="BRIDGE_ISSUER",
+                        help="get each ID-JAG by RFC 8693 token exchange of --id-token at this Bridgekeeper")
+    parser.add_argument("--id-token", help="with --exchange-at: the person's OIDC ID token (the subject_token)")
+    parser.add_argument("--exchange-client-id", help="with --exchange-at: the client's id at the bridge")
+    parser.add_argument("--exchange-client-secret", help="with --exchange-at: the client's secret at the bridge")
+    parser.add_argument("--exchange-auth-method", default="client_secret_basic",
+                        choices=["client_secret_post", "client_secret_basic"])
     parser.add_argument("--strict-metadata", action="store_true",
                         help="use the SDK's OAuthMetadata as it is (no authorization_endpoint relaxation)")
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.exchange_at and not (args.id_token and args.exchange_client_id and args.exchange_client_secret):
+        parser.error("--exchange-at needs --id-token, --exchange-client-id and --exchange-client-secret")
+    return args
 
 
 class MemoryTokenStorage:
@@ -209,6 +232,54 @@ def record_exchanges(issuer_origin: tuple, log: list[dict]):
     return {"request": [on_request], "response": [on_response]}
 
 
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+ID_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id_token"
+ID_JAG_TYPE = "urn:ietf:params:oauth:token-type:id-jag"
+
+
+def decode_unverified(jwt: str) -> dict:
+    """A compact JWS's header and claims, not verified (for the report only)."""
+    header, claims, _ = jwt.split(".")
+    decode = lambda part: json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    return {"header": decode(header), "claims": decode(claims)}
+
+
+def bridge_exchanger(args: argparse.Namespace, log: list[dict]):
+    """Leg 1 through a bridge: an async `(audience, resource) -> ID-JAG` doing RFC 8693 at --exchange-at."""
+    token_endpoint: list[str] = []
+
+    async def exchange(audience: str, resource: str) -> str:
+        async with httpx2.AsyncClient(timeout=10) as http:
+            if not token_endpoint:
+                metadata_url = f"{args.exchange_at.rstrip('/')}/.well-known/oauth-authorization-server"
+                metadata = (await http.get(metadata_url)).raise_for_status().json()
+                if metadata.get("issuer") != args.exchange_at:
+                    raise RuntimeError(f"bridge metadata names issuer {metadata.get('issuer')!r}, not {args.exchange_at!r}")
+                token_endpoint.append(metadata["token_endpoint"])
+            form = {
+                "grant_type": TOKEN_EXCHANGE, "subject_token": args.id_token, "subject_token_type": ID_TOKEN_TYPE,
+                "requested_token_type": ID_JAG_TYPE, "audience": audience, "resource": resource,
+            }
+            auth = None
+            if args.exchange_auth_method == "client_secret_basic":
+                auth = httpx2.BasicAuth(quote(args.exchange_client_id, safe=""), quote(args.exchange_client_secret, safe=""))
+            else:
+                form |= {"client_id": args.exchange_client_id, "client_secret": args.exchange_client_secret}
+            response = await http.post(token_endpoint[0], data=form, auth=auth)
+        entry = {"url": token_endpoint[0], "audience": audience, "resource": resource, "form_parameters": list(form),
+                 "auth_method": args.exchange_auth_method, "status": response.status_code,
+                 "cache_control": response.headers.get("cache-control")}
+        log.append(entry)
+        body = response.json()
+        entry["response"] = {name: value for name, value in body.items() if name != "access_token"}
+        if response.status_code != 200 or body.get("issued_token_type") != ID_JAG_TYPE:
+            raise RuntimeError(f"the bridge's token exchange failed ({response.status_code}): {response.text}")
+        entry["id_jag"] = decode_unverified(body["access_token"])
+        return body["access_token"]
+
+    return exchange
+
+
 def root_causes(error: BaseException) -> list[BaseException]:
     """The leaves of nested exception groups and `raise ... from` chains, outermost first."""
     if isinstance(error, BaseExceptionGroup):
@@ -227,11 +298,15 @@ async def run(args: argparse.Namespace) -> dict:
         relax_authorization_endpoint(workarounds)
 
     assertion_requests: list[dict] = []
+    bridge_exchanges: list[dict] = []
     queued = list(args.assertion or [])
+    exchange_at_bridge = bridge_exchanger(args, bridge_exchanges) if args.exchange_at else None
 
     async def assertion_provider(audience: str, resource: str) -> str:
         """The SDK's leg-1 hook: it names the audience (issuer) and resource it wants an ID-JAG for."""
         assertion_requests.append({"audience": audience, "resource": resource})
+        if exchange_at_bridge:
+            return await exchange_at_bridge(audience, resource)
         if args.assertion_command:
             result = subprocess.run(shlex.split(args.assertion_command), capture_output=True, text=True, check=True)
             return result.stdout.strip()
@@ -255,6 +330,8 @@ async def run(args: argparse.Namespace) -> dict:
         "auth_method": args.auth_method, "resource": resource, "assertion_requests": assertion_requests,
         "http": exchanges, "workarounds": workarounds,
     }
+    if args.exchange_at:
+        result["bridge_exchanges"] = bridge_exchanges
 
     async with httpx2.AsyncClient(timeout=10) as plain:
         jwks_url = f"{args.issuer.rstrip('/')}/jwks.json"

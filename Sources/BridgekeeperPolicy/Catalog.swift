@@ -36,15 +36,18 @@ public struct MCPServer: Sendable {
     /// when it is not Bridgekeeper: policy still decides, and Bridgekeeper issues an ID-JAG for
     /// that authorization server instead of an access token.
     public let authorizationServer: AuthorizationServerReference?
+    /// Whether agents acting as themselves (not for an owner) may use it (issue 5). Default false.
+    public let shared: Bool
 
     public init(name: String, resource: ResourceURI, displayName: String, enabled: Bool = true, tools: [Tool],
-                authorizationServer: AuthorizationServerReference? = nil) {
+                authorizationServer: AuthorizationServerReference? = nil, shared: Bool = false) {
         self.name = name
         self.resource = resource
         self.displayName = displayName
         self.enabled = enabled
         self.tools = tools
         self.authorizationServer = authorizationServer
+        self.shared = shared
     }
 }
 

@@ -62,13 +62,13 @@ let package = Package(
         ),
         .target(
             name: "BridgekeeperStore",
-            dependencies: ["BridgekeeperCore", "BridgekeeperAudit", "BridgekeeperJOSE"],
+            dependencies: ["BridgekeeperCore", "BridgekeeperAudit", "BridgekeeperJOSE", "BridgekeeperPolicy"],
             swiftSettings: settings
         ),
         .target(
             name: "BridgekeeperStoreSQLite",
             dependencies: [
-                "BridgekeeperStore", "BridgekeeperCore", "BridgekeeperAudit", "BridgekeeperJOSE",
+                "BridgekeeperStore", "BridgekeeperCore", "BridgekeeperAudit", "BridgekeeperJOSE", "BridgekeeperPolicy",
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
             ],
             swiftSettings: settings
@@ -207,7 +207,8 @@ let package = Package(
         ),
         .testTarget(
             name: "BridgekeeperStoreTests",
-            dependencies: ["BridgekeeperStore", "BridgekeeperStoreSQLite", "BridgekeeperAudit", "BridgekeeperCore", "BridgekeeperJOSE"],
+            dependencies: ["BridgekeeperStore", "BridgekeeperStoreSQLite", "BridgekeeperAudit", "BridgekeeperCore", "BridgekeeperJOSE",
+                           "BridgekeeperPolicy"],
             swiftSettings: settings
         ),
         .testTarget(

@@ -7,6 +7,8 @@ import BridgekeeperJOSE
 public struct AuditEvent: Sendable, Hashable {
     public enum Kind: String, Sendable, Hashable, CaseIterable {
         case issuance, denial, revocation
+        /// A change to who may get tokens: an agent registered, disabled, enabled or re-keyed.
+        case administration
     }
 
     public var kind: Kind

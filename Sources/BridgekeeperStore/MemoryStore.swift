@@ -9,6 +9,7 @@ public actor MemoryStore: BridgekeeperStore {
     private var audit: [AuditRecord] = []
     private var disabled: Set<SubjectKey> = []
     private var keys: [StoredSigningKey] = []
+    private var agentsByID: [String: AgentRecord] = [:]
 
     public init() {}
 
@@ -74,5 +75,27 @@ public actor MemoryStore: BridgekeeperStore {
                                            retiresAt: retiring.retiresAt, unpublishAt: retiring.unpublishAt)
         }
         keys.append(key)
+    }
+
+    public func agent(id: String) -> AgentRecord? { agentsByID[id] }
+
+    public func agents(ownedBy owner: SubjectKey?) -> [AgentRecord] {
+        agentsByID.values.filter { owner == nil || $0.owner == owner }.sorted { Array($0.id.utf8).lexicographicallyPrecedes(Array($1.id.utf8)) }
+    }
+
+    public func addAgent(_ agent: AgentRecord, audit event: AuditEvent) -> Bool {
+        guard agentsByID[agent.id] == nil else { return false }
+        agentsByID[agent.id] = agent
+        _ = appendRecord(event)
+        return true
+    }
+
+    public func updateAgent(_ agent: AgentRecord, audit event: AuditEvent) -> Bool {
+        guard let stored = agentsByID[agent.id] else { return false }
+        agentsByID[agent.id] = AgentRecord(id: agent.id, displayName: agent.displayName, owner: stored.owner, credential: agent.credential,
+                                           grant: agent.grant, mode: agent.mode, status: agent.status, createdAt: stored.createdAt,
+                                           updatedAt: agent.updatedAt)
+        _ = appendRecord(event)
+        return true
     }
 }

@@ -10,7 +10,8 @@ enum Job: Sendable {
     case issuance(marks: [ReplayMark], token: IssuedToken?, audit: AuditEvent?, unlessDisabled: SubjectKey?, CheckedContinuation<CommitOutcome, any Error>)
     case audit(AuditEvent, CheckedContinuation<AuditRecord, any Error>)
     case revoke(jti: String, time: Date, audit: AuditEvent, CheckedContinuation<Bool, any Error>)
-    case exclusive(@Sendable (SQLiteConnection) async throws -> Void, CheckedContinuation<Void, any Error>)
+    /// Runs alone in its batch; the audit event it returns (if any) is chained in the same transaction.
+    case exclusive(@Sendable (SQLiteConnection) async throws -> AuditEvent?, CheckedContinuation<Void, any Error>)
 
     func fail(_ error: any Error) {
         switch self {
@@ -189,7 +190,7 @@ extension SQLiteStore {
                 if revoked { _ = chain(audit) }
                 answers.append { continuation.resume(returning: revoked) }
             case .exclusive(let body, let continuation):
-                try await body(db)
+                if let event = try await body(db) { _ = chain(event) }
                 answers.append { continuation.resume() }
             }
         }

@@ -41,5 +41,16 @@ enum Migrations {
             // ID-JAGs the bridge issued are recorded beside access tokens, told apart by kind.
             "ALTER TABLE issued_tokens ADD COLUMN kind TEXT NOT NULL DEFAULT 'access_token'",
         ]),
+        (3, [
+            // The agent registry: robot identities with a human owner (issue 5).
+            """
+            CREATE TABLE agents (
+                id TEXT PRIMARY KEY, display_name TEXT NOT NULL,
+                owner_issuer TEXT NOT NULL, owner_tenant TEXT, owner_subject TEXT NOT NULL,
+                credential_kind TEXT NOT NULL, credential TEXT NOT NULL, grant_json TEXT NOT NULL, mode TEXT NOT NULL,
+                status TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL) WITHOUT ROWID
+            """,
+            "CREATE INDEX agents_owner ON agents (owner_issuer, owner_subject)",
+        ]),
     ]
 }

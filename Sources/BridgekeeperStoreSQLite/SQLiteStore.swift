@@ -36,7 +36,7 @@ public final class SQLiteStore: BridgekeeperStore {
 
     /// A read on one of the read connections, round robin (reads run in parallel, each connection
     /// serialises its own), through the gate the checkpointer may close for a moment.
-    private func read(_ sql: String, _ binds: [SQLiteData] = []) async throws -> [SQLiteRow] {
+    func read(_ sql: String, _ binds: [SQLiteData] = []) async throws -> [SQLiteRow] {
         await gate.enter()
         defer { gate.leave() }
         return try await readers[nextReader.wrappingAdd(1, ordering: .relaxed).oldValue % readers.count].query(sql, binds)
@@ -282,12 +282,19 @@ public final class SQLiteStore: BridgekeeperStore {
     }
 
     /// Runs `body` as its own job on the writer, inside a batch's transaction.
-    private func exclusive<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) async throws -> T) async throws -> T {
+    func exclusive<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) async throws -> T) async throws -> T {
+        try await audited { db in (try await body(db), nil) }
+    }
+
+    /// The same, appending the audit event `body` returns (if any) in the same transaction: the
+    /// change and its evidence are durable together or not at all.
+    func audited<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) async throws -> (T, AuditEvent?)) async throws -> T {
         let box = ResultBox<T>()
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             queue.enqueue(.exclusive({ db in
-                let value = try await body(db)
+                let (value, event) = try await body(db)
                 box.value.withLock { $0 = value }
+                return event
             }, continuation))
         }
         return box.value.withLock { $0! }

@@ -1,5 +1,6 @@
 import BridgekeeperAudit
 import BridgekeeperCore
+import BridgekeeperPolicy
 import BridgekeeperStore
 import Foundation
 import Testing
@@ -432,6 +433,76 @@ struct StoreContractTests {
             _ = try await store.commit(marks: [], token: idJAG, audit: nil)
             #expect(try await store.tokenState(jti: "at-1")?.token.kind == .accessToken)
             #expect(try await store.tokenState(jti: "jag-out-1")?.token == idJAG)
+        }
+    }
+}
+
+@Suite("Store contract: the agent registry")
+struct AgentRegistryContractTests {
+    typealias F = Fixture
+    static let owner = SubjectKey(issuer: F.idp, tenant: "t1", subject: "00u-alice")
+    static let grant = AgentGrant([
+        AgentGrant.Entry(servers: .named(["github", "notion"]), categories: [.read, .write], tools: ["delete_repo"]),
+        AgentGrant.Entry(servers: .all, categories: [.read]),
+    ])
+
+    static func agent(_ id: String, owner: SubjectKey = owner, credential: AgentRecord.Credential = .jwksURI("https://agents.example.com/jwks.json"))
+        -> AgentRecord {
+        AgentRecord(id: id, displayName: "Agent \(id)", owner: owner, credential: credential, grant: grant, mode: .onBehalfOfOwner,
+                    createdAt: F.t0)
+    }
+
+    static func event(_ reason: String, _ id: String) -> AuditEvent {
+        AuditEvent(kind: .administration, reason: ReasonCode(reason), time: F.t0, issuer: owner.issuer, tenant: owner.tenant,
+                   subject: owner.subject, clientID: id, principalClass: "agent")
+    }
+
+    @Test("an agent is added with its audit record and reads back whole; a second add of the id writes nothing", arguments: StoreKind.allCases)
+    func addAndRead(_ kind: StoreKind) async throws {
+        try await kind.withStore { store async throws in
+            let agent = Self.agent("agent-1", credential: .jwks(#"{"keys":[]}"#))
+            #expect(try await store.addAgent(agent, audit: Self.event("agent_created", "agent-1")))
+            #expect(try await store.agent(id: "agent-1") == agent)
+            #expect(try await store.addAgent(Self.agent("agent-1"), audit: Self.event("agent_created", "agent-1")) == false)
+            #expect(try await store.agent(id: "agent-1") == agent)
+            let trail = try await store.auditRecords(afterSequence: 0, limit: 10)
+            #expect(trail.map(\.event.reason.rawValue) == ["agent_created"])
+            #expect(trail.first?.event.kind == .administration)
+            #expect(try await store.agent(id: "nobody") == nil)
+        }
+    }
+
+    @Test("agents are listed by owner (tenant included) or all, by id", arguments: StoreKind.allCases)
+    func listByOwner(_ kind: StoreKind) async throws {
+        try await kind.withStore { store async throws in
+            let bob = SubjectKey(issuer: F.idp, tenant: "t1", subject: "00u-bob")
+            let otherTenant = SubjectKey(issuer: F.idp, tenant: "t2", subject: "00u-alice")
+            for (id, owner) in [("b-agent", Self.owner), ("a-agent", Self.owner), ("bob-agent", bob), ("t2-agent", otherTenant)] {
+                #expect(try await store.addAgent(Self.agent(id, owner: owner), audit: Self.event("agent_created", id)))
+            }
+            #expect(try await store.agents(ownedBy: Self.owner).map(\.id) == ["a-agent", "b-agent"])
+            #expect(try await store.agents(ownedBy: bob).map(\.id) == ["bob-agent"])
+            #expect(try await store.agents(ownedBy: nil).map(\.id) == ["a-agent", "b-agent", "bob-agent", "t2-agent"])
+        }
+    }
+
+    @Test("an update changes status and credential with its audit record, keeps owner and creation time; an unknown id writes nothing",
+          arguments: StoreKind.allCases)
+    func update(_ kind: StoreKind) async throws {
+        try await kind.withStore { store async throws in
+            let agent = Self.agent("agent-1")
+            _ = try await store.addAgent(agent, audit: Self.event("agent_created", "agent-1"))
+            let later = F.t0.addingTimeInterval(60)
+            let disabled = agent.with(status: .disabled, at: later)
+            #expect(try await store.updateAgent(disabled, audit: Self.event("agent_disabled", "agent-1")))
+            let rekeyed = disabled.with(credential: .secretHash("pbkdf2-sha256$10000$c2FsdA$aGFzaA"), at: later.addingTimeInterval(1))
+            #expect(try await store.updateAgent(rekeyed, audit: Self.event("agent_key_rotated", "agent-1")))
+            let stored = try #require(try await store.agent(id: "agent-1"))
+            #expect(stored == rekeyed)
+            #expect(stored.status == .disabled && stored.createdAt == F.t0 && stored.updatedAt == later.addingTimeInterval(1))
+            #expect(try await store.updateAgent(Self.agent("ghost"), audit: Self.event("agent_disabled", "ghost")) == false)
+            let reasons = try await store.auditRecords(afterSequence: 0, limit: 10).map(\.event.reason.rawValue)
+            #expect(reasons == ["agent_created", "agent_disabled", "agent_key_rotated"])
         }
     }
 }

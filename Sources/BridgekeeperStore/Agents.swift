@@ -1,0 +1,73 @@
+public import BridgekeeperAudit
+public import BridgekeeperCore
+public import BridgekeeperPolicy
+public import Foundation
+
+/// An AI agent's robot identity (issue 5): its own credential, a human owner, a grant that only
+/// ever narrows what the owner may do, and how it acts.
+public struct AgentRecord: Sendable, Hashable {
+    public enum Status: String, Sendable, Hashable {
+        case active, disabled
+    }
+
+    /// How the agent proves who it is. Keys by default (`private_key_jwt`); a secret only where the
+    /// configuration allows it.
+    public enum Credential: Sendable, Hashable {
+        /// Its public keys, a JWK Set document (JSON text).
+        case jwks(String)
+        /// Where its public keys are published.
+        case jwksURI(String)
+        /// A `SecretHash` in its encoded form (never the secret).
+        case secretHash(String)
+    }
+
+    /// The agent's id: its `client_id`, and the `sub` of the tokens it gets acting as itself.
+    public let id: String
+    public let displayName: String
+    /// The human who owns it, as their IdP names them.
+    public let owner: SubjectKey
+    public let credential: Credential
+    public let grant: AgentGrant
+    public let mode: AgentMode
+    public let status: Status
+    public let createdAt: Date
+    public let updatedAt: Date
+
+    public init(id: String, displayName: String, owner: SubjectKey, credential: Credential, grant: AgentGrant, mode: AgentMode,
+                status: Status = .active, createdAt: Date, updatedAt: Date? = nil) {
+        self.id = id
+        self.displayName = displayName
+        self.owner = owner
+        self.credential = credential
+        self.grant = grant
+        self.mode = mode
+        self.status = status
+        self.createdAt = Date(timeIntervalSince1970: createdAt.timeIntervalSince1970.rounded(.down))
+        self.updatedAt = Date(timeIntervalSince1970: (updatedAt ?? createdAt).timeIntervalSince1970.rounded(.down))
+    }
+
+    /// The same agent with another status, as of `time`.
+    public func with(status: Status, at time: Date) -> AgentRecord {
+        AgentRecord(id: id, displayName: displayName, owner: owner, credential: credential, grant: grant, mode: mode, status: status,
+                    createdAt: createdAt, updatedAt: time)
+    }
+
+    /// The same agent with another credential (a key rotation), as of `time`.
+    public func with(credential: Credential, at time: Date) -> AgentRecord {
+        AgentRecord(id: id, displayName: displayName, owner: owner, credential: credential, grant: grant, mode: mode, status: status,
+                    createdAt: createdAt, updatedAt: time)
+    }
+}
+
+/// The agent registry. Every change is written with its audit record, both durable before the
+/// call returns.
+public protocol AgentRegistry: Sendable {
+    func agent(id: String) async throws -> AgentRecord?
+    /// The agents of `owner`, or every agent when nil, by id.
+    func agents(ownedBy owner: SubjectKey?) async throws -> [AgentRecord]
+    /// Adds `agent` and appends `audit`; false (nothing written) when the id is taken.
+    func addAgent(_ agent: AgentRecord, audit: AuditEvent) async throws -> Bool
+    /// Replaces the stored agent with the same id and appends `audit`; false (nothing written)
+    /// when there is none. The owner and the creation time never change.
+    func updateAgent(_ agent: AgentRecord, audit: AuditEvent) async throws -> Bool
+}

@@ -142,6 +142,20 @@ public struct Configuration: Sendable {
     public var policy: Policy
     /// Third-party authorization servers that redeem the bridge's ID-JAGs.
     public var authorizationServers: [ThirdPartyAuthorizationServer] = []
+    /// Agent identities (issue 5).
+    public var agents = Agents()
+
+    /// The `agents:` section: what agents may hold and how they authenticate.
+    public struct Agents: Sendable {
+        /// Whether an agent may authenticate with a client secret instead of its own keys. Default false.
+        public var allowClientSecret = false
+        /// Lifetime of robot tokens, seconds. Default 120, 30 to 900.
+        public var tokenLifetime: TimeInterval = 120
+        /// What is never delegated; always includes destructive and admin.
+        public var delegation: DelegationRules = .default
+
+        public init() {}
+    }
 
     /// The issuer of the ID-JAGs the bridge signs: `{issuer}/bridge`, never a trusted IdP, so
     /// Bridgekeeper never redeems what it issued itself.
@@ -172,7 +186,7 @@ extension Configuration {
 
     public static func parse(yaml: String, baseDirectory: String, environment: [String: String] = [:]) throws(ConfigurationError) -> Configuration {
         let root = try ConfigNode.parse(yaml: yaml)
-        let top = try root.mapping(allowed: ["issuer", "listen", "storage", "tokens", "keys", "rate_limits", "idps", "clients", "servers", "policy", "development", "authorization_servers"])
+        let top = try root.mapping(allowed: ["issuer", "listen", "storage", "tokens", "keys", "rate_limits", "idps", "clients", "servers", "policy", "development", "authorization_servers", "agents"])
         func resolve(_ path: String) -> String { path.hasPrefix("/") ? path : (baseDirectory as NSString).appendingPathComponent(path) }
 
         guard let issuerNode = top["issuer"] else { throw ConfigurationError(path: "issuer", "is required") }
@@ -249,6 +263,7 @@ extension Configuration {
         configuration.perAddressLimit = perAddress
         configuration.allowLoopbackHTTP = allowLoopbackHTTP
         configuration.authorizationServers = authorizationServers
+        configuration.agents = try parseAgents(top["agents"], catalog: catalog)
         return configuration
     }
 
@@ -525,11 +540,44 @@ extension Configuration {
         return clients
     }
 
+    static func parseAgents(_ node: ConfigNode?, catalog: Catalog) throws(ConfigurationError) -> Agents {
+        var agents = Agents()
+        guard let node else { return agents }
+        let m = try node.mapping(allowed: ["allow_client_secret", "token_lifetime", "non_delegable_categories", "delegable_tools"])
+        agents.allowClientSecret = try m["allow_client_secret"]?.bool() ?? false
+        agents.tokenLifetime = TimeInterval(try m["token_lifetime"]?.integer(in: 30...900) ?? 120)
+        var categories = DelegationRules.default.nonDelegableCategories
+        if let list = m["non_delegable_categories"] {
+            var named: Set<ToolCategory> = []
+            for entry in try list.sequence() {
+                guard let category = ToolCategory(rawValue: try entry.string()) else { throw entry.error("must be read, write, destructive or admin") }
+                named.insert(category)
+            }
+            guard named.isSuperset(of: DelegationRules.default.nonDelegableCategories) else {
+                throw list.error("must include destructive and admin: they are never delegated as a whole (mark single tools in delegable_tools)")
+            }
+            categories = named
+        }
+        var delegable: [DelegationRules.DelegableTool] = []
+        if let list = m["delegable_tools"] {
+            for (index, entry) in try list.sequence().enumerated() {
+                let text = try entry.string()
+                let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
+                guard parts.count == 2, let server = catalog.server(named: parts[0]), server.tools.contains(where: { $0.name == parts[1] }) else {
+                    throw ConfigurationError(path: "\(list.path)[\(index)]", "must be SERVER:TOOL naming a tool of a catalog server")
+                }
+                delegable.append(DelegationRules.DelegableTool(server: server.name, tool: parts[1]))
+            }
+        }
+        agents.delegation = DelegationRules(nonDelegableCategories: categories, delegableTools: delegable)
+        return agents
+    }
+
     static func parseCatalog(_ node: ConfigNode?, authorizationServers: [ThirdPartyAuthorizationServer] = []) throws(ConfigurationError) -> Catalog {
         guard let node else { return Catalog(servers: []) }
         var servers: [MCPServer] = []
         for item in try node.sequence() {
-            let m = try item.mapping(allowed: ["name", "resource", "display_name", "enabled", "tools", "authorization_server"])
+            let m = try item.mapping(allowed: ["name", "resource", "display_name", "enabled", "tools", "authorization_server", "shared"])
             guard let name = try m["name"]?.string() else { throw ConfigurationError(path: item.child("name"), "is required") }
             guard let resourceNode = m["resource"] else { throw ConfigurationError(path: item.child("resource"), "is required") }
             let resource: ResourceURI
@@ -561,7 +609,8 @@ extension Configuration {
                 authorizationServer = AuthorizationServerReference(name: known.name, issuer: known.issuer)
             }
             servers.append(MCPServer(name: name, resource: resource, displayName: try m["display_name"]?.string() ?? name,
-                                     enabled: try m["enabled"]?.bool() ?? true, tools: tools, authorizationServer: authorizationServer))
+                                     enabled: try m["enabled"]?.bool() ?? true, tools: tools, authorizationServer: authorizationServer,
+                                     shared: try m["shared"]?.bool() ?? false))
         }
         return Catalog(servers: servers)
     }

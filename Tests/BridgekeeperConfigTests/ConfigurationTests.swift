@@ -1117,3 +1117,43 @@ struct ConfigurationProfileTests {
             """), path: "idps[1]", because: "unique among idps")
     }
 }
+
+@Suite("Configuration: agents")
+struct ConfigurationAgentsTests {
+    @Test("defaults: keys only, 120 s robot tokens, destructive and admin never delegated, no server shared")
+    func defaults() throws {
+        let c = try ConfigFile().parse()
+        #expect(!c.agents.allowClientSecret && c.agents.tokenLifetime == 120)
+        #expect(c.agents.delegation == .default)
+        #expect(c.catalog.servers.allSatisfy { !$0.shared })
+    }
+
+    @Test("settings are read; a single tool can be made delegable; a server can be shared")
+    func settings() throws {
+        var file = ConfigFile()
+        file.servers = file.servers.replacingOccurrences(of: "  - name: notion\n", with: "  - name: notion\n    shared: true\n")
+        file.extra = """
+            agents:
+              allow_client_secret: true
+              token_lifetime: 60
+              non_delegable_categories: [write, destructive, admin]
+              delegable_tools: ["github:delete_repository"]
+            """
+        let c = try file.parse()
+        #expect(c.agents.allowClientSecret && c.agents.tokenLifetime == 60)
+        #expect(c.agents.delegation.nonDelegableCategories == [.write, .destructive, .admin])
+        #expect(c.agents.delegation.delegableTools == [.init(server: "github", tool: "delete_repository")])
+        #expect(c.catalog.server(named: "notion")?.shared == true && c.catalog.server(named: "github")?.shared == false)
+    }
+
+    @Test("refused: a category list without destructive or admin, an unknown delegable tool, a lifetime out of bounds", arguments: [
+        ("non_delegable_categories: [destructive]", "agents.non_delegable_categories", "must include destructive and admin"),
+        ("delegable_tools: [\"github:fly\"]", "agents.delegable_tools[0]", "SERVER:TOOL"),
+        ("token_lifetime: 3600", "agents.token_lifetime", "must be"),
+    ])
+    func refused(_ setting: String, _ path: String, _ why: String) {
+        var file = ConfigFile()
+        file.extra = "agents:\n  \(setting)"
+        expectRefused(file, path: path, because: why)
+    }
+}

@@ -1,0 +1,71 @@
+import Foundation
+import Testing
+
+/// `bridgekeeper agents` as an administrator types it, on the demo deployment's data folder.
+@Suite("bridgekeeper agents")
+struct AgentsCLITests {
+    func agents(_ data: String, _ arguments: String...) throws -> CLI.Result {
+        try CLI.run(CLI.binary, ["agents"] + arguments + ["--data", data, "--fixtures", CLI.fixtures.path])
+    }
+
+    @Test("create, list, show, disable, enable and rotate-key, each audited; the audit chain stays intact")
+    func lifecycle() throws {
+        let data = try CLI.temporaryDirectory().path
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let jwks = CLI.fixtures.appendingPathComponent("jwks.json").path
+
+        let created = try agents(data, "create", "--id", "release-bot", "--name", "Release bot", "--owner", "00u-alice", "--owner-idp", "demo-idp",
+                                 "--grant", "github:read,write,delete_repository", "--grant", "notion:read", "--jwks-file", jwks)
+        #expect(created.status == 0, "\(created.stderr)")
+        #expect(created.stdout.hasPrefix("registered agent release-bot for https://idp.demo.bridgekeeper.test 00u-alice, on_behalf_of_owner"))
+        #expect(!created.stdout.contains("secret"))
+
+        let again = try agents(data, "create", "--id", "release-bot", "--owner", "00u-alice", "--owner-idp", "demo-idp", "--grant", "github:read",
+                               "--jwks-file", jwks)
+        #expect(again.status == 1 && again.stderr == "error: agent_exists: an agent with id release-bot is already registered\n")
+
+        let list = try agents(data, "list")
+        #expect(list.stdout == "ID\tSTATUS\tMODE\tOWNER\tGRANT\nrelease-bot\tactive\ton_behalf_of_owner\t00u-alice\tgithub:read,write,delete_repository notion:read\n",
+                "\(list.stdout)")
+        let mine = try agents(data, "list", "--owner", "00u-bob", "--owner-idp", "demo-idp")
+        #expect(mine.stdout == "ID\tSTATUS\tMODE\tOWNER\tGRANT\n")
+
+        #expect(try agents(data, "disable", "release-bot").stdout == "agent release-bot is disabled\n")
+        let shown = try agents(data, "show", "release-bot")
+        #expect(shown.stdout.contains(#""status": "disabled""#) && shown.stdout.contains(#""credential": "jwks""#), "\(shown.stdout)")
+        #expect(try agents(data, "enable", "release-bot").stdout == "agent release-bot is active\n")
+        let rotated = try agents(data, "rotate-key", "release-bot", "--jwks-uri", "https://agents.example.com/release-bot/jwks.json")
+        #expect(rotated.status == 0, "\(rotated.stderr)")
+        #expect(try agents(data, "show", "release-bot").stdout.contains(#""credential": "jwks_uri https://agents.example.com/release-bot/jwks.json""#))
+
+        let tail = try CLI.run(CLI.binary, ["audit", "tail", "--json", "--data", data, "--fixtures", CLI.fixtures.path])
+        let reasons = tail.stdout.split(separator: "\n").compactMap { line in
+            ["agent_created", "agent_disabled", "agent_enabled", "agent_key_rotated"].first { line.contains("\"reason\":\"\($0)\"") }
+        }
+        #expect(reasons == ["agent_created", "agent_disabled", "agent_enabled", "agent_key_rotated"], "\(tail.stdout)")
+        #expect(tail.stdout.contains(#""kind":"administration""#))
+        let verify = try CLI.run(CLI.binary, ["audit", "verify", "--data", data, "--fixtures", CLI.fixtures.path])
+        #expect(verify.status == 0 && verify.stdout.hasPrefix("intact: 4 records"), "\(verify.stdout)\(verify.stderr)")
+    }
+
+    @Test("refused with the reason: a secret where agents must use keys, a grant naming an unknown tool, an owner without their IdP, a client's id")
+    func refusals() throws {
+        let data = try CLI.temporaryDirectory().path
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let secret = try agents(data, "create", "--id", "bot", "--owner", "00u-alice", "--owner-idp", "demo-idp", "--grant", "github:read", "--secret")
+        #expect(secret.status == 1 && secret.stderr.hasPrefix("error: secret_not_allowed: "), "\(secret.stderr)")
+        let grant = try agents(data, "create", "--id", "bot", "--owner", "00u-alice", "--owner-idp", "demo-idp", "--grant", "github:fly",
+                               "--jwks-uri", "https://agents.example.com/jwks.json")
+        #expect(grant.stderr == "error: invalid_grant_spec: github:fly: fly is neither a category nor a tool of github\n")
+        let owner = try agents(data, "create", "--id", "bot", "--owner", "00u-alice", "--grant", "github:read", "--jwks-uri", "https://agents.example.com/jwks.json")
+        #expect(owner.stderr == "error: invalid_owner: several IdPs are configured: name the owner's with --owner-idp\n")
+        let client = try agents(data, "create", "--id", "mcp-client-demo", "--owner", "00u-alice", "--owner-idp", "demo-idp", "--grant", "github:read",
+                                "--jwks-uri", "https://agents.example.com/jwks.json")
+        #expect(client.stderr == "error: invalid_agent_id: mcp-client-demo is a configured client's id\n")
+        let http = try agents(data, "create", "--id", "bot", "--owner", "00u-alice", "--owner-idp", "demo-idp", "--grant", "github:read",
+                              "--jwks-uri", "http://agents.example.com/jwks.json")
+        #expect(http.stderr == "error: invalid_credential: --jwks-uri must use https\n")
+        #expect(try agents(data, "list").stdout == "ID\tSTATUS\tMODE\tOWNER\tGRANT\n")
+        #expect(try agents(data, "disable", "nobody").stderr == "error: unknown_agent: no agent nobody\n")
+    }
+}

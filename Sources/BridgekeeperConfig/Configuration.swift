@@ -345,7 +345,7 @@ extension Configuration {
             if idps.contains(where: { $0.name == name }) { throw item.error("name and issuer must be unique among idps") }
             let keys: Keys
             if m["jwks_uri"] == nil, m["jwks_file"] == nil {
-                if let template = profile.jwksURI {
+                if let template = profile.jwksURI, issuer.contains(tenantPlaceholder) || !template.contains(tenantPlaceholder) {
                     keys = .remote(url: template)
                 } else {
                     // OIDC discovery from the issuer: it must be a URL the fetcher may use.

@@ -43,7 +43,10 @@ public struct GrantDependencies: Sendable {
         self.authorizationServers = authorizationServers
         self.idJAGMinter = idJAGMinter
         anyIdPAlgorithms = idps.reduce(into: []) { $0.formUnion($1.algorithms) }
-        ownIssuers = [issuer] + (idJAGMinter.map { [$0.issuer] } ?? [])
+        // The bridge issuer is ours whether or not a bridge is configured now: an ID-JAG it issued
+        // before the configuration changed is still never redeemed here.
+        ownIssuers = [issuer, (issuer.hasSuffix("/") ? String(issuer.dropLast()) : issuer) + "/bridge"]
+            + (idJAGMinter.map { [$0.issuer] } ?? [])
     }
 
     /// A store failure: the endpoint answers 500 without detail.
@@ -249,7 +252,13 @@ struct IdPToken {
     /// otherwise the claim's value, trusted when it is on the allowed list and, for an issuer
     /// expanded from a template, is the tenant that issuer names (Entra: `tid` must match `iss`).
     func tenant(in claims: JWTClaims) -> (value: String?, trusted: Bool) {
-        guard let rule = idp.tenant else { return (nil, true) }
+        guard let rule = idp.tenant else {
+            // No rule: trusted, unless the issuer itself names a tenant (a template expanded in code
+            // without a rule), which the token must then carry in the tenant claim of the draft.
+            guard let expected = entry.tenant else { return (nil, true) }
+            let value = (try? claims.string("tenant")) ?? nil
+            return (value, value.map { $0.isExactly(expected) } ?? false)
+        }
         guard let value = (try? claims.string(rule.claim)) ?? nil else { return (nil, false) }
         let trusted = rule.allowed.containsExactly(value) && (entry.tenant.map { $0.isExactly(value) } ?? true)
         return (value, trusted)

@@ -67,7 +67,10 @@ public protocol AgentRegistry: Sendable {
     func agents(ownedBy owner: SubjectKey?) async throws -> [AgentRecord]
     /// Adds `agent` and appends `audit`; false (nothing written) when the id is taken.
     func addAgent(_ agent: AgentRecord, audit: AuditEvent) async throws -> Bool
-    /// Replaces the stored agent with the same id and appends `audit`; false (nothing written)
-    /// when there is none. The owner and the creation time never change.
-    func updateAgent(_ agent: AgentRecord, audit: AuditEvent) async throws -> Bool
+    /// Sets one agent's status and appends `audit`; false (nothing written) when there is none.
+    /// Each change touches only its own columns, so two administrators acting at once never undo
+    /// each other (a rotation cannot re-enable a disabled agent, a disable cannot restore a key).
+    func setAgentStatus(id: String, _ status: AgentRecord.Status, at time: Date, audit: AuditEvent) async throws -> Bool
+    /// Replaces one agent's credential and appends `audit`; false (nothing written) when there is none.
+    func setAgentCredential(id: String, _ credential: AgentRecord.Credential, at time: Date, audit: AuditEvent) async throws -> Bool
 }

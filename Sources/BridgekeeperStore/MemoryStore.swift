@@ -90,11 +90,16 @@ public actor MemoryStore: BridgekeeperStore {
         return true
     }
 
-    public func updateAgent(_ agent: AgentRecord, audit event: AuditEvent) -> Bool {
-        guard let stored = agentsByID[agent.id] else { return false }
-        agentsByID[agent.id] = AgentRecord(id: agent.id, displayName: agent.displayName, owner: stored.owner, credential: agent.credential,
-                                           grant: agent.grant, mode: agent.mode, status: agent.status, createdAt: stored.createdAt,
-                                           updatedAt: agent.updatedAt)
+    public func setAgentStatus(id: String, _ status: AgentRecord.Status, at time: Date, audit event: AuditEvent) -> Bool {
+        guard let stored = agentsByID[id] else { return false }
+        agentsByID[id] = stored.with(status: status, at: time)
+        _ = appendRecord(event)
+        return true
+    }
+
+    public func setAgentCredential(id: String, _ credential: AgentRecord.Credential, at time: Date, audit event: AuditEvent) -> Bool {
+        guard let stored = agentsByID[id] else { return false }
+        agentsByID[id] = stored.with(credential: credential, at: time)
         _ = appendRecord(event)
         return true
     }

@@ -3,7 +3,7 @@ public import BridgekeeperCore
 import BridgekeeperJOSE
 import BridgekeeperPolicy
 public import BridgekeeperStore
-import Foundation
+public import Foundation
 internal import SQLiteNIO
 
 /// The agent registry on SQLite: reads on the reader, each change with its audit record in one
@@ -36,16 +36,19 @@ extension SQLiteStore {
         }
     }
 
-    public func updateAgent(_ agent: AgentRecord, audit: AuditEvent) async throws -> Bool {
-        let (kind, credential) = Self.credentialColumns(agent.credential)
-        let binds: [SQLiteData] = [.text(agent.displayName), .text(kind), .text(credential), .text(Self.grantJSON(agent.grant)),
-                                   .text(agent.mode.rawValue), .text(agent.status.rawValue), .integer(Int(agent.updatedAt.timeIntervalSince1970)),
-                                   .text(agent.id)]
+    public func setAgentStatus(id: String, _ status: AgentRecord.Status, at time: Date, audit: AuditEvent) async throws -> Bool {
+        let binds: [SQLiteData] = [.text(status.rawValue), .integer(Int(time.timeIntervalSince1970)), .text(id)]
         return try await audited { db in
-            let rows = try await db.query("""
-                UPDATE agents SET display_name = ?, credential_kind = ?, credential = ?, grant_json = ?, mode = ?, status = ?, updated_at = ?
-                WHERE id = ? RETURNING id
-                """, binds)
+            let rows = try await db.query("UPDATE agents SET status = ?, updated_at = ? WHERE id = ? RETURNING id", binds)
+            return rows.isEmpty ? (false, nil) : (true, audit)
+        }
+    }
+
+    public func setAgentCredential(id: String, _ credential: AgentRecord.Credential, at time: Date, audit: AuditEvent) async throws -> Bool {
+        let (kind, value) = Self.credentialColumns(credential)
+        let binds: [SQLiteData] = [.text(kind), .text(value), .integer(Int(time.timeIntervalSince1970)), .text(id)]
+        return try await audited { db in
+            let rows = try await db.query("UPDATE agents SET credential_kind = ?, credential = ?, updated_at = ? WHERE id = ? RETURNING id", binds)
             return rows.isEmpty ? (false, nil) : (true, audit)
         }
     }

@@ -203,7 +203,8 @@ struct AgentsCommand: AsyncParsableCommand {
                 return
             }
             let changed = agent.with(status: status, at: SystemClock().now())
-            guard try await store.updateAgent(changed, audit: AgentAdministration.event(reason, agent: changed, time: changed.updatedAt)) else {
+            guard try await store.setAgentStatus(id: id, status, at: changed.updatedAt,
+                                                 audit: AgentAdministration.event(reason, agent: changed, time: changed.updatedAt)) else {
                 throw CLIFailure("unknown_agent", "no agent \(id)")
             }
             print("agent \(id) is \(status.rawValue)")
@@ -244,7 +245,8 @@ struct AgentsCommand: AsyncParsableCommand {
                         throw AgentsCommand.failure(error)
                     }
                     let changed = agent.with(credential: made.0, at: SystemClock().now())
-                    guard try await store.updateAgent(changed, audit: AgentAdministration.event("agent_key_rotated", agent: changed, time: changed.updatedAt)) else {
+                    guard try await store.setAgentCredential(id: id, made.0, at: changed.updatedAt,
+                                                             audit: AgentAdministration.event("agent_key_rotated", agent: changed, time: changed.updatedAt)) else {
                         throw CLIFailure("unknown_agent", "no agent \(id)")
                     }
                     print("agent \(id) has a new credential")

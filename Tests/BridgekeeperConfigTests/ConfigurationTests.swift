@@ -1065,6 +1065,18 @@ struct ConfigurationProfileTests {
         #expect(idp.groupsClaim == "groups" && idp.rolesClaim == "roles" && idp.groupsOverage == .refuse)
     }
 
+    @Test("entra with one explicit tenant issuer finds its keys by discovery (its issuer is no template)")
+    func entraSingleTenant() throws {
+        let c = try file("""
+              - name: entra
+                profile: entra
+                issuer: https://login.microsoftonline.com/aaaa-1111/v2.0
+            """).parse()
+        guard case .discover(let issuer) = c.idps[0].keys else { Issue.record("keys: \(c.idps[0].keys)"); return }
+        #expect(issuer == "https://login.microsoftonline.com/aaaa-1111/v2.0")
+        #expect(c.idps[0].issuers.map(\.issuer) == ["https://login.microsoftonline.com/aaaa-1111/v2.0"] && c.idps[0].subjectClaim == "oid")
+    }
+
     @Test("an explicit key beats the profile's default")
     func overrides() throws {
         let c = try file("""

@@ -315,7 +315,7 @@ extension Broker {
         var claims = JSONObject([
             "iss": .string(Self.idpIssuer), "sub": .string(BridgeChain.subject), "aud": .string(BridgeChain.upstreamClientID),
             "iat": .number(JSONNumber(iat)), "exp": .number(JSONNumber(iat + 600)), "auth_time": .number(JSONNumber(iat - 30)),
-            "nonce": .string("n-0S6_WzA2Mj"), "groups": .array([.string("engineering")]), "email": .string("alice@example.com"),
+            "nonce": .string("n-0S6_WzA2Mj"), "groups": .array([.string("engineering")]), "email": .string("alice@example.com"), "email_verified": .bool(true),
         ])
         if let amr { claims["amr"] = .array(amr.map(JSONValue.string)) }
         return try idpKey.signJWT(type: "JWT", claims: claims)

@@ -78,6 +78,7 @@ struct BridgeIDJAGTests: JWTBearerTesting {
         try await withServer(deployment, clock: clock) { client, server in
             var idClaims = TestIdP.idTokenClaims(now: clock.now())
             idClaims["amr"] = .array(["pwd", "mfa"])
+            idClaims["email_verified"] = .bool(true)
             let response = try await requestIDJAG(client, try deployment.idp.idToken(idClaims))
             #expect(response.status == .ok, "\(response.text)")
             #expect(response.headers[.cacheControl] == "no-store")
@@ -117,6 +118,22 @@ struct BridgeIDJAGTests: JWTBearerTesting {
             let stored = try #require(try await server.store.tokenState(jti: jti))
             #expect(stored.token.kind == .idJAG)
             #expect(stored.token.clientID == TestDeployment.clientID)
+        }
+    }
+
+    @Test("an email the IdP does not say is verified is not passed on (a third party may link accounts by it)")
+    func unverifiedEmailStaysHome() async throws {
+        let deployment = try bridgeDeployment()
+        let clock = TestClock(jwtBearerStart)
+        try await withServer(deployment, clock: clock) { client, _ in
+            for verified in [nil, JSONValue.bool(false), .string("true")] {
+                var idClaims = TestIdP.idTokenClaims(now: clock.now())
+                idClaims["email_verified"] = verified
+                let json = try #require(try await requestIDJAG(client, try deployment.idp.idToken(idClaims)).json)
+                let claims = try accessTokenClaims(json)
+                #expect(claims["email"] == nil, "email_verified \(String(describing: verified))")
+                #expect(claims["sub"] == .string("00u-alice"))
+            }
         }
     }
 
@@ -246,6 +263,11 @@ struct BridgeIDJAGTests: JWTBearerTesting {
             #expect(status == .notFound)
             let purposes = try await server.store.signingKeys().map(\.purpose)
             #expect(purposes == [.access])
+            // Even without a bridge, a token claiming the bridge issuer is ours, never an IdP's.
+            var claims = TestIdP.claims(now: TestClock(jwtBearerStart).now())
+            claims["iss"] = .string(Self.bridgeIssuer)
+            try await expectRefusal(try await client.redeem(try deployment.idp.sign(claims)), error: "invalid_grant", reason: "self_issued",
+                                    server: server)
         }
     }
 }

@@ -163,4 +163,22 @@ struct BridgeKeyRotationTests: JWTBearerTesting {
             #expect(accessKids.contains(try kid(try await client.exchange(idToken))))
         }
     }
+
+    @Test("a stored key whose kid is not base64url (a relabelled bridge key, bridge:<kid>) is refused when opened")
+    func relabelledKeyRefused() throws {
+        let sealing = try KeySealing(keyEncryptionKey: Array(repeating: 7, count: 32))
+        let key = try SigningKey.generate(.es256)
+        let bridge = try sealing.seal(key, purpose: .bridge, now: jwtBearerStart, activatesAt: jwtBearerStart)
+        #expect(try sealing.open(bridge).keyID == key.keyID)
+        // The same sealed bytes relabelled as an access key under kid "bridge:<kid>": the associated
+        // data would match, so the kid itself must be refused.
+        let relabelled = StoredSigningKey(keyID: "bridge:" + key.keyID, purpose: .access, algorithm: bridge.algorithm,
+                                          sealedPrivateKey: bridge.sealedPrivateKey, publicJWK: bridge.publicJWK, createdAt: bridge.createdAt,
+                                          activatesAt: bridge.activatesAt)
+        #expect(throws: JOSEError.self) { try sealing.open(relabelled) }
+        // Relabelled without renaming, the associated data does not match.
+        let samekid = StoredSigningKey(keyID: key.keyID, purpose: .access, algorithm: bridge.algorithm, sealedPrivateKey: bridge.sealedPrivateKey,
+                                       publicJWK: bridge.publicJWK, createdAt: bridge.createdAt, activatesAt: bridge.activatesAt)
+        #expect(throws: JOSEError.self) { try sealing.open(samekid) }
+    }
 }

@@ -486,21 +486,22 @@ struct AgentRegistryContractTests {
         }
     }
 
-    @Test("an update changes status and credential with its audit record, keeps owner and creation time; an unknown id writes nothing",
+    @Test("status and credential change separately, each with its audit record; owner and creation time stay; an unknown id writes nothing",
           arguments: StoreKind.allCases)
     func update(_ kind: StoreKind) async throws {
         try await kind.withStore { store async throws in
             let agent = Self.agent("agent-1")
             _ = try await store.addAgent(agent, audit: Self.event("agent_created", "agent-1"))
             let later = F.t0.addingTimeInterval(60)
-            let disabled = agent.with(status: .disabled, at: later)
-            #expect(try await store.updateAgent(disabled, audit: Self.event("agent_disabled", "agent-1")))
-            let rekeyed = disabled.with(credential: .secretHash("pbkdf2-sha256$10000$c2FsdA$aGFzaA"), at: later.addingTimeInterval(1))
-            #expect(try await store.updateAgent(rekeyed, audit: Self.event("agent_key_rotated", "agent-1")))
+            #expect(try await store.setAgentStatus(id: "agent-1", .disabled, at: later, audit: Self.event("agent_disabled", "agent-1")))
+            let secret = AgentRecord.Credential.secretHash("pbkdf2-sha256$10000$c2FsdA$aGFzaA")
+            #expect(try await store.setAgentCredential(id: "agent-1", secret, at: later.addingTimeInterval(1), audit: Self.event("agent_key_rotated", "agent-1")))
             let stored = try #require(try await store.agent(id: "agent-1"))
-            #expect(stored == rekeyed)
+            // The rotation did not touch the status the disable set (and the reverse).
+            #expect(stored == agent.with(status: .disabled, at: later).with(credential: secret, at: later.addingTimeInterval(1)))
             #expect(stored.status == .disabled && stored.createdAt == F.t0 && stored.updatedAt == later.addingTimeInterval(1))
-            #expect(try await store.updateAgent(Self.agent("ghost"), audit: Self.event("agent_disabled", "ghost")) == false)
+            #expect(try await store.setAgentStatus(id: "ghost", .disabled, at: later, audit: Self.event("agent_disabled", "ghost")) == false)
+            #expect(try await store.setAgentCredential(id: "ghost", secret, at: later, audit: Self.event("agent_key_rotated", "ghost")) == false)
             let reasons = try await store.auditRecords(afterSequence: 0, limit: 10).map(\.event.reason.rawValue)
             #expect(reasons == ["agent_created", "agent_disabled", "agent_key_rotated"])
         }

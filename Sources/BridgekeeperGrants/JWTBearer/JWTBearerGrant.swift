@@ -9,7 +9,8 @@ import Foundation
 /// assertion-authz-grant §4.4; MCP EMA §5), redeemed for an access token for one MCP server.
 ///
 /// Validation runs in one fixed order (docs/architecture.md, pinned by tests): request shape →
-/// assertion size and shape → `typ` → `alg` allowed → trusted `iss` → `alg` on that IdP's list →
+/// assertion size and shape → `typ` → `alg` not none → `iss` not Bridgekeeper's own (its issuer or
+/// bridge issuer) → `alg` allowed → trusted `iss` → `alg` on that IdP's list →
 /// key by `kid` from the IdP's JWKS → signature → required claims → `iss`, `aud` (our issuer,
 /// string or one-element array) → `exp`/`nbf`/`iat` with leeway → lifetime cap → `jti` unused →
 /// `client_id` = the authenticated client → `resource` a catalog server this client may use →

@@ -87,6 +87,12 @@ public struct KeySealing: Sendable {
     }
 
     public func open(_ stored: StoredSigningKey) throws(JOSEError) -> SigningKey {
+        // Our kids are RFC 7638 thumbprints (base64url): a stored kid with any other character (a
+        // `bridge:` prefix, say) is a row someone edited, refused before the associated data could
+        // be made to match another purpose's.
+        guard !stored.keyID.isEmpty, stored.keyID.utf8.allSatisfy({ Base64URL.isAlphabet($0) }) else {
+            throw JOSEError(.invalidKey, "stored key id \(stored.keyID.prefix(20)) is not base64url")
+        }
         guard let algorithm = JWSAlgorithm(rawValue: stored.algorithm) else {
             throw JOSEError(.unsupported, "stored key \(stored.keyID) has an unknown algorithm")
         }

@@ -218,7 +218,8 @@ public struct TokenExchangeGrant: Grant {
                                     clientID: registration?.authorizationServerClientIDs[authorizationServer.name] ?? "",
                                     resource: server.resource.canonical, scope: scope, jti: AccessTokenMinter.tokenID(now: now),
                                     issuedAt: issuedAt, expiresAt: issuedAt.addingTimeInterval(authorizationServer.idJAGLifetime), authTime: authTime,
-                                    amr: GrantDependencies.strings(claims, "amr"), acr: (try? claims.string("acr")) ?? nil, email: email)
+                                    amr: GrantDependencies.strings(claims, "amr"), acr: (try? claims.string("acr")) ?? nil,
+                                    email: Self.verifiedEmail(claims, email))
             let (token, outcome) = try await deps.signAndCommit(idJAG, client: client, now: now, draft: &draft)
             guard case .committed = outcome else { throw Self.subjectDisabled }
             return TokenResponse(accessToken: token, tokenType: "N_A", expiresIn: Int(authorizationServer.idJAGLifetime), scope: scope.description,
@@ -227,6 +228,15 @@ public struct TokenExchangeGrant: Grant {
     }
 
     static let subjectDisabled = OAuthError(.invalidRequest, "the subject is disabled", reason: .subjectDisabled)
+
+    /// The ID token's `email`, passed on in an ID-JAG only when the IdP says it is verified
+    /// (`email_verified: true`): a third-party server may link accounts by it, and an unverified
+    /// address (Entra's `email` is editable by a tenant's administrators) would let one person
+    /// claim another's account there.
+    static func verifiedEmail(_ claims: JWTClaims, _ email: String?) -> String? {
+        guard let email, case .bool(true)? = claims.object["email_verified"] else { return nil }
+        return email
+    }
 }
 
 extension ReasonCode {

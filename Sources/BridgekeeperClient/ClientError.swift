@@ -55,7 +55,7 @@ public struct ClientError: Error, Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { "\(code.rawValue): \(reason)" }
 
-    static func printable(_ text: String, limit: Int) -> String {
+    public static func printable(_ text: String, limit: Int) -> String {
         String(decoding: text.utf8.prefix(limit).map { ($0 >= 0x20 && $0 < 0x7F) ? $0 : UInt8(ascii: "?") }, as: UTF8.self)
     }
 }

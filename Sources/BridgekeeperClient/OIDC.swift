@@ -111,7 +111,7 @@ public struct IDTokenCheck: Sendable {
                                    rules: ClaimRules(issuer: issuer, audience: clientID, leeway: leeway))
         let verified: VerifiedJWT
         do { verified = try verifier.verify(idToken, now: now) } catch {
-            throw ClientError(ClientError.Code(error.code.rawValue), "the ID token from \(issuer) was refused: \(error.reason)")
+            throw ClientError(ClientError.Code(error.code.rawValue), "the ID token from \(issuer) was refused: \(ClientError.printable(error.reason, limit: 300))")
         }
         let claims = verified.claims
         let subject: String, expiry: Date, email: String?, nonce: String?
@@ -126,7 +126,7 @@ public struct IDTokenCheck: Sendable {
             email = try claims.string("email")
             nonce = try claims.string("nonce")
         } catch {
-            throw ClientError(ClientError.Code(error.code.rawValue), "the ID token from \(issuer) was refused: \(error.reason)")
+            throw ClientError(ClientError.Code(error.code.rawValue), "the ID token from \(issuer) was refused: \(ClientError.printable(error.reason, limit: 300))")
         }
         switch self.nonce {
         case .exactly(let expected):

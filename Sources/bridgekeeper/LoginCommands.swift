@@ -43,7 +43,7 @@ struct LoginCommand: AsyncParsableCommand {
                 if openBrowser { Browser.open(url) }
             }
             let until = ISO8601DateFormatter().string(from: session.idTokenExpiry)
-            printError("Signed in to \(idp.name) as \(verified.email ?? verified.subject); session saved in \(store.path(for: idp.name)) "
+            printError("Signed in to \(idp.name) as \(ClientError.printable(verified.email ?? verified.subject, limit: 200)); session saved in \(store.path(for: idp.name)) "
                        + "(ID token valid until \(until)\(session.refreshToken == nil ? ", no refresh token" : ", renewable")).")
         }
     }

@@ -40,26 +40,33 @@ final class LoopbackRedirect: Sendable {
     }
 
     /// Judges one authorization response (RFC 6749 §4.1.2, §4.1.2.1).
-    static func judge(query: String, state expected: String, issuer: String) -> Outcome? {
+    /// - Parameter requireIssuer: the IdP advertises RFC 9207 `iss` in responses, so a response
+    ///   without it is refused (§2.4: a mix-up defence when a client knows several IdPs).
+    static func judge(query: String, state expected: String, issuer: String, requireIssuer: Bool = false) -> Outcome? {
         let form: FormParameters
         do {
             form = try FormParameters(Array(query.utf8))
             try form.rejectRepeats()
         } catch { return .malformed("the redirect's parameters are malformed or repeated") }
         guard form.value("code") != nil || form.value("error") != nil || form.value("state") != nil else { return nil }
-        if let iss = form.value("iss"), !iss.isExactly(issuer) { return .issuerMismatch }
+        if let iss = form.value("iss") {
+            guard iss.isExactly(issuer) else { return .issuerMismatch }
+        } else if requireIssuer {
+            return .issuerMismatch
+        }
         guard let state = form.value("state"), Digest.constantTimeEquals(Array(state.utf8), Array(expected.utf8)) else { return .stateMismatch }
         if let error = form.value("error") { return .refused(error: error, description: form.value("error_description")) }
         guard let code = form.value("code") else { return .malformed("the redirect carries neither code nor error") }
         return .code(code)
     }
 
-    static func start(port: Int, path: String, state: String, issuer: String, idpName: String) async throws(ClientError) -> LoopbackRedirect {
+    static func start(port: Int, path: String, state: String, issuer: String, requireIssuer: Bool = false,
+                      idpName: String) async throws(ClientError) -> LoopbackRedirect {
         let (outcomes, outcomeSink) = AsyncStream<Outcome>.makeStream()
         let (ports, portSink) = AsyncStream<Int>.makeStream()
         let router = Router(context: BasicRequestContext.self)
         router.get(RouterPath(path)) { request, _ -> Response in
-            guard let outcome = judge(query: request.uri.query ?? "", state: state, issuer: issuer) else {
+            guard let outcome = judge(query: request.uri.query ?? "", state: state, issuer: issuer, requireIssuer: requireIssuer) else {
                 return page(.badRequest, "Nothing to do", "This address waits for the answer of a sign-in started in a terminal.")
             }
             outcomeSink.yield(outcome)

@@ -28,6 +28,8 @@ public struct ProviderMetadata: Sendable {
     public let jwksURI: String
     /// The ID-token algorithms the IdP lists (asymmetric only); RS256 when it lists none (OIDC Discovery §3).
     public let signingAlgorithms: Set<JWSAlgorithm>
+    /// The IdP says it sends `iss` in authorization responses (RFC 9207 §3): one without it is refused.
+    public let sendsIssuerInResponses: Bool
 
     /// `{issuer}/.well-known/openid-configuration` (a trailing `/` of the issuer dropped first).
     public static func discoveryURL(issuer: String) -> String {
@@ -65,6 +67,7 @@ public struct ProviderMetadata: Sendable {
         let listed = (document["id_token_signing_alg_values_supported"]?.arrayValue ?? []).compactMap { $0.stringValue.flatMap(JWSAlgorithm.init(exactName:)) }
         let usable = Set(listed).intersection(JWSAlgorithm.asymmetric)
         signingAlgorithms = usable.isEmpty ? [.rs256] : usable
+        sendsIssuerInResponses = document["authorization_response_iss_parameter_supported"] == .bool(true)
         self.issuer = issuer
     }
 }

@@ -35,7 +35,7 @@ public struct SignIn: Sendable {
         let nonce = SecureRandom.identifier(bytes: 32)
         let pkce = PKCE.generate()
         let listener = try await LoopbackRedirect.start(port: idp.redirectPort, path: idp.redirectPath, state: state, issuer: metadata.issuer,
-                                                        idpName: idp.name)
+                                                        requireIssuer: metadata.sendsIssuerInResponses, idpName: idp.name)
         let outcome: LoopbackRedirect.Outcome
         do throws(ClientError) {
             let query = HTTPRequest.formEncoded([

@@ -118,6 +118,13 @@ struct PKCEAndRedirectTests {
     func judge(_ query: String, _ outcome: LoopbackRedirect.Outcome?) {
         #expect(LoopbackRedirect.judge(query: query, state: "s", issuer: "https://idp.example") == outcome)
     }
+
+    @Test("an IdP that advertises RFC 9207 iss must send it: a response without iss is refused, with it accepted")
+    func issuerRequiredWhenAdvertised() {
+        #expect(LoopbackRedirect.judge(query: "code=c1&state=s", state: "s", issuer: "https://idp.example", requireIssuer: true) == .issuerMismatch)
+        #expect(LoopbackRedirect.judge(query: "code=c1&state=s&iss=https%3A%2F%2Fidp.example", state: "s", issuer: "https://idp.example",
+                                       requireIssuer: true) == .code("c1"))
+    }
 }
 
 @Suite("Session store")

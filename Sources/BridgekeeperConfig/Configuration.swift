@@ -267,8 +267,15 @@ extension Configuration {
         return configuration
     }
 
+    /// Whether `url` may be fetched or named: https, or http to a loopback host when `loopbackHTTP`
+    /// (tests and the demo). The one scheme rule for issuers, key URLs and authorization servers.
+    public static func usesAllowedScheme(_ url: URL, loopbackHTTP: Bool) -> Bool {
+        let loopback = ["127.0.0.1", "localhost", "::1", "[::1]"].contains(url.host ?? "")
+        return url.scheme == "https" || (url.scheme == "http" && loopback && loopbackHTTP)
+    }
+
     static func checkIssuer(_ issuer: String, loopbackHTTP: Bool, node: ConfigNode) throws(ConfigurationError) {
-        guard let url = URL(string: issuer), let scheme = url.scheme, let host = url.host, !host.isEmpty else {
+        guard let url = URL(string: issuer), url.scheme != nil, let host = url.host, !host.isEmpty else {
             throw node.error("must be an absolute URL")
         }
         guard url.query == nil, url.fragment == nil, !issuer.contains("#"), !issuer.contains("?") else {
@@ -277,8 +284,7 @@ extension Configuration {
         guard url.path.isEmpty || url.path == "/" else {
             throw node.error("must have no path: the endpoints are served at the root (/token, /jwks.json, ...)")
         }
-        let loopback = host == "127.0.0.1" || host == "localhost" || host == "::1" || host == "[::1]"
-        guard scheme == "https" || (scheme == "http" && loopback && loopbackHTTP) else {
+        guard usesAllowedScheme(url, loopbackHTTP: loopbackHTTP) else {
             throw node.error("must use https (http only on loopback with development.allow_loopback_http)")
         }
     }
@@ -295,9 +301,8 @@ extension Configuration {
         guard given.count == 1 else { throw node.error("needs exactly one of jwks_uri, jwks_file") }
         if let uri = m["jwks_uri"] {
             let text = try uri.string()
-            guard let url = URL(string: text), let host = url.host else { throw uri.error("must be an absolute URL") }
-            let loopback = host == "127.0.0.1" || host == "localhost" || host == "::1"
-            guard url.scheme == "https" || (url.scheme == "http" && loopback && loopbackHTTP) else { throw uri.error("must use https") }
+            guard let url = URL(string: text), url.host != nil else { throw uri.error("must be an absolute URL") }
+            guard usesAllowedScheme(url, loopbackHTTP: loopbackHTTP) else { throw uri.error("must use https") }
             return .remote(url: text)
         }
         let fileNode = m["jwks_file"]!
@@ -355,8 +360,7 @@ extension Configuration {
                     guard let url = URL(string: issuer), let host = url.host, !host.isEmpty else {
                         throw ConfigurationError(path: item.child("issuer"), "must be an absolute URL for OIDC discovery (or give jwks_uri or jwks_file)")
                     }
-                    let loopback = host == "127.0.0.1" || host == "localhost" || host == "::1"
-                    guard url.scheme == "https" || (url.scheme == "http" && loopback && loopbackHTTP) else {
+                    guard usesAllowedScheme(url, loopbackHTTP: loopbackHTTP) else {
                         throw ConfigurationError(path: item.child("issuer"), "must use https for OIDC discovery (or give jwks_uri or jwks_file)")
                     }
                     keys = .discover(issuer: issuer)
@@ -438,8 +442,7 @@ extension Configuration {
             guard let url = URL(string: asIssuer), let host = url.host, !host.isEmpty, url.query == nil, url.fragment == nil else {
                 throw issuerNode.error("must be an absolute URL without query or fragment (the authorization server's issuer)")
             }
-            let loopback = host == "127.0.0.1" || host == "localhost" || host == "::1"
-            guard url.scheme == "https" || (url.scheme == "http" && loopback && loopbackHTTP) else { throw issuerNode.error("must use https") }
+            guard usesAllowedScheme(url, loopbackHTTP: loopbackHTTP) else { throw issuerNode.error("must use https") }
             guard !asIssuer.isExactly(issuer), !asIssuer.isExactly(bridgeIssuer(issuer)) else {
                 throw issuerNode.error("is Bridgekeeper itself: its own servers get access tokens, never an ID-JAG addressed to itself")
             }

@@ -106,8 +106,7 @@ public enum AgentAdministration {
             guard let parsed = URL(string: url), let host = parsed.host, !host.isEmpty else {
                 throw Failure("invalid_credential", "--jwks-uri must be an absolute URL")
             }
-            let loopback = host == "127.0.0.1" || host == "localhost" || host == "::1"
-            guard parsed.scheme == "https" || (parsed.scheme == "http" && loopback && configuration.allowLoopbackHTTP) else {
+            guard Configuration.usesAllowedScheme(parsed, loopbackHTTP: configuration.allowLoopbackHTTP) else {
                 throw Failure("invalid_credential", "--jwks-uri must use https")
             }
             return (.jwksURI(url), nil)

@@ -218,13 +218,7 @@ enum BridgeChain {
     /// in front of crm, and a client with an id at the IdP and one at B.
     static func bridgeYAML(_ setup: BrokerSetup) -> String {
         """
-        issuer: \(setup.issuer)
-        listen: { host: 127.0.0.1, port: \(setup.port) }
-        development: { allow_loopback_http: true }
-        storage: { sqlite: bridgekeeper.sqlite }
-        keys:
-          encryption_key: env:INTEROP_KEK
-          propagation_delay: 0
+        \(Broker.preamble(port: setup.port))
         idps:
           - name: interop-idp
             issuer: \(Broker.idpIssuer)
@@ -257,13 +251,7 @@ enum BridgeChain {
     static func thirdPartyYAML(_ setup: BrokerSetup) -> String {
         let bridgeIssuer = setup.issuer(of: 0) + "/bridge"
         return """
-        issuer: \(setup.issuer)
-        listen: { host: 127.0.0.1, port: \(setup.port) }
-        development: { allow_loopback_http: true }
-        storage: { sqlite: bridgekeeper.sqlite }
-        keys:
-          encryption_key: env:INTEROP_KEK
-          propagation_delay: 0
+        \(Broker.preamble(port: setup.port))
         idps:
           - name: bridge
             issuer: \(bridgeIssuer)

@@ -46,13 +46,7 @@ final class Broker: Sendable {
 
     static func yaml(port: Int, secretHash: String, encodedSecretHash: String) -> String {
         """
-        issuer: http://127.0.0.1:\(port)
-        listen: { host: 127.0.0.1, port: \(port) }
-        development: { allow_loopback_http: true }
-        storage: { sqlite: bridgekeeper.sqlite }
-        keys:
-          encryption_key: env:INTEROP_KEK
-          propagation_delay: 0
+        \(preamble(port: port))
         idps:
           - name: interop-idp
             issuer: \(idpIssuer)
@@ -242,6 +236,20 @@ struct BrokerSetup: Sendable {
 
 extension Broker {
     static func issuer(port: Int) -> String { "http://127.0.0.1:\(port)" }
+
+    /// What every interop deployment starts with: issuer and listener on `port`, loopback http,
+    /// SQLite in its folder, the key-encryption key from the environment, no propagation delay.
+    static func preamble(port: Int) -> String {
+        """
+        issuer: \(issuer(port: port))
+        listen: { host: 127.0.0.1, port: \(port) }
+        development: { allow_loopback_http: true }
+        storage: { sqlite: bridgekeeper.sqlite }
+        keys:
+          encryption_key: env:INTEROP_KEK
+          propagation_delay: 0
+        """
+    }
 
     /// The default deployment (`yaml(port:secretHash:encodedSecretHash:)`) for `setup`.
     static func yaml(_ setup: BrokerSetup) -> String {

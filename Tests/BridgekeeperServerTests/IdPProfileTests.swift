@@ -29,17 +29,10 @@ func fixtureClaims(_ path: String, now: Date) throws -> JSONObject {
     return claims
 }
 
-/// A deployment whose only IdP is `idp` (YAML of one list item, the test IdP's key in
-/// idp-jwks.json unless it says otherwise), with mcp-client's id there, and `policy` items.
+/// The test deployment plus the profile's IdP `vendor` (`idp`, YAML of one list item; the test
+/// IdP's key in idp-jwks.json unless it says otherwise), mcp-client's id there, and `policy` items.
 func profileDeployment(idp: String, upstreamClientID: String, policy: String, extra: String = "") throws -> TestDeployment {
-    let deployment = try TestDeployment(extra: """
-        \(extra)
-        """, idpExtra: idp, mcpClientExtra: "", policy: policy)
-    // The base file's test-idp stays (it is the same key); mcp-client also gets an id at the profile's IdP.
-    let yaml = deployment.yaml.replacingOccurrences(of: "idp_client_ids: {test-idp: \(TestDeployment.upstreamClientID)}",
-                                                    with: "idp_client_ids: {test-idp: \(TestDeployment.upstreamClientID), vendor: \(upstreamClientID)}")
-    try deployment.write("profile.yaml", yaml)
-    return deployment
+    try TestDeployment(extra: extra, idpExtra: idp, upstreamClientIDs: ["vendor": upstreamClientID], policy: policy)
 }
 
 @Suite("IdP profiles: Okta, Entra ID, Keycloak and OIDC discovery through the identity bridge")
@@ -85,7 +78,7 @@ struct IdPProfileTests: JWTBearerTesting {
     func withEntra(_ body: @Sendable (any TestClientProtocol, BridgekeeperServer, TestDeployment, TestClock) async throws -> Void) async throws {
         let deployment = try profileDeployment(idp: entraIdP, upstreamClientID: Self.entraApp, policy: entraPolicy)
         let clock = TestClock(jwtBearerStart)
-        try await withServer(deployment, configurationFile: "profile.yaml", clock: clock) { client, server in
+        try await withServer(deployment, clock: clock) { client, server in
             try await body(client, server, deployment, clock)
         }
     }
@@ -172,7 +165,7 @@ struct IdPProfileTests: JWTBearerTesting {
                 jwks_file: idp-jwks.json
             """, upstreamClientID: "0oa9x7mcpc1ientXd7h8", policy: "")
         let clock = TestClock(jwtBearerStart)
-        try await withServer(deployment, configurationFile: "profile.yaml", clock: clock) { client, server in
+        try await withServer(deployment, clock: clock) { client, server in
             var claims = try fixtureClaims("okta/id-token.json", now: clock.now())
             claims["iss"] = .string(oktaIssuer)
             let idToken = try deployment.idp.idToken(claims)
@@ -199,7 +192,7 @@ struct IdPProfileTests: JWTBearerTesting {
                 issuer: https://example.okta.com
                 jwks_file: idp-jwks.json
             """, upstreamClientID: "0oa-app", policy: "")
-        let configuration = try deployment.configuration(file: "profile.yaml")
+        let configuration = try deployment.configuration()
         #expect(configuration.idps.last?.algorithms == [.rs256])
         #expect(configuration.idps.last?.subjectClaim == "sub")
     }
@@ -227,7 +220,7 @@ struct IdPProfileTests: JWTBearerTesting {
                 categories: [read]
             """)
         let clock = TestClock(jwtBearerStart)
-        try await withServer(deployment, configurationFile: "profile.yaml", clock: clock) { client, server in
+        try await withServer(deployment, clock: clock) { client, server in
             let claims = try fixtureClaims("keycloak/id-token.json", now: clock.now())
             let idToken = try deployment.idp.idToken(claims)
             let response = try await exchange(client, idToken)
@@ -251,15 +244,12 @@ struct IdPProfileTests: JWTBearerTesting {
     func discovery() async throws {
         let keys = try TestIdP()
         try await withLoopbackOIDC(jwks: try IdPKeysTests.jwks([keys.key])) { base, stateIssuer in
-            let deployment = try TestDeployment(extra: "development:\n  allow_loopback_http: true", idpExtra: """
+            let deployment = try profileDeployment(idp: """
                   - name: vendor
                     issuer: \(base)
-                """)
-            let yaml = deployment.yaml.replacingOccurrences(of: "idp_client_ids: {test-idp: \(TestDeployment.upstreamClientID)}",
-                                                            with: "idp_client_ids: {test-idp: \(TestDeployment.upstreamClientID), vendor: oidc-app}")
-            try deployment.write("profile.yaml", yaml)
+                """, upstreamClientID: "oidc-app", policy: "", extra: "development:\n  allow_loopback_http: true")
             let clock = TestClock(jwtBearerStart)
-            try await withServer(deployment, configurationFile: "profile.yaml", clock: clock) { client, server in
+            try await withServer(deployment, clock: clock) { client, server in
                 var claims = TestIdP.idTokenClaims(now: clock.now(), audience: "oidc-app")
                 claims["iss"] = .string(base)
                 let idToken = try keys.idToken(claims)
@@ -271,7 +261,7 @@ struct IdPProfileTests: JWTBearerTesting {
             // A fresh server against a discovery document that names another issuer: no keys.
             stateIssuer("https://impostor.example")
             let laterClock = TestClock(jwtBearerStart)
-            try await withServer(deployment, configurationFile: "profile.yaml", clock: laterClock) { client, server in
+            try await withServer(deployment, clock: laterClock) { client, server in
                 var claims = TestIdP.idTokenClaims(now: laterClock.now(), audience: "oidc-app")
                 claims["iss"] = .string(base)
                 let response = try await exchange(client, try keys.idToken(claims))

@@ -89,9 +89,10 @@ final class TestDeployment: Sendable {
     /// - Parameter idpKeys: replaces the IdP's `jwks_file: idp-jwks.json` line (e.g. a `jwks_uri`).
     /// - Parameter clients: YAML list items appended to `clients:`.
     /// - Parameter mcpClientExtra: keys added to `mcp-client` (indented as its other keys).
+    /// - Parameter upstreamClientIDs: more entries of `mcp-client`'s `idp_client_ids` (IdP name: id).
     /// - Parameter servers, policy: YAML list items appended to `servers:` and `policy:`.
     init(extra: String = "", idpExtra: String = "", idpKeys: String = "jwks_file: idp-jwks.json", clients: String = "",
-         mcpClientExtra: String = "", servers: String = "", policy: String = "") throws {
+         mcpClientExtra: String = "", upstreamClientIDs: [String: String] = [:], servers: String = "", policy: String = "") throws {
         directory = NSTemporaryDirectory() + "bk-test-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         idp = try TestIdP()
@@ -118,7 +119,7 @@ final class TestDeployment: Sendable {
           - id: \(Self.clientID)
             secret_hash: "\(secretHash)"
             auth_methods: [client_secret_basic]
-            idp_client_ids: {test-idp: \(Self.upstreamClientID)}
+            idp_client_ids: {\((["test-idp: \(Self.upstreamClientID)"] + upstreamClientIDs.sorted { $0.key < $1.key }.map { "\($0): \($1)" }).joined(separator: ", "))}
             \(mcpClientExtra)
           - id: \(Self.postClientID)
             secret_hash: "\(secretHash)"
@@ -181,10 +182,6 @@ final class TestDeployment: Sendable {
         try Configuration.parse(yaml: yaml, baseDirectory: directory, environment: ["TEST_KEK": kek])
     }
 
-    /// The configuration in `file`, a YAML file the test wrote into the deployment's folder.
-    func configuration(file: String) throws -> Configuration {
-        try Configuration.load(file: (directory as NSString).appendingPathComponent(file), environment: ["TEST_KEK": kek])
-    }
 
     /// A `private_key_jwt` client assertion (RFC 7523 §3) for `jwt-client`.
     func clientAssertion(now: Date, audience: String = TestDeployment.issuer, jti: String = SecureRandom.identifier(),
@@ -201,12 +198,11 @@ final class TestDeployment: Sendable {
 
 /// Starts the real server (SQLite in the deployment's folder) on a loopback port and runs `body`
 /// with an HTTP client; the store is closed afterwards.
-func withServer<T: Sendable>(_ deployment: TestDeployment, configurationFile: String? = nil, clock: any WallClock,
+func withServer<T: Sendable>(_ deployment: TestDeployment, clock: any WallClock,
                              _ body: @Sendable (any TestClientProtocol, BridgekeeperServer) async throws -> T) async throws -> T {
     var logger = Logger(label: "test")
     logger.logLevel = .critical
-    let configuration = try configurationFile.map { try deployment.configuration(file: $0) } ?? deployment.configuration()
-    let server = try await BridgekeeperServer.prepare(configuration, clock: clock, logger: logger)
+    let server = try await BridgekeeperServer.prepare(try deployment.configuration(), clock: clock, logger: logger)
     do {
         let result = try await server.application(port: 0).test(.live) { client in try await body(client, server) }
         await server.store.close()

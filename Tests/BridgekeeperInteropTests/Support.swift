@@ -6,6 +6,7 @@ import BridgekeeperServer
 // import` there); the target's declared dependencies reach it through BridgekeeperServer.
 import BridgekeeperStoreSQLite
 import Foundation
+import Synchronization
 import Hummingbird
 import Logging
 #if canImport(FoundationNetworking)
@@ -161,18 +162,21 @@ final class Broker: Sendable {
         process.environment = environment
         process.standardOutput = stdout
         process.standardError = stderr
+        // A hung script must not hang the suite: past `timeout` it is killed, and the status says so.
+        // The watchdog kills only while the script has not ended, so it never signals a reused
+        // process id, and it is cancelled as soon as the script ends.
+        let watchdog = Watchdog()
         let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+            process.terminationHandler = { finished in
+                watchdog.end()
+                continuation.resume(returning: finished.terminationStatus)
+            }
             do { try process.run() } catch {
                 process.terminationHandler = nil
                 continuation.resume(throwing: error)
                 return
             }
-            let pid = process.processIdentifier
-            Task {
-                try await Task.sleep(for: timeout)
-                kill(pid, SIGKILL)  // a hung script must not hang the suite; the status then says so
-            }
+            watchdog.start(pid: process.processIdentifier, after: timeout)
         }
         let out = (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? ""
         let err = (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? ""
@@ -180,6 +184,28 @@ final class Broker: Sendable {
             throw InteropFailure.pythonTimedOut("\(script) ran past \(timeout)\nstdout: \(out)\nstderr: \(err)")
         }
         return PythonRun(status: status, stdout: out, stderr: err)
+    }
+}
+
+/// Kills a child process that runs past its time, unless it has ended first.
+final class Watchdog: Sendable {
+    private let state = Mutex<(ended: Bool, task: Task<Void, Never>?)>((false, nil))
+
+    func start(pid: Int32, after timeout: Duration) {
+        let task = Task { [self] in
+            guard (try? await Task.sleep(for: timeout)) != nil else { return }
+            state.withLock { if !$0.ended { _ = kill(pid, SIGKILL) } }
+        }
+        state.withLock { state in
+            if state.ended { task.cancel() } else { state.task = task }
+        }
+    }
+
+    func end() {
+        state.withLock { state in
+            state.ended = true
+            state.task?.cancel()
+        }
     }
 }
 

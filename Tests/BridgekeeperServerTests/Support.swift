@@ -202,14 +202,45 @@ func withServer<T: Sendable>(_ deployment: TestDeployment, clock: any WallClock,
                              _ body: @Sendable (any TestClientProtocol, BridgekeeperServer) async throws -> T) async throws -> T {
     var logger = Logger(label: "test")
     logger.logLevel = .critical
-    let server = try await BridgekeeperServer.prepare(try deployment.configuration(), clock: clock, logger: logger)
+    await ServerSlots.shared.acquire()
     do {
-        let result = try await server.application(port: 0).test(.live) { client in try await body(client, server) }
-        await server.store.close()
-        return result
+        let server = try await BridgekeeperServer.prepare(try deployment.configuration(), clock: clock, logger: logger)
+        do {
+            let result = try await server.application(port: 0).test(.live) { client in try await body(client, server) }
+            await server.store.close()
+            await ServerSlots.shared.release()
+            return result
+        } catch {
+            await server.store.close()
+            throw error
+        }
     } catch {
-        await server.store.close()
+        await ServerSlots.shared.release()
         throw error
+    }
+}
+
+/// Bounds how many servers the suite runs at once. Swift Testing starts every test of the target
+/// together; each server holds a SQLite store (five threads and a dozen descriptors), so unbounded,
+/// the process reached 1,400 threads and 1,400 descriptors, which is not a load any test means to
+/// put on the machine (and CI once crashed inside libc under it).
+actor ServerSlots {
+    static let shared = ServerSlots(limit: 8)
+    private var free: Int
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    init(limit: Int) { free = limit }
+
+    func acquire() async {
+        if free > 0 {
+            free -= 1
+            return
+        }
+        await withCheckedContinuation { waiting.append($0) }
+    }
+
+    func release() {
+        if waiting.isEmpty { free += 1 } else { waiting.removeFirst().resume() }
     }
 }
 

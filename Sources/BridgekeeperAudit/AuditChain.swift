@@ -52,12 +52,16 @@ public enum AuditChain {
             member(name)
             JSONValue.writeString(value, into: &out)
         }
+        // `actor` and `owner` came with format 1's agent records; absent, they are omitted, so the
+        // hashes of records written before them are unchanged.
+        string("actor", event.actor)
         string("assertion_jti", event.assertionID)
         string("client_id", event.clientID)
         string("email_hash", event.emailHash)
         string("iss", event.issuer)
         string("jti", event.tokenID)
         string("kind", event.kind.rawValue)
+        string("owner", event.owner)
         string("principal", event.principalClass)
         string("reason", event.reason.rawValue)
         string("remote", event.remoteAddress)

@@ -32,10 +32,15 @@ public struct AuditEvent: Sendable, Hashable {
     public var remoteAddress: String?
     /// `AuditEvent.emailHash(_:key:)` of the subject's e-mail, when one was presented.
     public var emailHash: String?
+    /// The agent that acted (its id), when an agent did.
+    public var actor: String?
+    /// The human who owns that agent (their IdP `sub`): with `subject` and `actor`, the owner chain.
+    public var owner: String?
 
     public init(kind: Kind, reason: ReasonCode, time: Date, issuer: String? = nil, tenant: String? = nil, subject: String? = nil,
                 clientID: String? = nil, principalClass: String? = nil, server: String? = nil, scopes: [String] = [],
-                tokenID: String? = nil, assertionID: String? = nil, remoteAddress: String? = nil, emailHash: String? = nil) {
+                tokenID: String? = nil, assertionID: String? = nil, remoteAddress: String? = nil, emailHash: String? = nil,
+                actor: String? = nil, owner: String? = nil) {
         self.kind = kind
         self.reason = reason
         self.timeMilliseconds = Int64((time.timeIntervalSince1970 * 1000).rounded(.down))
@@ -50,6 +55,8 @@ public struct AuditEvent: Sendable, Hashable {
         self.assertionID = assertionID
         self.remoteAddress = remoteAddress
         self.emailHash = emailHash
+        self.actor = actor
+        self.owner = owner
     }
 
     public var time: Date { Date(timeIntervalSince1970: Double(timeMilliseconds) / 1000) }

@@ -41,9 +41,13 @@ public struct AuthenticatedClient: Sendable, Hashable {
 
     public let id: String
     public let method: Method
+    /// Whether the client is a registered agent (issue 5) authenticating with its own credential,
+    /// rather than a client of the configuration.
+    public let isAgent: Bool
 
-    public init(id: String, method: Method) {
+    public init(id: String, method: Method, isAgent: Bool = false) {
         self.id = id
         self.method = method
+        self.isAgent = isAgent
     }
 }

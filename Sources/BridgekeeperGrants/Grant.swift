@@ -55,13 +55,17 @@ public struct AuditDraft: Sendable {
     public var assertionID: String?
     public var emailHash: String?
     public var remoteAddress: String?
+    /// The agent acting, and its owner's `sub` (issue 5).
+    public var actor: String?
+    public var owner: String?
 
     public init(remoteAddress: String? = nil) { self.remoteAddress = remoteAddress }
 
     public func event(_ kind: AuditEvent.Kind, reason: ReasonCode, time: Date) -> AuditEvent {
         AuditEvent(kind: kind, reason: reason, time: time, issuer: issuer, tenant: tenant, subject: subject, clientID: clientID,
                    principalClass: principal?.rawValue, server: server, scopes: scopes, tokenID: tokenID,
-                   assertionID: assertionID, remoteAddress: remoteAddress, emailHash: emailHash)
+                   assertionID: assertionID, remoteAddress: remoteAddress, emailHash: emailHash,
+                   actor: actor, owner: owner)
     }
 }
 

@@ -27,10 +27,12 @@ public struct GrantDependencies: Sendable {
     /// Issuers that are Bridgekeeper itself (its own and the bridge's): a token from one of them is
     /// never redeemed or exchanged here.
     let ownIssuers: [String]
+    /// Robot identities (issue 5); nil when the deployment has no agent registry (unit tests).
+    public let agents: AgentSupport?
 
     public init(issuer: String, idps: [TrustedIdP], catalog: Catalog, policy: Policy, clients: ClientAuthenticator,
                 store: any IssuanceLedger, minter: AccessTokenMinter, clock: any WallClock, emailHashKey: [UInt8],
-                authorizationServers: [ThirdPartyAuthorizationServer] = [], idJAGMinter: IDJAGMinter? = nil) {
+                authorizationServers: [ThirdPartyAuthorizationServer] = [], idJAGMinter: IDJAGMinter? = nil, agents: AgentSupport? = nil) {
         self.issuer = issuer
         self.idps = idps
         self.catalog = catalog
@@ -42,6 +44,7 @@ public struct GrantDependencies: Sendable {
         self.emailHashKey = emailHashKey
         self.authorizationServers = authorizationServers
         self.idJAGMinter = idJAGMinter
+        self.agents = agents
         anyIdPAlgorithms = idps.reduce(into: []) { $0.formUnion($1.algorithms) }
         // The bridge issuer is ours whether or not a bridge is configured now: an ID-JAG it issued
         // before the configuration changed is still never redeemed here.
@@ -59,7 +62,8 @@ public struct GrantDependencies: Sendable {
         guard let server = catalog.server(for: resource) else {
             throw OAuthError(.invalidTarget, "resource is not an MCP server this authorization server serves", reason: .unknownResource)
         }
-        guard clients.registration(client.id)?.allows(resource: server.resource) == true else {
+        // An agent has no client registration: its grant and its owner bound it (the grant decides).
+        guard client.isAgent || clients.registration(client.id)?.allows(resource: server.resource) == true else {
             throw OAuthError(.invalidTarget, "this client may not obtain tokens for that resource", reason: .resourceNotAllowedForClient)
         }
         switch (server.authorizationServer, authorizationServer) {

@@ -121,7 +121,11 @@ public struct TokenEndpoint: Sendable {
         draft.clientID = form.value("client_id")
         let client = try await clients.authenticate(authorization: authorization, form: form)
         draft.clientID = client.id
-        guard clients.registration(client.id)?.allows(grantType: kind.grantType) == true else {
+        if client.isAgent {
+            draft.principal = .agent
+            draft.actor = client.id
+        }
+        guard clients.allows(client, grantType: kind.grantType) else {
             throw OAuthError(.unauthorizedClient, "this client may not use this grant type", reason: .grantTypeNotAllowed)
         }
         let declared = FormParameters(pairs: form.keeping(kind.parameters).pairs)

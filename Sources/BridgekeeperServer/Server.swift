@@ -98,14 +98,21 @@ public final class BridgekeeperServer: Sendable {
                                       resources: resources, mayIntrospect: client.introspection, idpClientIDs: client.idpClientIDs,
                                       authorizationServerClientIDs: client.authorizationServerClientIDs)
         }
-        let authenticator = ClientAuthenticator(clients: registrations, issuer: c.issuer, ledger: store, clock: clock)
+        // Agents authenticate with their own registered credentials; a jwks_uri is fetched and
+        // cached like a client's.
+        let agentClients = AgentClients(registry: store, allowSecrets: c.agents.allowClientSecret,
+                                        remoteKeys: { url in RemoteKeySource(cache: cache, url: url) })
+        let authenticator = ClientAuthenticator(clients: registrations, issuer: c.issuer, ledger: store, clock: clock, agents: agentClients)
         let minter = AccessTokenMinter(issuer: c.issuer, lifetime: c.accessTokenLifetime, keys: keys)
         let emailHashKey = Digest.hmacSHA256(key: c.keyEncryptionKey, message: Array("bridgekeeper audit email hash v1".utf8))
         let idJAGMinter = bridgeKeys.map { IDJAGMinter(issuer: c.bridgeIssuer, keys: $0) }
         let grantDependencies = GrantDependencies(issuer: c.issuer, idps: idps, catalog: c.catalog, policy: c.policy, clients: authenticator,
                                                   store: store, minter: minter, clock: clock, emailHashKey: emailHashKey,
-                                                  authorizationServers: c.authorizationServers, idJAGMinter: idJAGMinter)
-        let endpoint = TokenEndpoint(grants: [JWTBearerGrant(grantDependencies), TokenExchangeGrant(grantDependencies)], clients: authenticator, audit: store, clock: clock,
+                                                  authorizationServers: c.authorizationServers, idJAGMinter: idJAGMinter,
+                                                  agents: AgentSupport(directory: store, delegation: c.agents.delegation,
+                                                                       tokenLifetime: c.agents.tokenLifetime))
+        let grants: [any Grant] = [JWTBearerGrant(grantDependencies), TokenExchangeGrant(grantDependencies), ClientCredentialsGrant(grantDependencies)]
+        let endpoint = TokenEndpoint(grants: grants, clients: authenticator, audit: store, clock: clock,
                                      clientLimiter: RateLimiter(rate: c.perClientLimit.rate, burst: c.perClientLimit.burst))
         let management = TokenManagement(issuer: c.issuer, keys: keys, clients: authenticator, store: store, clock: clock)
         let metadata = JSONValue.object(Metadata.authorizationServer(

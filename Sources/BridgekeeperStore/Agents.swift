@@ -74,3 +74,34 @@ public protocol AgentRegistry: Sendable {
     /// Replaces one agent's credential and appends `audit`; false (nothing written) when there is none.
     func setAgentCredential(id: String, _ credential: AgentRecord.Credential, at time: Date, audit: AuditEvent) async throws -> Bool
 }
+
+/// What an owner's offboarding did, in one transaction: the agents it disabled and the tokens it
+/// revoked (the owner's own and every agent's).
+public struct OwnerOffboarding: Sendable, Hashable {
+    public let agentsDisabled: [String]
+    public let tokensRevoked: [IssuedToken]
+
+    public init(agentsDisabled: [String], tokensRevoked: [IssuedToken]) {
+        self.agentsDisabled = agentsDisabled
+        self.tokensRevoked = tokensRevoked
+    }
+}
+
+/// What bounds an agent by its owner (issue 5): the owner's current groups and roles, their status,
+/// and the cascade when either changes.
+public protocol OwnerDirectory: Sendable {
+    /// What the organisation last said about `subject`'s groups and roles, and when.
+    func attributes(of subject: SubjectKey) async throws -> (attributes: SubjectAttributes, updatedAt: Date)?
+    /// Records `attributes` as `subject`'s current ones; returns the ones they replace (nil when
+    /// there were none).
+    func recordAttributes(_ attributes: SubjectAttributes, of subject: SubjectKey, at time: Date) async throws -> SubjectAttributes?
+    /// Tokens issued to agents of `owner` that are neither revoked nor expired at `now`.
+    func liveAgentTokens(ownedBy owner: SubjectKey, now: Date) async throws -> [IssuedToken]
+    /// Revokes each token not yet revoked and appends its audit record, in one transaction; the
+    /// jtis revoked (a token already revoked is skipped, with no record).
+    func revoke(_ revocations: [(jti: String, audit: AuditEvent)], at time: Date) async throws -> [String]
+    /// In one transaction: disables `owner` (no new tokens), disables their active agents, revokes
+    /// every live token of the owner and of all their agents, and appends the records `audit`
+    /// makes of what was done. Idempotent: a second call finds nothing more to do.
+    func disableOwner(_ owner: SubjectKey, at time: Date, audit: @escaping @Sendable (OwnerOffboarding) -> [AuditEvent]) async throws -> OwnerOffboarding
+}

@@ -1,5 +1,6 @@
 public import BridgekeeperAudit
 public import BridgekeeperCore
+public import BridgekeeperPolicy
 public import Foundation
 
 /// The store in memory: for tests and for reasoning about the contract. Nothing survives the process.
@@ -10,6 +11,7 @@ public actor MemoryStore: BridgekeeperStore {
     private var disabled: Set<SubjectKey> = []
     private var keys: [StoredSigningKey] = []
     private var agentsByID: [String: AgentRecord] = [:]
+    private var attributesBySubject: [SubjectKey: (attributes: SubjectAttributes, updatedAt: Date)] = [:]
 
     public init() {}
 
@@ -102,5 +104,46 @@ public actor MemoryStore: BridgekeeperStore {
         agentsByID[id] = stored.with(credential: credential, at: time)
         _ = appendRecord(event)
         return true
+    }
+}
+
+extension MemoryStore {
+    public func attributes(of subject: SubjectKey) -> (attributes: SubjectAttributes, updatedAt: Date)? { attributesBySubject[subject] }
+
+    public func recordAttributes(_ attributes: SubjectAttributes, of subject: SubjectKey, at time: Date) -> SubjectAttributes? {
+        let previous = attributesBySubject[subject]?.attributes
+        attributesBySubject[subject] = (attributes, time)
+        return previous
+    }
+
+    public func liveAgentTokens(ownedBy owner: SubjectKey, now: Date) -> [IssuedToken] {
+        let agents = Set(agentsByID.values.filter { $0.owner == owner }.map(\.id))
+        return tokens.values.filter { $0.revokedAt == nil && $0.token.expiresAt > now && $0.token.agent.map(agents.contains) == true }
+            .map(\.token).sorted { Array($0.jti.utf8).lexicographicallyPrecedes(Array($1.jti.utf8)) }
+    }
+
+    public func revoke(_ revocations: [(jti: String, audit: AuditEvent)], at time: Date) -> [String] {
+        revocations.compactMap { revoke(jti: $0.jti, at: time, audit: $0.audit) ? $0.jti : nil }
+    }
+
+    public func disableOwner(_ owner: SubjectKey, at time: Date, audit: @Sendable (OwnerOffboarding) -> [AuditEvent]) -> OwnerOffboarding {
+        disabled.insert(owner)
+        let owned = agentsByID.values.filter { $0.owner == owner }
+        var agentsDisabled: [String] = []
+        for agent in owned.sorted(by: { Array($0.id.utf8).lexicographicallyPrecedes(Array($1.id.utf8)) }) where agent.status == .active {
+            agentsByID[agent.id] = agent.with(status: .disabled, at: time)
+            agentsDisabled.append(agent.id)
+        }
+        let ownedIDs = Set(owned.map(\.id))
+        var revoked: [IssuedToken] = []
+        for (jti, state) in tokens.sorted(by: { Array($0.key.utf8).lexicographicallyPrecedes(Array($1.key.utf8)) })
+        where state.revokedAt == nil && state.token.expiresAt > time
+            && (state.token.subject == owner || state.token.agent.map(ownedIDs.contains) == true) {
+            tokens[jti] = TokenState(token: state.token, revokedAt: time)
+            revoked.append(state.token)
+        }
+        let outcome = OwnerOffboarding(agentsDisabled: agentsDisabled, tokensRevoked: revoked)
+        for event in audit(outcome) { _ = appendRecord(event) }
+        return outcome
     }
 }

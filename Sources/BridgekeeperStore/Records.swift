@@ -59,9 +59,12 @@ public struct IssuedToken: Sendable, Hashable {
     public let expiresAt: Date
     /// The `jti` of the assertion it was issued for.
     public let assertionID: String?
+    /// The agent it was issued to (acting as itself, `subject` is the agent; for its owner,
+    /// `subject` is the owner), nil for a person's own token.
+    public let agent: String?
 
     public init(jti: String, kind: Kind = .accessToken, subject: SubjectKey, principal: PrincipalClass, clientID: String, resource: String,
-                scope: [String], issuedAt: Date, expiresAt: Date, assertionID: String?) {
+                scope: [String], issuedAt: Date, expiresAt: Date, assertionID: String?, agent: String? = nil) {
         self.jti = jti
         self.kind = kind
         self.subject = subject
@@ -72,6 +75,7 @@ public struct IssuedToken: Sendable, Hashable {
         self.issuedAt = Date(timeIntervalSince1970: issuedAt.timeIntervalSince1970.rounded(.down))
         self.expiresAt = Date(timeIntervalSince1970: expiresAt.timeIntervalSince1970.rounded(.down))
         self.assertionID = assertionID
+        self.agent = agent
     }
 }
 

@@ -10,8 +10,8 @@ enum Job: Sendable {
     case issuance(marks: [ReplayMark], token: IssuedToken?, audit: AuditEvent?, unlessDisabled: SubjectKey?, CheckedContinuation<CommitOutcome, any Error>)
     case audit(AuditEvent, CheckedContinuation<AuditRecord, any Error>)
     case revoke(jti: String, time: Date, audit: AuditEvent, CheckedContinuation<Bool, any Error>)
-    /// Runs alone in its batch; the audit event it returns (if any) is chained in the same transaction.
-    case exclusive(@Sendable (SQLiteConnection) async throws -> AuditEvent?, CheckedContinuation<Void, any Error>)
+    /// Runs alone in its batch; the audit events it returns are chained in the same transaction.
+    case exclusive(@Sendable (SQLiteConnection) async throws -> [AuditEvent], CheckedContinuation<Void, any Error>)
 
     func fail(_ error: any Error) {
         switch self {
@@ -190,7 +190,7 @@ extension SQLiteStore {
                 if revoked { _ = chain(audit) }
                 answers.append { continuation.resume(returning: revoked) }
             case .exclusive(let body, let continuation):
-                if let event = try await body(db) { _ = chain(event) }
+                for event in try await body(db) { _ = chain(event) }
                 answers.append { continuation.resume() }
             }
         }
@@ -202,28 +202,30 @@ extension SQLiteStore {
                                    [.text(mark.namespace.rawValue), .text(mark.issuer), .text(mark.jti)])
         }
         if !tokens.isEmpty {
-            var sql = "INSERT INTO issued_tokens (jti, kind, issuer, tenant, subject, principal, client_id, resource, scope, issued_at, expires_at, assertion_jti) VALUES "
+            var sql = "INSERT INTO issued_tokens (jti, kind, issuer, tenant, subject, principal, client_id, resource, scope, issued_at, expires_at, assertion_jti, agent_id) VALUES "
             var binds: [SQLiteData] = []
             for (index, token) in tokens.enumerated() {
-                sql += index == 0 ? "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" : ", (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                sql += index == 0 ? "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" : ", (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 binds += [.text(token.jti), .text(token.kind.rawValue), .text(token.subject.issuer), token.subject.tenant.map(SQLiteData.text) ?? .null,
                           .text(token.subject.subject), .text(token.principal.rawValue), .text(token.clientID), .text(token.resource),
                           .text(token.scope.joined(separator: " ")), .integer(Int(token.issuedAt.timeIntervalSince1970)),
-                          .integer(Int(token.expiresAt.timeIntervalSince1970)), token.assertionID.map(SQLiteData.text) ?? .null]
+                          .integer(Int(token.expiresAt.timeIntervalSince1970)), token.assertionID.map(SQLiteData.text) ?? .null,
+                          token.agent.map(SQLiteData.text) ?? .null]
             }
             _ = try await db.query(sql, binds)
         }
         if !records.isEmpty {
-            var sql = "INSERT INTO audit_log (seq, time_ms, kind, reason, issuer, tenant, subject, client_id, principal, server, scopes, jti, assertion_jti, remote, email_hash, prev_hash, hash) VALUES "
+            var sql = "INSERT INTO audit_log (seq, time_ms, kind, reason, issuer, tenant, subject, client_id, principal, server, scopes, jti, assertion_jti, remote, email_hash, actor, owner, prev_hash, hash) VALUES "
             var binds: [SQLiteData] = []
             func optional(_ value: String?) -> SQLiteData { value.map(SQLiteData.text) ?? .null }
             for (index, record) in records.enumerated() {
-                sql += index == 0 ? "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" : ", (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                sql += index == 0 ? "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" : ", (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 let e = record.event
                 binds += [.integer(Int(record.sequence)), .integer(Int(e.timeMilliseconds)), .text(e.kind.rawValue), .text(e.reason.rawValue),
                           optional(e.issuer), optional(e.tenant), optional(e.subject), optional(e.clientID), optional(e.principalClass),
                           optional(e.server), .text(e.scopes.joined(separator: " ")), optional(e.tokenID), optional(e.assertionID),
-                          optional(e.remoteAddress), optional(e.emailHash), .text(record.previousHash), .text(record.hash)]
+                          optional(e.remoteAddress), optional(e.emailHash), optional(e.actor), optional(e.owner),
+                          .text(record.previousHash), .text(record.hash)]
             }
             _ = try await db.query(sql, binds)
         }

@@ -52,5 +52,20 @@ enum Migrations {
             """,
             "CREATE INDEX agents_owner ON agents (owner_issuer, owner_subject)",
         ]),
+        (4, [
+            // Robot tokens (issue 5): the agent a token was issued to, so that an owner's offboarding
+            // or narrowing finds every token of their agents.
+            "ALTER TABLE issued_tokens ADD COLUMN agent_id TEXT",
+            "CREATE INDEX issued_tokens_agent ON issued_tokens (agent_id) WHERE agent_id IS NOT NULL",
+            // The owner chain on every audit record: the acting agent and its owner.
+            "ALTER TABLE audit_log ADD COLUMN actor TEXT",
+            "ALTER TABLE audit_log ADD COLUMN owner TEXT",
+            // What the organisation last said about a person's groups and roles (their own
+            // issuances; SCIM later): an agent is bounded by its owner's rights as of now.
+            """
+            CREATE TABLE subject_attributes (
+                subject_key TEXT PRIMARY KEY, groups_json TEXT NOT NULL, roles_json TEXT NOT NULL, updated_at INTEGER NOT NULL) WITHOUT ROWID
+            """,
+        ]),
     ]
 }

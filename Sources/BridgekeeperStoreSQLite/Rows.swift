@@ -42,7 +42,8 @@ extension SQLiteStore {
                                server: optionalText(row, "server"),
                                scopes: scopes.isEmpty ? [] : scopes.split(separator: " ").map(String.init),
                                tokenID: optionalText(row, "jti"), assertionID: optionalText(row, "assertion_jti"),
-                               remoteAddress: optionalText(row, "remote"), emailHash: optionalText(row, "email_hash"))
+                               remoteAddress: optionalText(row, "remote"), emailHash: optionalText(row, "email_hash"),
+                               actor: optionalText(row, "actor"), owner: optionalText(row, "owner"))
         event.timeMilliseconds = Int64(try integer(row, "time_ms", table))
         return AuditRecord(sequence: Int64(try integer(row, "seq", table)), event: event,
                            previousHash: try text(row, "prev_hash", table), hash: try text(row, "hash", table))
@@ -62,7 +63,7 @@ extension SQLiteStore {
             scope: scope.isEmpty ? [] : scope.split(separator: " ").map(String.init),
             issuedAt: Date(timeIntervalSince1970: Double(try integer(row, "issued_at", table))),
             expiresAt: Date(timeIntervalSince1970: Double(try integer(row, "expires_at", table))),
-            assertionID: optionalText(row, "assertion_jti"))
+            assertionID: optionalText(row, "assertion_jti"), agent: optionalText(row, "agent_id"))
         return TokenState(token: token, revokedAt: optionalDate(row, "revoked_at"))
     }
 

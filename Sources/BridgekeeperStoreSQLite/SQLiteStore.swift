@@ -283,12 +283,20 @@ public final class SQLiteStore: BridgekeeperStore {
 
     /// Runs `body` as its own job on the writer, inside a batch's transaction.
     func exclusive<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) async throws -> T) async throws -> T {
-        try await audited { db in (try await body(db), nil) }
+        try await auditedMany { db in (try await body(db), []) }
     }
 
     /// The same, appending the audit event `body` returns (if any) in the same transaction: the
     /// change and its evidence are durable together or not at all.
     func audited<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) async throws -> (T, AuditEvent?)) async throws -> T {
+        try await auditedMany { db in
+            let (value, event) = try await body(db)
+            return (value, event.map { [$0] } ?? [])
+        }
+    }
+
+    /// The same with any number of audit events, chained in order.
+    func auditedMany<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) async throws -> (T, [AuditEvent])) async throws -> T {
         let box = ResultBox<T>()
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             queue.enqueue(.exclusive({ db in

@@ -283,7 +283,7 @@ struct TokenExchangeTests: JWTBearerTesting {
         }
     }
 
-    @Test("an actor_token with an ID token is invalid_request (actor_token_not_accepted)")
+    @Test("an actor_token must come with actor_token_type jwt (an agent's signed assertion), else unsupported_token_type")
     func actorToken() async throws {
         let deployment = try TestDeployment()
         let clock = TestClock(jwtBearerStart)
@@ -291,7 +291,9 @@ struct TokenExchangeTests: JWTBearerTesting {
             let idToken = try deployment.idp.idToken(TestIdP.idTokenClaims(now: clock.now()))
             try await expectRefusal(try await client.exchange(idToken, extra: [("actor_token", idToken),
                                                                                 ("actor_token_type", "urn:ietf:params:oauth:token-type:id_token")]),
-                                    error: "invalid_request", reason: "actor_token_not_accepted", server: server)
+                                    error: "invalid_request", reason: "unsupported_token_type", server: server)
+            try await expectRefusal(try await client.exchange(idToken, extra: [("actor_token", idToken)]),
+                                    error: "invalid_request", reason: "unsupported_token_type", server: server)
         }
     }
 

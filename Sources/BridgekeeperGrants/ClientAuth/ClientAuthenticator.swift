@@ -18,17 +18,29 @@ public struct ClientAuthenticator: Sendable {
     private let ledger: any IssuanceLedger
     private let clock: any WallClock
     private let verified = VerifiedSecrets()
+    /// Registered agents, which authenticate with their own credentials (issue 5).
+    let agents: AgentClients?
 
-    public init(clients: [ClientRegistration], issuer: String, ledger: any IssuanceLedger, clock: any WallClock) {
+    public init(clients: [ClientRegistration], issuer: String, ledger: any IssuanceLedger, clock: any WallClock, agents: AgentClients? = nil) {
         var byID: [ExactString: ClientRegistration] = [:]
         for client in clients { byID[ExactString(client.id)] = client }
         self.clients = byID
         self.issuer = issuer
         self.ledger = ledger
         self.clock = clock
+        self.agents = agents
     }
 
     public func registration(_ id: String) -> ClientRegistration? { clients[ExactString(id)] }
+
+    /// Whether `client` may use `grantType`: a configured client by its registration; an agent
+    /// only `client_credentials` (acting as itself; the grant checks its mode). An agent acting for
+    /// its owner never authenticates as the client: its owner's client makes the exchange and the
+    /// agent proves itself with the actor token.
+    public func allows(_ client: AuthenticatedClient, grantType: String) -> Bool {
+        if client.isAgent { return grantType.isExactly(ClientCredentialsGrant.grantType) }
+        return registration(client.id)?.allows(grantType: grantType) == true
+    }
 
     /// The form parameters client authentication reads; every endpoint declares them.
     public static let parameters: Set<String> = ["client_id", "client_secret", "client_assertion", "client_assertion_type"]
@@ -50,13 +62,13 @@ public struct ClientAuthenticator: Sendable {
             if let formClientID, !formClientID.isExactly(basic.id) {
                 throw OAuthError(.invalidRequest, "client_id differs from the authenticated client", reason: .clientIDMismatch)
             }
-            return try verifySecret(id: basic.id, secret: basic.secret, method: .clientSecretBasic)
+            return try await verifySecret(id: basic.id, secret: basic.secret, method: .clientSecretBasic)
         }
         if let postSecret {
             guard let formClientID else {
                 throw OAuthError(.invalidRequest, "client_secret needs client_id", reason: .missingParameter)
             }
-            return try verifySecret(id: formClientID, secret: postSecret, method: .clientSecretPost)
+            return try await verifySecret(id: formClientID, secret: postSecret, method: .clientSecretPost)
         }
         if let assertion {
             return try await verifyAssertion(assertion, type: form.value("client_assertion_type"), formClientID: formClientID)
@@ -110,9 +122,20 @@ public struct ClientAuthenticator: Sendable {
         return try? translated.withUnsafeBufferPointer { buffer throws(JOSEError) in try Base64URL.decode(buffer[...]) }
     }
 
-    private func verifySecret(id: String, secret: String, method: AuthenticatedClient.Method) throws(OAuthError) -> AuthenticatedClient {
+    private func verifySecret(id: String, secret: String, method: AuthenticatedClient.Method) async throws(OAuthError) -> AuthenticatedClient {
         guard let client = registration(id) else {
-            throw OAuthError(.invalidClient, "client authentication failed", reason: .unknownClient)
+            guard let agents, let agent = try await agents.agent(id) else {
+                throw OAuthError(.invalidClient, "client authentication failed", reason: .unknownClient)
+            }
+            // An agent's secret counts only while the configuration allows agent secrets.
+            guard case .secretHash(let encoded) = agent.credential, agents.allowSecrets, let hash = try? SecretHash(encoded: encoded) else {
+                throw OAuthError(.invalidClient, "client authentication failed", reason: .wrongClientAuthenticationMethod)
+            }
+            guard verified.check(client: id, secret: secret, hash: hash) else {
+                throw OAuthError(.invalidClient, "client authentication failed", reason: .badClientSecret)
+            }
+            guard agent.status == .active else { throw OAuthError(.invalidClient, "the agent is disabled", reason: .agentDisabled) }
+            return AuthenticatedClient(id: agent.id, method: method, isAgent: true)
         }
         guard case .secret(let hash) = client.credential, client.methods.contains(method) else {
             throw OAuthError(.invalidClient, "client authentication failed", reason: .wrongClientAuthenticationMethod)
@@ -143,41 +166,109 @@ public struct ClientAuthenticator: Sendable {
             throw OAuthError(.invalidRequest, "client_id differs from the client assertion's sub", reason: .clientIDMismatch)
         }
         guard let client = registration(claimedID) else {
-            throw OAuthError(.invalidClient, "client authentication failed", reason: .unknownClient)
+            guard let agents, let agent = try await agents.agent(claimedID) else {
+                throw OAuthError(.invalidClient, "client authentication failed", reason: .unknownClient)
+            }
+            guard let keys = try agents.keySource(agent) else {
+                throw OAuthError(.invalidClient, "client authentication failed", reason: .wrongClientAuthenticationMethod)
+            }
+            do throws(AssertionFailure) {
+                try await checkAssertion(jws, of: agent.id, keys: keys, algorithms: AgentClients.algorithms)
+            } catch { throw error.oauth(.invalidClient, what: "client assertion") }
+            guard agent.status == .active else { throw OAuthError(.invalidClient, "the agent is disabled", reason: .agentDisabled) }
+            return AuthenticatedClient(id: agent.id, method: .privateKeyJWT, isAgent: true)
         }
         guard case .privateKeyJWT(let keySource, let algorithms) = client.credential else {
             throw OAuthError(.invalidClient, "client authentication failed", reason: .wrongClientAuthenticationMethod)
         }
-        let rules = ClaimRules(issuer: client.id, audience: issuer, leeway: 60, maxLifetime: Self.maxAssertionLifetime)
+        do throws(AssertionFailure) {
+            try await checkAssertion(jws, of: client.id, keys: keySource, algorithms: algorithms)
+        } catch { throw error.oauth(.invalidClient, what: "client assertion") }
+        return AuthenticatedClient(id: client.id, method: .privateKeyJWT)
+    }
+
+    /// Why an assertion signed by a client or an agent was refused.
+    enum AssertionFailure: Error {
+        case jose(JOSEError)
+        case keysUnavailable
+        case replayed
+        case storeUnavailable
+
+        func oauth(_ code: OAuthError.Code, what: String) -> OAuthError {
+            switch self {
+            case .jose(let error): OAuthError(code, "\(what): \(error.reason)", reason: code == .invalidClient ? .badClientAssertion : .badActorToken)
+            case .keysUnavailable: OAuthError(code, "the signer's keys are unavailable", reason: .keysUnavailable)
+            case .replayed: OAuthError(code, "\(what) was already used", reason: code == .invalidClient ? .clientAssertionReplayed : .actorTokenReplayed)
+            case .storeUnavailable: OAuthError(code, "\(what) could not be recorded", reason: .storeUnavailable)
+            }
+        }
+    }
+
+    /// An RFC 7523 assertion by `signer` (`iss` = `sub` = the signer, `aud` = our issuer, at most
+    /// five minutes, `jti` single use), verified with the signer's keys and algorithms; its `jti`
+    /// is spent here.
+    func checkAssertion(_ jws: UnverifiedJWS, of signer: String, keys: any KeySource, algorithms: Set<JWSAlgorithm>) async throws(AssertionFailure) {
+        let rules = ClaimRules(issuer: signer, audience: issuer, leeway: 60, maxLifetime: Self.maxAssertionLifetime)
         let now = clock.now()
         let verifiedJWT: VerifiedJWT
         do throws(KeyedVerification.Failure) {
-            verifiedJWT = try await KeyedVerification.verify(jws, kind: .clientAssertion, keys: keySource, algorithms: algorithms, rules: rules, now: now)
+            verifiedJWT = try await KeyedVerification.verify(jws, kind: .clientAssertion, keys: keys, algorithms: algorithms, rules: rules, now: now)
         } catch {
             switch error {
-            case .jose(let jose): throw failed(jose)
-            case .keysUnavailable: throw OAuthError(.invalidClient, "the client's keys are unavailable", reason: .keysUnavailable)
+            case .jose(let jose): throw .jose(jose)
+            case .keysUnavailable: throw .keysUnavailable
             }
         }
         let jti: String
         let expiry: Date
         do throws(JOSEError) {
+            guard let sub = try verifiedJWT.claims.subject(), sub.isExactly(signer) else {
+                throw JOSEError(.invalidClaim, "sub must be the signer")
+            }
             guard let value = try verifiedJWT.claims.tokenID(), !value.isEmpty, value.utf8.count <= 256 else {
                 throw JOSEError(.invalidClaim, "jti must be 1 to 256 bytes")
             }
             jti = value
             expiry = try verifiedJWT.claims.expiration() ?? now
-        } catch { throw failed(error) }
-        let mark = ReplayMark(namespace: .clientAssertion, issuer: client.id, jti: jti, expiresAt: expiry.addingTimeInterval(60))
+        } catch { throw .jose(error) }
+        let mark = ReplayMark(namespace: .clientAssertion, issuer: signer, jti: jti, expiresAt: expiry.addingTimeInterval(60))
         let outcome: CommitOutcome
-        do { outcome = try await ledger.commit(marks: [mark], token: nil, audit: nil) } catch {
-            throw OAuthError(.invalidClient, "client authentication could not be recorded", reason: ReasonCode("store_unavailable"))
-        }
-        guard case .committed = outcome else {
-            throw OAuthError(.invalidClient, "client assertion was already used", reason: .clientAssertionReplayed)
-        }
-        return AuthenticatedClient(id: client.id, method: .privateKeyJWT)
+        do { outcome = try await ledger.commit(marks: [mark], token: nil, audit: nil) } catch { throw .storeUnavailable }
+        guard case .committed = outcome else { throw .replayed }
     }
+
+    /// The agent that signed `actorToken` (RFC 8693 §2.1 `actor_token`, type `jwt`): an assertion
+    /// in the shape of a client assertion, by a registered, active agent, verified with that
+    /// agent's own keys (another agent's key fails the signature) and spent.
+    func actor(_ actorToken: String) async throws(OAuthError) -> AgentRecord {
+        func refused(_ error: JOSEError) -> OAuthError { AssertionFailure.jose(error).oauth(.invalidRequest, what: "actor_token") }
+        let jws: UnverifiedJWS
+        let claimed: String
+        do throws(JOSEError) {
+            jws = try UnverifiedJWS(compact: actorToken)
+            guard let sub = try JWTClaims(jws.unverifiedClaims()).subject() else { throw JOSEError(.missingClaim, "the actor token needs sub") }
+            claimed = sub
+        } catch { throw refused(error) }
+        guard let agents, let agent = try await agents.agent(claimed) else {
+            throw OAuthError(.invalidRequest, "actor_token does not name a registered agent", reason: .unknownAgent)
+        }
+        guard let keys = try agents.keySource(agent) else {
+            throw OAuthError(.invalidRequest, "the agent has no registered keys to sign an actor_token with", reason: .badActorToken)
+        }
+        do throws(AssertionFailure) {
+            try await checkAssertion(jws, of: agent.id, keys: keys, algorithms: AgentClients.algorithms)
+        } catch { throw error.oauth(.invalidRequest, what: "actor_token") }
+        return agent
+    }
+}
+
+extension ReasonCode {
+    /// The actor token failed verification (shape, signature with the agent's keys, claims).
+    public static let badActorToken = ReasonCode("bad_actor_token")
+    /// The actor token's `jti` was already used.
+    public static let actorTokenReplayed = ReasonCode("actor_token_replayed")
+    /// The actor token names no registered agent.
+    public static let unknownAgent = ReasonCode("unknown_agent")
 }
 
 /// Secrets that verified recently, so that PBKDF2 runs once per client and secret rather than once

@@ -111,6 +111,7 @@ public struct JWTBearerGrant: Grant {
         case .replayed: throw Self.replayed
         case .subjectDisabled: throw Self.subjectDisabled
         }
+        await deps.noteOwnerAttributes(deps.attributes(claims, idp), of: subjectKey, now: now)
         return TokenResponse(accessToken: token, expiresIn: Int(deps.minter.lifetime), scope: plan.scope.description)
     }
 

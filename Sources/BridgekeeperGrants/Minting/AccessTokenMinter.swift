@@ -13,6 +13,11 @@ public struct AccessTokenClaims: Sendable {
     public let jti: String
     public let issuedAt: Date
     public let expiresAt: Date
+    /// The agent acting for `subject` (RFC 8693 §4.1 `act`), for a token an agent got on its
+    /// owner's behalf.
+    public var actor: String? = nil
+    /// The owner of the agent that is `subject`, for a token an agent got acting as itself.
+    public var owner: SubjectKey? = nil
 
     /// The JSON claims: `iss`, `sub`, `aud` (one string: the MCP server), `client_id`, `scope`,
     /// `jti`, `iat`, `exp`, `principal_class` (`human` or `agent`), `idp_iss` (the IdP, since
@@ -31,6 +36,12 @@ public struct AccessTokenClaims: Sendable {
             "idp_iss": .string(subject.issuer),
         ])
         if let tenant = subject.tenant { claims["tenant"] = .string(tenant) }
+        if let actor { claims["act"] = .object(JSONObject(["sub": .string(actor)])) }
+        if let owner {
+            var object = JSONObject(["iss": .string(owner.issuer), "sub": .string(owner.subject)])
+            if let tenant = owner.tenant { object["tenant"] = .string(tenant) }
+            claims["owner"] = .object(object)
+        }
         return claims
     }
 }
@@ -48,11 +59,12 @@ public struct AccessTokenMinter: Sendable {
         self.keys = keys
     }
 
-    public func claims(subject: SubjectKey, principal: PrincipalClass, audience: String, clientID: String, scope: Scope, now: Date) -> AccessTokenClaims {
+    public func claims(subject: SubjectKey, principal: PrincipalClass, audience: String, clientID: String, scope: Scope, now: Date,
+                       lifetime: TimeInterval? = nil) -> AccessTokenClaims {
         let issuedAt = Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down))
         return AccessTokenClaims(issuer: issuer, subject: subject, principal: principal, audience: audience, clientID: clientID,
                                  scope: scope, jti: Self.tokenID(now: now), issuedAt: issuedAt,
-                                 expiresAt: issuedAt.addingTimeInterval(lifetime.rounded(.down)))
+                                 expiresAt: issuedAt.addingTimeInterval((lifetime ?? self.lifetime).rounded(.down)))
     }
 
     /// A fresh `jti`: the issue time in milliseconds as 11 hex digits, then 128 random bits

@@ -42,6 +42,8 @@ public struct TokenExchangeGrant: Grant {
     public static let idTokenType = "urn:ietf:params:oauth:token-type:id_token"
     public static let accessTokenType = "urn:ietf:params:oauth:token-type:access_token"
     public static let idJAGType = "urn:ietf:params:oauth:token-type:id-jag"
+    /// The actor token's type: the agent's own signed assertion (RFC 8693 §3).
+    public static let jwtTokenType = "urn:ietf:params:oauth:token-type:jwt"
 
     /// Token types this server issues by exchange (RFC 8414 `identity_chaining_requested_token_types_supported`):
     /// access tokens, and ID-JAGs when a third-party authorization server is configured.
@@ -69,8 +71,14 @@ public struct TokenExchangeGrant: Grant {
             throw OAuthError(.invalidRequest, "requested_token_type must be \(Self.issuedTokenTypes(bridging: deps.idJAGMinter != nil).joined(separator: " or "))",
                              reason: .unsupportedTokenType)
         }
-        guard form.value("actor_token") == nil, form.value("actor_token_type") == nil else {
-            throw OAuthError(.invalidRequest, "delegation (actor_token) is not accepted with an ID token", reason: .actorTokenNotAccepted)
+        if form.value("actor_token") != nil || form.value("actor_token_type") != nil {
+            // Delegation to a registered agent, for an access token only (issue 5).
+            guard deps.agents != nil, !wantsIDJAG else {
+                throw OAuthError(.invalidRequest, "delegation (actor_token) is accepted only for an agent's access token", reason: .actorTokenNotAccepted)
+            }
+            guard form.value("actor_token") != nil, let type = form.value("actor_token_type"), type.isExactly(Self.jwtTokenType) else {
+                throw OAuthError(.invalidRequest, "an actor_token needs actor_token_type \(Self.jwtTokenType)", reason: .unsupportedTokenType)
+            }
         }
         let audiences = form.values("audience")
         let authorizationServer: ThirdPartyAuthorizationServer?
@@ -189,6 +197,12 @@ public struct TokenExchangeGrant: Grant {
         draft.tenant = tenant
         let subjectKey = SubjectKey(issuer: signed.issuer, tenant: tenant, subject: subject)
 
+        // An agent acting for this person: its actor token, then the delegation rules.
+        if let actorToken = form.value("actor_token"), case .accessToken = target {
+            return try await delegate(to: actorToken, subject: subjectKey, claims: claims, idp: idp, server: server, requested: requestedScope,
+                                      client: client, now: now, draft: &draft)
+        }
+
         // Policy, then scope = requested ∩ policy.
         let scope: Scope
         do throws(OAuthError) {
@@ -210,6 +224,7 @@ public struct TokenExchangeGrant: Grant {
             let (token, outcome) = try await deps.mintAndCommit(subject: subjectKey, server: server, scope: scope, client: client, marks: [],
                                                                 assertionID: draft.assertionID, now: now, draft: &draft)
             guard case .committed = outcome else { throw Self.subjectDisabled }
+            await deps.noteOwnerAttributes(deps.attributes(claims, idp), of: subjectKey, now: now)
             return TokenResponse(accessToken: token, expiresIn: Int(deps.minter.lifetime), scope: scope.description,
                                  issuedTokenType: Self.accessTokenType)
         case .idJAG(_, let authorizationServer):
@@ -228,6 +243,54 @@ public struct TokenExchangeGrant: Grant {
     }
 
     static let subjectDisabled = OAuthError(.invalidRequest, "the subject is disabled", reason: .subjectDisabled)
+
+    /// Token exchange with an `actor_token` (issue 5): the owner's ID token (verified above) and
+    /// the agent's own signed assertion. Order: actor token (shape, a registered agent, its keys,
+    /// signature, claims, `jti` spent) → agent active → registered to act on its owner's behalf →
+    /// the subject is its owner (a delegation the owner registered) → owner not disabled (also
+    /// decided in the commit) → policy for the agent with the owner's rights of this ID token →
+    /// scope → mint (`sub` = owner, `act` = agent, robot lifetime) → commit.
+    func delegate(to actorToken: String, subject: SubjectKey, claims: JWTClaims, idp: TrustedIdP, server: MCPServer, requested: Scope?,
+                  client: AuthenticatedClient, now: Date, draft: inout AuditDraft) async throws(OAuthError) -> TokenResponse {
+        guard let agents = deps.agents else {
+            throw OAuthError(.invalidRequest, "delegation (actor_token) is not accepted here", reason: .actorTokenNotAccepted)
+        }
+        draft.principal = .agent
+        let agent = try await deps.clients.actor(actorToken)
+        draft.actor = agent.id
+        draft.owner = agent.owner.subject
+        guard agent.status == .active else {
+            throw OAuthError(.invalidRequest, "agent \(agent.id) is disabled", reason: .agentDisabled)
+        }
+        guard agent.mode == .onBehalfOfOwner else {
+            throw OAuthError(.invalidRequest, "agent \(agent.id) is registered to act as itself (client_credentials), not for its owner",
+                             reason: .agentModeMismatch)
+        }
+        guard agent.owner == subject else {
+            throw OAuthError(.invalidRequest, "the subject_token's person has not registered agent \(agent.id) to act for them",
+                             reason: .notOwnersAgent)
+        }
+        let owner = deps.attributes(claims, idp)
+        let scope: Scope
+        do throws(OAuthError) {
+            scope = try AgentRules.scope(for: agent, owner: owner, server: server, requested: requested, policy: deps.policy,
+                                         delegation: agents.delegation, denial: .invalidRequest)
+        } catch {
+            let disabled: Bool
+            do { disabled = try await deps.store.redemptionFacts(mark: nil, subject: subject).subjectDisabled } catch {
+                throw GrantDependencies.storeFailure
+            }
+            if disabled { throw Self.subjectDisabled }
+            throw error
+        }
+        draft.scopes = scope.tokens
+        let (token, outcome) = try await deps.mintAgentToken(agent: agent, subject: subject, actsForOwner: true, server: server, scope: scope,
+                                                             client: client, marks: [], assertionID: draft.assertionID,
+                                                             lifetime: agents.tokenLifetime, now: now, draft: &draft)
+        guard case .committed = outcome else { throw Self.subjectDisabled }
+        await deps.noteOwnerAttributes(owner, of: subject, now: now)
+        return TokenResponse(accessToken: token, expiresIn: Int(agents.tokenLifetime), scope: scope.description, issuedTokenType: Self.accessTokenType)
+    }
 
     /// The ID token's `email`, passed on in an ID-JAG only when the IdP says it is verified
     /// (`email_verified: true`): a third-party server may link accounts by it, and an unverified

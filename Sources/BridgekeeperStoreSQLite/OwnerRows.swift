@@ -1,0 +1,98 @@
+public import BridgekeeperAudit
+public import BridgekeeperCore
+import BridgekeeperJOSE
+public import BridgekeeperPolicy
+public import BridgekeeperStore
+public import Foundation
+internal import SQLiteNIO
+
+/// What bounds an agent by its owner, on SQLite: the owner's last known groups and roles, and the
+/// cascade of an owner's offboarding, each change in one writer transaction with its records.
+extension SQLiteStore {
+    public func attributes(of subject: SubjectKey) async throws -> (attributes: SubjectAttributes, updatedAt: Date)? {
+        guard let row = try await read("SELECT * FROM subject_attributes WHERE subject_key = ?", [.text(subject.storageKey)]).first else {
+            return nil
+        }
+        guard let groups = row.column("groups_json")?.string, let roles = row.column("roles_json")?.string,
+              let seconds = row.column("updated_at")?.integer else { throw CorruptRow(table: "subject_attributes", column: "*") }
+        return (SubjectAttributes(groups: try Self.strings(groups), roles: try Self.strings(roles)), Date(timeIntervalSince1970: Double(seconds)))
+    }
+
+    public func recordAttributes(_ attributes: SubjectAttributes, of subject: SubjectKey, at time: Date) async throws -> SubjectAttributes? {
+        let binds: [SQLiteData] = [.text(subject.storageKey), .text(Self.json(attributes.groups)), .text(Self.json(attributes.roles)),
+                                   .integer(Int(time.timeIntervalSince1970))]
+        let previous: (String, String)? = try await exclusive { db in
+            let old = try await db.query("SELECT groups_json, roles_json FROM subject_attributes WHERE subject_key = ?", [binds[0]]).first
+            _ = try await db.query("""
+                INSERT INTO subject_attributes (subject_key, groups_json, roles_json, updated_at) VALUES (?, ?, ?, ?)
+                ON CONFLICT (subject_key) DO UPDATE SET groups_json = excluded.groups_json, roles_json = excluded.roles_json,
+                                                       updated_at = excluded.updated_at
+                """, binds)
+            guard let old, let groups = old.column("groups_json")?.string, let roles = old.column("roles_json")?.string else { return nil }
+            return (groups, roles)
+        }
+        guard let previous else { return nil }
+        return SubjectAttributes(groups: try Self.strings(previous.0), roles: try Self.strings(previous.1))
+    }
+
+    public func liveAgentTokens(ownedBy owner: SubjectKey, now: Date) async throws -> [IssuedToken] {
+        let rows = try await read("""
+            SELECT t.* FROM issued_tokens t JOIN agents a ON a.id = t.agent_id
+            WHERE a.owner_issuer = ? AND a.owner_subject = ? AND coalesce(a.owner_tenant, '') = ?
+              AND t.revoked_at IS NULL AND t.expires_at > ? ORDER BY t.jti
+            """, [.text(owner.issuer), .text(owner.subject), .text(owner.tenant ?? ""), .integer(Int(now.timeIntervalSince1970))])
+        return try rows.map { try Self.tokenState($0).token }
+    }
+
+    public func revoke(_ revocations: [(jti: String, audit: AuditEvent)], at time: Date) async throws -> [String] {
+        let seconds = Int(time.timeIntervalSince1970)
+        let pairs = revocations.map { ($0.jti, $0.audit) }
+        return try await auditedMany { db in
+            var revoked: [String] = []
+            var events: [AuditEvent] = []
+            for (jti, event) in pairs {
+                let rows = try await db.query("UPDATE issued_tokens SET revoked_at = ? WHERE jti = ? AND revoked_at IS NULL RETURNING jti",
+                                              [.integer(seconds), .text(jti)])
+                if !rows.isEmpty {
+                    revoked.append(jti)
+                    events.append(event)
+                }
+            }
+            return (revoked, events)
+        }
+    }
+
+    public func disableOwner(_ owner: SubjectKey, at time: Date,
+                             audit: @escaping @Sendable (OwnerOffboarding) -> [AuditEvent]) async throws -> OwnerOffboarding {
+        let seconds = Int(time.timeIntervalSince1970)
+        let ownerBinds: [SQLiteData] = [.text(owner.issuer), .text(owner.subject), .text(owner.tenant ?? "")]
+        return try await auditedMany { db in
+            _ = try await db.query("INSERT INTO disabled_subjects (subject_key, disabled_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                                   [.text(owner.storageKey), .integer(seconds)])
+            let agents = try await db.query("""
+                UPDATE agents SET status = 'disabled', updated_at = ?
+                WHERE owner_issuer = ? AND owner_subject = ? AND coalesce(owner_tenant, '') = ? AND status = 'active' RETURNING id
+                """, [.integer(seconds)] + ownerBinds)
+            // The owner's own tokens (and those their agents got on their behalf, whose subject is
+            // the owner), and every token of every agent they own, active or already disabled.
+            let tokens = try await db.query("""
+                UPDATE issued_tokens SET revoked_at = ?
+                WHERE revoked_at IS NULL AND expires_at > ?
+                  AND ((issuer = ? AND subject = ? AND coalesce(tenant, '') = ?)
+                       OR agent_id IN (SELECT id FROM agents WHERE owner_issuer = ? AND owner_subject = ? AND coalesce(owner_tenant, '') = ?))
+                RETURNING *
+                """, [.integer(seconds), .integer(seconds)] + ownerBinds + ownerBinds)
+            let outcome = OwnerOffboarding(
+                agentsDisabled: agents.compactMap { $0.column("id")?.string }.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) },
+                tokensRevoked: try tokens.map { try Self.tokenState($0).token }.sorted { Array($0.jti.utf8).lexicographicallyPrecedes(Array($1.jti.utf8)) })
+            return (outcome, audit(outcome))
+        }
+    }
+
+    static func json(_ values: [String]) -> String { JSONValue.array(values.map(JSONValue.string)).serialized() }
+
+    static func strings(_ text: String) throws -> [String] {
+        guard case .array(let values) = try JSONValue.parse(text) else { throw CorruptRow(table: "subject_attributes", column: "json") }
+        return values.compactMap(\.stringValue)
+    }
+}

@@ -73,3 +73,27 @@ extension ReasonCode {
     /// A token was issued.
     public static let issued = ReasonCode("issued")
 }
+
+/// Which audit records concern an agent or a person (`bridgekeeper audit tail --agent / --owner`).
+public struct AuditFilter: Sendable {
+    public let agent: String?
+    public let owner: String?
+
+    public init(agent: String?, owner: String?) {
+        self.agent = agent
+        self.owner = owner
+    }
+
+    public var isEmpty: Bool { agent == nil && owner == nil }
+
+    /// An agent's records: those it acted in, and its administration (registered, disabled).
+    /// A person's: those where they are the subject or the owner of the agent that acted.
+    public func matches(_ record: AuditRecord) -> Bool {
+        let e = record.event
+        if let agent, !(Self.equal(e.actor, agent) || (e.principalClass == "agent" && Self.equal(e.clientID, agent))) { return false }
+        if let owner, !(Self.equal(e.owner, owner) || Self.equal(e.subject, owner)) { return false }
+        return true
+    }
+
+    static func equal(_ value: String?, _ expected: String) -> Bool { value.map { $0.utf8.elementsEqual(expected.utf8) } ?? false }
+}

@@ -122,6 +122,33 @@ public enum AgentAdministration {
     /// The audit record of an administrative change to `agent`.
     public static func event(_ reason: String, agent: AgentRecord, time: Date) -> AuditEvent {
         AuditEvent(kind: .administration, reason: ReasonCode(reason), time: time, issuer: agent.owner.issuer, tenant: agent.owner.tenant,
-                   subject: agent.owner.subject, clientID: agent.id, principalClass: PrincipalClass.agent.rawValue)
+                   subject: agent.owner.subject, clientID: agent.id, principalClass: PrincipalClass.agent.rawValue,
+                   actor: agent.id, owner: agent.owner.subject)
     }
+
+    /// The records of an owner's offboarding: one for the person, one per agent disabled with
+    /// them, one per token revoked (each naming its agent and owner when it was an agent's).
+    public static func offboardingEvents(owner: SubjectKey, outcome: OwnerOffboarding, time: Date) -> [AuditEvent] {
+        var events = [AuditEvent(kind: .administration, reason: .subjectOffboarded, time: time, issuer: owner.issuer, tenant: owner.tenant,
+                                 subject: owner.subject, principalClass: PrincipalClass.human.rawValue)]
+        for agent in outcome.agentsDisabled {
+            events.append(AuditEvent(kind: .administration, reason: .agentDisabledWithOwner, time: time, issuer: owner.issuer, tenant: owner.tenant,
+                                     subject: owner.subject, clientID: agent, principalClass: PrincipalClass.agent.rawValue,
+                                     actor: agent, owner: owner.subject))
+        }
+        for token in outcome.tokensRevoked {
+            events.append(AuditEvent(kind: .revocation, reason: .subjectOffboarded, time: time, issuer: token.subject.issuer,
+                                     tenant: token.subject.tenant, subject: token.subject.subject, clientID: token.clientID,
+                                     principalClass: token.principal.rawValue, server: token.resource, scopes: token.scope, tokenID: token.jti,
+                                     actor: token.agent, owner: token.agent == nil ? nil : owner.subject))
+        }
+        return events
+    }
+}
+
+extension ReasonCode {
+    /// A person was offboarded: disabled, their agents disabled, every token of theirs revoked.
+    public static let subjectOffboarded = ReasonCode("subject_offboarded")
+    /// An agent was disabled because its owner was offboarded.
+    public static let agentDisabledWithOwner = ReasonCode("agent_disabled_with_owner")
 }

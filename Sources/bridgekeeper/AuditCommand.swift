@@ -80,11 +80,32 @@ struct AuditCommand: AsyncParsableCommand {
         @Flag(help: "One JSON object per line (the hashed fields, plus seq, hash and prev_hash).")
         var json = false
 
+        @Option(help: "Only the records of this agent (what it did, and what was done to it).")
+        var agent: String?
+
+        @Option(help: "Only the records of this person (their IdP sub) and of their agents.")
+        var owner: String?
+
         func run() async throws {
             try await reportingFailures {
                 let store = try await SQLiteStore.open(path: try location.configuration().databasePath)
-                let head = try await store.lastAuditRecord()?.sequence ?? 0
-                let records = try await store.auditRecords(afterSequence: max(0, head - Int64(max(lines, 0))), limit: max(lines, 0))
+                let filter = AuditFilter(agent: agent, owner: owner)
+                var records: [AuditRecord] = []
+                do {
+                    // From the head backwards, a page at a time, until enough records match.
+                    var before = (try await store.lastAuditRecord()?.sequence ?? 0) + 1
+                    let page: Int64 = filter.isEmpty ? Int64(max(lines, 0)) : 5_000
+                    while records.count < lines, before > 1 {
+                        let start = max(0, before - 1 - page)
+                        let chunk = try await store.auditRecords(afterSequence: start, limit: Int(before - 1 - start))
+                        records = chunk.filter(filter.matches) + records
+                        before = start + 1
+                    }
+                    records = Array(records.suffix(max(lines, 0)))
+                } catch {
+                    await store.close()
+                    throw error
+                }
                 await store.close()
                 if json {
                     for record in records {
@@ -97,11 +118,11 @@ struct AuditCommand: AsyncParsableCommand {
                 }
                 let formatter = ISO8601DateFormatter()
                 formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-                var rows = [["SEQ", "TIME", "KIND", "REASON", "PRINCIPAL", "SUBJECT", "CLIENT", "SERVER", "SCOPES", "REMOTE"]]
+                var rows = [["SEQ", "TIME", "KIND", "REASON", "PRINCIPAL", "SUBJECT", "AGENT", "OWNER", "CLIENT", "SERVER", "SCOPES", "REMOTE"]]
                 for record in records {
                     let e = record.event
                     rows.append([String(record.sequence), formatter.string(from: e.time), e.kind.rawValue, e.reason.rawValue,
-                                 e.principalClass ?? "-", e.subject ?? "-", e.clientID ?? "-", e.server ?? "-",
+                                 e.principalClass ?? "-", e.subject ?? "-", e.actor ?? "-", e.owner ?? "-", e.clientID ?? "-", e.server ?? "-",
                                  e.scopes.isEmpty ? "-" : e.scopes.joined(separator: " "), e.remoteAddress ?? "-"])
                 }
                 let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max() ?? 0 }

@@ -69,3 +69,49 @@ struct AgentsCLITests {
         #expect(try agents(data, "disable", "nobody").stderr == "error: unknown_agent: no agent nobody\n")
     }
 }
+
+@Suite("bridgekeeper users offboard and audit tail --agent / --owner")
+struct OffboardCLITests {
+    func run(_ data: String, _ arguments: String...) throws -> CLI.Result {
+        try CLI.run(CLI.binary, arguments + ["--data", data, "--fixtures", CLI.fixtures.path])
+    }
+
+    @Test("offboarding a person disables each of their agents (audited with the owner chain), leaves others' agents, and is idempotent")
+    func offboard() throws {
+        let data = try CLI.temporaryDirectory().path
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let jwks = CLI.fixtures.appendingPathComponent("jwks.json").path
+        for (id, owner) in [("release-bot", "00u-alice"), ("triage-bot", "00u-alice"), ("bobs-bot", "00u-bob")] {
+            let created = try run(data, "agents", "create", "--id", id, "--owner", owner, "--owner-idp", "demo-idp", "--grant", "github:read",
+                                  "--jwks-file", jwks)
+            #expect(created.status == 0, "\(created.stderr)")
+        }
+        let offboarded = try run(data, "users", "offboard", "00u-alice", "--idp", "demo-idp")
+        #expect(offboarded.status == 0, "\(offboarded.stderr)")
+        #expect(offboarded.stdout == "agent disabled: release-bot\nagent disabled: triage-bot\noffboarded 00u-alice: 2 agents disabled, 0 tokens revoked\n",
+                "\(offboarded.stdout)")
+        let list = try run(data, "agents", "list")
+        #expect(list.stdout.contains("release-bot\tdisabled") && list.stdout.contains("triage-bot\tdisabled") && list.stdout.contains("bobs-bot\tactive"),
+                "\(list.stdout)")
+        let again = try run(data, "users", "offboard", "00u-alice", "--idp", "demo-idp")
+        #expect(again.stdout == "offboarded 00u-alice: 0 agents disabled, 0 tokens revoked\n", "\(again.stdout)")
+
+        // The trail, filtered: alice's records are her agents' registrations, her offboarding (twice)
+        // and her agents' disabling; release-bot's are its own two.
+        let alice = try run(data, "audit", "tail", "--json", "--owner", "00u-alice")
+        let aliceReasons = alice.stdout.split(separator: "\n").compactMap { line in
+            ["agent_created", "subject_offboarded", "agent_disabled_with_owner"].first { line.contains("\"reason\":\"\($0)\"") }
+        }
+        #expect(aliceReasons == ["agent_created", "agent_created", "subject_offboarded", "agent_disabled_with_owner", "agent_disabled_with_owner",
+                                 "subject_offboarded"], "\(alice.stdout)")
+        #expect(!alice.stdout.contains("bobs-bot"))
+        let bot = try run(data, "audit", "tail", "--json", "--agent", "release-bot")
+        let botLines = bot.stdout.split(separator: "\n")
+        #expect(botLines.count == 2 && botLines.allSatisfy { $0.contains(#""actor":"release-bot""#) && $0.contains(#""owner":"00u-alice""#) },
+                "\(bot.stdout)")
+        let table = try run(data, "audit", "tail", "--agent", "bobs-bot")
+        #expect(table.stdout.contains("AGENT") && table.stdout.contains("bobs-bot") && table.stdout.contains("00u-bob"), "\(table.stdout)")
+        let verify = try run(data, "audit", "verify")
+        #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
+    }
+}

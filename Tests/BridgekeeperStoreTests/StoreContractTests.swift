@@ -507,3 +507,84 @@ struct AgentRegistryContractTests {
         }
     }
 }
+
+@Suite("Store contract: owners of agents")
+struct OwnerDirectoryContractTests {
+    typealias F = Fixture
+    typealias A = AgentRegistryContractTests
+    static let owner = A.owner
+
+    static func agentToken(_ jti: String, agent: String, subject: SubjectKey, expiresIn: TimeInterval = 120) -> IssuedToken {
+        IssuedToken(jti: jti, subject: subject, principal: .agent, clientID: agent, resource: "https://mcp.example.com/wiki", scope: ["tool:read"],
+                    issuedAt: F.t0, expiresAt: F.t0.addingTimeInterval(expiresIn), assertionID: nil, agent: agent)
+    }
+
+    @Test("attributes are recorded per person, returning the ones they replace", arguments: StoreKind.allCases)
+    func attributes(_ kind: StoreKind) async throws {
+        try await kind.withStore { store async throws in
+            #expect(try await store.attributes(of: Self.owner) == nil)
+            let first = SubjectAttributes(groups: ["engineering", "admins"], roles: ["Reader"])
+            #expect(try await store.recordAttributes(first, of: Self.owner, at: F.t0) == nil)
+            let read = try #require(try await store.attributes(of: Self.owner))
+            #expect(read.attributes == first && read.updatedAt == F.t0)
+            let second = SubjectAttributes(groups: ["engineering"])
+            #expect(try await store.recordAttributes(second, of: Self.owner, at: F.t0.addingTimeInterval(5)) == first)
+            #expect(try await store.attributes(of: Self.owner)?.attributes == second)
+            #expect(try await store.attributes(of: SubjectKey(issuer: F.idp, tenant: "t2", subject: "00u-alice")) == nil)
+        }
+    }
+
+    @Test("disableOwner: subject disabled, their active agents disabled, every live token of theirs and their agents revoked with the records it makes; others untouched; idempotent",
+          arguments: StoreKind.allCases)
+    func disableOwner(_ kind: StoreKind) async throws {
+        try await kind.withStore { store async throws in
+            let bob = SubjectKey(issuer: F.idp, tenant: "t1", subject: "00u-bob")
+            for (id, owner) in [("robot", Self.owner), ("helper", Self.owner), ("bobs", bob)] {
+                _ = try await store.addAgent(A.agent(id, owner: owner), audit: A.event("agent_created", id))
+            }
+            let tokens = [
+                F.token("own", subject: Self.owner, assertion: nil),
+                Self.agentToken("robot-1", agent: "robot", subject: SubjectKey(issuer: "https://broker.example", subject: "robot")),
+                Self.agentToken("helper-1", agent: "helper", subject: Self.owner),
+                Self.agentToken("expired", agent: "robot", subject: SubjectKey(issuer: "https://broker.example", subject: "robot"), expiresIn: -1),
+                Self.agentToken("bobs-1", agent: "bobs", subject: bob),
+            ]
+            for token in tokens { _ = try await store.commit(marks: [], token: token, audit: nil) }
+            #expect(try await store.liveAgentTokens(ownedBy: Self.owner, now: F.t0).map(\.jti) == ["helper-1", "robot-1"])
+
+            let outcome = try await store.disableOwner(Self.owner, at: F.t0) { outcome in
+                [AuditEvent(kind: .administration, reason: ReasonCode("subject_offboarded"), time: F.t0, subject: "00u-alice")]
+                    + outcome.tokensRevoked.map { AuditEvent(kind: .revocation, reason: ReasonCode("subject_offboarded"), time: F.t0, tokenID: $0.jti) }
+            }
+            #expect(outcome.agentsDisabled == ["helper", "robot"])
+            #expect(outcome.tokensRevoked.map(\.jti) == ["helper-1", "own", "robot-1"])
+            #expect(try await store.isDisabled(Self.owner))
+            #expect(try await store.agent(id: "bobs")?.status == .active)
+            #expect(try await store.tokenState(jti: "bobs-1")?.revokedAt == nil)
+            #expect(try await store.tokenState(jti: "expired")?.revokedAt == nil)
+            for jti in ["own", "robot-1", "helper-1"] { #expect(try await store.tokenState(jti: jti)?.revokedAt == F.t0) }
+            #expect(try await store.liveAgentTokens(ownedBy: Self.owner, now: F.t0).isEmpty)
+            let reasons = try await store.auditRecords(afterSequence: 3, limit: 10).map { "\($0.event.kind.rawValue) \($0.event.tokenID ?? "-")" }
+            #expect(reasons == ["administration -", "revocation helper-1", "revocation own", "revocation robot-1"])
+            let again = try await store.disableOwner(Self.owner, at: F.t0) { _ in [] }
+            #expect(again == OwnerOffboarding(agentsDisabled: [], tokensRevoked: []))
+            guard case .intact = AuditChain.verify(try await store.auditRecords(afterSequence: 0, limit: 100)) else {
+                Issue.record("the audit chain is broken after the offboarding")
+                return
+            }
+        }
+    }
+
+    @Test("batch revocation revokes each live token once, with its record, and skips one already revoked", arguments: StoreKind.allCases)
+    func batchRevoke(_ kind: StoreKind) async throws {
+        try await kind.withStore { store async throws in
+            for jti in ["a", "b"] {
+                _ = try await store.commit(marks: [], token: Self.agentToken(jti, agent: "robot", subject: Self.owner), audit: nil)
+            }
+            func event(_ jti: String) -> AuditEvent { AuditEvent(kind: .revocation, reason: ReasonCode("owner_rights_narrowed"), time: F.t0, tokenID: jti) }
+            #expect(try await store.revoke([(jti: "a", audit: event("a"))], at: F.t0) == ["a"])
+            #expect(try await store.revoke([(jti: "a", audit: event("a")), (jti: "b", audit: event("b")), (jti: "zz", audit: event("zz"))], at: F.t0) == ["b"])
+            #expect(try await store.auditRecords(afterSequence: 0, limit: 10).map(\.event.tokenID) == ["a", "b"])
+        }
+    }
+}

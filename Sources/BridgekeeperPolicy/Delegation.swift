@@ -14,12 +14,7 @@ public struct AgentGrant: Sendable, Hashable {
             self.tools = tools
         }
 
-        func applies(to server: MCPServer) -> Bool {
-            switch servers {
-            case .all: return true
-            case .named(let names): return names.contains { $0.utf8.elementsEqual(server.name.utf8) }
-            }
-        }
+        func applies(to server: MCPServer) -> Bool { servers.include(server) }
 
         func covers(_ tool: Tool) -> Bool {
             categories.contains(tool.category) || tools.contains { $0.utf8.elementsEqual(tool.name.utf8) }

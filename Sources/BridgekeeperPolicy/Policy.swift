@@ -53,12 +53,7 @@ public struct PolicyRule: Sendable, Hashable {
         }
     }
 
-    func applies(to server: MCPServer) -> Bool {
-        switch servers {
-        case .all: return true
-        case .named(let names): return names.contains { $0.utf8.elementsEqual(server.name.utf8) }
-        }
-    }
+    func applies(to server: MCPServer) -> Bool { servers.include(server) }
 
     /// Whether the rule names this tool, by its category or by its name.
     func covers(_ tool: Tool) -> Bool {
@@ -140,4 +135,14 @@ public enum ScopeGrant {
 extension ReasonCode {
     /// The intersection of request, assertion and policy is empty.
     public static let noScopeGranted = ReasonCode("no_scope_granted")
+}
+
+extension PolicyRule.Servers {
+    /// Whether `server` is among these (exact name), for a policy rule and an agent's grant alike.
+    func include(_ server: MCPServer) -> Bool {
+        switch self {
+        case .all: return true
+        case .named(let names): return names.contains { $0.utf8.elementsEqual(server.name.utf8) }
+        }
+    }
 }

@@ -71,6 +71,11 @@ struct AgentTokenTests: JWTBearerTesting {
         return try await client.post("/token", pairs, authorization: nil)
     }
 
+    /// Token exchange of `idToken` (as mcp-client) with `actor` as the agent's actor token.
+    func delegate(_ client: any TestClientProtocol, _ idToken: String, actor: String) async throws -> TestResponse {
+        try await client.exchange(idToken, extra: [("actor_token", actor), ("actor_token_type", Self.jwtType)])
+    }
+
     /// The owner's own exchange: records their current groups (what bounds their agents).
     func signIn(_ client: any TestClientProtocol, _ deployment: TestDeployment, now: Date, groups: [String] = ["engineering"],
                 subject: String = "00u-alice") async throws -> TestResponse {
@@ -176,8 +181,7 @@ struct AgentTokenTests: JWTBearerTesting {
             try await expectRefusal(try await clientCredentials(client, assertion: try assertion("robot-1", key: theirs, now: clock.now())),
                                     .unauthorized, error: "invalid_client", reason: "bad_client_assertion", server: server, issued: 1)
             let idToken = try deployment.idp.idToken(TestIdP.idTokenClaims(now: clock.now()))
-            try await expectRefusal(try await client.exchange(idToken, extra: [("actor_token", try assertion("helper-1", key: theirs, now: clock.now())),
-                                                                                ("actor_token_type", Self.jwtType)]),
+            try await expectRefusal(try await delegate(client, idToken, actor: try assertion("helper-1", key: theirs, now: clock.now())),
                                     error: "invalid_request", reason: "bad_actor_token", server: server, issued: 1)
         }
     }
@@ -194,7 +198,7 @@ struct AgentTokenTests: JWTBearerTesting {
                                grant: [.init(servers: .named(["github"]), categories: [.read, .write, .destructive])], now: clock.now())
             let idToken = try deployment.idp.idToken(TestIdP.idTokenClaims(now: clock.now(), groups: ["engineering", "admins"]))
             let actor = try assertion("helper-1", key: key, now: clock.now())
-            let response = try await client.exchange(idToken, extra: [("actor_token", actor), ("actor_token_type", Self.jwtType)])
+            let response = try await delegate(client, idToken, actor: actor)
             #expect(response.status == .ok, "\(response.text)")
             let body = try #require(response.json)
             #expect(scopes(body) == ["tool:search_code", "tool:create_issue"])  // delete_repository: never delegated
@@ -210,7 +214,7 @@ struct AgentTokenTests: JWTBearerTesting {
             #expect(record.event.actor == "helper-1")
             #expect(record.event.owner == "00u-alice")
             #expect(record.event.subject == "00u-alice")
-            try await expectRefusal(try await client.exchange(idToken, extra: [("actor_token", actor), ("actor_token_type", Self.jwtType)]),
+            try await expectRefusal(try await delegate(client, idToken, actor: actor),
                                     error: "invalid_request", reason: "actor_token_replayed", server: server, issued: 1)
         }
     }
@@ -225,14 +229,11 @@ struct AgentTokenTests: JWTBearerTesting {
                                grant: [.init(servers: .all, categories: [.read])], now: clock.now())
             try await register(server, id: "robot-1", key: key, mode: .itself, grant: [.init(servers: .all, categories: [.read])], now: clock.now())
             let idToken = try deployment.idp.idToken(TestIdP.idTokenClaims(now: clock.now()))
-            try await expectRefusal(try await client.exchange(idToken, extra: [("actor_token", try assertion("bobs-helper", key: key, now: clock.now())),
-                                                                                ("actor_token_type", Self.jwtType)]),
+            try await expectRefusal(try await delegate(client, idToken, actor: try assertion("bobs-helper", key: key, now: clock.now())),
                                     error: "invalid_request", reason: "not_owners_agent", server: server)
-            try await expectRefusal(try await client.exchange(idToken, extra: [("actor_token", try assertion("robot-1", key: key, now: clock.now())),
-                                                                                ("actor_token_type", Self.jwtType)]),
+            try await expectRefusal(try await delegate(client, idToken, actor: try assertion("robot-1", key: key, now: clock.now())),
                                     error: "invalid_request", reason: "agent_mode_mismatch", server: server)
-            try await expectRefusal(try await client.exchange(idToken, extra: [("actor_token", try assertion("nobody", key: key, now: clock.now())),
-                                                                                ("actor_token_type", Self.jwtType)]),
+            try await expectRefusal(try await delegate(client, idToken, actor: try assertion("nobody", key: key, now: clock.now())),
                                     error: "invalid_request", reason: "unknown_agent", server: server)
         }
     }
@@ -267,9 +268,7 @@ struct AgentTokenTests: JWTBearerTesting {
             let robot = try #require(try await clientCredentials(client, assertion: try assertion("robot-1", key: robotKey, now: clock.now()))
                 .json?["access_token"]?.stringValue)
             let idToken = try deployment.idp.idToken(TestIdP.idTokenClaims(now: clock.now()))
-            let helper = try #require(try await client.exchange(idToken, extra: [
-                ("actor_token", try assertion("helper-1", key: helperKey, now: clock.now())), ("actor_token_type", Self.jwtType),
-            ]).json?["access_token"]?.stringValue)
+            let helper = try #require(try await delegate(client, idToken, actor: try assertion("helper-1", key: helperKey, now: clock.now())).json?["access_token"]?.stringValue)
 
             let outcome = try await server.store.disableOwner(Self.alice, at: clock.now()) { _ in [] }
             #expect(outcome.agentsDisabled == ["helper-1", "robot-1"])
@@ -280,9 +279,7 @@ struct AgentTokenTests: JWTBearerTesting {
 
             try await expectRefusal(try await clientCredentials(client, assertion: try assertion("robot-1", key: robotKey, now: clock.now())),
                                     .unauthorized, error: "invalid_client", reason: "agent_disabled", server: server, issued: 3)
-            try await expectRefusal(try await client.exchange(idToken, extra: [
-                ("actor_token", try assertion("helper-1", key: helperKey, now: clock.now())), ("actor_token_type", Self.jwtType),
-            ]), error: "invalid_request", reason: "agent_disabled", server: server, issued: 3)
+            try await expectRefusal(try await delegate(client, idToken, actor: try assertion("helper-1", key: helperKey, now: clock.now())), error: "invalid_request", reason: "agent_disabled", server: server, issued: 3)
             // A second offboarding finds nothing more to do.
             let again = try await server.store.disableOwner(Self.alice, at: clock.now()) { _ in [] }
             #expect(again.agentsDisabled.isEmpty && again.tokensRevoked.isEmpty)
@@ -313,8 +310,7 @@ struct AgentTokenTests: JWTBearerTesting {
                                grant: [.init(servers: .named(["github"]), categories: [.read, .write])], now: clock.now())
             func delegated(groups: [String]) async throws -> JSONObject {
                 let idToken = try deployment.idp.idToken(TestIdP.idTokenClaims(now: clock.now(), groups: groups))
-                let response = try await client.exchange(idToken, extra: [("actor_token", try assertion("helper-1", key: key, now: clock.now())),
-                                                                          ("actor_token_type", Self.jwtType)])
+                let response = try await delegate(client, idToken, actor: try assertion("helper-1", key: key, now: clock.now()))
                 return try #require(response.json, "\(response.text)")
             }
             let broad = try await delegated(groups: ["engineering"])

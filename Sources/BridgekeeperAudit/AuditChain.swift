@@ -52,10 +52,11 @@ public enum AuditChain {
             member(name)
             JSONValue.writeString(value, into: &out)
         }
-        // `actor` and `owner` came with format 1's agent records; absent, they are omitted, so the
-        // hashes of records written before them are unchanged.
+        // `actor`, `owner` and `by` came with format 1's agent records; absent, they are omitted, so
+        // the hashes of records written before them are unchanged.
         string("actor", event.actor)
         string("assertion_jti", event.assertionID)
+        string("by", event.performedBy)
         string("client_id", event.clientID)
         string("email_hash", event.emailHash)
         string("iss", event.issuer)

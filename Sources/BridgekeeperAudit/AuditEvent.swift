@@ -36,11 +36,14 @@ public struct AuditEvent: Sendable, Hashable {
     public var actor: String?
     /// The human who owns that agent (their IdP `sub`): with `subject` and `actor`, the owner chain.
     public var owner: String?
+    /// Who made an administrative change: `sub:{issuer}|{sub}` for a person through the management
+    /// API, `local:{user}` for the CLI.
+    public var performedBy: String?
 
     public init(kind: Kind, reason: ReasonCode, time: Date, issuer: String? = nil, tenant: String? = nil, subject: String? = nil,
                 clientID: String? = nil, principalClass: String? = nil, server: String? = nil, scopes: [String] = [],
                 tokenID: String? = nil, assertionID: String? = nil, remoteAddress: String? = nil, emailHash: String? = nil,
-                actor: String? = nil, owner: String? = nil) {
+                actor: String? = nil, owner: String? = nil, performedBy: String? = nil) {
         self.kind = kind
         self.reason = reason
         self.timeMilliseconds = Int64((time.timeIntervalSince1970 * 1000).rounded(.down))
@@ -57,6 +60,7 @@ public struct AuditEvent: Sendable, Hashable {
         self.emailHash = emailHash
         self.actor = actor
         self.owner = owner
+        self.performedBy = performedBy
     }
 
     public var time: Date { Date(timeIntervalSince1970: Double(timeMilliseconds) / 1000) }

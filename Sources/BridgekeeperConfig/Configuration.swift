@@ -153,6 +153,23 @@ public struct Configuration: Sendable {
         public var tokenLifetime: TimeInterval = 120
         /// What is never delegated; always includes destructive and admin.
         public var delegation: DelegationRules = .default
+        /// What a person may register for themselves through the management API.
+        public var selfService = SelfService()
+
+        public init() {}
+    }
+
+    /// `agents.self_service`: the limits on agents people register for themselves (holders of the
+    /// management API's `agents.manage`). Administrators (`agents.admin`) are not bound by them.
+    public struct SelfService: Sendable {
+        /// Agents one person may have registered (any status). Default 5; 0 turns self-service off.
+        public var maxAgentsPerOwner = 5
+        /// The modes a person may choose. Default: on behalf of the owner only.
+        public var modes: Set<AgentMode> = [.onBehalfOfOwner]
+        /// The tool categories a self-registered grant may name. Default read and write.
+        public var categories: Set<ToolCategory> = [.read, .write]
+        /// Whether a person may name a `jwks_uri` (fetched by the broker) instead of giving keys. Default false.
+        public var allowJWKSURI = false
 
         public init() {}
     }
@@ -246,7 +263,7 @@ extension Configuration {
         }
         let authorizationServers = try parseAuthorizationServers(top["authorization_servers"], issuer: issuer, idps: idps,
                                                                  loopbackHTTP: allowLoopbackHTTP)
-        let catalog = try parseCatalog(top["servers"], authorizationServers: authorizationServers)
+        let catalog = try parseCatalog(top["servers"], authorizationServers: authorizationServers, issuer: issuer)
         let clients = try parseClients(top["clients"], catalog: catalog, idps: idps, authorizationServers: authorizationServers, resolve: resolve,
                                        environment: environment, loopbackHTTP: allowLoopbackHTTP)
         let policy = try parsePolicy(top["policy"], catalog: catalog)
@@ -546,7 +563,7 @@ extension Configuration {
     static func parseAgents(_ node: ConfigNode?, catalog: Catalog) throws(ConfigurationError) -> Agents {
         var agents = Agents()
         guard let node else { return agents }
-        let m = try node.mapping(allowed: ["allow_client_secret", "token_lifetime", "non_delegable_categories", "delegable_tools"])
+        let m = try node.mapping(allowed: ["allow_client_secret", "token_lifetime", "non_delegable_categories", "delegable_tools", "self_service"])
         agents.allowClientSecret = try m["allow_client_secret"]?.bool() ?? false
         agents.tokenLifetime = TimeInterval(try m["token_lifetime"]?.integer(in: 30...900) ?? 120)
         var categories = DelegationRules.default.nonDelegableCategories
@@ -566,20 +583,48 @@ extension Configuration {
             for (index, entry) in try list.sequence().enumerated() {
                 let text = try entry.string()
                 let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
-                guard parts.count == 2, let server = catalog.server(named: parts[0]), server.tools.contains(where: { $0.name == parts[1] }) else {
-                    throw ConfigurationError(path: "\(list.path)[\(index)]", "must be SERVER:TOOL naming a tool of a catalog server")
+                guard parts.count == 2, let server = catalog.server(named: parts[0]), !server.builtIn,
+                      server.tools.contains(where: { $0.name == parts[1] }) else {
+                    throw ConfigurationError(path: "\(list.path)[\(index)]", "must be SERVER:TOOL naming a tool of a catalog server (not the management API)")
                 }
                 delegable.append(DelegationRules.DelegableTool(server: server.name, tool: parts[1]))
             }
         }
         agents.delegation = DelegationRules(nonDelegableCategories: categories, delegableTools: delegable)
+        if let selfNode = m["self_service"] {
+            let s = try selfNode.mapping(allowed: ["max_agents_per_owner", "modes", "categories", "allow_jwks_uri"])
+            agents.selfService.maxAgentsPerOwner = try s["max_agents_per_owner"]?.integer(in: 0...1000) ?? 5
+            if let list = s["modes"] {
+                var modes: Set<AgentMode> = []
+                for entry in try list.sequence() {
+                    guard let mode = AgentMode(rawValue: try entry.string()) else { throw entry.error("must be itself or on_behalf_of_owner") }
+                    modes.insert(mode)
+                }
+                agents.selfService.modes = modes
+            }
+            if let list = s["categories"] {
+                var named: Set<ToolCategory> = []
+                for entry in try list.sequence() {
+                    guard let category = ToolCategory(rawValue: try entry.string()) else { throw entry.error("must be read, write, destructive or admin") }
+                    named.insert(category)
+                }
+                agents.selfService.categories = named
+            }
+            agents.selfService.allowJWKSURI = try s["allow_jwks_uri"]?.bool() ?? false
+        }
         return agents
     }
 
-    static func parseCatalog(_ node: ConfigNode?, authorizationServers: [ThirdPartyAuthorizationServer] = []) throws(ConfigurationError) -> Catalog {
-        guard let node else { return Catalog(servers: []) }
+    /// The configured servers, then Bridgekeeper's own management API (`MCPServer.management`)
+    /// when the issuer is given; its name and resource are reserved.
+    static func parseCatalog(_ node: ConfigNode?, authorizationServers: [ThirdPartyAuthorizationServer] = [],
+                             issuer: String? = nil) throws(ConfigurationError) -> Catalog {
+        let management: MCPServer?
+        do { management = try issuer.map { try MCPServer.management(issuer: $0) } } catch {
+            throw ConfigurationError(path: "issuer", "the management API's resource ({issuer}/admin) is not a valid resource indicator")
+        }
         var servers: [MCPServer] = []
-        for item in try node.sequence() {
+        for item in try node?.sequence() ?? [] {
             let m = try item.mapping(allowed: ["name", "resource", "display_name", "enabled", "tools", "authorization_server", "shared"])
             guard let name = try m["name"]?.string() else { throw ConfigurationError(path: item.child("name"), "is required") }
             guard let resourceNode = m["resource"] else { throw ConfigurationError(path: item.child("resource"), "is required") }
@@ -589,6 +634,9 @@ extension Configuration {
             }
             guard !servers.contains(where: { $0.name == name || $0.resource == resource }) else {
                 throw item.error("name and resource must be unique among servers")
+            }
+            if let management, management.name == name || management.resource == resource {
+                throw item.error("the name \(management.name) and the resource \(management.resource) are Bridgekeeper's management API")
             }
             var tools: [Tool] = []
             for toolNode in try m["tools"]?.sequence() ?? [] {
@@ -615,6 +663,7 @@ extension Configuration {
                                      enabled: try m["enabled"]?.bool() ?? true, tools: tools, authorizationServer: authorizationServer,
                                      shared: try m["shared"]?.bool() ?? false))
         }
+        if let management { servers.append(management) }
         return Catalog(servers: servers)
     }
 
@@ -652,7 +701,7 @@ extension Configuration {
             if let toolsNode = m["tools"] {
                 let candidates: [MCPServer]
                 switch servers {
-                case .all: candidates = catalog.servers
+                case .all: candidates = catalog.servers.filter { !$0.builtIn }  // `*` never reaches the management API
                 case .named(let names): candidates = names.compactMap { catalog.server(named: $0) }
                 }
                 for (index, tool) in tools.enumerated() where !candidates.contains(where: { server in server.tools.contains { $0.name == tool } }) {

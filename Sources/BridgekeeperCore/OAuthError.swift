@@ -41,7 +41,7 @@ public struct OAuthError: Error, Sendable, Hashable, CustomStringConvertible {
 
     /// RFC 6749 §5.2 limits `error_description` to %x20-21 / %x23-5B / %x5D-7E: no quote, no backslash,
     /// nothing outside printable ASCII. Anything else becomes "?".
-    static func descriptionSafe(_ text: String) -> String {
+    public static func descriptionSafe(_ text: String) -> String {
         String(decoding: text.utf8.prefix(300).map { byte in
             (byte >= 0x20 && byte <= 0x7E && byte != 0x22 && byte != 0x5C) ? byte : UInt8(ascii: "?")
         }, as: UTF8.self)

@@ -27,10 +27,12 @@ public struct HTTPServices: Sendable {
     /// The bridge issuer's keys and metadata document, when third-party authorization servers are
     /// configured.
     public let bridge: (keys: KeyRing, metadata: String)?
+    /// The management API (`/admin/v1`), when the composition root provides one.
+    public let management: (any ManagementEndpoint)?
 
     public init(issuer: String, tokenEndpoint: TokenEndpoint, tokenManagement: TokenManagement, keys: KeyRing, catalog: Catalog,
                 metadata: String, addressLimiter: RateLimiter?, jwksMaxAge: Int, clock: any WallClock,
-                bridge: (keys: KeyRing, metadata: String)? = nil) {
+                bridge: (keys: KeyRing, metadata: String)? = nil, management: (any ManagementEndpoint)? = nil) {
         self.issuer = issuer
         self.tokenEndpoint = tokenEndpoint
         self.tokenManagement = tokenManagement
@@ -41,7 +43,36 @@ public struct HTTPServices: Sendable {
         self.jwksMaxAge = jwksMaxAge
         self.clock = clock
         self.bridge = bridge
+        self.management = management
     }
+}
+
+/// A request to the management API, as its routes hand it over: the path after `/admin/v1`.
+public struct ManagementRequest: Sendable {
+    public let method: String
+    public let path: [String]
+    public let query: [String: String]
+    public let authorization: String?
+    /// The media type, lower-cased, without parameters.
+    public let contentType: String?
+    public let body: [UInt8]
+    public let remoteAddress: String?
+
+    public init(method: String, path: [String], query: [String: String] = [:], authorization: String?, contentType: String?, body: [UInt8],
+                remoteAddress: String?) {
+        self.method = method
+        self.path = path
+        self.query = query
+        self.authorization = authorization
+        self.contentType = contentType
+        self.body = body
+        self.remoteAddress = remoteAddress
+    }
+}
+
+/// What serves `/admin/v1` (the server module's `ManagementAPI`).
+public protocol ManagementEndpoint: Sendable {
+    func handle(_ request: ManagementRequest) async -> EndpointResponse
 }
 
 /// The request context: Hummingbird's core plus the peer address for rate limits and the audit.
@@ -105,6 +136,15 @@ public func buildRouter(_ services: HTTPServices) -> Router<BridgekeeperRequestC
         let document = JSONValue.object(Metadata.protectedResource(server, issuer: services.issuer)).serialized()
         return json(document, cacheControl: "public, max-age=300")
     }
+    if let management = services.management {
+        let handler: @Sendable (Request, BridgekeeperRequestContext) async -> Response = { request, context in
+            await managementCall(request, context, services, management)
+        }
+        // Every path under /admin/v1 reaches the API, so an unknown one gets its JSON 404, audited.
+        for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete] {
+            router.on("/admin/v1/**", method: method, use: handler)
+        }
+    }
     router.get("/healthz") { _, _ in
         json(#"{"status":"ok"}"#, cacheControl: "no-store")
     }
@@ -137,6 +177,28 @@ func oauthPost(_ request: Request, _ context: BridgekeeperRequestContext, _ serv
     }
     let body = Array(buffer.readableBytesView)
     return response(await endpoint(body, request.headers[.authorization], remote))
+}
+
+/// A management API call: the address limit, a capped body, then the endpoint.
+func managementCall(_ request: Request, _ context: BridgekeeperRequestContext, _ services: HTTPServices,
+                    _ management: any ManagementEndpoint) async -> Response {
+    let remote = context.remoteAddress
+    if let limiter = services.addressLimiter, let remote, case .refuse(let retryAfter) = limiter.admit(remote, now: services.clock.now()) {
+        return response(.tooManyRequests(retryAfter: retryAfter))
+    }
+    let body: [UInt8]
+    do {
+        body = Array(try await request.body.collect(upTo: 65_536).readableBytesView)
+    } catch {
+        return response(EndpointResponse(status: 413, body: #"{"error":"invalid_request","error_description":"request body is too large"}"#))
+    }
+    let path = request.uri.path.split(separator: "/").dropFirst(2).map { String($0).removingPercentEncoding ?? String($0) }
+    var query: [String: String] = [:]
+    for (name, value) in request.uri.queryParameters { query[String(name)] = String(value) }
+    let contentType = request.headers[.contentType].map { $0.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? "" }
+    return response(await management.handle(ManagementRequest(method: request.method.rawValue, path: path, query: query,
+                                                              authorization: request.headers[.authorization], contentType: contentType,
+                                                              body: body, remoteAddress: remote)))
 }
 
 func response(_ answer: EndpointResponse) -> Response {

@@ -38,9 +38,12 @@ public struct MCPServer: Sendable {
     public let authorizationServer: AuthorizationServerReference?
     /// Whether agents acting as themselves (not for an owner) may use it (issue 5). Default false.
     public let shared: Bool
+    /// Bridgekeeper's own management API (`MCPServer.management`): a policy rule or an agent grant
+    /// reaches it only by naming it, never through `*`.
+    public let builtIn: Bool
 
     public init(name: String, resource: ResourceURI, displayName: String, enabled: Bool = true, tools: [Tool],
-                authorizationServer: AuthorizationServerReference? = nil, shared: Bool = false) {
+                authorizationServer: AuthorizationServerReference? = nil, shared: Bool = false, builtIn: Bool = false) {
         self.name = name
         self.resource = resource
         self.displayName = displayName
@@ -48,7 +51,33 @@ public struct MCPServer: Sendable {
         self.tools = tools
         self.authorizationServer = authorizationServer
         self.shared = shared
+        self.builtIn = builtIn
     }
+
+    /// The catalog name of Bridgekeeper's management API, reserved.
+    public static let managementName = "bridgekeeper"
+
+    /// Bridgekeeper's own management API as a catalog server: resource `{issuer}/admin`, one tool
+    /// per power. Policy decides who holds which, like any server's tools; a person gets a token
+    /// for it by the same token exchange as for an MCP server.
+    /// - `agents.read` (read): list and show one's own agents (every agent with `agents.admin`);
+    /// - `agents.manage` (write): register, disable and re-key one's own agents, within the limits
+    ///   of `agents.self_service`;
+    /// - `agents.admin` (admin): all of it for any owner's agents, and enabling a disabled agent.
+    public static func management(issuer: String) throws -> MCPServer {
+        let base = issuer.hasSuffix("/") ? String(issuer.dropLast()) : issuer
+        return MCPServer(name: managementName, resource: try ResourceURI(base + "/admin"), displayName: "Bridgekeeper management API",
+                         tools: [Tool(name: ManagementTool.read, category: .read), Tool(name: ManagementTool.manage, category: .write),
+                                 Tool(name: ManagementTool.admin, category: .admin)],
+                         builtIn: true)
+    }
+}
+
+/// The tools of the management API (`MCPServer.management`).
+public enum ManagementTool {
+    public static let read = "agents.read"
+    public static let manage = "agents.manage"
+    public static let admin = "agents.admin"
 }
 
 /// A third-party authorization server, as a catalog server names it.

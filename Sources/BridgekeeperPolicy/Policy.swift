@@ -139,9 +139,10 @@ extension ReasonCode {
 
 extension PolicyRule.Servers {
     /// Whether `server` is among these (exact name), for a policy rule and an agent's grant alike.
-    func include(_ server: MCPServer) -> Bool {
+    /// `*` never includes the built-in management API: it is reached only by name.
+    public func include(_ server: MCPServer) -> Bool {
         switch self {
-        case .all: return true
+        case .all: return !server.builtIn
         case .named(let names): return names.contains { $0.utf8.elementsEqual(server.name.utf8) }
         }
     }

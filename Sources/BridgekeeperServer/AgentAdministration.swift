@@ -2,10 +2,10 @@ public import BridgekeeperAudit
 public import BridgekeeperConfig
 public import BridgekeeperCore
 import BridgekeeperGrants
-import BridgekeeperJOSE
 public import BridgekeeperPolicy
 public import BridgekeeperStore
 public import Foundation
+public import BridgekeeperJOSE
 
 /// Registering and managing agents (issue 5), for the CLI and, later, the admin and owner APIs.
 /// The parsing and validation are pure; the store calls write each change with its audit record.
@@ -50,6 +50,7 @@ public enum AgentAdministration {
             guard parts.count == 2, !parts[1].isEmpty else { throw Failure("invalid_grant_spec", "\(spec): expected SERVER:ITEM[,ITEM...]") }
             let server = parts[0] == "*" ? nil : catalog.server(named: parts[0])
             if parts[0] != "*", server == nil { throw Failure("invalid_grant_spec", "\(spec): no server named \(parts[0]) in the catalog") }
+            if let server, server.builtIn { throw Failure("invalid_grant_spec", "\(spec): agents never administer agents (\(server.name) is the management API)") }
             var categories: Set<ToolCategory> = []
             var tools: [String] = []
             for item in parts[1].split(separator: ",").map(String.init) {
@@ -119,28 +120,68 @@ public enum AgentAdministration {
         }
     }
 
-    /// The audit record of an administrative change to `agent`.
-    public static func event(_ reason: String, agent: AgentRecord, time: Date) -> AuditEvent {
+    /// The audit record of an administrative change to `agent`, made `by` someone
+    /// (`performer(_:)`, or `local:{user}` for the CLI).
+    public static func event(_ reason: String, agent: AgentRecord, time: Date, by performer: String?) -> AuditEvent {
         AuditEvent(kind: .administration, reason: ReasonCode(reason), time: time, issuer: agent.owner.issuer, tenant: agent.owner.tenant,
                    subject: agent.owner.subject, clientID: agent.id, principalClass: PrincipalClass.agent.rawValue,
-                   actor: agent.id, owner: agent.owner.subject)
+                   actor: agent.id, owner: agent.owner.subject, performedBy: performer)
+    }
+
+    /// How the audit names a person who made a change: `person:{issuer} [{tenant}] {sub}`.
+    public static func performer(_ person: SubjectKey) -> String { "person:" + person.description }
+
+    /// How the audit names the CLI's operator: `local:{user}` (the login name, or the uid).
+    public static func localPerformer(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        "local:" + (environment["USER"] ?? environment["LOGNAME"] ?? "uid-\(getuid())")
+    }
+
+    /// An agent's grant as `SERVER:ITEM[,ITEM...]` specs, the form `grant(parsing:)` reads.
+    public static func specs(_ grant: AgentGrant) -> [String] {
+        grant.entries.map { entry in
+            let server: String
+            switch entry.servers {
+            case .all: server = "*"
+            case .named(let names): server = names.joined(separator: "+")
+            }
+            return server + ":" + (entry.categories.map(\.rawValue).sorted() + entry.tools).joined(separator: ",")
+        }
+    }
+
+    /// An agent as the CLI shows it and the management API returns it; never a secret or a key.
+    public static func json(_ agent: AgentRecord) -> JSONObject {
+        var owner = JSONObject(["issuer": .string(agent.owner.issuer), "subject": .string(agent.owner.subject)])
+        if let tenant = agent.owner.tenant { owner["tenant"] = .string(tenant) }
+        let credential: JSONObject
+        switch agent.credential {
+        case .jwks: credential = JSONObject(["kind": .string("jwks")])
+        case .jwksURI(let url): credential = JSONObject(["kind": .string("jwks_uri"), "jwks_uri": .string(url)])
+        case .secretHash: credential = JSONObject(["kind": .string("client_secret")])
+        }
+        let f = ISO8601DateFormatter()
+        return JSONObject([
+            "id": .string(agent.id), "display_name": .string(agent.displayName), "owner": .object(owner),
+            "credential": .object(credential), "grant": .array(specs(agent.grant).map(JSONValue.string)),
+            "mode": .string(agent.mode.rawValue), "status": .string(agent.status.rawValue),
+            "created_at": .string(f.string(from: agent.createdAt)), "updated_at": .string(f.string(from: agent.updatedAt)),
+        ])
     }
 
     /// The records of an owner's offboarding: one for the person, one per agent disabled with
     /// them, one per token revoked (each naming its agent and owner when it was an agent's).
-    public static func offboardingEvents(owner: SubjectKey, outcome: OwnerOffboarding, time: Date) -> [AuditEvent] {
+    public static func offboardingEvents(owner: SubjectKey, outcome: OwnerOffboarding, time: Date, by performer: String?) -> [AuditEvent] {
         var events = [AuditEvent(kind: .administration, reason: .subjectOffboarded, time: time, issuer: owner.issuer, tenant: owner.tenant,
-                                 subject: owner.subject, principalClass: PrincipalClass.human.rawValue)]
+                                 subject: owner.subject, principalClass: PrincipalClass.human.rawValue, performedBy: performer)]
         for agent in outcome.agentsDisabled {
             events.append(AuditEvent(kind: .administration, reason: .agentDisabledWithOwner, time: time, issuer: owner.issuer, tenant: owner.tenant,
                                      subject: owner.subject, clientID: agent, principalClass: PrincipalClass.agent.rawValue,
-                                     actor: agent, owner: owner.subject))
+                                     actor: agent, owner: owner.subject, performedBy: performer))
         }
         for token in outcome.tokensRevoked {
             events.append(AuditEvent(kind: .revocation, reason: .subjectOffboarded, time: time, issuer: token.subject.issuer,
                                      tenant: token.subject.tenant, subject: token.subject.subject, clientID: token.clientID,
                                      principalClass: token.principal.rawValue, server: token.resource, scopes: token.scope, tokenID: token.jti,
-                                     actor: token.agent, owner: token.agent == nil ? nil : owner.subject))
+                                     actor: token.agent, owner: token.agent == nil ? nil : owner.subject, performedBy: performer))
         }
         return events
     }

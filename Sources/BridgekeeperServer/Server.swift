@@ -121,9 +121,11 @@ public final class BridgekeeperServer: Sendable {
         let bridge = bridgeKeys.map { ring in
             (keys: ring, metadata: JSONValue.object(Metadata.bridge(issuer: c.issuer, bridgeIssuer: c.bridgeIssuer)).serialized())
         }
+        let managementAPI = try? ManagementAPI(configuration: c, store: store, tokens: management, clock: clock)
         return HTTPServices(issuer: c.issuer, tokenEndpoint: endpoint, tokenManagement: management, keys: keys, catalog: c.catalog,
                             metadata: metadata, addressLimiter: RateLimiter(rate: c.perAddressLimit.rate, burst: c.perAddressLimit.burst),
-                            jwksMaxAge: max(0, min(300, Int(c.keyPropagationDelay - c.keyReloadInterval))), clock: clock, bridge: bridge)
+                            jwksMaxAge: max(0, min(300, Int(c.keyPropagationDelay - c.keyReloadInterval))), clock: clock, bridge: bridge,
+                            management: managementAPI)
     }
 
     /// The Hummingbird application on the configured address.

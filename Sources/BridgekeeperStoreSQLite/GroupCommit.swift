@@ -214,17 +214,19 @@ extension SQLiteStore {
             }
             _ = try await db.query(sql, binds)
         }
-        if !records.isEmpty {
-            var sql = "INSERT INTO audit_log (seq, time_ms, kind, reason, issuer, tenant, subject, client_id, principal, server, scopes, jti, assertion_jti, remote, email_hash, actor, owner, prev_hash, hash) VALUES "
+        // In statements of at most 500 rows: an offboarding's records can be thousands, and one
+        // statement holds at most 32,766 bound values.
+        for chunk in stride(from: 0, to: records.count, by: 500).map({ records[$0..<min($0 + 500, records.count)] }) {
+            var sql = "INSERT INTO audit_log (seq, time_ms, kind, reason, issuer, tenant, subject, client_id, principal, server, scopes, jti, assertion_jti, remote, email_hash, actor, owner, performed_by, prev_hash, hash) VALUES "
             var binds: [SQLiteData] = []
             func optional(_ value: String?) -> SQLiteData { value.map(SQLiteData.text) ?? .null }
-            for (index, record) in records.enumerated() {
-                sql += index == 0 ? "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" : ", (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            for (index, record) in chunk.enumerated() {
+                sql += index == 0 ? "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" : ", (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 let e = record.event
                 binds += [.integer(Int(record.sequence)), .integer(Int(e.timeMilliseconds)), .text(e.kind.rawValue), .text(e.reason.rawValue),
                           optional(e.issuer), optional(e.tenant), optional(e.subject), optional(e.clientID), optional(e.principalClass),
                           optional(e.server), .text(e.scopes.joined(separator: " ")), optional(e.tokenID), optional(e.assertionID),
-                          optional(e.remoteAddress), optional(e.emailHash), optional(e.actor), optional(e.owner),
+                          optional(e.remoteAddress), optional(e.emailHash), optional(e.actor), optional(e.owner), optional(e.performedBy),
                           .text(record.previousHash), .text(record.hash)]
             }
             _ = try await db.query(sql, binds)

@@ -67,5 +67,10 @@ enum Migrations {
                 subject_key TEXT PRIMARY KEY, groups_json TEXT NOT NULL, roles_json TEXT NOT NULL, updated_at INTEGER NOT NULL) WITHOUT ROWID
             """,
         ]),
+        (5, [
+            // Who made an administrative change (an administrator or an owner through the
+            // management API, or the CLI's local user).
+            "ALTER TABLE audit_log ADD COLUMN performed_by TEXT",
+        ]),
     ]
 }

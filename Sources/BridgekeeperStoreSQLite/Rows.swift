@@ -43,7 +43,8 @@ extension SQLiteStore {
                                scopes: scopes.isEmpty ? [] : scopes.split(separator: " ").map(String.init),
                                tokenID: optionalText(row, "jti"), assertionID: optionalText(row, "assertion_jti"),
                                remoteAddress: optionalText(row, "remote"), emailHash: optionalText(row, "email_hash"),
-                               actor: optionalText(row, "actor"), owner: optionalText(row, "owner"))
+                               actor: optionalText(row, "actor"), owner: optionalText(row, "owner"),
+                               performedBy: optionalText(row, "performed_by"))
         event.timeMilliseconds = Int64(try integer(row, "time_ms", table))
         return AuditRecord(sequence: Int64(try integer(row, "seq", table)), event: event,
                            previousHash: try text(row, "prev_hash", table), hash: try text(row, "hash", table))

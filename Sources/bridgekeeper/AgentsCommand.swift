@@ -55,16 +55,7 @@ struct AgentsCommand: AsyncParsableCommand {
 
     static func failure(_ error: AgentAdministration.Failure) -> CLIFailure { CLIFailure(error.code, error.reason) }
 
-    static func describe(_ grant: AgentGrant) -> String {
-        grant.entries.map { entry in
-            let server: String
-            switch entry.servers {
-            case .all: server = "*"
-            case .named(let names): server = names.joined(separator: "+")
-            }
-            return server + ":" + (entry.categories.map(\.rawValue).sorted() + entry.tools).joined(separator: ",")
-        }.joined(separator: " ")
-    }
+    static func describe(_ grant: AgentGrant) -> String { AgentAdministration.specs(grant).joined(separator: " ") }
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -119,7 +110,7 @@ struct AgentsCommand: AsyncParsableCommand {
                         agent = AgentRecord(id: id, displayName: name ?? id, owner: owner, credential: made.0, grant: grant, mode: mode,
                                             createdAt: SystemClock().now())
                     } catch { throw AgentsCommand.failure(error) }
-                    guard try await store.addAgent(agent, audit: AgentAdministration.event("agent_created", agent: agent, time: agent.createdAt)) else {
+                    guard try await store.addAgent(agent, audit: AgentAdministration.event("agent_created", agent: agent, time: agent.createdAt, by: AgentAdministration.localPerformer())) else {
                         throw CLIFailure("agent_exists", "an agent with id \(id) is already registered")
                     }
                     print("registered agent \(agent.id) for \(agent.owner), \(mode.rawValue), grant \(AgentsCommand.describe(agent.grant))")
@@ -174,21 +165,7 @@ struct AgentsCommand: AsyncParsableCommand {
             try await reportingFailures {
                 try await AgentsCommand.withStore(location) { _, store in
                     guard let agent = try await store.agent(id: id) else { throw CLIFailure("unknown_agent", "no agent \(id)") }
-                    var owner = JSONObject(["issuer": .string(agent.owner.issuer), "subject": .string(agent.owner.subject)])
-                    if let tenant = agent.owner.tenant { owner["tenant"] = .string(tenant) }
-                    let credential: String
-                    switch agent.credential {
-                    case .jwks: credential = "jwks"
-                    case .jwksURI(let url): credential = "jwks_uri " + url
-                    case .secretHash: credential = "client_secret"
-                    }
-                    let f = ISO8601DateFormatter()
-                    print(JSONValue.object(JSONObject([
-                        "id": .string(agent.id), "display_name": .string(agent.displayName), "owner": .object(owner),
-                        "credential": .string(credential), "grant": .string(AgentsCommand.describe(agent.grant)),
-                        "mode": .string(agent.mode.rawValue), "status": .string(agent.status.rawValue),
-                        "created_at": .string(f.string(from: agent.createdAt)), "updated_at": .string(f.string(from: agent.updatedAt)),
-                    ])).serialized(pretty: true))
+                    print(JSONValue.object(AgentAdministration.json(agent)).serialized(pretty: true))
                 }
             }
         }
@@ -204,7 +181,7 @@ struct AgentsCommand: AsyncParsableCommand {
             }
             let changed = agent.with(status: status, at: SystemClock().now())
             guard try await store.setAgentStatus(id: id, status, at: changed.updatedAt,
-                                                 audit: AgentAdministration.event(reason, agent: changed, time: changed.updatedAt)) else {
+                                                 audit: AgentAdministration.event(reason, agent: changed, time: changed.updatedAt, by: AgentAdministration.localPerformer())) else {
                 throw CLIFailure("unknown_agent", "no agent \(id)")
             }
             print("agent \(id) is \(status.rawValue)")
@@ -246,7 +223,8 @@ struct AgentsCommand: AsyncParsableCommand {
                     }
                     let changed = agent.with(credential: made.0, at: SystemClock().now())
                     guard try await store.setAgentCredential(id: id, made.0, at: changed.updatedAt,
-                                                             audit: AgentAdministration.event("agent_key_rotated", agent: changed, time: changed.updatedAt)) else {
+                                                             audit: AgentAdministration.event("agent_key_rotated", agent: changed, time: changed.updatedAt,
+                                                                                                      by: AgentAdministration.localPerformer())) else {
                         throw CLIFailure("unknown_agent", "no agent \(id)")
                     }
                     print("agent \(id) has a new credential")

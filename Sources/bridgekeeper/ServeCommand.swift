@@ -171,7 +171,7 @@ struct ConfigCommand: AsyncParsableCommand {
         func run() throws {
             try reportingFailures {
                 let c = try Configuration.load(file: file)
-                print("ok: issuer \(c.issuer); \(c.idps.count) IdP(s), \(c.clients.count) client(s), \(c.catalog.servers.count) server(s), \(c.policy.rules.count) policy rule(s)")
+                print("ok: issuer \(c.issuer); \(c.idps.count) IdP(s), \(c.clients.count) client(s), \(c.catalog.servers.filter { !$0.builtIn }.count) server(s), \(c.policy.rules.count) policy rule(s)")
             }
         }
     }

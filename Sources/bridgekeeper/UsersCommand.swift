@@ -45,7 +45,7 @@ struct UsersCommand: AsyncParsableCommand {
                     } catch { throw AgentsCommand.failure(error) }
                     let now = SystemClock().now()
                     let outcome = try await store.disableOwner(owner, at: now) { outcome in
-                        AgentAdministration.offboardingEvents(owner: owner, outcome: outcome, time: now)
+                        AgentAdministration.offboardingEvents(owner: owner, outcome: outcome, time: now, by: AgentAdministration.localPerformer())
                     }
                     for agent in outcome.agentsDisabled { print("agent disabled: \(agent)") }
                     print("offboarded \(owner.subject): \(outcome.agentsDisabled.count) agents disabled, \(outcome.tokensRevoked.count) tokens revoked")

@@ -124,7 +124,8 @@ struct AuditChainTests {
         let event = AuditEvent(kind: .denial, reason: ReasonCode("assertion_replayed"), time: Date(timeIntervalSince1970: 1_795_262_400.123),
                                issuer: "https://login.microsoftonline.com/t/v2.0", tenant: "t-\"1\"", subject: "sub\\é\u{1F600}",
                                clientID: "client", principalClass: "human", server: "https://mcp.example.com/x", scopes: ["a", "b:c"],
-                               tokenID: "jti", assertionID: "a-jti", remoteAddress: "::1", emailHash: "hmac-sha256:00")
+                               tokenID: "jti", assertionID: "a-jti", remoteAddress: "::1", emailHash: "hmac-sha256:00",
+                               actor: "robot-\"1\"", owner: "00u-alice", performedBy: "sub:https://idp.example|00u-admin")
         for sequence: Int64 in [1, 42, 9_007_199_254_740_993] {
             var object = JSONObject()
             object["v"] = .number(JSONNumber(AuditChain.formatVersion))
@@ -134,7 +135,8 @@ struct AuditChainTests {
             object["time_ms"] = .number(JSONNumber(event.timeMilliseconds))
             for (name, value) in [("iss", event.issuer), ("tenant", event.tenant), ("sub", event.subject), ("client_id", event.clientID),
                                   ("principal", event.principalClass), ("server", event.server), ("jti", event.tokenID),
-                                  ("assertion_jti", event.assertionID), ("remote", event.remoteAddress), ("email_hash", event.emailHash)] {
+                                  ("assertion_jti", event.assertionID), ("remote", event.remoteAddress), ("email_hash", event.emailHash),
+                                  ("actor", event.actor), ("owner", event.owner), ("by", event.performedBy)] {
                 if let value { object[name] = .string(value) }
             }
             object["scopes"] = .array(event.scopes.map(JSONValue.string))

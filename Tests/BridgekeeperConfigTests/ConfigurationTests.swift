@@ -118,7 +118,9 @@ struct ConfigurationDefaultsTests {
         #expect(c.databasePath == "/srv/bridgekeeper/bridgekeeper.sqlite")
         #expect(c.idps.isEmpty)
         #expect(c.clients.isEmpty)
-        #expect(c.catalog.servers.isEmpty)
+        // Only the built-in management API, which no rule reaches: deny by default.
+        #expect(c.catalog.servers.map(\.name) == ["bridgekeeper"])
+        #expect(c.catalog.servers.first?.resource.canonical == "https://auth.example.com/admin")
         #expect(c.policy.rules.isEmpty)
     }
 
@@ -153,7 +155,7 @@ struct ConfigurationDefaultsTests {
         #expect(client.introspection == false)
         #expect(c.clients[1].grantTypes.isEmpty)
         #expect(c.clients[1].introspection)
-        #expect(c.catalog.servers.map(\.name) == ["github", "notion"])
+        #expect(c.catalog.servers.map(\.name) == ["github", "notion", "bridgekeeper"])
         #expect(c.catalog.servers[0].resource.canonical == "https://mcp.example.com/github")
         #expect(c.catalog.servers[0].displayName == "github")
         #expect(c.catalog.servers[0].tools.map(\.category) == [.read, .write, .destructive])
@@ -193,7 +195,7 @@ struct ConfigurationDefaultsTests {
         #expect(c.perAddressLimit.rate == 50 && c.perAddressLimit.burst == 100)
     }
 
-    @Test("the demo configuration parses: 2 servers, 4 policy rules, 3 clients (one the sign-in CLI), the demo IdPs' JWKS file")
+    @Test("the demo configuration parses: 2 servers and the management API, 6 policy rules, 3 clients (one the sign-in CLI), the demo IdPs' JWKS file")
     func demoConfiguration() throws {
         let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("idp-fixtures/demo-idp")
@@ -204,8 +206,8 @@ struct ConfigurationDefaultsTests {
         #expect(c.allowLoopbackHTTP)
         #expect(c.keyEncryptionKey == [UInt8](repeating: 0x42, count: 32))
         #expect(c.keyPropagationDelay == 60)
-        #expect(c.catalog.servers.map(\.name) == ["github", "notion"])
-        #expect(c.policy.rules.count == 4)
+        #expect(c.catalog.servers.map(\.name) == ["github", "notion", "bridgekeeper"])
+        #expect(c.policy.rules.count == 6)
         #expect(c.policy.rules.map(\.id).contains("nobody-merges-during-freeze"))
         #expect(c.policy.rules.first { $0.id == "platform-admins" }?.servers == .all)
         #expect(c.clients.map(\.id) == ["mcp-client-demo", "gateway-demo", "bridgekeeper-cli"])

@@ -32,11 +32,11 @@ struct AgentsCLITests {
 
         #expect(try agents(data, "disable", "release-bot").stdout == "agent release-bot is disabled\n")
         let shown = try agents(data, "show", "release-bot")
-        #expect(shown.stdout.contains(#""status": "disabled""#) && shown.stdout.contains(#""credential": "jwks""#), "\(shown.stdout)")
+        #expect(shown.stdout.contains(#""status": "disabled""#) && shown.stdout.contains(#""kind": "jwks""#), "\(shown.stdout)")
         #expect(try agents(data, "enable", "release-bot").stdout == "agent release-bot is active\n")
         let rotated = try agents(data, "rotate-key", "release-bot", "--jwks-uri", "https://agents.example.com/release-bot/jwks.json")
         #expect(rotated.status == 0, "\(rotated.stderr)")
-        #expect(try agents(data, "show", "release-bot").stdout.contains(#""credential": "jwks_uri https://agents.example.com/release-bot/jwks.json""#))
+        #expect(try agents(data, "show", "release-bot").stdout.contains(#""jwks_uri": "https://agents.example.com/release-bot/jwks.json""#))
 
         let tail = try CLI.run(CLI.binary, ["audit", "tail", "--json", "--data", data, "--fixtures", CLI.fixtures.path])
         let reasons = tail.stdout.split(separator: "\n").compactMap { line in

@@ -88,7 +88,7 @@ struct ConfigCheckTests {
         let file = CLI.fixtures.appendingPathComponent("bridgekeeper-demo.yaml").path
         let ok = try Self.bridgekeeper(["config", "check", file], environment: ["BRIDGEKEEPER_DEMO_KEK": Self.kek])
         #expect(ok.status == 0, "\(ok.stderr)")
-        #expect(ok.stdout == "ok: issuer http://127.0.0.1:8080; 2 IdP(s), 3 client(s), 2 server(s), 4 policy rule(s)\n")
+        #expect(ok.stdout == "ok: issuer http://127.0.0.1:8080; 2 IdP(s), 3 client(s), 2 server(s), 6 policy rule(s)\n")
         let missing = try Self.bridgekeeper(["config", "check", file], environment: ["BRIDGEKEEPER_DEMO_KEK": nil])
         #expect(missing.status == 1)
         #expect(missing.stdout.isEmpty)

@@ -105,8 +105,10 @@ public struct TokenManagement: Sendable {
         return (try? claims.tokenID()) ?? nil
     }
 
-    /// The stored state of a token that verifies, is ours, unexpired, unrevoked, and whose subject is not disabled.
-    func activeState(_ token: String) async -> TokenState? {
+    /// The stored state of a token that verifies, is ours, unexpired, unrevoked, and whose subject
+    /// is not disabled: what introspection calls active, and what the management API accepts as a
+    /// bearer token.
+    public func activeState(_ token: String) async -> TokenState? {
         let now = clock.now()
         let snapshot = keys.snapshot
         let verifier = JWTVerifier(kind: .accessToken, signatures: JWSVerifier(keys: snapshot.published, algorithms: snapshot.algorithms),

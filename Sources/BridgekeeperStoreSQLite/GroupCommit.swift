@@ -215,7 +215,7 @@ extension SQLiteStore {
             _ = try await db.query(sql, binds)
         }
         // In statements of at most 500 rows: an offboarding's records can be thousands, and one
-        // statement holds at most 32,766 bound values.
+        // statement binds at most 250,000 values (sqlite-nio's SQLITE_MAX_VARIABLE_NUMBER): 12,500 rows.
         for chunk in stride(from: 0, to: records.count, by: 500).map({ records[$0..<min($0 + 500, records.count)] }) {
             var sql = "INSERT INTO audit_log (seq, time_ms, kind, reason, issuer, tenant, subject, client_id, principal, server, scopes, jti, assertion_jti, remote, email_hash, actor, owner, performed_by, prev_hash, hash) VALUES "
             var binds: [SQLiteData] = []

@@ -575,6 +575,34 @@ struct OwnerDirectoryContractTests {
         }
     }
 
+    @Test("an offboarding of someone with 13,000 live tokens writes all 13,001 records in one transaction (more than the 250,000 values one SQLite statement binds), naming who did it",
+          arguments: StoreKind.allCases)
+    func largeOffboarding(_ kind: StoreKind) async throws {
+        try await kind.withStore { store async throws in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for index in 0..<13_000 {
+                    group.addTask { _ = try await store.commit(marks: [], token: F.token("t\(index)", subject: Self.owner, assertion: nil), audit: nil) }
+                }
+                try await group.waitForAll()
+            }
+            let outcome = try await store.disableOwner(Self.owner, at: F.t0) { outcome in
+                [AuditEvent(kind: .administration, reason: ReasonCode("subject_offboarded"), time: F.t0, subject: "00u-alice", performedBy: "local:ops")]
+                    + outcome.tokensRevoked.map {
+                        AuditEvent(kind: .revocation, reason: ReasonCode("subject_offboarded"), time: F.t0, tokenID: $0.jti, performedBy: "local:ops")
+                    }
+            }
+            #expect(outcome.tokensRevoked.count == 13_000)
+            let records = try await store.auditRecords(afterSequence: 0, limit: 20_000)
+            #expect(records.count == 13_001)
+            #expect(records.allSatisfy { $0.event.performedBy == "local:ops" })
+            #expect(try await store.tokenState(jti: "t12999")?.revokedAt == F.t0)
+            guard case .intact = AuditChain.verify(records) else {
+                Issue.record("the audit chain is broken after a large offboarding")
+                return
+            }
+        }
+    }
+
     @Test("batch revocation revokes each live token once, with its record, and skips one already revoked", arguments: StoreKind.allCases)
     func batchRevoke(_ kind: StoreKind) async throws {
         try await kind.withStore { store async throws in

@@ -167,8 +167,10 @@ public struct TokenService: Sendable {
         return resource
     }
 
-    /// An access token from the broker (RFC 8693). A refusal is the broker's `error` and `error_description`.
-    public func exchange(idToken: String, resource: String, scope: String?) async throws(ClientError) -> IssuedAccessToken {
+    /// An access token from the broker (RFC 8693). With `actor`, the token is for that agent acting
+    /// on the signed-in person's behalf (`act` = the agent): its assertion goes as `actor_token`.
+    /// A refusal is the broker's `error` and `error_description`.
+    public func exchange(idToken: String, resource: String, scope: String?, actor: AgentActor? = nil) async throws(ClientError) -> IssuedAccessToken {
         let secret = try configuration.resolveClientSecret()
         let credentials = HTTPRequest.percentEncoded(configuration.clientID) + ":" + HTTPRequest.percentEncoded(secret)
         var pairs = [
@@ -177,6 +179,10 @@ public struct TokenService: Sendable {
             ("requested_token_type", "urn:ietf:params:oauth:token-type:access_token"), ("resource", resource),
         ]
         if let scope { pairs.append(("scope", scope)) }
+        if let actor {
+            pairs.append(("actor_token", try actor.assertion(audience: configuration.broker, now: clock.now())))
+            pairs.append(("actor_token_type", "urn:ietf:params:oauth:token-type:jwt"))
+        }
         let answer = try await http.postForm(configuration.brokerBase + "/token", pairs,
                                              headers: [.init("Authorization", "Basic " + Data(credentials.utf8).base64EncodedString())],
                                              what: "the token exchange at \(configuration.broker)")
@@ -186,6 +192,45 @@ public struct TokenService: Sendable {
         }
         return IssuedAccessToken(token: token, expiresIn: answer["expires_in"]?.numberValue?.exactInteger.map(Int.init),
                                  scope: answer["scope"]?.stringValue)
+    }
+}
+
+/// An agent registered with the broker (issue 5), with its private key: it proves itself with an
+/// RFC 7523 assertion (`iss` = `sub` = its id, `aud` = the broker), single-use and short-lived.
+public struct AgentActor: Sendable {
+    public let id: String
+    let key: SigningKey
+
+    /// - Parameter keyFile: a PKCS#8 PEM (with `algorithm`; its kid is the RFC 7638 thumbprint, as
+    ///   `bridgekeeper keys generate` publishes it) or a private JWK (its own `alg` and `kid`).
+    public init(id: String, keyFile contents: String, algorithm: String?) throws(ClientError) {
+        self.id = id
+        do {
+            if contents.trimmingCharacters(in: .whitespacesAndNewlines).hasPrefix("{") {
+                key = try SigningKey(jwk: contents, algorithm: algorithm.flatMap(JWSAlgorithm.init(exactName:)))
+            } else {
+                guard let algorithm = JWSAlgorithm(exactName: algorithm ?? "ES256"), !algorithm.isSymmetric else {
+                    throw ClientError(.usage, "--agent-alg must be an asymmetric JWS algorithm")
+                }
+                key = try SigningKey(pem: contents, algorithm: algorithm)
+            }
+        } catch let error as ClientError {
+            throw error
+        } catch {
+            throw ClientError(.usage, "the agent key is neither a private JWK nor a PKCS#8 PEM: \(error)")
+        }
+    }
+
+    func assertion(audience: String, now: Date) throws(ClientError) -> String {
+        let iat = Int64(now.timeIntervalSince1970)
+        do {
+            return try key.signJWT(type: "JWT", claims: JSONObject([
+                "iss": .string(id), "sub": .string(id), "aud": .string(audience), "jti": .string(SecureRandom.identifier()),
+                "iat": .number(JSONNumber(iat)), "exp": .number(JSONNumber(iat + 60)),
+            ]))
+        } catch {
+            throw ClientError(.usage, "the agent key cannot sign: \(error)")
+        }
     }
 }
 

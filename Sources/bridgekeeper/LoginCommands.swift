@@ -58,6 +58,9 @@ struct TokenCommand: AsyncParsableCommand {
             Refreshes the session first when its ID token expires within 60 s. Prints only the access token and a newline,
             or with --mcp-config an MCP client configuration entry ({"mcpServers": {NAME: {"type": "http", "url": ...,
             "headers": {"Authorization": "Bearer ..."}}}}). A refusal prints 'error: <error>: <description>' on stderr, exit 1.
+            With --agent ID --agent-key FILE the token is for that agent acting on your behalf (sub = you, act = the
+            agent): the agent must be registered to you for delegation, and it proves itself with a 60 s assertion
+            signed by its key (RFC 8693 actor_token).
             """
     )
 
@@ -76,14 +79,31 @@ struct TokenCommand: AsyncParsableCommand {
     @Option(help: "The scope to ask for (space-separated tool scopes; default: what policy grants).")
     var scope: String?
 
+    @Option(help: "Get the token for this agent acting on your behalf (act = the agent); needs --agent-key.")
+    var agent: String?
+
+    @Option(help: "The agent's private key: a PKCS#8 PEM (as `bridgekeeper keys generate` writes it) or a private JWK.")
+    var agentKey: String?
+
+    @Option(help: "The algorithm of a PEM --agent-key (default ES256).")
+    var agentAlg: String?
+
     func run() async throws {
         try await reportingFailures {
+            var actor: AgentActor? = nil
+            switch (agent, agentKey) {
+            case (nil, nil): break
+            case (let id?, let file?):
+                guard let contents = try? String(contentsOfFile: file, encoding: .utf8) else { throw CLIFailure("usage", "cannot read \(file)", exitCode: 2) }
+                actor = try AgentActor(id: id, keyFile: contents, algorithm: agentAlg)
+            default: throw CLIFailure("usage", "--agent and --agent-key go together", exitCode: 2)
+            }
             let configuration = try ClientConfiguration.load(file: clientConfig ?? ClientConfiguration.defaultPath())
             let idp = try configuration.idp(named: self.idp)
             let service = TokenService(configuration: configuration, idp: idp, store: SessionStore(directory: SessionStore.defaultDirectory()))
             let session = try await service.currentSession { printError($0) }
             let resource = try await service.resource(server: server)
-            let issued = try await service.exchange(idToken: session.idToken, resource: resource, scope: scope)
+            let issued = try await service.exchange(idToken: session.idToken, resource: resource, scope: scope, actor: actor)
             let output = mcpConfig ? MCPClientEntry.json(server: server, url: resource, token: issued.token) : issued.token
             FileHandleWriter.write(output + "\n", to: 1)
         }

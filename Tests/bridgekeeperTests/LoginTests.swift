@@ -82,6 +82,44 @@ struct LoginTests {
         #expect(after.stderr == "error: login_required: no session for demo: run `bridgekeeper login --idp demo`\n")
     }
 
+    @Test("token --agent gets a token for the signed-in person's registered agent acting for them (act = the agent); another agent's id with this key, or --agent alone, is refused")
+    func agentActingForOwner() async throws {
+        let world = try await LoginWorld.start()
+        defer { world.stop() }
+        let broker = try await Broker.start(world)
+        defer { broker.stop() }
+        try world.writeClientConfig(broker: broker.issuer)
+        let login = try world.cli("login", "--no-browser")
+        _ = try await Browser(world).signIn(url: try await login.authorizationURL(), user: "alice")
+        #expect(try await login.finish().status == 0)
+
+        // The agent's key pair, and its registration by an administrator (the same database).
+        let pem = world.directory.appendingPathComponent("bot.pem").path
+        let jwks = world.directory.appendingPathComponent("bot-jwks.json").path
+        let generated = try await RunningProcess(["keys", "generate", "--alg", "ES256", "--private-out", pem, "--public-out", jwks], environment: [:]).finish()
+        #expect(generated.status == 0, "\(generated.stderr)")
+        let created = try await RunningProcess(["agents", "create", "--config", broker.configFile, "--id", "alice-bot", "--owner", "00u-alice",
+                                                "--owner-idp", "demo-oidc", "--grant", "github:read", "--jwks-file", jwks],
+                                               environment: ["BRIDGEKEEPER_DEMO_KEK": Broker.kek]).finish()
+        #expect(created.status == 0, "\(created.stderr)")
+
+        let token = try await world.cli("token", "--server", "github", "--agent", "alice-bot", "--agent-key", pem).finish()
+        #expect(token.status == 0, "\(token.stderr)")
+        let claims = try await broker.verifyAccessToken(token.stdout.trimmingCharacters(in: .newlines), resource: Broker.github)
+        #expect(claims["sub"] == "00u-alice")
+        #expect(claims["act"]?.objectValue?["sub"] == "alice-bot")
+        #expect(claims["principal_class"] == "agent")
+        #expect(claims["scope"] == "tool:get_file tool:search_code", "read only: the agent's grant")
+
+        let impostor = try await world.cli("token", "--server", "github", "--agent", "bob-bot", "--agent-key", pem).finish()
+        #expect(impostor.status == 1)
+        #expect(impostor.stdout.isEmpty)
+        #expect(impostor.stderr.hasPrefix("error: invalid_request: "), "\(impostor.stderr)")
+        let alone = try await world.cli("token", "--server", "github", "--agent", "alice-bot").finish()
+        #expect(alone.status == 2)
+        #expect(alone.stderr == "error: usage: --agent and --agent-key go together\n")
+    }
+
     @Test("a server policy does not grant prints the broker's refusal: the server's name and the policy reason")
     func deniedServer() async throws {
         let world = try await LoginWorld.start()
@@ -459,6 +497,9 @@ struct Broker {
 
     let process: RunningProcess
     let issuer: String
+    /// The broker's configuration file (for `bridgekeeper agents` against its database).
+    let configFile: String
+    static let kek = Base64URL.encode([UInt8](repeating: 9, count: 32))
 
     static func start(_ world: LoginWorld) async throws -> Broker {
         let folder = world.directory.appendingPathComponent("broker")
@@ -474,9 +515,9 @@ struct Broker {
                 .replacingOccurrences(of: "issuer: http://127.0.0.1:8080", with: "issuer: \(issuer)")
                 .write(to: file, atomically: true, encoding: .utf8)
             let process = try RunningProcess(["serve", "--config", file.path, "--port", String(port)],
-                                             environment: ["BRIDGEKEEPER_DEMO_KEK": Base64URL.encode([UInt8](repeating: 9, count: 32))])
+                                             environment: ["BRIDGEKEEPER_DEMO_KEK": kek])
             if try await process.waitFor("listening on 127.0.0.1:\(port)"), process.process.isRunning {
-                return Broker(process: process, issuer: issuer)
+                return Broker(process: process, issuer: issuer, configFile: file.path)
             }
             process.stop()  // the port was taken: try another
         }

@@ -120,6 +120,9 @@ public struct Configuration: Sendable {
     public var databasePath: String
     /// Access-token lifetime in seconds. Default 300, 60 to 3600.
     public var accessTokenLifetime: TimeInterval = 300
+    /// Longest accepted `exp - iat` of a client assertion or an agent's actor token, seconds.
+    /// Default 3600 (60 to 3600).
+    public var maxClientAssertionLifetime: TimeInterval = ClientAuthenticator.defaultMaxAssertionLifetime
     /// Signing algorithm for new keys. Default ES256.
     public var signingAlgorithm: JWSAlgorithm = .es256
     /// The 32-byte key that seals private signing keys at rest. No default.
@@ -227,9 +230,11 @@ extension Configuration {
             if let sqlite = s["sqlite"] { databasePath = resolve(try sqlite.string()) }
         }
         var lifetime: TimeInterval = 300
+        var assertionLifetime = ClientAuthenticator.defaultMaxAssertionLifetime
         if let tokens = top["tokens"] {
-            let t = try tokens.mapping(allowed: ["access_token_lifetime"])
+            let t = try tokens.mapping(allowed: ["access_token_lifetime", "max_client_assertion_lifetime"])
             lifetime = TimeInterval(try t["access_token_lifetime"]?.integer(in: 60...3600) ?? 300)
+            assertionLifetime = TimeInterval(try t["max_client_assertion_lifetime"]?.integer(in: 60...3600) ?? Int(assertionLifetime))
         }
 
         guard let keysNode = top["keys"] else { throw ConfigurationError(path: "keys", "is required (keys.encryption_key has no default)") }
@@ -273,6 +278,7 @@ extension Configuration {
         configuration.host = host
         configuration.port = port
         configuration.accessTokenLifetime = lifetime
+        configuration.maxClientAssertionLifetime = assertionLifetime
         configuration.signingAlgorithm = algorithm
         configuration.keyPropagationDelay = propagation
         configuration.keyReloadInterval = reload

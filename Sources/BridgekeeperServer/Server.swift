@@ -102,7 +102,8 @@ public final class BridgekeeperServer: Sendable {
         // cached like a client's.
         let agentClients = AgentClients(registry: store, allowSecrets: c.agents.allowClientSecret,
                                         remoteKeys: { url in RemoteKeySource(cache: cache, url: url) })
-        let authenticator = ClientAuthenticator(clients: registrations, issuer: c.issuer, ledger: store, clock: clock, agents: agentClients)
+        let authenticator = ClientAuthenticator(clients: registrations, issuer: c.issuer, ledger: store, clock: clock, agents: agentClients,
+                                                maxAssertionLifetime: c.maxClientAssertionLifetime)
         let minter = AccessTokenMinter(issuer: c.issuer, lifetime: c.accessTokenLifetime, keys: keys)
         let emailHashKey = Digest.hmacSHA256(key: c.keyEncryptionKey, message: Array("bridgekeeper audit email hash v1".utf8))
         let idJAGMinter = bridgeKeys.map { IDJAGMinter(issuer: c.bridgeIssuer, keys: $0) }

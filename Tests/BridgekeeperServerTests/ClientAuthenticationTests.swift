@@ -311,6 +311,31 @@ struct ClientAuthenticationTests {
         }
     }
 
+    @Test("a client assertion may live up to tokens.max_client_assertion_lifetime: one hour by default (Authlib's default), 3601 s refused; 300 s when configured so")
+    func clientAssertionLifetimeCap() async throws {
+        try await withServer(deployment, clock: clock) { client, server in
+            let hour = try deployment.clientAssertion(now: clock.now(), lifetime: 3600)
+            #expect(try await jwtClientRequest(client, clientAssertion: hour).status == .ok)
+            let longer = try deployment.clientAssertion(now: clock.now(), lifetime: 3601)
+            W.expectError(try await jwtClientRequest(client, clientAssertion: longer), .unauthorized, "invalid_client")
+            try await W.expectDenial(server, "bad_client_assertion")
+        }
+        let strict = try TestDeployment(extra: "tokens:\n  max_client_assertion_lifetime: 300")
+        try await withServer(strict, clock: clock) { client, server in
+            func request(lifetime: Int64) async throws -> TestResponse {
+                try await client.post("/token", [
+                    ("grant_type", W.jwtBearer),
+                    ("assertion", try strict.idp.sign(TestIdP.claims(now: clock.now(), client: TestDeployment.jwtClientID))),
+                    ("client_assertion_type", OAuthWire.assertionType),
+                    ("client_assertion", try strict.clientAssertion(now: clock.now(), lifetime: lifetime)),
+                ])
+            }
+            #expect(try await request(lifetime: 300).status == .ok)
+            W.expectError(try await request(lifetime: 301), .unauthorized, "invalid_client")
+            try await W.expectDenial(server, "bad_client_assertion")
+        }
+    }
+
     @Test("a client assertion signed by a key the client did not register is 401 invalid_client (bad_client_assertion)")
     func clientAssertionOtherKey() async throws {
         try await withServer(deployment, clock: clock) { client, server in

@@ -185,11 +185,11 @@ final class TestDeployment: Sendable {
 
     /// A `private_key_jwt` client assertion (RFC 7523 §3) for `jwt-client`.
     func clientAssertion(now: Date, audience: String = TestDeployment.issuer, jti: String = SecureRandom.identifier(),
-                         subject: String = TestDeployment.jwtClientID, signer: SigningKey? = nil) throws -> String {
+                         subject: String = TestDeployment.jwtClientID, signer: SigningKey? = nil, lifetime: Int64 = 60) throws -> String {
         let iat = Int64(now.timeIntervalSince1970)
         return try (signer ?? clientKey).signJWT(type: "client-authentication+jwt", claims: JSONObject([
             "iss": .string(subject), "sub": .string(subject), "aud": .string(audience), "jti": .string(jti),
-            "iat": .number(JSONNumber(iat)), "exp": .number(JSONNumber(iat + 60)),
+            "iat": .number(JSONNumber(iat)), "exp": .number(JSONNumber(iat + lifetime)),
         ]))
     }
 

@@ -10,18 +10,23 @@ import Synchronization
 /// single use). Exactly one method per request; no public clients.
 public struct ClientAuthenticator: Sendable {
     public static let assertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-    /// Longest accepted client assertion lifetime (`exp - iat`), seconds.
-    public static let maxAssertionLifetime: TimeInterval = 300
+    /// Default longest client assertion (and actor token) lifetime, `exp - iat`: one hour, what
+    /// Okta accepts and what Authlib signs by default. Each is single-use and bound to our issuer,
+    /// so a longer lifetime lets a stolen, unused assertion be spent once later, no more.
+    public static let defaultMaxAssertionLifetime: TimeInterval = 3600
 
     private let clients: [ExactString: ClientRegistration]
     private let issuer: String
     private let ledger: any IssuanceLedger
     private let clock: any WallClock
+    private let maxAssertionLifetime: TimeInterval
     private let verified = VerifiedSecrets()
     /// Registered agents, which authenticate with their own credentials (issue 5).
     let agents: AgentClients?
 
-    public init(clients: [ClientRegistration], issuer: String, ledger: any IssuanceLedger, clock: any WallClock, agents: AgentClients? = nil) {
+    public init(clients: [ClientRegistration], issuer: String, ledger: any IssuanceLedger, clock: any WallClock, agents: AgentClients? = nil,
+                maxAssertionLifetime: TimeInterval = ClientAuthenticator.defaultMaxAssertionLifetime) {
+        self.maxAssertionLifetime = maxAssertionLifetime
         var byID: [ExactString: ClientRegistration] = [:]
         for client in clients { byID[ExactString(client.id)] = client }
         self.clients = byID
@@ -205,10 +210,10 @@ public struct ClientAuthenticator: Sendable {
     }
 
     /// An RFC 7523 assertion by `signer` (`iss` = `sub` = the signer, `aud` = our issuer, at most
-    /// five minutes, `jti` single use), verified with the signer's keys and algorithms; its `jti`
+    /// `tokens.max_client_assertion_lifetime`, `jti` single use), verified with the signer's keys and algorithms; its `jti`
     /// is spent here.
     func checkAssertion(_ jws: UnverifiedJWS, of signer: String, keys: any KeySource, algorithms: Set<JWSAlgorithm>) async throws(AssertionFailure) {
-        let rules = ClaimRules(issuer: signer, audience: issuer, leeway: 60, maxLifetime: Self.maxAssertionLifetime)
+        let rules = ClaimRules(issuer: signer, audience: issuer, leeway: 60, maxLifetime: maxAssertionLifetime)
         let now = clock.now()
         let verifiedJWT: VerifiedJWT
         do throws(KeyedVerification.Failure) {

@@ -118,12 +118,12 @@ struct AuditCommand: AsyncParsableCommand {
                 }
                 let formatter = ISO8601DateFormatter()
                 formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-                var rows = [["SEQ", "TIME", "KIND", "REASON", "PRINCIPAL", "SUBJECT", "AGENT", "OWNER", "CLIENT", "SERVER", "SCOPES", "REMOTE"]]
+                var rows = [["SEQ", "TIME", "KIND", "REASON", "PRINCIPAL", "SUBJECT", "AGENT", "OWNER", "CLIENT", "SERVER", "SCOPES", "REMOTE", "BY"]]
                 for record in records {
                     let e = record.event
                     rows.append([String(record.sequence), formatter.string(from: e.time), e.kind.rawValue, e.reason.rawValue,
                                  e.principalClass ?? "-", e.subject ?? "-", e.actor ?? "-", e.owner ?? "-", e.clientID ?? "-", e.server ?? "-",
-                                 e.scopes.isEmpty ? "-" : e.scopes.joined(separator: " "), e.remoteAddress ?? "-"])
+                                 e.scopes.isEmpty ? "-" : e.scopes.joined(separator: " "), e.remoteAddress ?? "-", e.performedBy ?? "-"])
                 }
                 let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max() ?? 0 }
                 for row in rows {

@@ -109,8 +109,11 @@ struct OffboardCLITests {
         let botLines = bot.stdout.split(separator: "\n")
         #expect(botLines.count == 2 && botLines.allSatisfy { $0.contains(#""actor":"release-bot""#) && $0.contains(#""owner":"00u-alice""#) },
                 "\(bot.stdout)")
+        // Who made each change: the CLI's local user.
+        #expect(botLines.allSatisfy { $0.contains(#""by":"local:"#) }, "\(bot.stdout)")
         let table = try run(data, "audit", "tail", "--agent", "bobs-bot")
         #expect(table.stdout.contains("AGENT") && table.stdout.contains("bobs-bot") && table.stdout.contains("00u-bob"), "\(table.stdout)")
+        #expect(table.stdout.contains("BY") && table.stdout.contains("local:"), "\(table.stdout)")
         let verify = try run(data, "audit", "verify")
         #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
     }

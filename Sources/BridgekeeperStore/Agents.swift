@@ -100,8 +100,21 @@ public protocol OwnerDirectory: Sendable {
     /// Revokes each token not yet revoked and appends its audit record, in one transaction; the
     /// jtis revoked (a token already revoked is skipped, with no record).
     func revoke(_ revocations: [(jti: String, audit: AuditEvent)], at time: Date) async throws -> [String]
-    /// In one transaction: disables `owner` (no new tokens), disables their active agents, revokes
-    /// every live token of the owner and of all their agents, and appends the records `audit`
-    /// makes of what was done. Idempotent: a second call finds nothing more to do.
-    func disableOwner(_ owner: SubjectKey, at time: Date, audit: @escaping @Sendable (OwnerOffboarding) -> [AuditEvent]) async throws -> OwnerOffboarding
+    /// In one transaction: when `disable`, disables `subject` (no new tokens) and their active
+    /// agents; always moves their revocation epoch to the second after `time` (tokens of theirs
+    /// issued before it are dead) and revokes every live token of theirs and of all their agents;
+    /// appends the records `audit` makes of what was done. Idempotent: a second call finds nothing
+    /// more to revoke or disable.
+    func revokeSubject(_ subject: SubjectKey, at time: Date, disable: Bool,
+                       audit: @escaping @Sendable (OwnerOffboarding) -> [AuditEvent]) async throws -> OwnerOffboarding
+    /// Live (unrevoked, unexpired) tokens of `owner` and of all their agents, by jti.
+    func liveTokens(ofOwner owner: SubjectKey, now: Date) async throws -> [IssuedToken]
+}
+
+extension OwnerDirectory {
+    /// An offboarding: `revokeSubject` with the subject and their agents disabled.
+    public func disableOwner(_ owner: SubjectKey, at time: Date,
+                             audit: @escaping @Sendable (OwnerOffboarding) -> [AuditEvent]) async throws -> OwnerOffboarding {
+        try await revokeSubject(owner, at: time, disable: true, audit: audit)
+    }
 }

@@ -9,6 +9,7 @@ public actor MemoryStore: BridgekeeperStore {
     private var tokens: [String: TokenState] = [:]
     private var audit: [AuditRecord] = []
     private var disabled: Set<SubjectKey> = []
+    private var epochs: [SubjectKey: Date] = [:]
     private var keys: [StoredSigningKey] = []
     private var agentsByID: [String: AgentRecord] = [:]
     private var attributesBySubject: [SubjectKey: (attributes: SubjectAttributes, updatedAt: Date)] = [:]
@@ -62,6 +63,18 @@ public actor MemoryStore: BridgekeeperStore {
     }
 
     public func isDisabled(_ subject: SubjectKey) -> Bool { disabled.contains(subject) }
+
+    public func revocationEpoch(of subject: SubjectKey) -> Date? { epochs[subject] }
+
+    /// The whole second after `time`: a token issued in the revoking second is dead too.
+    static func epoch(after time: Date) -> Date { Date(timeIntervalSince1970: time.timeIntervalSince1970.rounded(.down) + 1) }
+
+    public func liveTokens(ofOwner owner: SubjectKey, now: Date) -> [IssuedToken] {
+        let ownedIDs = Set(agentsByID.values.filter { $0.owner == owner }.map(\.id))
+        return tokens.values.filter { $0.revokedAt == nil && $0.token.expiresAt > now
+            && ($0.token.subject == owner || $0.token.agent.map(ownedIDs.contains) == true) }
+            .map(\.token).sorted { Array($0.jti.utf8).lexicographicallyPrecedes(Array($1.jti.utf8)) }
+    }
 
     public func setDisabled(_ subject: SubjectKey, _ isDisabled: Bool, at time: Date) {
         if isDisabled { disabled.insert(subject) } else { disabled.remove(subject) }
@@ -126,14 +139,19 @@ extension MemoryStore {
         revocations.compactMap { revoke(jti: $0.jti, at: time, audit: $0.audit) ? $0.jti : nil }
     }
 
-    public func disableOwner(_ owner: SubjectKey, at time: Date, audit: @Sendable (OwnerOffboarding) -> [AuditEvent]) -> OwnerOffboarding {
-        disabled.insert(owner)
+    public func revokeSubject(_ owner: SubjectKey, at time: Date, disable: Bool,
+                              audit: @Sendable (OwnerOffboarding) -> [AuditEvent]) -> OwnerOffboarding {
         let owned = agentsByID.values.filter { $0.owner == owner }
         var agentsDisabled: [String] = []
-        for agent in owned.sorted(by: { Array($0.id.utf8).lexicographicallyPrecedes(Array($1.id.utf8)) }) where agent.status == .active {
-            agentsByID[agent.id] = agent.with(status: .disabled, at: time)
-            agentsDisabled.append(agent.id)
+        if disable {
+            disabled.insert(owner)
+            for agent in owned.sorted(by: { Array($0.id.utf8).lexicographicallyPrecedes(Array($1.id.utf8)) }) where agent.status == .active {
+                agentsByID[agent.id] = agent.with(status: .disabled, at: time)
+                agentsDisabled.append(agent.id)
+            }
         }
+        let epoch = Self.epoch(after: time)
+        epochs[owner] = max(epochs[owner] ?? epoch, epoch)
         let ownedIDs = Set(owned.map(\.id))
         var revoked: [IssuedToken] = []
         for (jti, state) in tokens.sorted(by: { Array($0.key.utf8).lexicographicallyPrecedes(Array($1.key.utf8)) })

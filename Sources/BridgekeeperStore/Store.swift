@@ -51,6 +51,9 @@ public protocol TokenRegistry: Sendable {
 public protocol SubjectDirectory: Sendable {
     func isDisabled(_ subject: SubjectKey) async throws -> Bool
     func setDisabled(_ subject: SubjectKey, _ disabled: Bool, at time: Date) async throws
+    /// The subject's revocation epoch: every token of theirs issued before it is dead, whatever its
+    /// own record says (issue 6). Nil when their tokens were never revoked as a whole.
+    func revocationEpoch(of subject: SubjectKey) async throws -> Date?
 }
 
 /// Bridgekeeper's own signing keys.

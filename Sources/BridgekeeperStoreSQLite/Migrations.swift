@@ -72,5 +72,10 @@ enum Migrations {
             // management API, or the CLI's local user).
             "ALTER TABLE audit_log ADD COLUMN performed_by TEXT",
         ]),
+        (6, [
+            // Per-subject revocation epochs (issue 6): every token of the subject issued before
+            // `not_before` is dead.
+            "CREATE TABLE subject_epochs (subject_key TEXT PRIMARY KEY, not_before INTEGER NOT NULL) WITHOUT ROWID",
+        ]),
     ]
 }

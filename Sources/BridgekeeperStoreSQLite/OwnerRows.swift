@@ -62,17 +62,26 @@ extension SQLiteStore {
         }
     }
 
-    public func disableOwner(_ owner: SubjectKey, at time: Date,
-                             audit: @escaping @Sendable (OwnerOffboarding) -> [AuditEvent]) async throws -> OwnerOffboarding {
+    public func revokeSubject(_ owner: SubjectKey, at time: Date, disable: Bool,
+                              audit: @escaping @Sendable (OwnerOffboarding) -> [AuditEvent]) async throws -> OwnerOffboarding {
         let seconds = Int(time.timeIntervalSince1970)
         let ownerBinds: [SQLiteData] = [.text(owner.issuer), .text(owner.subject), .text(owner.tenant ?? "")]
         return try await auditedMany { db in
-            _ = try await db.query("INSERT INTO disabled_subjects (subject_key, disabled_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                                   [.text(owner.storageKey), .integer(seconds)])
-            let agents = try await db.query("""
-                UPDATE agents SET status = 'disabled', updated_at = ?
-                WHERE owner_issuer = ? AND owner_subject = ? AND coalesce(owner_tenant, '') = ? AND status = 'active' RETURNING id
-                """, [.integer(seconds)] + ownerBinds)
+            var agents: [SQLiteRow] = []
+            if disable {
+                _ = try await db.query("INSERT INTO disabled_subjects (subject_key, disabled_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                                       [.text(owner.storageKey), .integer(seconds)])
+                agents = try await db.query("""
+                    UPDATE agents SET status = 'disabled', updated_at = ?
+                    WHERE owner_issuer = ? AND owner_subject = ? AND coalesce(owner_tenant, '') = ? AND status = 'active' RETURNING id
+                    """, [.integer(seconds)] + ownerBinds)
+            }
+            // Tokens issued before the epoch are dead: a token issued in this very second, racing
+            // the revocation, is dead too.
+            _ = try await db.query("""
+                INSERT INTO subject_epochs (subject_key, not_before) VALUES (?, ?)
+                ON CONFLICT (subject_key) DO UPDATE SET not_before = max(not_before, excluded.not_before)
+                """, [.text(owner.storageKey), .integer(seconds + 1)])
             // The owner's own tokens (and those their agents got on their behalf, whose subject is
             // the owner), and every token of every agent they own, active or already disabled.
             let tokens = try await db.query("""
@@ -87,6 +96,22 @@ extension SQLiteStore {
                 tokensRevoked: try tokens.map { try Self.tokenState($0).token }.sorted { Array($0.jti.utf8).lexicographicallyPrecedes(Array($1.jti.utf8)) })
             return (outcome, audit(outcome))
         }
+    }
+
+    public func revocationEpoch(of subject: SubjectKey) async throws -> Date? {
+        let rows = try await read("SELECT not_before FROM subject_epochs WHERE subject_key = ?", [.text(subject.storageKey)])
+        return rows.first?.column("not_before")?.integer.map { Date(timeIntervalSince1970: Double($0)) }
+    }
+
+    public func liveTokens(ofOwner owner: SubjectKey, now: Date) async throws -> [IssuedToken] {
+        let ownerBinds: [SQLiteData] = [.text(owner.issuer), .text(owner.subject), .text(owner.tenant ?? "")]
+        return try await read("""
+            SELECT * FROM issued_tokens
+            WHERE revoked_at IS NULL AND expires_at > ?
+              AND ((issuer = ? AND subject = ? AND coalesce(tenant, '') = ?)
+                   OR agent_id IN (SELECT id FROM agents WHERE owner_issuer = ? AND owner_subject = ? AND coalesce(owner_tenant, '') = ?))
+            ORDER BY jti
+            """, [.integer(Int(now.timeIntervalSince1970))] + ownerBinds + ownerBinds).map { try Self.tokenState($0).token }
     }
 
     static func json(_ values: [String]) -> String { JSONValue.array(values.map(JSONValue.string)).serialized() }

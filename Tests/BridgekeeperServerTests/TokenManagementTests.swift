@@ -128,6 +128,25 @@ struct TokenManagementTests {
         }
     }
 
+    @Test("a subject's revocation epoch kills their tokens issued before it, even one issued in the revoking second that no record revoked; later ones are active")
+    func introspectsAcrossRevocationEpoch() async throws {
+        try await withServer(deployment, clock: clock) { client, server in
+            let alice = SubjectKey(issuer: TestIdP.issuer, subject: "00u-alice")
+            let before = try await W.issue(client, deployment, clock)
+            let outcome = try await server.store.revokeSubject(alice, at: clock.now(), disable: false) { _ in [] }
+            #expect(outcome.tokensRevoked.count == 1)
+            #expect(outcome.agentsDisabled.isEmpty)
+            #expect(try await server.store.isDisabled(alice) == false, "a session revocation does not disable")
+            #expect(try await server.store.revocationEpoch(of: alice) == Date(timeIntervalSince1970: clock.now().timeIntervalSince1970.rounded(.down) + 1))
+            W.expectInactive(try await W.introspect(client, before))
+            // Issued in the same second, racing the revocation: its record is live, the epoch kills it.
+            let racing = try await W.issue(client, deployment, clock)
+            W.expectInactive(try await W.introspect(client, racing))
+            clock.advance(1)
+            W.expectActive(try await W.introspect(client, try await W.issue(client, deployment, clock)))
+        }
+    }
+
     // MARK: - Revocation (RFC 7009)
 
     func revocations(_ server: BridgekeeperServer) async throws -> [AuditEvent] {

@@ -575,6 +575,36 @@ struct OwnerDirectoryContractTests {
         }
     }
 
+    @Test("revokeSubject without disabling: every live token of the person and their agents revoked, the epoch moved (never back), nobody disabled; liveTokens lists what is left",
+          arguments: StoreKind.allCases)
+    func revokeSessions(_ kind: StoreKind) async throws {
+        try await kind.withStore { store async throws in
+            _ = try await store.addAgent(A.agent("robot", owner: Self.owner), audit: A.event("agent_created", "robot"))
+            for token in [F.token("own", subject: Self.owner, assertion: nil),
+                          Self.agentToken("robot-1", agent: "robot", subject: SubjectKey(issuer: "https://broker.example", subject: "robot"))] {
+                _ = try await store.commit(marks: [], token: token, audit: nil)
+            }
+            #expect(try await store.liveTokens(ofOwner: Self.owner, now: F.t0).map(\.jti) == ["own", "robot-1"])
+            #expect(try await store.revocationEpoch(of: Self.owner) == nil)
+            let outcome = try await store.revokeSubject(Self.owner, at: F.t0.addingTimeInterval(10.7), disable: false) { outcome in
+                outcome.tokensRevoked.map { AuditEvent(kind: .revocation, reason: ReasonCode("session_revoked"), time: F.t0, tokenID: $0.jti) }
+            }
+            #expect(outcome.tokensRevoked.map(\.jti) == ["own", "robot-1"])
+            #expect(outcome.agentsDisabled.isEmpty)
+            #expect(try await store.isDisabled(Self.owner) == false)
+            #expect(try await store.agent(id: "robot")?.status == .active)
+            let epoch = F.t0.addingTimeInterval(11)  // the whole second after the revocation
+            #expect(try await store.revocationEpoch(of: Self.owner) == epoch)
+            #expect(try await store.liveTokens(ofOwner: Self.owner, now: F.t0).isEmpty)
+            #expect(try await store.auditRecords(afterSequence: 1, limit: 10).map(\.event.tokenID) == ["own", "robot-1"])
+            // An earlier revocation never moves the epoch back; a second one finds nothing to revoke.
+            let again = try await store.revokeSubject(Self.owner, at: F.t0, disable: false) { _ in [] }
+            #expect(again.tokensRevoked.isEmpty)
+            #expect(try await store.revocationEpoch(of: Self.owner) == epoch)
+            #expect(try await store.revocationEpoch(of: SubjectKey(issuer: F.idp, tenant: "t2", subject: "00u-alice")) == nil)
+        }
+    }
+
     @Test("an offboarding of someone with 13,000 live tokens writes all 13,001 records in one transaction (more than the 250,000 values one SQLite statement binds), naming who did it",
           arguments: StoreKind.allCases)
     func largeOffboarding(_ kind: StoreKind) async throws {

@@ -1,3 +1,4 @@
+import BridgekeeperJOSE
 import Foundation
 import Testing
 
@@ -116,5 +117,51 @@ struct OffboardCLITests {
         #expect(table.stdout.contains("BY") && table.stdout.contains("local:"), "\(table.stdout)")
         let verify = try run(data, "audit", "verify")
         #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
+    }
+
+    @Test("users show says where a person stands; revoke-sessions moves the epoch without disabling; enable lets an offboarded person back without their agents; each audited with who did it")
+    func showRevokeEnable() throws {
+        let data = try CLI.temporaryDirectory().path
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let jwks = CLI.fixtures.appendingPathComponent("jwks.json").path
+        #expect(try run(data, "agents", "create", "--id", "release-bot", "--owner", "00u-alice", "--owner-idp", "demo-idp", "--grant", "github:read",
+                        "--jwks-file", jwks).status == 0)
+        func show(_ subject: String) throws -> JSONObject {
+            let shown = try run(data, "users", "show", subject, "--idp", "demo-idp")
+            #expect(shown.status == 0, "\(shown.stderr)")
+            return try #require(try JSONValue.parse(shown.stdout).objectValue)
+        }
+        let fresh = try show("00u-alice")
+        #expect(fresh["disabled"] == .bool(false))
+        #expect(fresh["revoked_before"] == .null)
+        #expect(fresh["attributes"] == .null)
+        #expect(fresh["live_tokens"] == .array([]))
+        #expect(fresh["agents"]?.arrayValue?.first?.objectValue?["status"] == "active")
+
+        let sessions = try run(data, "users", "revoke-sessions", "00u-bob", "--idp", "demo-idp")
+        #expect(sessions.stdout == "revoked the sessions of 00u-bob: 0 agents disabled, 0 tokens revoked\n", "\(sessions.stdout)")
+        let bob = try show("00u-bob")
+        #expect(bob["disabled"] == .bool(false))
+        #expect(bob["revoked_before"]?.stringValue != nil)
+
+        #expect(try run(data, "users", "offboard", "00u-alice", "--idp", "demo-idp").status == 0)
+        let offboarded = try show("00u-alice")
+        #expect(offboarded["disabled"] == .bool(true))
+        #expect(offboarded["revoked_before"]?.stringValue != nil)
+        #expect(offboarded["agents"]?.arrayValue?.first?.objectValue?["status"] == "disabled")
+
+        let enabled = try run(data, "users", "enable", "00u-alice", "--idp", "demo-idp")
+        #expect(enabled.stdout == "00u-alice is enabled; tokens revoked before stay revoked\n", "\(enabled.stdout)")
+        let back = try show("00u-alice")
+        #expect(back["disabled"] == .bool(false))
+        #expect(back["revoked_before"] == offboarded["revoked_before"], "enabling never resurrects: the epoch stays")
+        #expect(back["agents"]?.arrayValue?.first?.objectValue?["status"] == "disabled", "agents are re-enabled one by one")
+        #expect(try run(data, "users", "enable", "00u-alice", "--idp", "demo-idp").stdout == "00u-alice is not disabled\n")
+
+        let trail = try run(data, "audit", "tail", "--json", "--owner", "00u-alice").stdout + run(data, "audit", "tail", "--json", "--owner", "00u-bob").stdout
+        for reason in ["sessions_revoked", "subject_offboarded", "subject_enabled"] {
+            #expect(trail.split(separator: "\n").contains { $0.contains("\"reason\":\"\(reason)\"") && $0.contains(#""by":"local:"#) }, "\(reason): \(trail)")
+        }
+        #expect(try run(data, "audit", "verify").status == 0)
     }
 }

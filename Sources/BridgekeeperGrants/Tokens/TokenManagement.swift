@@ -105,8 +105,8 @@ public struct TokenManagement: Sendable {
         return (try? claims.tokenID()) ?? nil
     }
 
-    /// The stored state of a token that verifies, is ours, unexpired, unrevoked, and whose subject
-    /// is not disabled: what introspection calls active, and what the management API accepts as a
+    /// The stored state of a token that verifies, is ours, unexpired, unrevoked, issued after its
+    /// subject's revocation epoch, and whose subject is not disabled: what introspection calls active, and what the management API accepts as a
     /// bearer token.
     public func activeState(_ token: String) async -> TokenState? {
         let now = clock.now()
@@ -116,6 +116,11 @@ public struct TokenManagement: Sendable {
         guard let verified = try? verifier.verify(token, now: now), let jti = try? verified.claims.tokenID(),
               let state = try? await store.tokenState(jti: jti), state.revokedAt == nil, now < state.token.expiresAt,
               (try? await store.isDisabled(state.token.subject)) == false else { return nil }
+        // Issued before the subject's revocation epoch: dead, whatever its own record says. A store
+        // that cannot answer makes the token inactive (fail closed).
+        let epoch: Date?
+        do { epoch = try await store.revocationEpoch(of: state.token.subject) } catch { return nil }
+        if let epoch, state.token.issuedAt < epoch { return nil }
         return state
     }
 }

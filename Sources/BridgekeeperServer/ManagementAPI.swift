@@ -194,9 +194,7 @@ public struct ManagementAPI: ManagementEndpoint {
             try withinSelfServiceLimits(grant: grant, mode: mode, credential: input)
             let count = try await store.agents(ownedBy: owner).count
             guard count < configuration.agents.selfService.maxAgentsPerOwner else {
-                throw Refusal(status: 403, code: "self_service_limit",
-                              message: "you have \(count) agents; the limit is \(configuration.agents.selfService.maxAgentsPerOwner)",
-                              reason: .selfServiceLimit)
+                throw Self.beyondSelfService("you have \(count) agents; the limit is \(configuration.agents.selfService.maxAgentsPerOwner)")
             }
         }
         let made = try failing { () throws(AgentAdministration.Failure) in try AgentAdministration.credential(input, configuration: configuration) }
@@ -212,30 +210,33 @@ public struct ManagementAPI: ManagementEndpoint {
     /// What a person may register for themselves (`agents.self_service`).
     func withinSelfServiceLimits(grant: AgentGrant, mode: AgentMode, credential: AgentAdministration.CredentialInput) throws {
         let limits = configuration.agents.selfService
-        guard limits.maxAgentsPerOwner > 0 else {
-            throw Refusal(status: 403, code: "self_service_limit", message: "self-service registration is off", reason: .selfServiceLimit)
-        }
-        guard limits.modes.contains(mode) else {
-            throw Refusal(status: 403, code: "self_service_limit", message: "mode \(mode.rawValue) is for administrators to grant", reason: .selfServiceLimit)
-        }
-        if case .jwksURI = credential, !limits.allowJWKSURI {
-            throw Refusal(status: 403, code: "self_service_limit", message: "give the agent's public keys (jwks); a jwks_uri is for administrators",
-                          reason: .selfServiceLimit)
-        }
+        guard limits.maxAgentsPerOwner > 0 else { throw Self.beyondSelfService("self-service registration is off") }
+        guard limits.modes.contains(mode) else { throw Self.beyondSelfService("mode \(mode.rawValue) is for administrators to grant") }
+        try withinSelfServiceLimits(credential: credential)
         for entry in grant.entries {
             if let category = entry.categories.first(where: { !limits.categories.contains($0) }) {
-                throw Refusal(status: 403, code: "self_service_limit", message: "category \(category.rawValue) is for administrators to grant",
-                              reason: .selfServiceLimit)
+                throw Self.beyondSelfService("category \(category.rawValue) is for administrators to grant")
             }
             for name in entry.tools {
                 let servers = configuration.catalog.servers.filter { entry.servers.include($0) }
                 let tool = servers.lazy.compactMap { $0.tools.first { $0.name == name } }.first
                 if let tool, !limits.categories.contains(tool.category) {
-                    throw Refusal(status: 403, code: "self_service_limit", message: "tool \(name) (\(tool.category.rawValue)) is for administrators to grant",
-                                  reason: .selfServiceLimit)
+                    throw Self.beyondSelfService("tool \(name) (\(tool.category.rawValue)) is for administrators to grant")
                 }
             }
         }
+    }
+
+    /// A credential a person may give their own agent: keys, not a URL the broker fetches, unless
+    /// `agents.self_service.allow_jwks_uri`.
+    func withinSelfServiceLimits(credential: AgentAdministration.CredentialInput) throws {
+        if case .jwksURI = credential, !configuration.agents.selfService.allowJWKSURI {
+            throw Self.beyondSelfService("give the agent's public keys (jwks); a jwks_uri is for administrators")
+        }
+    }
+
+    static func beyondSelfService(_ message: String) -> Refusal {
+        Refusal(status: 403, code: "self_service_limit", message: message, reason: .selfServiceLimit)
     }
 
     func setStatus(_ caller: Caller, id: String, _ status: AgentRecord.Status) async throws -> EndpointResponse {
@@ -259,10 +260,7 @@ public struct ManagementAPI: ManagementEndpoint {
         try allowMembers(body, ["credential"])
         let input = try credentialInput(body["credential"])
         let agent = try await visibleAgent(caller, id: id)
-        if !caller.isAdministrator, case .jwksURI = input, !configuration.agents.selfService.allowJWKSURI {
-            throw Refusal(status: 403, code: "self_service_limit", message: "give the agent's public keys (jwks); a jwks_uri is for administrators",
-                          reason: .selfServiceLimit)
-        }
+        if !caller.isAdministrator { try withinSelfServiceLimits(credential: input) }
         let made = try failing { () throws(AgentAdministration.Failure) in try AgentAdministration.credential(input, configuration: configuration) }
         let changed = agent.with(credential: made.0, at: clock.now())
         guard try await store.setAgentCredential(id: id, made.0, at: changed.updatedAt,

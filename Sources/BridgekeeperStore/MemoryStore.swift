@@ -64,16 +64,20 @@ public actor MemoryStore: BridgekeeperStore {
 
     public func isDisabled(_ subject: SubjectKey) -> Bool { disabled.contains(subject) }
 
-    public func revocationEpoch(of subject: SubjectKey) -> Date? { epochs[subject] }
-
-    /// The whole second after `time`: a token issued in the revoking second is dead too.
-    static func epoch(after time: Date) -> Date { Date(timeIntervalSince1970: time.timeIntervalSince1970.rounded(.down) + 1) }
+    public func standing(of subject: SubjectKey) -> SubjectStanding {
+        SubjectStanding(disabled: disabled.contains(subject), revokedBefore: epochs[subject])
+    }
 
     public func liveTokens(ofOwner owner: SubjectKey, now: Date) -> [IssuedToken] {
+        liveOwnerTokens(owner, now: now).map(\.token)
+    }
+
+    /// The live tokens of `owner` and of every agent they own (active or not), by jti.
+    private func liveOwnerTokens(_ owner: SubjectKey, now: Date) -> [TokenState] {
         let ownedIDs = Set(agentsByID.values.filter { $0.owner == owner }.map(\.id))
         return tokens.values.filter { $0.revokedAt == nil && $0.token.expiresAt > now
             && ($0.token.subject == owner || $0.token.agent.map(ownedIDs.contains) == true) }
-            .map(\.token).sorted { Array($0.jti.utf8).lexicographicallyPrecedes(Array($1.jti.utf8)) }
+            .sorted { Array($0.token.jti.utf8).lexicographicallyPrecedes(Array($1.token.jti.utf8)) }
     }
 
     public func setDisabled(_ subject: SubjectKey, _ isDisabled: Bool, at time: Date) {
@@ -150,16 +154,10 @@ extension MemoryStore {
                 agentsDisabled.append(agent.id)
             }
         }
-        let epoch = Self.epoch(after: time)
+        let epoch = SubjectStanding.epoch(after: time)
         epochs[owner] = max(epochs[owner] ?? epoch, epoch)
-        let ownedIDs = Set(owned.map(\.id))
-        var revoked: [IssuedToken] = []
-        for (jti, state) in tokens.sorted(by: { Array($0.key.utf8).lexicographicallyPrecedes(Array($1.key.utf8)) })
-        where state.revokedAt == nil && state.token.expiresAt > time
-            && (state.token.subject == owner || state.token.agent.map(ownedIDs.contains) == true) {
-            tokens[jti] = TokenState(token: state.token, revokedAt: time)
-            revoked.append(state.token)
-        }
+        let revoked = liveOwnerTokens(owner, now: time).map(\.token)
+        for token in revoked { tokens[token.jti] = TokenState(token: token, revokedAt: time) }
         let outcome = OwnerOffboarding(agentsDisabled: agentsDisabled, tokensRevoked: revoked)
         for event in audit(outcome) { _ = appendRecord(event) }
         return outcome

@@ -51,9 +51,35 @@ public protocol TokenRegistry: Sendable {
 public protocol SubjectDirectory: Sendable {
     func isDisabled(_ subject: SubjectKey) async throws -> Bool
     func setDisabled(_ subject: SubjectKey, _ disabled: Bool, at time: Date) async throws
-    /// The subject's revocation epoch: every token of theirs issued before it is dead, whatever its
-    /// own record says (issue 6). Nil when their tokens were never revoked as a whole.
-    func revocationEpoch(of subject: SubjectKey) async throws -> Date?
+    /// Whether the subject is disabled, and their revocation epoch, in one read: what decides
+    /// whether a token of theirs is still alive.
+    func standing(of subject: SubjectKey) async throws -> SubjectStanding
+}
+
+/// Where a subject stands (issue 6).
+public struct SubjectStanding: Sendable, Hashable {
+    /// No new grants.
+    public let disabled: Bool
+    /// The revocation epoch: every token of theirs issued before it is dead, whatever its own
+    /// record says. Nil when their tokens were never revoked as a whole.
+    public let revokedBefore: Date?
+
+    public init(disabled: Bool, revokedBefore: Date?) {
+        self.disabled = disabled
+        self.revokedBefore = revokedBefore
+    }
+
+    /// The epoch a revocation at `time` sets: the whole second after it, so a token issued in the
+    /// revoking second (a request racing the revocation) is dead too.
+    public static func epoch(after time: Date) -> Date { Date(timeIntervalSince1970: time.timeIntervalSince1970.rounded(.down) + 1) }
+
+    /// Whether a token of this subject issued at `issuedAt` is still alive as far as the subject goes.
+    public func allows(issuedAt: Date) -> Bool { !disabled && revokedBefore.map { issuedAt >= $0 } ?? true }
+}
+
+extension SubjectDirectory {
+    /// The subject's revocation epoch (`standing(of:).revokedBefore`).
+    public func revocationEpoch(of subject: SubjectKey) async throws -> Date? { try await standing(of: subject).revokedBefore }
 }
 
 /// Bridgekeeper's own signing keys.

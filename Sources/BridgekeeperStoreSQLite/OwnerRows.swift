@@ -76,21 +76,12 @@ extension SQLiteStore {
                     WHERE owner_issuer = ? AND owner_subject = ? AND coalesce(owner_tenant, '') = ? AND status = 'active' RETURNING id
                     """, [.integer(seconds)] + ownerBinds)
             }
-            // Tokens issued before the epoch are dead: a token issued in this very second, racing
-            // the revocation, is dead too.
             _ = try await db.query("""
                 INSERT INTO subject_epochs (subject_key, not_before) VALUES (?, ?)
                 ON CONFLICT (subject_key) DO UPDATE SET not_before = max(not_before, excluded.not_before)
-                """, [.text(owner.storageKey), .integer(seconds + 1)])
-            // The owner's own tokens (and those their agents got on their behalf, whose subject is
-            // the owner), and every token of every agent they own, active or already disabled.
-            let tokens = try await db.query("""
-                UPDATE issued_tokens SET revoked_at = ?
-                WHERE revoked_at IS NULL AND expires_at > ?
-                  AND ((issuer = ? AND subject = ? AND coalesce(tenant, '') = ?)
-                       OR agent_id IN (SELECT id FROM agents WHERE owner_issuer = ? AND owner_subject = ? AND coalesce(owner_tenant, '') = ?))
-                RETURNING *
-                """, [.integer(seconds), .integer(seconds)] + ownerBinds + ownerBinds)
+                """, [.text(owner.storageKey), .integer(Int(SubjectStanding.epoch(after: time).timeIntervalSince1970))])
+            let tokens = try await db.query("UPDATE issued_tokens SET revoked_at = ? WHERE \(Self.liveOwnerTokens) RETURNING *",
+                                            [.integer(seconds), .integer(seconds)] + ownerBinds + ownerBinds)
             let outcome = OwnerOffboarding(
                 agentsDisabled: agents.compactMap { $0.column("id")?.string }.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) },
                 tokensRevoked: try tokens.map { try Self.tokenState($0).token }.sorted { Array($0.jti.utf8).lexicographicallyPrecedes(Array($1.jti.utf8)) })
@@ -98,21 +89,30 @@ extension SQLiteStore {
         }
     }
 
-    public func revocationEpoch(of subject: SubjectKey) async throws -> Date? {
-        let rows = try await read("SELECT not_before FROM subject_epochs WHERE subject_key = ?", [.text(subject.storageKey)])
-        return rows.first?.column("not_before")?.integer.map { Date(timeIntervalSince1970: Double($0)) }
+    public func standing(of subject: SubjectKey) async throws -> SubjectStanding {
+        let rows = try await read("""
+            SELECT EXISTS (SELECT 1 FROM disabled_subjects WHERE subject_key = ?) AS disabled,
+                   (SELECT not_before FROM subject_epochs WHERE subject_key = ?) AS not_before
+            """, [.text(subject.storageKey), .text(subject.storageKey)])
+        let epoch = rows.first?.column("not_before").flatMap { $0.isNull ? nil : $0.integer }
+        return SubjectStanding(disabled: rows.first?.column("disabled")?.integer == 1,
+                               revokedBefore: epoch.map { Date(timeIntervalSince1970: Double($0)) })
     }
 
     public func liveTokens(ofOwner owner: SubjectKey, now: Date) async throws -> [IssuedToken] {
         let ownerBinds: [SQLiteData] = [.text(owner.issuer), .text(owner.subject), .text(owner.tenant ?? "")]
-        return try await read("""
-            SELECT * FROM issued_tokens
-            WHERE revoked_at IS NULL AND expires_at > ?
-              AND ((issuer = ? AND subject = ? AND coalesce(tenant, '') = ?)
-                   OR agent_id IN (SELECT id FROM agents WHERE owner_issuer = ? AND owner_subject = ? AND coalesce(owner_tenant, '') = ?))
-            ORDER BY jti
-            """, [.integer(Int(now.timeIntervalSince1970))] + ownerBinds + ownerBinds).map { try Self.tokenState($0).token }
+        return try await read("SELECT * FROM issued_tokens WHERE \(Self.liveOwnerTokens) ORDER BY jti",
+                              [.integer(Int(now.timeIntervalSince1970))] + ownerBinds + ownerBinds).map { try Self.tokenState($0).token }
     }
+
+    /// The live tokens of a person and of every agent they own: binds the time, then the owner's
+    /// issuer, subject and tenant twice. The owner's own tokens include those their agents got on
+    /// their behalf (whose subject is the owner); every agent's, active or already disabled.
+    static let liveOwnerTokens = """
+        revoked_at IS NULL AND expires_at > ?
+          AND ((issuer = ? AND subject = ? AND coalesce(tenant, '') = ?)
+               OR agent_id IN (SELECT id FROM agents WHERE owner_issuer = ? AND owner_subject = ? AND coalesce(owner_tenant, '') = ?))
+        """
 
     static func json(_ values: [String]) -> String { JSONValue.array(values.map(JSONValue.string)).serialized() }
 

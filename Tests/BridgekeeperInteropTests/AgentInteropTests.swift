@@ -170,6 +170,7 @@ struct AgentInteropTests {
             let refused = try await broker.python("authlib_agents.py", impostor)
             #expect(refused.status == 1)
             #expect(refused.json?["status"] == "refused", "\(refused.stdout) \(refused.stderr)")
+            #expect(refused.json?["response"]?.objectValue?["error"] == "invalid_request", "bad_actor_token: \(refused.stdout)")
         }
     }
 }

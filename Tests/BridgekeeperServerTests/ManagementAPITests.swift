@@ -225,6 +225,10 @@ struct ManagementAPITests: JWTBearerTesting {
                 return
             }
             #expect(stored.contains("k2") && !stored.contains("\"k1\""))
+            let toURI = try await call(client, .post, "/agents/a1/rotate-key", token: alice,
+                                       json: #"{"credential":{"jwks_uri":"https://agents.example/jwks.json"}}"#)
+            try await expectRefused(toURI, .forbidden, error: "self_service_limit", reason: "self_service_limit", server: server)
+            #expect(try await server.store.agent(id: "a1")?.credential == .jwks(stored), "a refused rotation changes nothing")
 
             let admin = try await token(client, deployment, now: clock.now(), subject: "00u-carol", groups: ["security"])
             let forBob = try await call(client, .post, "/agents", token: admin, json: try createBody(id: "b1", mode: "itself", key: key, owner: "00u-bob"))

@@ -89,9 +89,7 @@ struct LoginTests {
         let broker = try await Broker.start(world)
         defer { broker.stop() }
         try world.writeClientConfig(broker: broker.issuer)
-        let login = try world.cli("login", "--no-browser")
-        _ = try await Browser(world).signIn(url: try await login.authorizationURL(), user: "alice")
-        #expect(try await login.finish().status == 0)
+        try await world.signIn(user: "alice")
 
         // The agent's key pair, and its registration by an administrator (the same database).
         let pem = world.directory.appendingPathComponent("bot.pem").path
@@ -127,9 +125,7 @@ struct LoginTests {
         let broker = try await Broker.start(world)
         defer { broker.stop() }
         try world.writeClientConfig(broker: broker.issuer)
-        let login = try world.cli("login", "--no-browser")
-        _ = try await Browser(world).signIn(url: try await login.authorizationURL(), user: "bob")
-        #expect(try await login.finish().status == 0)
+        try await world.signIn(user: "bob")
 
         let denied = try await world.cli("token", "--server", "github").finish()
         #expect(denied.status == 1)
@@ -150,9 +146,7 @@ struct LoginTests {
         let broker = try await Broker.start(world)
         defer { broker.stop() }
         try world.writeClientConfig(broker: broker.issuer)
-        let login = try world.cli("login", "--no-browser")
-        _ = try await Browser(world).signIn(url: try await login.authorizationURL(), user: "alice")
-        #expect(try await login.finish().status == 0)
+        try await world.signIn(user: "alice")
         let before = try world.session()
         let oldRefresh = try #require(before["refresh_token"]?.stringValue)
 
@@ -383,6 +377,14 @@ final class LoginWorld: Sendable {
         development:
           allow_loopback_http: true
         """.write(toFile: clientConfig, atomically: true, encoding: .utf8)
+    }
+
+    /// `bridgekeeper login --no-browser` completed by the test browser as `user`.
+    func signIn(user: String, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        let login = try cli("login", "--no-browser")
+        _ = try await Browser(self).signIn(url: try await login.authorizationURL(), user: user)
+        let result = try await login.finish()
+        #expect(result.status == 0, "\(result.stderr)", sourceLocation: sourceLocation)
     }
 
     /// The binary with this world's client configuration and state folder.

@@ -115,12 +115,9 @@ public struct TokenManagement: Sendable {
                                    rules: ClaimRules(issuer: issuer, leeway: 0))
         guard let verified = try? verifier.verify(token, now: now), let jti = try? verified.claims.tokenID(),
               let state = try? await store.tokenState(jti: jti), state.revokedAt == nil, now < state.token.expiresAt,
-              (try? await store.isDisabled(state.token.subject)) == false else { return nil }
-        // Issued before the subject's revocation epoch: dead, whatever its own record says. A store
-        // that cannot answer makes the token inactive (fail closed).
-        let epoch: Date?
-        do { epoch = try await store.revocationEpoch(of: state.token.subject) } catch { return nil }
-        if let epoch, state.token.issuedAt < epoch { return nil }
+              // A disabled subject, or issued before their revocation epoch: dead, whatever its own
+              // record says. A store that cannot answer makes the token inactive (fail closed).
+              let standing = try? await store.standing(of: state.token.subject), standing.allows(issuedAt: state.token.issuedAt) else { return nil }
         return state
     }
 }

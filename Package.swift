@@ -78,12 +78,20 @@ let package = Package(
             dependencies: ["BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperAudit", "BridgekeeperStore"],
             swiftSettings: settings
         ),
+        // Revocation signals (issue 6): the signal inbox's processor, signed receipts, and the
+        // sources (SCIM, Shared Signals, Okta Event Hooks), each a pure decision over parsed input.
+        .target(
+            name: "BridgekeeperRevocation",
+            dependencies: ["BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperAudit", "BridgekeeperStore",
+                           "BridgekeeperGrants"],
+            swiftSettings: settings
+        ),
         // The configuration file: one validated value. Its own target (STYLE puts Yams in the
         // executable) so that tests and the HTTP layer build the same value the CLI loads.
         .target(
             name: "BridgekeeperConfig",
             dependencies: [
-                "BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperGrants",
+                "BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperGrants", "BridgekeeperRevocation",
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: settings
@@ -105,6 +113,7 @@ let package = Package(
             dependencies: [
                 "BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperAudit", "BridgekeeperStore",
                 "BridgekeeperStoreSQLite", "BridgekeeperGrants", "BridgekeeperConfig", "BridgekeeperHTTP", "BridgekeeperFetch",
+                "BridgekeeperRevocation",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -153,6 +162,7 @@ let package = Package(
                 "BridgekeeperHTTP",
                 "BridgekeeperFetch",
                 "BridgekeeperServer",
+                "BridgekeeperRevocation",
                 "BridgekeeperClient",
                 "BridgekeeperDemoIdP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -217,10 +227,17 @@ let package = Package(
             swiftSettings: settings
         ),
         .testTarget(
+            name: "BridgekeeperRevocationTests",
+            dependencies: ["BridgekeeperRevocation", "BridgekeeperStore", "BridgekeeperGrants", "BridgekeeperJOSE", "BridgekeeperCore",
+                           "BridgekeeperAudit", "BridgekeeperPolicy"],
+            swiftSettings: settings
+        ),
+        .testTarget(
             name: "BridgekeeperServerTests",
             dependencies: [
                 "BridgekeeperServer", "BridgekeeperConfig", "BridgekeeperGrants", "BridgekeeperHTTP", "BridgekeeperStore",
                 "BridgekeeperStoreSQLite", "BridgekeeperJOSE", "BridgekeeperCore", "BridgekeeperAudit", "BridgekeeperPolicy",
+                "BridgekeeperRevocation",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

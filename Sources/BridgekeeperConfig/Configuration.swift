@@ -147,6 +147,8 @@ public struct Configuration: Sendable {
     public var authorizationServers: [ThirdPartyAuthorizationServer] = []
     /// Agent identities (issue 5).
     public var agents = Agents()
+    /// Revocation signal sources (issue 6).
+    public var signals = Signals()
 
     /// The `agents:` section: what agents may hold and how they authenticate.
     public struct Agents: Sendable {
@@ -206,7 +208,7 @@ extension Configuration {
 
     public static func parse(yaml: String, baseDirectory: String, environment: [String: String] = [:]) throws(ConfigurationError) -> Configuration {
         let root = try ConfigNode.parse(yaml: yaml)
-        let top = try root.mapping(allowed: ["issuer", "listen", "storage", "tokens", "keys", "rate_limits", "idps", "clients", "servers", "policy", "development", "authorization_servers", "agents"])
+        let top = try root.mapping(allowed: ["issuer", "listen", "storage", "tokens", "keys", "rate_limits", "idps", "clients", "servers", "policy", "development", "authorization_servers", "agents", "signals"])
         func resolve(_ path: String) -> String { path.hasPrefix("/") ? path : (baseDirectory as NSString).appendingPathComponent(path) }
 
         guard let issuerNode = top["issuer"] else { throw ConfigurationError(path: "issuer", "is required") }
@@ -287,6 +289,7 @@ extension Configuration {
         configuration.allowLoopbackHTTP = allowLoopbackHTTP
         configuration.authorizationServers = authorizationServers
         configuration.agents = try parseAgents(top["agents"], catalog: catalog)
+        configuration.signals = try parseSignals(top["signals"], idps: idps, environment: environment, resolve: resolve)
         return configuration
     }
 

@@ -14,7 +14,7 @@ public struct EndpointResponse: Sendable, Equatable {
         self.status = status
         self.body = body
         var all = headers
-        all["Content-Type"] = "application/json"
+        all["Content-Type"] = all["Content-Type"] ?? "application/json"
         all["Cache-Control"] = "no-store"  // RFC 6749 §5.1, §5.2: every token endpoint answer
         all["Pragma"] = "no-cache"
         self.headers = all
@@ -27,6 +27,11 @@ public struct EndpointResponse: Sendable, Equatable {
             headers["WWW-Authenticate"] = "Basic realm=\"\(realm)\", error=\"invalid_client\""
         }
         return EndpointResponse(status: error.code.httpStatus, body: error.body, headers: headers)
+    }
+
+    /// The same answer with more headers.
+    public func adding(_ more: [String: String]) -> EndpointResponse {
+        EndpointResponse(status: status, body: body, headers: headers.merging(more) { _, new in new })
     }
 
     /// 500 with no detail (STYLE rule 5).

@@ -28,11 +28,15 @@ public struct HTTPServices: Sendable {
     /// configured.
     public let bridge: (keys: KeyRing, metadata: String)?
     /// The management API (`/admin/v1`), when the composition root provides one.
-    public let management: (any ManagementEndpoint)?
+    public let management: (any APIEndpoint)?
+    /// Other JSON APIs by path prefix: SCIM (`/scim/v2`) and the signal receivers (`/signals/…`).
+    public let apis: [(prefix: String, endpoint: any APIEndpoint)]
 
     public init(issuer: String, tokenEndpoint: TokenEndpoint, tokenManagement: TokenManagement, keys: KeyRing, catalog: Catalog,
                 metadata: String, addressLimiter: RateLimiter?, jwksMaxAge: Int, clock: any WallClock,
-                bridge: (keys: KeyRing, metadata: String)? = nil, management: (any ManagementEndpoint)? = nil) {
+                bridge: (keys: KeyRing, metadata: String)? = nil, management: (any APIEndpoint)? = nil,
+                apis: [(prefix: String, endpoint: any APIEndpoint)] = []) {
+        self.apis = apis
         self.issuer = issuer
         self.tokenEndpoint = tokenEndpoint
         self.tokenManagement = tokenManagement
@@ -45,34 +49,6 @@ public struct HTTPServices: Sendable {
         self.bridge = bridge
         self.management = management
     }
-}
-
-/// A request to the management API, as its routes hand it over: the path after `/admin/v1`.
-public struct ManagementRequest: Sendable {
-    public let method: String
-    public let path: [String]
-    public let query: [String: String]
-    public let authorization: String?
-    /// The media type, lower-cased, without parameters.
-    public let contentType: String?
-    public let body: [UInt8]
-    public let remoteAddress: String?
-
-    public init(method: String, path: [String], query: [String: String] = [:], authorization: String?, contentType: String?, body: [UInt8],
-                remoteAddress: String?) {
-        self.method = method
-        self.path = path
-        self.query = query
-        self.authorization = authorization
-        self.contentType = contentType
-        self.body = body
-        self.remoteAddress = remoteAddress
-    }
-}
-
-/// What serves `/admin/v1` (the server module's `ManagementAPI`).
-public protocol ManagementEndpoint: Sendable {
-    func handle(_ request: ManagementRequest) async -> EndpointResponse
 }
 
 /// The request context: Hummingbird's core plus the peer address for rate limits and the audit.
@@ -138,11 +114,21 @@ public func buildRouter(_ services: HTTPServices) -> Router<BridgekeeperRequestC
     }
     if let management = services.management {
         let handler: @Sendable (Request, BridgekeeperRequestContext) async -> Response = { request, context in
-            await managementCall(request, context, services, management)
+            await apiCall(request, context, services, management, prefixDepth: 2)
         }
         // Every path under /admin/v1 reaches the API, so an unknown one gets its JSON 404, audited.
         for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete] {
             router.on("/admin/v1/**", method: method, use: handler)
+        }
+    }
+    for api in services.apis {
+        let depth = api.prefix.split(separator: "/").count
+        let handler: @Sendable (Request, BridgekeeperRequestContext) async -> Response = { request, context in
+            await apiCall(request, context, services, api.endpoint, prefixDepth: depth)
+        }
+        for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete] {
+            router.on(RouterPath(api.prefix), method: method, use: handler)
+            router.on(RouterPath(api.prefix + "/**"), method: method, use: handler)
         }
     }
     router.get("/healthz") { _, _ in
@@ -179,9 +165,10 @@ func oauthPost(_ request: Request, _ context: BridgekeeperRequestContext, _ serv
     return response(await endpoint(body, request.headers[.authorization], remote))
 }
 
-/// A management API call: the address limit, a capped body, then the endpoint.
-func managementCall(_ request: Request, _ context: BridgekeeperRequestContext, _ services: HTTPServices,
-                    _ management: any ManagementEndpoint) async -> Response {
+/// A JSON API call: the address limit, a capped body, then the endpoint with the path after its
+/// prefix (`prefixDepth` segments).
+func apiCall(_ request: Request, _ context: BridgekeeperRequestContext, _ services: HTTPServices,
+             _ endpoint: any APIEndpoint, prefixDepth: Int) async -> Response {
     let remote = context.remoteAddress
     if let limiter = services.addressLimiter, let remote, case .refuse(let retryAfter) = limiter.admit(remote, now: services.clock.now()) {
         return response(.tooManyRequests(retryAfter: retryAfter))
@@ -192,13 +179,15 @@ func managementCall(_ request: Request, _ context: BridgekeeperRequestContext, _
     } catch {
         return response(EndpointResponse(status: 413, body: #"{"error":"invalid_request","error_description":"request body is too large"}"#))
     }
-    let path = request.uri.path.split(separator: "/").dropFirst(2).map { String($0).removingPercentEncoding ?? String($0) }
+    let path = request.uri.path.split(separator: "/").dropFirst(prefixDepth).map { String($0).removingPercentEncoding ?? String($0) }
     var query: [String: String] = [:]
     for (name, value) in request.uri.queryParameters { query[String(name)] = String(value) }
     let contentType = request.headers[.contentType].map { $0.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? "" }
-    return response(await management.handle(ManagementRequest(method: request.method.rawValue, path: path, query: query,
-                                                              authorization: request.headers[.authorization], contentType: contentType,
-                                                              body: body, remoteAddress: remote)))
+    var headers: [String: String] = [:]
+    for field in request.headers { headers[field.name.canonicalName] = field.value }
+    return response(await endpoint.handle(APIRequest(method: request.method.rawValue, path: path, query: query,
+                                                      authorization: request.headers[.authorization], contentType: contentType,
+                                                      body: body, remoteAddress: remote, headers: headers)))
 }
 
 func response(_ answer: EndpointResponse) -> Response {

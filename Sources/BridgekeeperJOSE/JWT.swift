@@ -57,7 +57,13 @@ public struct TokenKind: Sendable, Hashable, CustomStringConvertible {
         requiredClaims: ["iss", "sub", "aud", "exp", "jti"], forbiddenClaims: ["events"],
         subjectRule: .equalsIssuer, requiresEventsObject: false)
 
-    public static let all: [TokenKind] = [.idToken, .idJAG, .accessToken, .securityEvent, .clientAssertion]
+    /// Bridgekeeper's signed revocation receipt: evidence, never a credential (no `aud`, no `exp`).
+    public static let revocationReceipt = TokenKind(
+        name: "revocation receipt", types: ["bridgekeeper-receipt+jwt"], acceptsMissingType: false,
+        requiredClaims: ["iss", "jti", "iat", "sub_id", "trigger"], forbiddenClaims: ["aud", "exp", "sub"],
+        subjectRule: .any, requiresEventsObject: false)
+
+    public static let all: [TokenKind] = [.idToken, .idJAG, .accessToken, .securityEvent, .clientAssertion, .revocationReceipt]
 
     /// The kind for a `--typ` given on the command line: a kind name or a `typ` value.
     public static func named(_ text: String) -> TokenKind? {
@@ -67,6 +73,7 @@ public struct TokenKind: Sendable, Hashable, CustomStringConvertible {
         case "access_token", "access-token", "at+jwt": return .accessToken
         case "set", "secevent", "secevent+jwt": return .securityEvent
         case "client_assertion", "client-assertion", "client-authentication+jwt": return .clientAssertion
+        case "receipt", "revocation_receipt", "bridgekeeper-receipt+jwt": return .revocationReceipt
         default: return nil
         }
     }

@@ -68,7 +68,7 @@ public struct MCPServer: Sendable {
         let base = issuer.hasSuffix("/") ? String(issuer.dropLast()) : issuer
         return MCPServer(name: managementName, resource: try ResourceURI(base + "/admin"), displayName: "Bridgekeeper management API",
                          tools: [Tool(name: ManagementTool.read, category: .read), Tool(name: ManagementTool.manage, category: .write),
-                                 Tool(name: ManagementTool.admin, category: .admin)],
+                                 Tool(name: ManagementTool.admin, category: .admin), Tool(name: ManagementTool.users, category: .admin)],
                          builtIn: true)
     }
 }
@@ -78,6 +78,8 @@ public enum ManagementTool {
     public static let read = "agents.read"
     public static let manage = "agents.manage"
     public static let admin = "agents.admin"
+    /// Offboard people, revoke their sessions, read revocation receipts (issue 6).
+    public static let users = "users.admin"
 }
 
 /// A third-party authorization server, as a catalog server names it.

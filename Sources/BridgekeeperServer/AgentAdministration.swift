@@ -4,6 +4,7 @@ public import BridgekeeperCore
 import BridgekeeperGrants
 public import BridgekeeperPolicy
 public import BridgekeeperStore
+public import BridgekeeperRevocation
 public import Foundation
 public import BridgekeeperJOSE
 
@@ -167,37 +168,9 @@ public enum AgentAdministration {
         ])
     }
 
-    /// The records of a subject's revocation (`reason`: `subject_offboarded` when they were
-    /// disabled, `sessions_revoked` when only their tokens were): one for the person, one per agent
-    /// disabled with them, one per token revoked (each naming its agent and owner when it was an
-    /// agent's).
+    /// The records of a subject's revocation (`Offboarding.revocationEvents`).
     public static func revocationEvents(owner: SubjectKey, outcome: OwnerOffboarding, time: Date, reason: ReasonCode = .subjectOffboarded,
                                         by performer: String?) -> [AuditEvent] {
-        var events = [AuditEvent(kind: .administration, reason: reason, time: time, issuer: owner.issuer, tenant: owner.tenant,
-                                 subject: owner.subject, principalClass: PrincipalClass.human.rawValue, performedBy: performer)]
-        for agent in outcome.agentsDisabled {
-            events.append(AuditEvent(kind: .administration, reason: .agentDisabledWithOwner, time: time, issuer: owner.issuer, tenant: owner.tenant,
-                                     subject: owner.subject, clientID: agent, principalClass: PrincipalClass.agent.rawValue,
-                                     actor: agent, owner: owner.subject, performedBy: performer))
-        }
-        for token in outcome.tokensRevoked {
-            events.append(AuditEvent(kind: .revocation, reason: reason, time: time, issuer: token.subject.issuer,
-                                     tenant: token.subject.tenant, subject: token.subject.subject, clientID: token.clientID,
-                                     principalClass: token.principal.rawValue, server: token.resource, scopes: token.scope, tokenID: token.jti,
-                                     actor: token.agent, owner: token.agent == nil ? nil : owner.subject, performedBy: performer))
-        }
-        return events
+        Offboarding.revocationEvents(owner: owner, outcome: outcome, time: time, reason: reason, by: performer)
     }
-}
-
-extension ReasonCode {
-    /// A person was offboarded: disabled, their agents disabled, every token of theirs revoked.
-    public static let subjectOffboarded = ReasonCode("subject_offboarded")
-    /// An agent was disabled because its owner was offboarded.
-    public static let agentDisabledWithOwner = ReasonCode("agent_disabled_with_owner")
-    /// Every token of a person and their agents was revoked and their revocation epoch moved, without
-    /// disabling them (an operator's `users revoke-sessions`; later CAEP session-revoked).
-    public static let sessionsRevoked = ReasonCode("sessions_revoked")
-    /// A disabled person may get tokens again; nothing revoked comes back.
-    public static let subjectEnabled = ReasonCode("subject_enabled")
 }

@@ -6,6 +6,7 @@ public import BridgekeeperHTTP
 import BridgekeeperJOSE
 public import BridgekeeperPolicy
 public import BridgekeeperStore
+public import BridgekeeperRevocation
 public import Foundation
 
 /// The management API (`/admin/v1`, issue 5): administrators manage every agent, and a person
@@ -17,15 +18,19 @@ public import Foundation
 /// `agents.manage` or `agents.admin`. Tokens of agents are refused: an agent never administers
 /// agents. Every change is written with its audit record naming who made it; every refusal is
 /// audited with its reason.
-public struct ManagementAPI: ManagementEndpoint {
+public struct ManagementAPI: APIEndpoint {
     let configuration: Configuration
-    let store: any AgentRegistry & AuditLog
+    let store: any AgentRegistry & AuditLog & SignalInbox
     let tokens: TokenManagement
+    /// Offboardings made through the API take the signal path (inbox, receipt).
+    let signals: SignalProcessor?
     let clock: any WallClock
     let server: MCPServer
 
-    public init(configuration: Configuration, store: any AgentRegistry & AuditLog, tokens: TokenManagement, clock: any WallClock) throws {
+    public init(configuration: Configuration, store: any AgentRegistry & AuditLog & SignalInbox, tokens: TokenManagement, clock: any WallClock,
+                signals: SignalProcessor? = nil) throws {
         self.configuration = configuration
+        self.signals = signals
         self.store = store
         self.tokens = tokens
         self.clock = clock
@@ -50,7 +55,7 @@ public struct ManagementAPI: ManagementEndpoint {
         func holds(_ tool: String) -> Bool { tools.contains(tool) }
     }
 
-    public func handle(_ request: ManagementRequest) async -> EndpointResponse {
+    public func handle(_ request: APIRequest) async -> EndpointResponse {
         var caller: Caller? = nil
         var agentID: String? = nil
         do {
@@ -70,6 +75,17 @@ public struct ManagementAPI: ManagementEndpoint {
                 case "disable": return try await setStatus(authenticated, id: request.path[1], .disabled)
                 case "enable": return try await setStatus(authenticated, id: request.path[1], .active)
                 case "rotate-key": return try await rotateKey(authenticated, id: request.path[1], body: try body(request))
+                default: throw Refusal(status: 404, code: "not_found", message: "no such operation", reason: .managementNotFound)
+                }
+            case ("GET", 1) where request.path[0] == "receipts":
+                return try await receipts(authenticated, query: request.query)
+            case ("GET", 2) where request.path[0] == "receipts":
+                return try await receipt(authenticated, id: request.path[1])
+            case ("POST", 2) where request.path[0] == "users":
+                switch request.path[1] {
+                case "offboard": return try await actOnUser(authenticated, body: try body(request), action: .offboard)
+                case "revoke-sessions": return try await actOnUser(authenticated, body: try body(request), action: .revokeSessions)
+                case "enable": return try await actOnUser(authenticated, body: try body(request), action: .enable)
                 default: throw Refusal(status: 404, code: "not_found", message: "no such operation", reason: .managementNotFound)
                 }
             default:
@@ -118,6 +134,68 @@ public struct ManagementAPI: ManagementEndpoint {
             throw Refusal(status: 403, code: "insufficient_scope", message: "this needs \(needed.joined(separator: " or "))",
                           reason: .insufficientScope, scope: scope)
         }
+    }
+
+    // MARK: - People and receipts (users.admin)
+
+    /// `{"subject", "idp"?, "tenant"?}` → the person's key.
+    func person(_ object: JSONObject) throws -> SubjectKey {
+        try allowMembers(object, ["subject", "idp", "tenant"])
+        guard let subject = try optionalString(object, "subject") else { throw badRequest("subject is required") }
+        let idp = try optionalString(object, "idp")
+        let tenant = try optionalString(object, "tenant")
+        return try failing { () throws(AgentAdministration.Failure) in
+            try AgentAdministration.owner(subject: subject, idp: idp, tenant: tenant, configuration: configuration)
+        }
+    }
+
+    /// An operator's offboarding, session revocation or re-enabling, through the signal path: the
+    /// same inbox, audit and signed receipt as an IdP's signal. 200 with what was done.
+    func actOnUser(_ caller: Caller, body: JSONObject, action: InboundSignal.Action) async throws -> EndpointResponse {
+        try require(caller, anyOf: [ManagementTool.users])
+        let subject = try person(body)
+        guard let signals else { return .serverError }
+        let signal = signals.signal(source: .operator, connection: caller.performer, externalID: nil, event: "admin:users-\(action.name)",
+                                    subject: subject, action: action)
+        var object = JSONObject(["signal_id": .string(signal.id), "subject": .string(subject.subject)])
+        switch try await signals.submit(signal) {
+        case .processed(_, .revoked(let outcome, let receipt)):
+            object["agents_disabled"] = .array(outcome.agentsDisabled.map(JSONValue.string))
+            object["tokens_revoked"] = .number(JSONNumber(Int64(outcome.tokensRevoked.count)))
+            if let receipt { object["receipt_id"] = .string(receipt.id) }
+        case .processed(_, .enabled(let wasDisabled)):
+            object["was_disabled"] = .bool(wasDisabled)
+        case .processed(_, .narrowed(let revoked)):
+            object["tokens_revoked"] = .number(JSONNumber(Int64(revoked.count)))
+        case .pending, .duplicate:
+            // Durable, and the maintenance loop finishes it.
+            return EndpointResponse(status: 202, body: JSONValue.object(object).serialized())
+        }
+        return EndpointResponse(status: 200, body: JSONValue.object(object).serialized())
+    }
+
+    func receipt(_ caller: Caller, id: String) async throws -> EndpointResponse {
+        try require(caller, anyOf: [ManagementTool.users])
+        guard let receipt = try await store.receipt(id: id) else {
+            throw Refusal(status: 404, code: "not_found", message: "no such receipt", reason: .managementNotFound)
+        }
+        return EndpointResponse(status: 200, body: JSONValue.object(Self.json(receipt)).serialized())
+    }
+
+    func receipts(_ caller: Caller, query: [String: String]) async throws -> EndpointResponse {
+        try require(caller, anyOf: [ManagementTool.users])
+        var object = JSONObject()
+        for name in ["subject", "idp", "tenant"] { if let value = query[name] { object[name] = .string(value) } }
+        let found = try await store.receipts(of: try person(object))
+        return EndpointResponse(status: 200, body: JSONValue.object(JSONObject(["receipts": .array(found.map { .object(Self.json($0)) })])).serialized())
+    }
+
+    /// A receipt as the API returns it: the JWS (verify it with our JWKS) and its claims.
+    static func json(_ receipt: StoredReceipt) -> JSONObject {
+        var object = JSONObject(["id": .string(receipt.id), "signal_id": .string(receipt.signalID), "jws": .string(receipt.jws),
+                                 "issued_at": .string(ISO8601DateFormatter().string(from: receipt.issuedAt))])
+        if let claims = try? UnverifiedJWS(compact: receipt.jws).unverifiedClaims() { object["claims"] = .object(claims) }
+        return object
     }
 
     // MARK: - Operations
@@ -275,7 +353,7 @@ public struct ManagementAPI: ManagementEndpoint {
 
     // MARK: - Request bodies
 
-    func body(_ request: ManagementRequest) throws -> JSONObject {
+    func body(_ request: APIRequest) throws -> JSONObject {
         guard request.contentType == "application/json" else {
             throw badRequest("the body must be application/json")
         }
@@ -313,7 +391,7 @@ public struct ManagementAPI: ManagementEndpoint {
     }
 
     func badRequest(_ message: String) -> Refusal {
-        Refusal(status: 400, code: "invalid_request", message: message, reason: .malformedManagementRequest)
+        Refusal(status: 400, code: "invalid_request", message: message, reason: .malformedAPIRequest)
     }
 
     func scope(of tool: String) -> String? { server.tools.first { $0.name == tool }?.scope }
@@ -367,7 +445,7 @@ extension ReasonCode {
     /// An agent id already registered.
     public static let agentExists = ReasonCode("agent_exists")
     /// A management request that is not valid JSON of the expected shape.
-    public static let malformedManagementRequest = ReasonCode("malformed_management_request")
+    public static let malformedAPIRequest = ReasonCode("malformed_management_request")
     /// No such route, or an agent the caller may not see.
     public static let managementNotFound = ReasonCode("management_not_found")
 }

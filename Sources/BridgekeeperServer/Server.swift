@@ -11,6 +11,7 @@ import BridgekeeperFetch
 import BridgekeeperJOSE
 import BridgekeeperPolicy
 import BridgekeeperStore
+public import BridgekeeperRevocation
 import ServiceLifecycle
 import UnixSignals
 
@@ -23,6 +24,8 @@ public final class BridgekeeperServer: Sendable {
     public let keys: KeyRing
     /// The bridge issuer's keys (ID-JAGs for third-party authorization servers), when configured.
     public let bridgeKeys: KeyRing?
+    /// Revocation signals: the inbox's processor.
+    public let signals: SignalProcessor
     let sealing: KeySealing
     let logger: Logger
     let clock: any WallClock
@@ -47,17 +50,23 @@ public final class BridgekeeperServer: Sendable {
                 try await ring.reload(from: store, now: clock.now())
                 bridgeKeys = ring
             }
-            let services = makeServices(configuration, store: store, keys: keys, bridgeKeys: bridgeKeys, clock: clock)
+            let signals = SignalProcessor.make(configuration, store: store, keys: keys, clock: clock)
+            // Signals acknowledged before a crash and not yet processed: their work is done now,
+            // before the first request is served.
+            let resumed = try await signals.resumePending()
+            if resumed > 0 { logger.notice("resumed pending revocation signals", metadata: ["count": "\(resumed)"]) }
+            let services = makeServices(configuration, store: store, keys: keys, bridgeKeys: bridgeKeys, signals: signals, clock: clock)
             return BridgekeeperServer(configuration: configuration, store: store, services: services, keys: keys, bridgeKeys: bridgeKeys,
-                                      sealing: sealing, logger: logger, clock: clock)
+                                      signals: signals, sealing: sealing, logger: logger, clock: clock)
         } catch {
             await store.close()
             throw error
         }
     }
 
-    private init(configuration: Configuration, store: SQLiteStore, services: HTTPServices, keys: KeyRing, bridgeKeys: KeyRing?, sealing: KeySealing,
-                 logger: Logger, clock: any WallClock) {
+    private init(configuration: Configuration, store: SQLiteStore, services: HTTPServices, keys: KeyRing, bridgeKeys: KeyRing?,
+                 signals: SignalProcessor, sealing: KeySealing, logger: Logger, clock: any WallClock) {
+        self.signals = signals
         self.bridgeKeys = bridgeKeys
         self.clock = clock
         self.configuration = configuration
@@ -68,7 +77,8 @@ public final class BridgekeeperServer: Sendable {
         self.logger = logger
     }
 
-    static func makeServices(_ c: Configuration, store: SQLiteStore, keys: KeyRing, bridgeKeys: KeyRing?, clock: any WallClock) -> HTTPServices {
+    static func makeServices(_ c: Configuration, store: SQLiteStore, keys: KeyRing, bridgeKeys: KeyRing?, signals: SignalProcessor,
+                             clock: any WallClock) -> HTTPServices {
         var fetchSettings = CurlFetcher.Settings()
         fetchSettings.allowLoopbackHTTP = c.allowLoopbackHTTP
         let cache = JWKSCache(fetcher: CurlFetcher(settings: fetchSettings), clock: clock)
@@ -122,11 +132,15 @@ public final class BridgekeeperServer: Sendable {
         let bridge = bridgeKeys.map { ring in
             (keys: ring, metadata: JSONValue.object(Metadata.bridge(issuer: c.issuer, bridgeIssuer: c.bridgeIssuer)).serialized())
         }
-        let managementAPI = try? ManagementAPI(configuration: c, store: store, tokens: management, clock: clock)
+        let managementAPI = try? ManagementAPI(configuration: c, store: store, tokens: management, clock: clock, signals: signals)
+        var apis: [(prefix: String, endpoint: any APIEndpoint)] = []
+        if !c.signals.scim.isEmpty {
+            apis.append(("/scim/v2", SCIMService(issuer: c.issuer, connections: c.signals.scim, store: store, signals: signals, clock: clock)))
+        }
         return HTTPServices(issuer: c.issuer, tokenEndpoint: endpoint, tokenManagement: management, keys: keys, catalog: c.catalog,
                             metadata: metadata, addressLimiter: RateLimiter(rate: c.perAddressLimit.rate, burst: c.perAddressLimit.burst),
                             jwksMaxAge: max(0, min(300, Int(c.keyPropagationDelay - c.keyReloadInterval))), clock: clock, bridge: bridge,
-                            management: managementAPI)
+                            management: managementAPI, apis: apis)
     }
 
     /// The Hummingbird application on the configured address.
@@ -169,6 +183,10 @@ struct Maintenance: Service {
                 do { try await ring.reload(from: server.store, now: now) } catch {
                     server.logger.error("signing key reload failed", metadata: ["purpose": "\(ring.purpose.rawValue)", "error": "\(error)"])
                 }
+            }
+            // Signals whose processing failed (or that another process left pending) are retried.
+            do { _ = try await server.signals.resumePending(olderThan: 30) } catch {
+                server.logger.error("resuming pending revocation signals failed", metadata: ["error": "\(error)"])
             }
             if now.timeIntervalSince(lastPurge) >= c.purgeInterval {
                 lastPurge = now

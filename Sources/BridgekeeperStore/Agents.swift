@@ -103,10 +103,11 @@ public protocol OwnerDirectory: Sendable {
     /// In one transaction: when `disable`, disables `subject` (no new tokens) and their active
     /// agents; always moves their revocation epoch to the second after `time` (tokens of theirs
     /// issued before it are dead) and revokes every live token of theirs and of all their agents;
-    /// appends the records `audit` makes of what was done. Idempotent: a second call finds nothing
-    /// more to revoke or disable.
+    /// writes the records `records` makes of what was done (audit, receipt, the signal completed);
+    /// when `records` throws, nothing is written. Idempotent: a second call finds nothing more to
+    /// revoke or disable.
     func revokeSubject(_ subject: SubjectKey, at time: Date, disable: Bool,
-                       audit: @escaping @Sendable (OwnerOffboarding) -> [AuditEvent]) async throws -> OwnerOffboarding
+                       records: @escaping @Sendable (OwnerOffboarding) throws -> RevocationRecords) async throws -> OwnerOffboarding
     /// Live (unrevoked, unexpired) tokens of `owner` and of all their agents, by jti.
     func liveTokens(ofOwner owner: SubjectKey, now: Date) async throws -> [IssuedToken]
 }

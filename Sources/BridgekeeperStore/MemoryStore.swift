@@ -13,6 +13,9 @@ public actor MemoryStore: BridgekeeperStore {
     private var keys: [StoredSigningKey] = []
     private var agentsByID: [String: AgentRecord] = [:]
     private var attributesBySubject: [SubjectKey: (attributes: SubjectAttributes, updatedAt: Date)] = [:]
+    private var signals: [(signal: InboundSignal, completedAt: Date?)] = []
+    private var receiptsByID: [String: StoredReceipt] = [:]
+    private var scim: [SCIMResource] = []
 
     public init() {}
 
@@ -144,22 +147,122 @@ extension MemoryStore {
     }
 
     public func revokeSubject(_ owner: SubjectKey, at time: Date, disable: Bool,
-                              audit: @Sendable (OwnerOffboarding) -> [AuditEvent]) -> OwnerOffboarding {
+                              records: @Sendable (OwnerOffboarding) throws -> RevocationRecords) throws -> OwnerOffboarding {
+        // Work out what would change, build the records, and only then write (all or nothing).
         let owned = agentsByID.values.filter { $0.owner == owner }
-        var agentsDisabled: [String] = []
-        if disable {
-            disabled.insert(owner)
-            for agent in owned.sorted(by: { Array($0.id.utf8).lexicographicallyPrecedes(Array($1.id.utf8)) }) where agent.status == .active {
-                agentsByID[agent.id] = agent.with(status: .disabled, at: time)
-                agentsDisabled.append(agent.id)
-            }
-        }
+        let toDisable = disable ? owned.filter { $0.status == .active }.map(\.id).sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) } : []
+        let outcome = OwnerOffboarding(agentsDisabled: toDisable, tokensRevoked: liveOwnerTokens(owner, now: time).map(\.token))
+        let written = try records(outcome)
+        if disable { disabled.insert(owner) }
+        for id in toDisable { agentsByID[id] = agentsByID[id]?.with(status: .disabled, at: time) }
         let epoch = SubjectStanding.epoch(after: time)
         epochs[owner] = max(epochs[owner] ?? epoch, epoch)
-        let revoked = liveOwnerTokens(owner, now: time).map(\.token)
-        for token in revoked { tokens[token.jti] = TokenState(token: token, revokedAt: time) }
-        let outcome = OwnerOffboarding(agentsDisabled: agentsDisabled, tokensRevoked: revoked)
-        for event in audit(outcome) { _ = appendRecord(event) }
+        for token in outcome.tokensRevoked { tokens[token.jti] = TokenState(token: token, revokedAt: time) }
+        for event in written.audit { _ = appendRecord(event) }
+        if let receipt = written.receipt { receiptsByID[receipt.id] = receipt }
+        if let id = written.completes { markCompleted(id, at: time) }
         return outcome
+    }
+}
+
+extension MemoryStore {
+    public func receive(_ signal: InboundSignal, audit event: AuditEvent?) -> SignalReceipt {
+        if let external = signal.externalID,
+           let earlier = signals.first(where: { $0.signal.source == signal.source && $0.signal.connection.utf8.elementsEqual(signal.connection.utf8)
+               && $0.signal.externalID.map { $0.utf8.elementsEqual(external.utf8) } == true }) {
+            return .duplicate(signalID: earlier.signal.id)
+        }
+        signals.append((signal, nil))
+        if let event { _ = appendRecord(event) }
+        return .accepted
+    }
+
+    public func pendingSignals(limit: Int) -> [InboundSignal] {
+        Array(signals.lazy.filter { $0.completedAt == nil }.map(\.signal).prefix(max(limit, 0)))
+    }
+
+    public func signal(id: String) -> (signal: InboundSignal, completedAt: Date?)? {
+        signals.first { $0.signal.id.utf8.elementsEqual(id.utf8) }
+    }
+
+    public func completeSignal(_ signalID: String, at time: Date, enabling subject: SubjectKey?, audit events: [AuditEvent]) {
+        guard let index = signals.firstIndex(where: { $0.signal.id.utf8.elementsEqual(signalID.utf8) }), signals[index].completedAt == nil else { return }
+        if let subject { disabled.remove(subject) }
+        for event in events { _ = appendRecord(event) }
+        markCompleted(signalID, at: time)
+    }
+
+    public func receipt(id: String) -> StoredReceipt? { receiptsByID[id] }
+
+    public func receipts(of subject: SubjectKey) -> [StoredReceipt] {
+        receiptsByID.values.filter { $0.subject == subject }.sorted { ($0.issuedAt, $0.id) > ($1.issuedAt, $1.id) }
+    }
+
+    private func markCompleted(_ id: String, at time: Date) {
+        if let index = signals.firstIndex(where: { $0.signal.id.utf8.elementsEqual(id.utf8) && $0.completedAt == nil }) {
+            signals[index].completedAt = time
+        }
+    }
+
+    private func receiveAll(_ new: [InboundSignal]) {
+        for signal in new {
+            signals.append((signal, nil))
+            _ = appendRecord(signal.receivedEvent)
+        }
+    }
+
+    public func scimResource(_ kind: SCIMResource.Kind, connection: String, id: String) -> SCIMResource? {
+        scim.first { $0.kind == kind && $0.connection == connection && $0.id == id }
+    }
+
+    public func scimResources(_ kind: SCIMResource.Kind, connection: String, where selector: SCIMSelector, startIndex: Int,
+                              count: Int) -> (total: Int, resources: [SCIMResource]) {
+        let matching = scim.filter { resource in
+            guard resource.kind == kind, resource.connection == connection else { return false }
+            switch selector {
+            case .all: return true
+            case .name(let name): return resource.name.lowercased() == name.lowercased()
+            case .externalID(let id): return resource.externalID == id
+            case .id(let id): return resource.id == id
+            }
+        }
+        return (matching.count, Array(matching.dropFirst(max(startIndex - 1, 0)).prefix(max(count, 0))))
+    }
+
+    public func scimGroups(containing userID: String, connection: String) -> [SCIMResource] {
+        scim.filter { $0.kind == .group && $0.connection == connection && $0.members.contains(userID) }
+    }
+
+    public func writeSCIM(_ resource: SCIMResource, create: Bool, signals new: [InboundSignal]) -> SCIMWriteOutcome {
+        if scim.contains(where: { $0.kind == resource.kind && $0.connection == resource.connection && $0.id != resource.id
+            && $0.name.lowercased() == resource.name.lowercased() }) { return .nameTaken }
+        if let index = scim.firstIndex(where: { $0.kind == resource.kind && $0.connection == resource.connection && $0.id == resource.id }) {
+            if create { return .nameTaken }
+            scim[index] = resource
+        } else {
+            if !create { return .notFound }
+            scim.append(resource)
+        }
+        receiveAll(new)
+        return .written
+    }
+
+    public func deleteSCIM(_ kind: SCIMResource.Kind, connection: String, id: String, signals new: [InboundSignal]) -> SCIMWriteOutcome {
+        guard let index = scim.firstIndex(where: { $0.kind == kind && $0.connection == connection && $0.id == id }) else { return .notFound }
+        scim.remove(at: index)
+        if kind == .user {
+            scim = scim.map { group in
+                guard group.kind == .group, group.connection == connection, group.members.contains(id) else { return group }
+                return SCIMResource(kind: .group, connection: connection, id: group.id, name: group.name, externalID: group.externalID, active: true,
+                                    email: nil, subject: nil, members: group.members.filter { $0 != id }, attributes: group.attributes,
+                                    created: group.created, lastModified: group.lastModified, version: group.version)
+            }
+        }
+        receiveAll(new)
+        return .written
+    }
+
+    public func subjects(withEmail email: String) -> [SubjectKey] {
+        Array(Set(scim.filter { $0.kind == .user && $0.email == email.lowercased() }.compactMap(\.subject)))
     }
 }

@@ -77,5 +77,38 @@ enum Migrations {
             // `not_before` is dead.
             "CREATE TABLE subject_epochs (subject_key TEXT PRIMARY KEY, not_before INTEGER NOT NULL) WITHOUT ROWID",
         ]),
+        (7, [
+            // The signal inbox (issue 6): every revocation signal, durable before its source is
+            // answered; pending until processed (at start-up too, after a crash). One per
+            // (source, connection, external id) whatever the retries.
+            """
+            CREATE TABLE signals (
+                id TEXT PRIMARY KEY, source TEXT NOT NULL, connection TEXT NOT NULL, external_id TEXT, event TEXT NOT NULL,
+                subject_key TEXT NOT NULL, issuer TEXT NOT NULL, tenant TEXT, subject TEXT NOT NULL,
+                action TEXT NOT NULL, action_json TEXT NOT NULL, received_at INTEGER NOT NULL, completed_at INTEGER) WITHOUT ROWID
+            """,
+            "CREATE UNIQUE INDEX signals_external ON signals (source, connection, external_id) WHERE external_id IS NOT NULL",
+            "CREATE INDEX signals_pending ON signals (received_at) WHERE completed_at IS NULL",
+            // Signed revocation receipts: the evidence of each offboarding.
+            """
+            CREATE TABLE receipts (
+                id TEXT PRIMARY KEY, subject_key TEXT NOT NULL, signal_id TEXT NOT NULL, issued_at INTEGER NOT NULL, jws TEXT NOT NULL) WITHOUT ROWID
+            """,
+            "CREATE INDEX receipts_subject ON receipts (subject_key, issued_at)",
+            // SCIM 2.0 resources per connection (one IdP's provisioning): Users and Groups as the
+            // service provider returns them, with what they are looked up by.
+            """
+            CREATE TABLE scim_resources (
+                kind TEXT NOT NULL, connection TEXT NOT NULL, id TEXT NOT NULL, name TEXT NOT NULL, name_lower TEXT NOT NULL,
+                external_id TEXT, active INTEGER NOT NULL, email TEXT, issuer TEXT, tenant TEXT, subject TEXT,
+                members_json TEXT NOT NULL, attributes TEXT NOT NULL, created INTEGER NOT NULL, last_modified INTEGER NOT NULL,
+                version INTEGER NOT NULL, PRIMARY KEY (kind, connection, id)) WITHOUT ROWID
+            """,
+            "CREATE UNIQUE INDEX scim_resources_name ON scim_resources (kind, connection, name_lower)",
+            "CREATE INDEX scim_resources_external ON scim_resources (kind, connection, external_id)",
+            "CREATE INDEX scim_resources_email ON scim_resources (email) WHERE email IS NOT NULL",
+            "CREATE TABLE scim_members (connection TEXT NOT NULL, group_id TEXT NOT NULL, user_id TEXT NOT NULL, PRIMARY KEY (connection, group_id, user_id)) WITHOUT ROWID",
+            "CREATE INDEX scim_members_user ON scim_members (connection, user_id)",
+        ]),
     ]
 }

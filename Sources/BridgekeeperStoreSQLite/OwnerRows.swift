@@ -63,7 +63,7 @@ extension SQLiteStore {
     }
 
     public func revokeSubject(_ owner: SubjectKey, at time: Date, disable: Bool,
-                              audit: @escaping @Sendable (OwnerOffboarding) -> [AuditEvent]) async throws -> OwnerOffboarding {
+                              records: @escaping @Sendable (OwnerOffboarding) throws -> RevocationRecords) async throws -> OwnerOffboarding {
         let seconds = Int(time.timeIntervalSince1970)
         let ownerBinds: [SQLiteData] = [.text(owner.issuer), .text(owner.subject), .text(owner.tenant ?? "")]
         return try await auditedMany { db in
@@ -85,7 +85,10 @@ extension SQLiteStore {
             let outcome = OwnerOffboarding(
                 agentsDisabled: agents.compactMap { $0.column("id")?.string }.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) },
                 tokensRevoked: try tokens.map { try Self.tokenState($0).token }.sorted { Array($0.jti.utf8).lexicographicallyPrecedes(Array($1.jti.utf8)) })
-            return (outcome, audit(outcome))
+            let written = try records(outcome)
+            if let receipt = written.receipt { try await Self.insert(receipt, db) }
+            if let signal = written.completes { try await Self.markCompleted(signal, at: seconds, db) }
+            return (outcome, written.audit)
         }
     }
 

@@ -4,6 +4,7 @@ import BridgekeeperConfig
 import BridgekeeperCore
 import BridgekeeperJOSE
 import BridgekeeperPolicy
+import BridgekeeperRevocation
 import BridgekeeperServer
 import BridgekeeperStore
 import BridgekeeperStoreSQLite
@@ -37,19 +38,29 @@ struct UsersCommand: AsyncParsableCommand {
         }
     }
 
-    /// Revokes every live token of the person and their agents and moves their epoch; disables them
-    /// and their agents when `disable`. Prints what it did.
-    static func revoke(_ options: SubjectOptions, location: Location, disable: Bool) async throws {
+    /// Sends an operator's signal about the person through the same path as an IdP's (inbox,
+    /// revocation, audit, signed receipt) and prints what it did.
+    static func act(_ options: SubjectOptions, location: Location, action: InboundSignal.Action, event: String) async throws {
         try await AgentsCommand.withStore(location) { c, store in
             let subject = try options.key(c)
-            let now = SystemClock().now()
-            let reason: ReasonCode = disable ? .subjectOffboarded : .sessionsRevoked
-            let outcome = try await store.revokeSubject(subject, at: now, disable: disable) { outcome in
-                AgentAdministration.revocationEvents(owner: subject, outcome: outcome, time: now, reason: reason, by: AgentAdministration.localPerformer())
+            let processor = try await SignalProcessor.forOperator(c, store: store)
+            let signal = processor.signal(source: .operator, connection: AgentAdministration.localPerformer(), externalID: nil, event: event,
+                                          subject: subject, action: action)
+            switch try await processor.submit(signal) {
+            case .processed(_, .revoked(let outcome, let receipt)):
+                for agent in outcome.agentsDisabled { print("agent disabled: \(agent)") }
+                let verb = action == .offboard ? "offboarded" : "revoked the sessions of"
+                print("\(verb) \(subject.subject): \(outcome.agentsDisabled.count) agents disabled, \(outcome.tokensRevoked.count) tokens revoked")
+                if let receipt { print("receipt: \(receipt.id)") }
+            case .processed(_, .enabled(let wasDisabled)):
+                print(wasDisabled ? "\(subject.subject) is enabled; tokens revoked before stay revoked" : "\(subject.subject) is not disabled")
+            case .processed(_, .narrowed(let revoked)):
+                print("\(revoked.count) tokens revoked")
+            case .pending(let signal), .processed(let signal, _):
+                throw CLIFailure("signal_pending", "signal \(signal.id) is recorded but its work failed; the server retries it")
+            case .duplicate(let id):
+                print("already received as \(id)")
             }
-            for agent in outcome.agentsDisabled { print("agent disabled: \(agent)") }
-            let verb = disable ? "offboarded" : "revoked the sessions of"
-            print("\(verb) \(subject.subject): \(outcome.agentsDisabled.count) agents disabled, \(outcome.tokensRevoked.count) tokens revoked")
         }
     }
 
@@ -68,7 +79,7 @@ struct UsersCommand: AsyncParsableCommand {
         @OptionGroup var person: SubjectOptions
 
         func run() async throws {
-            try await reportingFailures { try await UsersCommand.revoke(person, location: location, disable: true) }
+            try await reportingFailures { try await UsersCommand.act(person, location: location, action: .offboard, event: "cli:users-offboard") }
         }
     }
 
@@ -86,7 +97,7 @@ struct UsersCommand: AsyncParsableCommand {
         @OptionGroup var person: SubjectOptions
 
         func run() async throws {
-            try await reportingFailures { try await UsersCommand.revoke(person, location: location, disable: false) }
+            try await reportingFailures { try await UsersCommand.act(person, location: location, action: .revokeSessions, event: "cli:users-revoke-sessions") }
         }
     }
 
@@ -100,22 +111,7 @@ struct UsersCommand: AsyncParsableCommand {
         @OptionGroup var person: SubjectOptions
 
         func run() async throws {
-            try await reportingFailures {
-                try await AgentsCommand.withStore(location) { c, store in
-                    let subject = try person.key(c)
-                    guard try await store.isDisabled(subject) else {
-                        print("\(subject.subject) is not disabled")
-                        return
-                    }
-                    let now = SystemClock().now()
-                    try await store.setDisabled(subject, false, at: now)
-                    _ = try await store.append(AuditEvent(kind: .administration, reason: .subjectEnabled, time: now, issuer: subject.issuer,
-                                                          tenant: subject.tenant, subject: subject.subject,
-                                                          principalClass: PrincipalClass.human.rawValue,
-                                                          performedBy: AgentAdministration.localPerformer()))
-                    print("\(subject.subject) is enabled; tokens revoked before stay revoked")
-                }
-            }
+            try await reportingFailures { try await UsersCommand.act(person, location: location, action: .enable, event: "cli:users-enable") }
         }
     }
 

@@ -115,7 +115,7 @@ struct TokenKindTests {
 
     @Test("explicitly typed kinds refuse a missing typ; a SET needs an events object")
     func missingType() throws {
-        for kind in [TokenKind.idJAG, .accessToken, .securityEvent] {
+        for kind in [TokenKind.idJAG, .accessToken, .securityEvent, .revocationReceipt] {
             let token = try Support.es256.sign(payload: Array(Support.claims(kind).serialized().utf8))
             #expect(verify(token, as: kind)?.code == .wrongType)
         }

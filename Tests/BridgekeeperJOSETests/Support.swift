@@ -56,6 +56,14 @@ enum Support {
             claims["exp"] = nil
             claims["events"] = .object(JSONObject(["https://schemas.openid.net/secevent/caep/event-type/session-revoked": .object(JSONObject())]))
         }
+        if kind == .revocationReceipt {
+            // As the broker signs one: evidence with no audience, expiry or sub.
+            claims["sub"] = nil
+            claims["aud"] = nil
+            claims["exp"] = nil
+            claims["sub_id"] = .object(JSONObject(["format": "iss_sub", "iss": "https://idp.example.com", "sub": "user-1"]))
+            claims["trigger"] = .object(JSONObject(["source": "scim"]))
+        }
         for (name, value) in extra { claims[name] = value }
         return claims
     }
@@ -66,6 +74,7 @@ enum Support {
         case .idJAG: return "oauth-id-jag+jwt"
         case .accessToken: return "at+jwt"
         case .securityEvent: return "secevent+jwt"
+        case .revocationReceipt: return "bridgekeeper-receipt+jwt"
         default: return "client-authentication+jwt"
         }
     }

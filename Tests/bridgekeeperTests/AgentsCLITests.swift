@@ -5,6 +5,7 @@ import Testing
 /// `bridgekeeper agents` as an administrator types it, on the demo deployment's data folder.
 @Suite("bridgekeeper agents")
 struct AgentsCLITests {
+
     func agents(_ data: String, _ arguments: String...) throws -> CLI.Result {
         try CLI.run(CLI.binary, ["agents"] + arguments + ["--data", data, "--fixtures", CLI.fixtures.path])
     }
@@ -89,13 +90,27 @@ struct OffboardCLITests {
         }
         let offboarded = try run(data, "users", "offboard", "00u-alice", "--idp", "demo-idp")
         #expect(offboarded.status == 0, "\(offboarded.stderr)")
-        #expect(offboarded.stdout == "agent disabled: release-bot\nagent disabled: triage-bot\noffboarded 00u-alice: 2 agents disabled, 0 tokens revoked\n",
+        let (report, receiptID) = splitReceipt(offboarded.stdout)
+        #expect(report == "agent disabled: release-bot\nagent disabled: triage-bot\noffboarded 00u-alice: 2 agents disabled, 0 tokens revoked\n",
                 "\(offboarded.stdout)")
+        // The offboarding's signed receipt: verified against the broker's own keys, naming the
+        // operator's signal and both agents.
+        let receipt = try run(data, "receipts", "show", try #require(receiptID))
+        #expect(receipt.status == 0, "\(receipt.stderr)")
+        let shown = try #require(try JSONValue.parse(receipt.stdout).objectValue)
+        #expect(shown["signature"] == "valid")
+        let claims = try #require(shown["claims"]?.objectValue)
+        #expect(claims["agents_disabled"] == .array(["release-bot", "triage-bot"]))
+        #expect(claims["action"] == "offboard")
+        #expect(claims["trigger"]?.objectValue?["source"] == "operator")
+        #expect(claims["sub_id"]?.objectValue?["sub"] == "00u-alice")
+        #expect(try run(data, "receipts", "list", "00u-alice", "--idp", "demo-idp").stdout.contains(try #require(receiptID)))
+        #expect(try run(data, "receipts", "show", "rcpt_nope").status == 1)
         let list = try run(data, "agents", "list")
         #expect(list.stdout.contains("release-bot\tdisabled") && list.stdout.contains("triage-bot\tdisabled") && list.stdout.contains("bobs-bot\tactive"),
                 "\(list.stdout)")
         let again = try run(data, "users", "offboard", "00u-alice", "--idp", "demo-idp")
-        #expect(again.stdout == "offboarded 00u-alice: 0 agents disabled, 0 tokens revoked\n", "\(again.stdout)")
+        #expect(splitReceipt(again.stdout).report == "offboarded 00u-alice: 0 agents disabled, 0 tokens revoked\n", "\(again.stdout)")
 
         // The trail, filtered: alice's records are her agents' registrations, her offboarding (twice)
         // and her agents' disabling; release-bot's are its own two.
@@ -139,7 +154,7 @@ struct OffboardCLITests {
         #expect(fresh["agents"]?.arrayValue?.first?.objectValue?["status"] == "active")
 
         let sessions = try run(data, "users", "revoke-sessions", "00u-bob", "--idp", "demo-idp")
-        #expect(sessions.stdout == "revoked the sessions of 00u-bob: 0 agents disabled, 0 tokens revoked\n", "\(sessions.stdout)")
+        #expect(splitReceipt(sessions.stdout).report == "revoked the sessions of 00u-bob: 0 agents disabled, 0 tokens revoked\n", "\(sessions.stdout)")
         let bob = try show("00u-bob")
         #expect(bob["disabled"] == .bool(false))
         #expect(bob["revoked_before"]?.stringValue != nil)
@@ -164,4 +179,12 @@ struct OffboardCLITests {
         }
         #expect(try run(data, "audit", "verify").status == 0)
     }
+}
+
+/// An offboarding's report without its last line, `receipt: ID`, and that id.
+func splitReceipt(_ stdout: String) -> (report: String, id: String?) {
+    var lines = stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+    if lines.last == "" { lines.removeLast() }
+    guard let last = lines.last, last.hasPrefix("receipt: rcpt_") else { return (stdout, nil) }
+    return (lines.dropLast().map { $0 + "\n" }.joined(), String(last.dropFirst("receipt: ".count)))
 }

@@ -1,0 +1,461 @@
+public import BridgekeeperAudit
+public import BridgekeeperCore
+public import BridgekeeperGrants
+public import BridgekeeperJOSE
+public import BridgekeeperStore
+public import Foundation
+import Synchronization
+
+/// One IdP's SCIM provisioning into Bridgekeeper: its bearer token, whose subjects its Users are,
+/// and which attributes name people and groups the way the IdP's tokens do.
+public struct SCIMConnection: Sendable {
+    /// The User attribute that carries the person's `sub` at the IdP.
+    public enum SubjectAttribute: String, Sendable, CaseIterable {
+        /// Okta sends its user id (the ID token's `sub`); Entra, once mapped to `objectId` (the `oid`).
+        case externalId
+        case userName
+    }
+
+    /// The Group attribute that names the group as the IdP's tokens carry it (what policy matches).
+    public enum GroupAttribute: String, Sendable, CaseIterable {
+        /// Okta's group names.
+        case displayName
+        /// Entra's group object ids (its tokens' `groups` claim), mapped to externalId.
+        case externalId
+    }
+
+    public let name: String
+    /// The IdP's issuer (the subjects' `iss`) and tenant.
+    public let issuer: String
+    public let tenant: String?
+    public let tokenHash: SecretHash
+    public let subjectAttribute: SubjectAttribute
+    public let groupAttribute: GroupAttribute
+
+    public init(name: String, issuer: String, tenant: String?, tokenHash: SecretHash, subjectAttribute: SubjectAttribute = .externalId,
+                groupAttribute: GroupAttribute = .displayName) {
+        self.name = name
+        self.issuer = issuer
+        self.tenant = tenant
+        self.tokenHash = tokenHash
+        self.subjectAttribute = subjectAttribute
+        self.groupAttribute = groupAttribute
+    }
+}
+
+/// The SCIM 2.0 service provider at `/scim/v2` (RFC 7643, RFC 7644; issue 6).
+///
+/// Each IdP connection authenticates with its own bearer token and sees only its own resources.
+/// Deactivating a User (`active: false` by PUT or PATCH, in any dialect) or deleting it offboards
+/// the person: disabled, their agents disabled, every token of theirs and their agents' revoked,
+/// with a signed receipt. Re-activating lets them get tokens again (nothing comes back). Group
+/// membership changes record the members' groups (what bounds their agents and feeds policy) and
+/// revoke the tokens that now exceed it. Each write and the signals it raises are one transaction;
+/// the revocation work follows within the same request, and a failure there never fails the write
+/// (the IdP would retry forever): the signal stays pending and is retried.
+public struct SCIMService: APIEndpoint {
+    public static let userSchema = "urn:ietf:params:scim:schemas:core:2.0:User"
+    public static let groupSchema = "urn:ietf:params:scim:schemas:core:2.0:Group"
+    public static let enterpriseSchema = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+    static let listSchema = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+    static let errorSchema = "urn:ietf:params:scim:api:messages:2.0:Error"
+    /// Largest page (`ServiceProviderConfig.filter.maxResults`).
+    static let maxResults = 200
+
+    let baseURL: String
+    let connections: [SCIMConnection]
+    let store: any SCIMStore & AuditLog
+    let signals: SignalProcessor
+    let clock: any WallClock
+    /// Tokens already checked, by SHA-256: a token's PBKDF2 check is paid once per process.
+    let known = TokenMemo()
+
+    public init(issuer: String, connections: [SCIMConnection], store: any SCIMStore & AuditLog, signals: SignalProcessor, clock: any WallClock) {
+        self.baseURL = (issuer.hasSuffix("/") ? String(issuer.dropLast()) : issuer) + "/scim/v2"
+        self.connections = connections
+        self.store = store
+        self.signals = signals
+        self.clock = clock
+    }
+
+    /// A SCIM error (RFC 7644 §3.12), audited with `reason`.
+    struct Refusal: Error {
+        let status: Int
+        let scimType: String?
+        let detail: String
+        let reason: ReasonCode
+    }
+
+    public func handle(_ request: APIRequest) async -> EndpointResponse {
+        var connection: SCIMConnection? = nil
+        do {
+            let caller = try authenticate(request.authorization)
+            connection = caller
+            return try await route(request, caller)
+        } catch let refusal as Refusal {
+            let event = AuditEvent(kind: .denial, reason: refusal.reason, time: clock.now(), remoteAddress: request.remoteAddress,
+                                   performedBy: connection.map { "scim:\($0.name)" })
+            do { _ = try await store.append(event) } catch { return Self.error(500, nil, "temporarily unavailable") }
+            let response = Self.error(refusal.status, refusal.scimType, refusal.detail)
+            return refusal.status == 401 ? response.adding(["WWW-Authenticate": "Bearer realm=\"bridgekeeper-scim\""]) : response
+        } catch {
+            return Self.error(500, nil, "temporarily unavailable")
+        }
+    }
+
+    func authenticate(_ authorization: String?) throws -> SCIMConnection {
+        let parts = authorization?.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true) ?? []
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else {
+            throw Refusal(status: 401, scimType: nil, detail: "send the connection's token as Authorization: Bearer", reason: .scimUnauthorized)
+        }
+        let token = String(parts[1]).trimmingCharacters(in: .whitespaces)
+        let fingerprint = Base64URL.encode(Digest.sha256(Array(token.utf8)))
+        if let index = known.index(of: fingerprint) { return connections[index] }
+        guard let index = connections.firstIndex(where: { $0.tokenHash.matches(token) }) else {
+            throw Refusal(status: 401, scimType: nil, detail: "the bearer token is not a SCIM connection's", reason: .scimUnauthorized)
+        }
+        known.remember(fingerprint, index)
+        return connections[index]
+    }
+
+    func route(_ request: APIRequest, _ connection: SCIMConnection) async throws -> EndpointResponse {
+        let path = request.path
+        let method = request.method
+        if method != "GET", method != "DELETE" {
+            guard request.contentType == "application/scim+json" || request.contentType == "application/json" else {
+                throw Refusal(status: 415, scimType: nil, detail: "send application/scim+json", reason: .scimInvalidRequest)
+            }
+        }
+        switch (method, path.first, path.count) {
+        case ("GET", "ServiceProviderConfig", 1): return Self.ok(SCIMDiscovery.serviceProviderConfig(baseURL: baseURL, maxResults: Self.maxResults))
+        case ("GET", "ResourceTypes", 1): return Self.ok(SCIMDiscovery.list(SCIMDiscovery.resourceTypes(baseURL: baseURL)))
+        case ("GET", "ResourceTypes", 2):
+            guard let found = SCIMDiscovery.resourceTypes(baseURL: baseURL).first(where: { $0["id"]?.stringValue == path[1] }) else { throw notFound() }
+            return Self.ok(found)
+        case ("GET", "Schemas", 1): return Self.ok(SCIMDiscovery.list(SCIMDiscovery.schemas(baseURL: baseURL)))
+        case ("GET", "Schemas", 2):
+            guard let found = SCIMDiscovery.schemas(baseURL: baseURL).first(where: { $0["id"]?.stringValue == path[1] }) else { throw notFound() }
+            return Self.ok(found)
+        case (_, "Users", _), (_, "Groups", _):
+            let kind: SCIMResource.Kind = path[0] == "Users" ? .user : .group
+            switch (method, path.count) {
+            case ("GET", 1): return try await list(kind, connection, query: request.query)
+            case ("POST", 1): return try await create(kind, connection, body: try json(request))
+            case ("GET", 2): return Self.ok(try await render(try await existing(kind, connection, id: path[1])))
+            case ("PUT", 2): return try await replace(kind, connection, id: path[1], body: try json(request))
+            case ("PATCH", 2): return try await patch(kind, connection, id: path[1], body: try json(request))
+            case ("DELETE", 2): return try await delete(kind, connection, id: path[1])
+            default: throw Refusal(status: 405, scimType: nil, detail: "method not allowed here", reason: .scimInvalidRequest)
+            }
+        default:
+            throw notFound()
+        }
+    }
+
+    // MARK: - Resources
+
+    func list(_ kind: SCIMResource.Kind, _ connection: SCIMConnection, query: [String: String]) async throws -> EndpointResponse {
+        let selector = try query["filter"].map { try Self.selector($0, kind: kind) } ?? .all
+        let startIndex = max(Int(query["startIndex"] ?? "") ?? 1, 1)
+        let count = min(max(Int(query["count"] ?? "") ?? Self.maxResults, 0), Self.maxResults)
+        let (total, found) = try await store.scimResources(kind, connection: connection.name, where: selector, startIndex: startIndex, count: count)
+        var rendered: [JSONValue] = []
+        for resource in found { rendered.append(.object(try await render(resource))) }
+        return Self.ok(JSONObject([
+            "schemas": .array([.string(Self.listSchema)]), "totalResults": .number(JSONNumber(Int64(total))),
+            "startIndex": .number(JSONNumber(Int64(startIndex))), "itemsPerPage": .number(JSONNumber(Int64(rendered.count))),
+            "Resources": .array(rendered),
+        ]))
+    }
+
+    /// The filters IdPs send (`userName eq "…"`, `externalId eq "…"`, `displayName eq "…"`,
+    /// `id eq "…"`); anything else is `invalidFilter`.
+    static func selector(_ filter: String, kind: SCIMResource.Kind) throws -> SCIMSelector {
+        let parts = filter.trimmingCharacters(in: .whitespaces).split(separator: " ", maxSplits: 2).map(String.init)
+        guard parts.count == 3, parts[1].lowercased() == "eq", parts[2].count >= 2, parts[2].hasPrefix("\""), parts[2].hasSuffix("\"") else {
+            throw Refusal(status: 400, scimType: "invalidFilter", detail: "supported filters: ATTRIBUTE eq \"value\"", reason: .scimInvalidFilter)
+        }
+        let value = String(parts[2].dropFirst().dropLast()).replacingOccurrences(of: "\\\"", with: "\"")
+        switch parts[0].lowercased() {
+        case "username" where kind == .user, "displayname" where kind == .group: return .name(value)
+        case "externalid": return .externalID(value)
+        case "id": return .id(value)
+        default:
+            throw Refusal(status: 400, scimType: "invalidFilter", detail: "\(parts[0].prefix(40)) cannot be filtered on", reason: .scimInvalidFilter)
+        }
+    }
+
+    func existing(_ kind: SCIMResource.Kind, _ connection: SCIMConnection, id: String) async throws -> SCIMResource {
+        guard let found = try await store.scimResource(kind, connection: connection.name, id: id) else { throw notFound() }
+        return found
+    }
+
+    func create(_ kind: SCIMResource.Kind, _ connection: SCIMConnection, body: JSONObject) async throws -> EndpointResponse {
+        let now = clock.now()
+        let resource = try build(kind, connection, from: body, id: UUID().uuidString.lowercased(), created: now, version: 1, previous: nil)
+        let raised = try await signalsFor(new: resource, previous: nil, connection: connection)
+        switch try await store.writeSCIM(resource, create: true, signals: raised) {
+        case .written: break
+        case .nameTaken: throw Refusal(status: 409, scimType: "uniqueness", detail: "\(kind == .user ? "userName" : "displayName") is taken", reason: .scimConflict)
+        case .notFound: throw notFound()
+        }
+        await process(raised)
+        return Self.ok(try await render(resource), status: 201).adding(["Location": location(resource)])
+    }
+
+    func replace(_ kind: SCIMResource.Kind, _ connection: SCIMConnection, id: String, body: JSONObject) async throws -> EndpointResponse {
+        let previous = try await existing(kind, connection, id: id)
+        return try await write(try build(kind, connection, from: body, id: id, created: previous.created, version: previous.version + 1, previous: previous),
+                               previous: previous, connection: connection)
+    }
+
+    func patch(_ kind: SCIMResource.Kind, _ connection: SCIMConnection, id: String, body: JSONObject) async throws -> EndpointResponse {
+        let previous = try await existing(kind, connection, id: id)
+        let current = try Self.patchable(previous)
+        let patched: JSONObject
+        do {
+            patched = try SCIMPatch.apply(body, to: current)
+        } catch {
+            throw Refusal(status: 400, scimType: error.scimType, detail: error.detail, reason: .scimInvalidPatch)
+        }
+        return try await write(try build(kind, connection, from: patched, id: id, created: previous.created, version: previous.version + 1,
+                                         previous: previous),
+                               previous: previous, connection: connection)
+    }
+
+    func write(_ resource: SCIMResource, previous: SCIMResource, connection: SCIMConnection) async throws -> EndpointResponse {
+        let raised = try await signalsFor(new: resource, previous: previous, connection: connection)
+        switch try await store.writeSCIM(resource, create: false, signals: raised) {
+        case .written: break
+        case .nameTaken: throw Refusal(status: 409, scimType: "uniqueness", detail: "that name is taken", reason: .scimConflict)
+        case .notFound: throw notFound()
+        }
+        await process(raised)
+        return Self.ok(try await render(resource))
+    }
+
+    func delete(_ kind: SCIMResource.Kind, _ connection: SCIMConnection, id: String) async throws -> EndpointResponse {
+        let previous = try await existing(kind, connection, id: id)
+        var raised: [InboundSignal] = []
+        if kind == .user, let subject = previous.subject {
+            raised = [signal(connection, event: "scim:user-deleted", subject: subject, action: .offboard)]
+        } else if kind == .group {
+            raised = try await groupSignals(group: previous.id, oldMembers: previous.members, newMembers: [], renamed: false, newName: nil,
+                                            connection: connection)
+        }
+        guard case .written = try await store.deleteSCIM(kind, connection: connection.name, id: id, signals: raised) else { throw notFound() }
+        await process(raised)
+        return EndpointResponse(status: 204, body: "", headers: ["Cache-Control": "no-store"])
+    }
+
+    /// Processes signals already durable in the inbox; a failure leaves them pending for the
+    /// maintenance loop, never fails the IdP's write.
+    func process(_ raised: [InboundSignal]) async {
+        for signal in raised { _ = try? await signals.process(signal) }
+    }
+
+    // MARK: - Signals
+
+    func signal(_ connection: SCIMConnection, event: String, subject: SubjectKey, action: InboundSignal.Action) -> InboundSignal {
+        signals.signal(source: .scim, connection: connection.name, externalID: nil, event: event, subject: subject, action: action)
+    }
+
+    /// What a write asks of the revocation path: a User deactivated → offboard; re-activated (or
+    /// created active: a rehire) → enable; a Group's membership or name changed → each affected
+    /// member's groups.
+    func signalsFor(new resource: SCIMResource, previous: SCIMResource?, connection: SCIMConnection) async throws -> [InboundSignal] {
+        switch resource.kind {
+        case .user:
+            guard let subject = resource.subject else { return [] }
+            if !resource.active, previous?.active ?? true {
+                return [signal(connection, event: "scim:user-deactivated", subject: subject, action: .offboard)]
+            }
+            if resource.active, !(previous?.active ?? false) {
+                return [signal(connection, event: previous == nil ? "scim:user-created" : "scim:user-reactivated", subject: subject, action: .enable)]
+            }
+            return []
+        case .group:
+            let renamed = previous.map { $0.name != resource.name || $0.externalID != resource.externalID } ?? false
+            return try await groupSignals(group: resource.id, oldMembers: previous?.members ?? [], newMembers: resource.members, renamed: renamed,
+                                          newName: groupName(resource, connection), connection: connection)
+        }
+    }
+
+    /// One `attributes` signal per member whose groups change: their groups after the write.
+    func groupSignals(group: String, oldMembers: [String], newMembers: [String], renamed: Bool, newName: String?,
+                      connection: SCIMConnection) async throws -> [InboundSignal] {
+        let before = Set(oldMembers), after = Set(newMembers)
+        let affected = renamed ? before.union(after) : before.symmetricDifference(after)
+        var raised: [InboundSignal] = []
+        for userID in affected.sorted() {
+            guard let user = try await store.scimResource(.user, connection: connection.name, id: userID), let subject = user.subject else { continue }
+            var names = try await store.scimGroups(containing: userID, connection: connection.name)
+                .filter { $0.id != group }.compactMap { groupName($0, connection) }
+            if after.contains(userID), let newName { names.append(newName) }
+            raised.append(signal(connection, event: "scim:group-membership", subject: subject,
+                                 action: .attributes(groups: Array(Set(names)).sorted(), roles: nil)))
+        }
+        return raised
+    }
+
+    func groupName(_ group: SCIMResource, _ connection: SCIMConnection) -> String? {
+        connection.groupAttribute == .displayName ? group.name : group.externalID
+    }
+
+    // MARK: - Building and rendering
+
+    /// A resource from a client's JSON: validated, with `id`, `meta`, `groups` and `password` (never
+    /// stored) dropped and booleans given as strings read as booleans.
+    func build(_ kind: SCIMResource.Kind, _ connection: SCIMConnection, from body: JSONObject, id: String, created: Date, version: Int,
+               previous: SCIMResource?) throws -> SCIMResource {
+        var attributes = JSONObject()
+        for member in body.members {
+            switch member.name.lowercased() {
+            case "id", "meta", "groups", "password", "schemas", "members", "active": continue
+            default: attributes[member.name] = SCIMPatch.normalise(member.value, for: member.name)
+            }
+        }
+        let nameKey = kind == .user ? "userName" : "displayName"
+        guard case .string(let name)? = body[member: nameKey], !name.trimmingCharacters(in: .whitespaces).isEmpty, name.utf8.count <= 512 else {
+            throw Refusal(status: 400, scimType: "invalidValue", detail: "\(nameKey) is required", reason: .scimInvalidValue)
+        }
+        var externalID: String? = nil
+        if let value = body[member: "externalId"] {
+            guard case .string(let text) = value else { throw Refusal(status: 400, scimType: "invalidValue", detail: "externalId must be a string", reason: .scimInvalidValue) }
+            externalID = text
+        }
+        var active = true
+        if kind == .user, let value = body[member: "active"] {
+            switch SCIMPatch.normalise(value, for: "active") {
+            case .bool(let flag): active = flag
+            case .null: active = true
+            default: throw Refusal(status: 400, scimType: "invalidValue", detail: "active must be a boolean", reason: .scimInvalidValue)
+            }
+        }
+        var members: [String] = []
+        if kind == .group, let value = body[member: "members"] {
+            guard case .array(let items) = value else { throw Refusal(status: 400, scimType: "invalidValue", detail: "members must be an array", reason: .scimInvalidValue) }
+            for item in items {
+                guard let member = item.objectValue?[member: "value"]?.stringValue else {
+                    throw Refusal(status: 400, scimType: "invalidValue", detail: "each member needs a value (a User id)", reason: .scimInvalidValue)
+                }
+                if !members.contains(member) { members.append(member) }
+            }
+        }
+        var email: String? = nil
+        if kind == .user, case .array(let emails)? = body[member: "emails"] {
+            let objects = emails.compactMap(\.objectValue)
+            let primary = objects.first { $0[member: "primary"].map { SCIMPatch.normalise($0, for: "primary") } == .bool(true) } ?? objects.first
+            email = primary?[member: "value"]?.stringValue?.lowercased()
+        }
+        var subject: SubjectKey? = nil
+        if kind == .user {
+            let value = connection.subjectAttribute == .externalId ? externalID : name
+            if let value, !value.isEmpty, !value.utf8.contains(where: { $0 < 0x20 }) {
+                subject = SubjectKey(issuer: connection.issuer, tenant: connection.tenant, subject: value)
+            }
+        }
+        return SCIMResource(kind: kind, connection: connection.name, id: id, name: name, externalID: externalID, active: active, email: email,
+                            subject: subject, members: members, attributes: JSONValue.object(attributes).serialized(), created: created,
+                            lastModified: clock.now(), version: version)
+    }
+
+    /// The attributes a PATCH works on: the stored ones plus `active` and `members`.
+    static func patchable(_ resource: SCIMResource) throws -> JSONObject {
+        guard case .object(var object) = try JSONValue.parse(resource.attributes) else { return JSONObject() }
+        if resource.kind == .user { object["active"] = .bool(resource.active) }
+        if resource.kind == .group { object["members"] = .array(resource.members.map { .object(JSONObject(["value": .string($0)])) }) }
+        return object
+    }
+
+    func render(_ resource: SCIMResource) async throws -> JSONObject {
+        var object = JSONObject()
+        object["schemas"] = .array(resource.kind == .user ? userSchemas(resource) : [.string(Self.groupSchema)])
+        object["id"] = .string(resource.id)
+        if case .object(let attributes) = try JSONValue.parse(resource.attributes) {
+            for member in attributes.members { object[member.name] = member.value }
+        }
+        if resource.kind == .user {
+            object["active"] = .bool(resource.active)
+            let groups = try await store.scimGroups(containing: resource.id, connection: resource.connection)
+            if !groups.isEmpty {
+                object["groups"] = .array(groups.map { .object(JSONObject(["value": .string($0.id), "display": .string($0.name),
+                                                                            "$ref": .string("\(baseURL)/Groups/\($0.id)")])) })
+            }
+        } else {
+            var members: [JSONValue] = []
+            for id in resource.members {
+                var member = JSONObject(["value": .string(id), "$ref": .string("\(baseURL)/Users/\(id)"), "type": .string("User")])
+                if let user = try await store.scimResource(.user, connection: resource.connection, id: id) { member["display"] = .string(user.name) }
+                members.append(.object(member))
+            }
+            object["members"] = .array(members)
+        }
+        let f = ISO8601DateFormatter()
+        object["meta"] = .object(JSONObject([
+            "resourceType": .string(resource.kind.rawValue), "created": .string(f.string(from: resource.created)),
+            "lastModified": .string(f.string(from: resource.lastModified)), "location": .string(location(resource)),
+            "version": .string("W/\"\(resource.version)\""),
+        ]))
+        return object
+    }
+
+    func userSchemas(_ resource: SCIMResource) -> [JSONValue] {
+        let hasEnterprise = resource.attributes.contains(Self.enterpriseSchema)
+        return [.string(Self.userSchema)] + (hasEnterprise ? [.string(Self.enterpriseSchema)] : [])
+    }
+
+    func location(_ resource: SCIMResource) -> String { "\(baseURL)/\(resource.kind == .user ? "Users" : "Groups")/\(resource.id)" }
+
+    // MARK: - Wire
+
+    func json(_ request: APIRequest) throws -> JSONObject {
+        do {
+            guard case .object(let object) = try JSONValue.parse(request.body) else {
+                throw Refusal(status: 400, scimType: "invalidSyntax", detail: "the body must be a JSON object", reason: .scimInvalidRequest)
+            }
+            return object
+        } catch let refusal as Refusal { throw refusal } catch {
+            throw Refusal(status: 400, scimType: "invalidSyntax", detail: "the body is not valid JSON", reason: .scimInvalidRequest)
+        }
+    }
+
+    func notFound() -> Refusal { Refusal(status: 404, scimType: nil, detail: "no such resource", reason: .scimNotFound) }
+
+    static func ok(_ object: JSONObject, status: Int = 200) -> EndpointResponse {
+        EndpointResponse(status: status, body: JSONValue.object(object).serialized(),
+                         headers: ["Content-Type": "application/scim+json", "Cache-Control": "no-store"])
+    }
+
+    static func error(_ status: Int, _ scimType: String?, _ detail: String) -> EndpointResponse {
+        var object = JSONObject(["schemas": .array([.string(errorSchema)]), "status": .string(String(status)), "detail": .string(detail)])
+        if let scimType { object["scimType"] = .string(scimType) }
+        return EndpointResponse(status: status, body: JSONValue.object(object).serialized(),
+                                headers: ["Content-Type": "application/scim+json", "Cache-Control": "no-store"])
+    }
+}
+
+/// Connection tokens already checked, by their SHA-256.
+final class TokenMemo: Sendable {
+    private let entries = Mutex<[String: Int]>([:])
+    func index(of fingerprint: String) -> Int? { entries.withLock { $0[fingerprint] } }
+    func remember(_ fingerprint: String, _ index: Int) {
+        entries.withLock { entries in
+            if entries.count > 1_000 { entries.removeAll() }
+            entries[fingerprint] = index
+        }
+    }
+}
+
+extension ReasonCode {
+    /// A SCIM request without a connection's bearer token.
+    public static let scimUnauthorized = ReasonCode("scim_unauthorized")
+    /// A SCIM request that is not valid JSON of the right media type, or a method not allowed.
+    public static let scimInvalidRequest = ReasonCode("scim_invalid_request")
+    public static let scimInvalidFilter = ReasonCode("scim_invalid_filter")
+    public static let scimInvalidPatch = ReasonCode("scim_invalid_patch")
+    public static let scimInvalidValue = ReasonCode("scim_invalid_value")
+    /// A SCIM create or rename to a name another resource of the connection has.
+    public static let scimConflict = ReasonCode("scim_conflict")
+    public static let scimNotFound = ReasonCode("scim_not_found")
+}

@@ -1,0 +1,27 @@
+public import BridgekeeperConfig
+public import BridgekeeperCore
+public import BridgekeeperGrants
+public import BridgekeeperRevocation
+public import BridgekeeperStoreSQLite
+import BridgekeeperJOSE
+import BridgekeeperStore
+import Foundation
+
+extension SignalProcessor {
+    /// The processor for one configuration: the server's and the CLI's, so that an operator's
+    /// offboarding takes the same path, with the same receipt, as an IdP's.
+    public static func make(_ c: Configuration, store: SQLiteStore, keys: KeyRing, clock: any WallClock) -> SignalProcessor {
+        SignalProcessor(issuer: c.issuer, store: store, keys: keys, policy: c.policy, catalog: c.catalog, delegation: c.agents.delegation,
+                        clock: clock)
+    }
+
+    /// The same for a command-line tool: the broker's signing keys loaded from the store.
+    public static func forOperator(_ c: Configuration, store: SQLiteStore, clock: any WallClock = SystemClock()) async throws -> SignalProcessor {
+        let sealing = try KeySealing(keyEncryptionKey: c.keyEncryptionKey)
+        // Receipts are signed: a store the server never opened gets its first key, as serve would.
+        _ = try await KeyManagement.ensureKey(in: store, sealing: sealing, algorithm: c.signingAlgorithm, now: clock.now())
+        let keys = KeyRing(sealing: sealing)
+        try await keys.reload(from: store, now: clock.now())
+        return make(c, store: store, keys: keys, clock: clock)
+    }
+}

@@ -1,0 +1,152 @@
+public import BridgekeeperAudit
+public import BridgekeeperCore
+public import BridgekeeperPolicy
+public import Foundation
+
+/// A revocation signal as received (issue 6): who said it (SCIM, Shared Signals, an Okta Event Hook,
+/// an operator), about whom, and what it asks for. It is written to the inbox, durable, before its
+/// source is answered; processing it completes it.
+public struct InboundSignal: Sendable, Hashable {
+    public enum Source: String, Sendable, Hashable, CaseIterable {
+        case scim
+        /// A Shared Signals transmitter (a SET pushed or polled).
+        case ssf
+        case oktaEventHook = "okta_event_hook"
+        /// An operator, with the CLI or the management API.
+        case `operator`
+    }
+
+    /// The `action` a signal asks for.
+    public enum Action: Sendable, Hashable {
+        /// Disable the person and their agents; revoke every token of theirs and their agents'.
+        case offboard
+        /// Revoke every token of the person and their agents; nobody is disabled.
+        case revokeSessions
+        /// Let a disabled person get tokens again; nothing revoked comes back.
+        case enable
+        /// The person's groups or roles are now these (nil: unchanged): feed policy, and revoke the
+        /// tokens of theirs and their agents that now exceed it.
+        case attributes(groups: [String]?, roles: [String]?)
+
+        public var name: String {
+            switch self {
+            case .offboard: "offboard"
+            case .revokeSessions: "revoke_sessions"
+            case .enable: "enable"
+            case .attributes: "attributes"
+            }
+        }
+    }
+
+    /// Ours: `sig_` and 128 random bits.
+    public let id: String
+    public let source: Source
+    /// The configured connection it came through (a SCIM connection, a transmitter, a hook), or
+    /// the operator who acted.
+    public let connection: String
+    /// The source's own id for it (a SET's `jti`, an Okta event's `uuid`): one signal per id and
+    /// connection, whatever the retries. Nil for sources that are idempotent by state (SCIM).
+    public let externalID: String?
+    /// The source's event type (a SET event URI, an Okta event type, `scim:…`, `cli:…`).
+    public let event: String
+    public let subject: SubjectKey
+    public let action: Action
+    public let receivedAt: Date
+
+    public init(id: String, source: Source, connection: String, externalID: String?, event: String, subject: SubjectKey, action: Action,
+                receivedAt: Date) {
+        self.id = id
+        self.source = source
+        self.connection = connection
+        self.externalID = externalID
+        self.event = event
+        self.subject = subject
+        self.action = action
+        self.receivedAt = Date(timeIntervalSince1970: receivedAt.timeIntervalSince1970.rounded(.down))
+    }
+
+    /// Who acted, for the audit's `by`: `scim:CONNECTION`, `ssf:…`, `okta_event_hook:…`, or the
+    /// operator's own performer string.
+    public var performer: String { source == .operator ? connection : "\(source.rawValue):\(connection)" }
+
+    /// The audit record of its arrival in the inbox.
+    public var receivedEvent: AuditEvent {
+        AuditEvent(kind: .administration, reason: .signalReceived, time: receivedAt, issuer: subject.issuer, tenant: subject.tenant,
+                   subject: subject.subject, principalClass: PrincipalClass.human.rawValue, performedBy: performer)
+    }
+}
+
+extension ReasonCode {
+    /// A revocation signal reached the inbox (durable, pending).
+    public static let signalReceived = ReasonCode("signal_received")
+}
+
+/// What the inbox did with a signal.
+public enum SignalReceipt: Sendable, Hashable {
+    /// Written, durable, pending.
+    case accepted
+    /// The same source and id was received before (as `signalID`); nothing written.
+    case duplicate(signalID: String)
+}
+
+/// A signed revocation receipt (issue 6): the evidence of one offboarding, as a JWS.
+public struct StoredReceipt: Sendable, Hashable {
+    /// `rcpt_` and 128 random bits.
+    public let id: String
+    public let subject: SubjectKey
+    /// The signal that caused it.
+    public let signalID: String
+    public let issuedAt: Date
+    /// The compact JWS (`typ` `bridgekeeper-receipt+jwt`), signed with the broker's key.
+    public let jws: String
+
+    public init(id: String, subject: SubjectKey, signalID: String, issuedAt: Date, jws: String) {
+        self.id = id
+        self.subject = subject
+        self.signalID = signalID
+        self.issuedAt = Date(timeIntervalSince1970: issuedAt.timeIntervalSince1970.rounded(.down))
+        self.jws = jws
+    }
+}
+
+/// What a revocation writes beside its changes, in the same transaction: the audit records, the
+/// receipt, and the signal it completes.
+public struct RevocationRecords: Sendable {
+    public let audit: [AuditEvent]
+    public let receipt: StoredReceipt?
+    /// The inbox signal this work completes (nil for work no signal asked for).
+    public let completes: String?
+
+    public init(audit: [AuditEvent], receipt: StoredReceipt? = nil, completes: String? = nil) {
+        self.audit = audit
+        self.receipt = receipt
+        self.completes = completes
+    }
+}
+
+/// The durable inbox of revocation signals and the receipts of what they did (issue 6). A signal is
+/// written before its source is answered; one that was answered but not yet processed (a crash in
+/// between) is still pending at start-up, and processed then.
+public protocol SignalInbox: Sendable {
+    /// Writes `signal` as pending, with `audit`, unless the same connection already sent one with its
+    /// `externalID`; durable before it returns.
+    func receive(_ signal: InboundSignal, audit: AuditEvent?) async throws -> SignalReceipt
+    /// Signals received and not yet completed, oldest first, at most `limit`.
+    func pendingSignals(limit: Int) async throws -> [InboundSignal]
+    /// A signal by id, and when it was completed (nil while pending).
+    func signal(id: String) async throws -> (signal: InboundSignal, completedAt: Date?)?
+    /// Completes `signalID` with `audit`, in one transaction; when `enabling`, that subject is no
+    /// longer disabled. Completing a completed signal writes nothing.
+    func completeSignal(_ signalID: String, at time: Date, enabling subject: SubjectKey?, audit: [AuditEvent]) async throws
+    func receipt(id: String) async throws -> StoredReceipt?
+    /// The receipts about `subject`, newest first.
+    func receipts(of subject: SubjectKey) async throws -> [StoredReceipt]
+}
+
+extension OwnerDirectory {
+    /// `revokeSubject` writing only audit records.
+    public func revokeSubject(_ subject: SubjectKey, at time: Date, disable: Bool,
+                              audit: @escaping @Sendable (OwnerOffboarding) -> [AuditEvent]) async throws -> OwnerOffboarding {
+        try await revokeSubject(subject, at: time, disable: disable) { RevocationRecords(audit: audit($0)) }
+    }
+}

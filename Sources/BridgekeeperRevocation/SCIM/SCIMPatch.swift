@@ -21,6 +21,9 @@ public enum SCIMPatch {
 
     public static let schema = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
+    /// Schema extensions whose attributes are addressed as `SCHEMA:attribute`.
+    static let extensionSchemas = ["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]
+
     /// Attributes whose value is a boolean in the core schemas.
     static let booleans: Set<String> = ["active", "primary"]
 
@@ -76,7 +79,11 @@ public enum SCIMPatch {
             text = String(text.dropFirst(prefix.count))
         }
         if text.lowercased().hasPrefix("urn:") {
-            // An extension attribute (`urn:…:enterprise:2.0:User:department`): kept under its full name.
+            // An extension's attribute (`urn:…:enterprise:2.0:User:department`) lives in the
+            // extension's object; the extension itself (`urn:…:User`) is an attribute.
+            for schema in extensionSchemas where text.lowercased().hasPrefix(schema.lowercased() + ":") {
+                return Path(attribute: schema, filter: nil, sub: String(text.dropFirst(schema.count + 1)))
+            }
             return Path(attribute: text, filter: nil, sub: nil)
         }
         if let open = text.firstIndex(of: "[") {

@@ -121,6 +121,9 @@ public struct SCIMService: APIEndpoint {
     func route(_ request: APIRequest, _ connection: SCIMConnection) async throws -> EndpointResponse {
         let path = request.path
         let method = request.method
+        if ["ServiceProviderConfig", "ResourceTypes", "Schemas"].contains(path.first ?? ""), method != "GET" {
+            throw Refusal(status: 405, scimType: nil, detail: "discovery documents are read-only", reason: .scimInvalidRequest)
+        }
         if method != "GET", method != "DELETE" {
             guard request.contentType == "application/scim+json" || request.contentType == "application/json" else {
                 throw Refusal(status: 415, scimType: nil, detail: "send application/scim+json", reason: .scimInvalidRequest)
@@ -136,12 +139,27 @@ public struct SCIMService: APIEndpoint {
         case ("GET", "Schemas", 2):
             guard let found = SCIMDiscovery.schemas(baseURL: baseURL).first(where: { $0["id"]?.stringValue == path[1] }) else { throw notFound() }
             return Self.ok(found)
+        case ("POST", ".search", 1):
+            throw Refusal(status: 501, scimType: nil, detail: "search one resource type at a time (/Users/.search, /Groups/.search)",
+                          reason: .scimInvalidRequest)
         case (_, "Users", _), (_, "Groups", _):
             let kind: SCIMResource.Kind = path[0] == "Users" ? .user : .group
             switch (method, path.count) {
             case ("GET", 1): return try await list(kind, connection, query: request.query)
+            case ("POST", 2) where path[1] == ".search":
+                // RFC 7644 §3.4.3: the same query as a POST body.
+                let body = try json(request)
+                var query: [String: String] = [:]
+                for name in ["filter", "startIndex", "count"] {
+                    if let value = body[member: name] { query[name] = value.stringValue ?? value.numberValue?.text }
+                }
+                for name in ["attributes", "excludedAttributes"] {
+                    if case .array(let names)? = body[member: name] { query[name] = names.compactMap(\.stringValue).joined(separator: ",") }
+                }
+                return try await list(kind, connection, query: query)
             case ("POST", 1): return try await create(kind, connection, body: try json(request))
-            case ("GET", 2): return Self.ok(try await render(try await existing(kind, connection, id: path[1])))
+            case ("GET", 2):
+                return Self.ok(Self.project(try await render(try await existing(kind, connection, id: path[1])), query: request.query))
             case ("PUT", 2): return try await replace(kind, connection, id: path[1], body: try json(request))
             case ("PATCH", 2): return try await patch(kind, connection, id: path[1], body: try json(request))
             case ("DELETE", 2): return try await delete(kind, connection, id: path[1])
@@ -160,7 +178,7 @@ public struct SCIMService: APIEndpoint {
         let count = min(max(Int(query["count"] ?? "") ?? Self.maxResults, 0), Self.maxResults)
         let (total, found) = try await store.scimResources(kind, connection: connection.name, where: selector, startIndex: startIndex, count: count)
         var rendered: [JSONValue] = []
-        for resource in found { rendered.append(.object(try await render(resource))) }
+        for resource in found { rendered.append(.object(Self.project(try await render(resource), query: query))) }
         return Self.ok(JSONObject([
             "schemas": .array([.string(Self.listSchema)]), "totalResults": .number(JSONNumber(Int64(total))),
             "startIndex": .number(JSONNumber(Int64(startIndex))), "itemsPerPage": .number(JSONNumber(Int64(rendered.count))),
@@ -183,6 +201,48 @@ public struct SCIMService: APIEndpoint {
         default:
             throw Refusal(status: 400, scimType: "invalidFilter", detail: "\(parts[0].prefix(40)) cannot be filtered on", reason: .scimInvalidFilter)
         }
+    }
+
+    /// `attributes` and `excludedAttributes` (RFC 7644 §3.4.2.5): `id` and `schemas` are always
+    /// returned; names compare without case; `name.givenName` keeps only that sub-attribute.
+    static func project(_ resource: JSONObject, query: [String: String]) -> JSONObject {
+        func names(_ list: String?) -> [String] {
+            (list ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+                .map { name in
+                    for schema in [userSchema, groupSchema] where name.lowercased().hasPrefix(schema.lowercased() + ":") {
+                        return String(name.dropFirst(schema.count + 1))
+                    }
+                    return name
+                }
+        }
+        let wanted = names(query["attributes"]), excluded = names(query["excludedAttributes"])
+        var result = resource
+        if !wanted.isEmpty {
+            result = JSONObject()
+            for always in ["schemas", "id"] { result[always] = resource[always] }
+            for name in wanted {
+                let parts = name.split(separator: ".", maxSplits: 1).map(String.init)
+                guard let key = resource.key(matching: parts[0]), let value = resource[key] else { continue }
+                if parts.count == 2, case .object(let object) = value, let sub = object.key(matching: parts[1]) {
+                    var kept = result[key]?.objectValue ?? JSONObject()
+                    kept[sub] = object[sub]
+                    result[key] = .object(kept)
+                } else {
+                    result[key] = value
+                }
+            }
+        }
+        for name in excluded {
+            let parts = name.split(separator: ".", maxSplits: 1).map(String.init)
+            guard let key = result.key(matching: parts[0]), !["id", "schemas"].contains(key) else { continue }
+            if parts.count == 2, case .object(var object)? = result[key], let sub = object.key(matching: parts[1]) {
+                object[sub] = nil
+                result[key] = .object(object)
+            } else {
+                result[key] = nil
+            }
+        }
+        return result
     }
 
     func existing(_ kind: SCIMResource.Kind, _ connection: SCIMConnection, id: String) async throws -> SCIMResource {
@@ -311,7 +371,7 @@ public struct SCIMService: APIEndpoint {
         var attributes = JSONObject()
         for member in body.members {
             switch member.name.lowercased() {
-            case "id", "meta", "groups", "password", "schemas", "members", "active": continue
+            case "id", "meta", "groups", "password", "schemas": continue
             default: attributes[member.name] = SCIMPatch.normalise(member.value, for: member.name)
             }
         }
@@ -324,14 +384,16 @@ public struct SCIMService: APIEndpoint {
             guard case .string(let text) = value else { throw Refusal(status: 400, scimType: "invalidValue", detail: "externalId must be a string", reason: .scimInvalidValue) }
             externalID = text
         }
-        var active = true
+        // Absent `active` leaves the state as it was (a removal never re-activates anyone).
+        var active = previous?.active ?? true
         if kind == .user, let value = body[member: "active"] {
             switch SCIMPatch.normalise(value, for: "active") {
             case .bool(let flag): active = flag
-            case .null: active = true
+            case .null: break
             default: throw Refusal(status: 400, scimType: "invalidValue", detail: "active must be a boolean", reason: .scimInvalidValue)
             }
         }
+        if kind == .group { attributes[attributes.key(matching: "active") ?? "active"] = nil }
         var members: [String] = []
         if kind == .group, let value = body[member: "members"] {
             guard case .array(let items) = value else { throw Refusal(status: 400, scimType: "invalidValue", detail: "members must be an array", reason: .scimInvalidValue) }
@@ -362,9 +424,7 @@ public struct SCIMService: APIEndpoint {
 
     /// The attributes a PATCH works on: the stored ones plus `active` and `members`.
     static func patchable(_ resource: SCIMResource) throws -> JSONObject {
-        guard case .object(var object) = try JSONValue.parse(resource.attributes) else { return JSONObject() }
-        if resource.kind == .user { object["active"] = .bool(resource.active) }
-        if resource.kind == .group { object["members"] = .array(resource.members.map { .object(JSONObject(["value": .string($0)])) }) }
+        guard case .object(let object) = try JSONValue.parse(resource.attributes) else { return JSONObject() }
         return object
     }
 
@@ -376,20 +436,27 @@ public struct SCIMService: APIEndpoint {
             for member in attributes.members { object[member.name] = member.value }
         }
         if resource.kind == .user {
-            object["active"] = .bool(resource.active)
+            // A deactivated user always reads back with active:false, whatever was patched away.
+            if !resource.active { object[object.key(matching: "active") ?? "active"] = .bool(false) }
             let groups = try await store.scimGroups(containing: resource.id, connection: resource.connection)
             if !groups.isEmpty {
                 object["groups"] = .array(groups.map { .object(JSONObject(["value": .string($0.id), "display": .string($0.name),
                                                                             "$ref": .string("\(baseURL)/Groups/\($0.id)")])) })
             }
         } else {
+            // Members as the IdP gave them, completed with what it left out.
             var members: [JSONValue] = []
+            let given = (object[member: "members"]?.arrayValue ?? []).compactMap(\.objectValue)
             for id in resource.members {
-                var member = JSONObject(["value": .string(id), "$ref": .string("\(baseURL)/Users/\(id)"), "type": .string("User")])
-                if let user = try await store.scimResource(.user, connection: resource.connection, id: id) { member["display"] = .string(user.name) }
+                var member = given.first { $0[member: "value"]?.stringValue == id } ?? JSONObject(["value": .string(id)])
+                if member[member: "$ref"] == nil { member["$ref"] = .string("\(baseURL)/Users/\(id)") }
+                if member[member: "type"] == nil { member["type"] = .string("User") }
+                if member[member: "display"] == nil, let user = try await store.scimResource(.user, connection: resource.connection, id: id) {
+                    member["display"] = .string(user.name)
+                }
                 members.append(.object(member))
             }
-            object["members"] = .array(members)
+            object[object.key(matching: "members") ?? "members"] = .array(members)
         }
         let f = ISO8601DateFormatter()
         object["meta"] = .object(JSONObject([

@@ -289,7 +289,8 @@ extension Configuration {
         configuration.allowLoopbackHTTP = allowLoopbackHTTP
         configuration.authorizationServers = authorizationServers
         configuration.agents = try parseAgents(top["agents"], catalog: catalog)
-        configuration.signals = try parseSignals(top["signals"], idps: idps, environment: environment, resolve: resolve)
+        configuration.signals = try parseSignals(top["signals"], idps: idps, environment: environment, resolve: resolve,
+                                                 loopbackHTTP: allowLoopbackHTTP)
         return configuration
     }
 

@@ -1,6 +1,6 @@
 public import BridgekeeperCore
-import BridgekeeperGrants
-import BridgekeeperJOSE
+public import BridgekeeperJOSE
+public import BridgekeeperGrants
 public import BridgekeeperRevocation
 import Foundation
 
@@ -10,8 +10,25 @@ extension Configuration {
     public struct Signals: Sendable {
         /// SCIM 2.0 provisioning connections, served at `/scim/v2`.
         public var scim: [SCIMConnection] = []
+        /// Shared Signals transmitters that push SETs to `/signals/ssf/{name}`.
+        public var ssf: [SSFStream] = []
+        /// Okta Event Hooks calling `/signals/okta/{name}`.
+        public var oktaEventHooks: [OktaEventHook] = []
 
         public init() {}
+    }
+
+    /// `signals.ssf[]`: a transmitter, its keys, and the push authorization we gave it.
+    public struct SSFStream: Sendable {
+        public var name: String
+        public var issuer: String
+        /// The `aud` of its SETs; nil means our issuer.
+        public var audience: String?
+        public var keys: Keys
+        public var algorithms: Set<JWSAlgorithm>
+        public var subjectIssuer: String
+        public var tenant: String?
+        public var pushAuthorization: SecretHash
     }
 
     /// The subjects' issuer and tenant for a source about `idpName`'s people.
@@ -26,11 +43,11 @@ extension Configuration {
         return (issuer, tenant)
     }
 
-    static func parseSignals(_ node: ConfigNode?, idps: [IdP], environment: [String: String],
-                             resolve: (String) -> String) throws(ConfigurationError) -> Signals {
+    static func parseSignals(_ node: ConfigNode?, idps: [IdP], environment: [String: String], resolve: (String) -> String,
+                             loopbackHTTP: Bool) throws(ConfigurationError) -> Signals {
         var signals = Signals()
         guard let node else { return signals }
-        let top = try node.mapping(allowed: ["scim"])
+        let top = try node.mapping(allowed: ["scim", "ssf", "okta_event_hooks"])
         var names: Set<String> = []
         for item in try top["scim"]?.sequence() ?? [] {
             let m = try item.mapping(allowed: ["name", "idp", "tenant", "token_hash", "subject_attribute", "group_attribute"])
@@ -59,6 +76,57 @@ extension Configuration {
             signals.scim.append(SCIMConnection(name: name, issuer: issuer, tenant: tenant, tokenHash: hash, subjectAttribute: subjectAttribute,
                                                groupAttribute: groupAttribute))
         }
+        for item in try top["ssf"]?.sequence() ?? [] {
+            let m = try item.mapping(allowed: ["name", "idp", "tenant", "issuer", "audience", "jwks_uri", "jwks_file", "algorithms",
+                                               "push_authorization_hash"])
+            let name = try unique(m, item, &names, kind: "ssf")
+            guard let idpNode = m["idp"] else { throw item.error("idp is required (whose people this stream speaks about)") }
+            let (subjectIssuer, tenant) = try subjectIssuer(idpName: try idpNode.string(), tenant: try m["tenant"]?.string(), idps: idps, node: idpNode)
+            guard let issuerNode = m["issuer"] else { throw item.error("issuer is required (the transmitter's iss)") }
+            let keys = try parseKeys(m, at: item, resolve: resolve, loopbackHTTP: loopbackHTTP)
+            var algorithms: Set<JWSAlgorithm> = [.rs256]
+            if let list = m["algorithms"] {
+                algorithms = []
+                for entry in try list.sequence() {
+                    guard let algorithm = JWSAlgorithm(rawValue: try entry.string()), algorithmsAllowedFromIdPs.contains(algorithm) else {
+                        throw entry.error("must be an asymmetric JWS algorithm")
+                    }
+                    algorithms.insert(algorithm)
+                }
+            }
+            signals.ssf.append(SSFStream(name: name, issuer: try issuerNode.string(), audience: try m["audience"]?.string(), keys: keys,
+                                         algorithms: algorithms, subjectIssuer: subjectIssuer, tenant: tenant,
+                                         pushAuthorization: try secretHash(m, item, "push_authorization_hash", environment: environment, resolve: resolve,
+                                                                           hint: "the hash of the exact Authorization header value given to the transmitter")))
+        }
+        for item in try top["okta_event_hooks"]?.sequence() ?? [] {
+            let m = try item.mapping(allowed: ["name", "idp", "tenant", "header", "secret_hash"])
+            let name = try unique(m, item, &names, kind: "okta")
+            guard let idpNode = m["idp"] else { throw item.error("idp is required (the Okta org whose users the hook reports)") }
+            let (subjectIssuer, tenant) = try subjectIssuer(idpName: try idpNode.string(), tenant: try m["tenant"]?.string(), idps: idps, node: idpNode)
+            signals.oktaEventHooks.append(OktaEventHook(
+                name: name, subjectIssuer: subjectIssuer, tenant: tenant, header: try m["header"]?.string() ?? "Authorization",
+                secret: try secretHash(m, item, "secret_hash", environment: environment, resolve: resolve,
+                                       hint: "the hash of the header value configured in the Okta hook")))
+        }
         return signals
+    }
+
+    static func unique(_ m: [String: ConfigNode], _ item: ConfigNode, _ names: inout Set<String>, kind: String) throws(ConfigurationError) -> String {
+        guard let node = m["name"] else { throw item.error("name is required") }
+        let name = try node.string()
+        guard !name.isEmpty, name.utf8.allSatisfy({ $0 == 0x2D || $0 == 0x5F || (0x30...0x39).contains($0) || (0x61...0x7A).contains($0) }),
+              names.insert("\(kind):\(name)").inserted else {
+            throw node.error("must be a unique name of lower-case letters, digits, '-' or '_' (it is a URL path segment)")
+        }
+        return name
+    }
+
+    static func secretHash(_ m: [String: ConfigNode], _ item: ConfigNode, _ key: String, environment: [String: String], resolve: (String) -> String,
+                           hint: String) throws(ConfigurationError) -> SecretHash {
+        guard let node = m[key] else { throw item.error("\(key) is required (\(hint); make it with `bridgekeeper clients hash-secret`)") }
+        do { return try SecretHash(encoded: try node.secret(environment: environment, resolve: resolve)) } catch let error as ConfigurationError {
+            throw error
+        } catch let problem as ConfigurationProblem { throw node.error(problem.message) } catch { throw node.error("\(error)") }
     }
 }

@@ -129,9 +129,17 @@ public struct SignalProcessor: Sendable {
                                                   performedBy: signal.performer)] : []
             try await store.completeSignal(signal.id, at: now, enabling: subject, audit: audit)
             return .enabled(wasDisabled: wasDisabled)
-        case .attributes(let groups, let roles):
+        case .attributes, .leaveGroup:
             let previous = try await store.attributes(of: subject)?.attributes
-            let attributes = SubjectAttributes(groups: groups ?? previous?.groups ?? [], roles: roles ?? previous?.roles ?? [])
+            let attributes: SubjectAttributes
+            switch signal.action {
+            case .attributes(let groups, let roles):
+                attributes = SubjectAttributes(groups: groups ?? previous?.groups ?? [], roles: roles ?? previous?.roles ?? [])
+            case .leaveGroup(let group):
+                attributes = SubjectAttributes(groups: (previous?.groups ?? []).filter { !$0.isExactly(group) }, roles: previous?.roles ?? [])
+            default:
+                return .narrowed(revoked: [])
+            }
             _ = try await store.recordAttributes(attributes, of: subject, at: now)
             let revoked = try await narrow(subject, to: attributes, now: now, by: signal.performer)
             let changed = AuditEvent(kind: .administration, reason: .attributesChanged, time: now, issuer: subject.issuer, tenant: subject.tenant,

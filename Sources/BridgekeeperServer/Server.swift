@@ -137,6 +137,16 @@ public final class BridgekeeperServer: Sendable {
         if !c.signals.scim.isEmpty {
             apis.append(("/scim/v2", SCIMService(issuer: c.issuer, connections: c.signals.scim, store: store, signals: signals, clock: clock)))
         }
+        if !c.signals.ssf.isEmpty {
+            let transmitters = c.signals.ssf.map {
+                SSFTransmitter(name: $0.name, issuer: $0.issuer, audience: $0.audience ?? c.issuer, keys: source($0.keys), algorithms: $0.algorithms,
+                               subjectIssuer: $0.subjectIssuer, tenant: $0.tenant, pushAuthorization: $0.pushAuthorization)
+            }
+            apis.append(("/signals/ssf", SSFReceiver(transmitters: transmitters, store: store, signals: signals, clock: clock)))
+        }
+        if !c.signals.oktaEventHooks.isEmpty {
+            apis.append(("/signals/okta", OktaEventHooks(hooks: c.signals.oktaEventHooks, store: store, signals: signals, clock: clock)))
+        }
         return HTTPServices(issuer: c.issuer, tokenEndpoint: endpoint, tokenManagement: management, keys: keys, catalog: c.catalog,
                             metadata: metadata, addressLimiter: RateLimiter(rate: c.perAddressLimit.rate, burst: c.perAddressLimit.burst),
                             jwksMaxAge: max(0, min(300, Int(c.keyPropagationDelay - c.keyReloadInterval))), clock: clock, bridge: bridge,

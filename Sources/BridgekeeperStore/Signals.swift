@@ -27,6 +27,8 @@ public struct InboundSignal: Sendable, Hashable {
         /// The person's groups or roles are now these (nil: unchanged): feed policy, and revoke the
         /// tokens of theirs and their agents that now exceed it.
         case attributes(groups: [String]?, roles: [String]?)
+        /// The person left this group (their other groups unchanged): the same narrowing.
+        case leaveGroup(String)
 
         public var name: String {
             switch self {
@@ -34,6 +36,7 @@ public struct InboundSignal: Sendable, Hashable {
             case .revokeSessions: "revoke_sessions"
             case .enable: "enable"
             case .attributes: "attributes"
+            case .leaveGroup: "leave_group"
             }
         }
     }

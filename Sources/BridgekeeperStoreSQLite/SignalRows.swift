@@ -76,6 +76,7 @@ extension SQLiteStore {
     }
 
     static func actionJSON(_ action: InboundSignal.Action) -> String {
+        if case .leaveGroup(let group) = action { return JSONValue.object(JSONObject(["group": .string(group)])).serialized() }
         guard case .attributes(let groups, let roles) = action else { return "{}" }
         var object = JSONObject()
         if let groups { object["groups"] = .array(groups.map(JSONValue.string)) }
@@ -101,6 +102,11 @@ extension SQLiteStore {
                 return values.compactMap(\.stringValue)
             }
             action = .attributes(groups: list("groups"), roles: list("roles"))
+        case "leave_group":
+            guard case .object(let object) = try JSONValue.parse(try text("action_json")), case .string(let group)? = object["group"] else {
+                throw CorruptRow(table: "signals", column: "action_json")
+            }
+            action = .leaveGroup(group)
         default: throw CorruptRow(table: "signals", column: "action")
         }
         let tenant = row.column("tenant").flatMap { $0.isNull ? nil : $0.string }

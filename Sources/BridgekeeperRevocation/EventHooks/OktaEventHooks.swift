@@ -1,0 +1,127 @@
+public import BridgekeeperAudit
+public import BridgekeeperCore
+public import BridgekeeperGrants
+public import BridgekeeperJOSE
+public import BridgekeeperStore
+public import Foundation
+
+/// One Okta Event Hook pointed at Bridgekeeper.
+public struct OktaEventHook: Sendable {
+    public let name: String
+    /// The subjects' issuer and tenant (the Okta org or authorization server whose tokens name them).
+    public let subjectIssuer: String
+    public let tenant: String?
+    /// The header Okta sends on every call (configured in Okta's hook) and its value, hashed.
+    public let header: String
+    public let secret: SecretHash
+
+    public init(name: String, subjectIssuer: String, tenant: String?, header: String, secret: SecretHash) {
+        self.name = name
+        self.subjectIssuer = subjectIssuer
+        self.tenant = tenant
+        self.header = header.lowercased()
+        self.secret = secret
+    }
+}
+
+/// The Okta Event Hooks receiver (issue 6) at `/signals/okta/{hook}`.
+///
+/// Okta authenticates only with the static header configured in the hook. The one-time
+/// verification is a GET carrying `X-Okta-Verification-Challenge`, answered
+/// `{"verification": value}`. Each POST carries events; each event becomes a signal deduplicated by
+/// its `uuid` (Okta delivers at least once), durable before the 200, processed in the same request.
+/// A person deactivated, suspended or being deleted, or unassigned from the app, is offboarded;
+/// re-activated or unsuspended, enabled; removed from a group, that group leaves their recorded
+/// groups and the tokens that now exceed policy are revoked.
+public struct OktaEventHooks: APIEndpoint {
+    let hooks: [OktaEventHook]
+    let store: any AuditLog
+    let signals: SignalProcessor
+    let clock: any WallClock
+
+    public init(hooks: [OktaEventHook], store: any AuditLog, signals: SignalProcessor, clock: any WallClock) {
+        self.hooks = hooks
+        self.store = store
+        self.signals = signals
+        self.clock = clock
+    }
+
+    public func handle(_ request: APIRequest) async -> EndpointResponse {
+        guard request.path.count == 1, let hook = hooks.first(where: { $0.name == request.path[0] }) else {
+            return await refuse(404, "no such hook", .oktaHookInvalidRequest, hook: nil, request)
+        }
+        let presented = hook.header == "authorization" ? request.authorization : request.headers[hook.header]
+        guard let presented, hook.secret.matches(presented) else {
+            return await refuse(401, "the hook's authorization header is missing or wrong", .oktaHookUnauthorized, hook: hook, request)
+        }
+        switch request.method {
+        case "GET":
+            guard let challenge = request.headers["x-okta-verification-challenge"], !challenge.isEmpty, challenge.utf8.count <= 256 else {
+                return await refuse(400, "a GET is the one-time verification: X-Okta-Verification-Challenge is missing", .oktaHookInvalidRequest,
+                                    hook: hook, request)
+            }
+            return EndpointResponse(status: 200, body: JSONValue.object(JSONObject(["verification": .string(challenge)])).serialized())
+        case "POST":
+            guard case .object(let body)? = try? JSONValue.parse(request.body), case .object(let data)? = body["data"],
+                  case .array(let events)? = data["events"] else {
+                return await refuse(400, "expected {\"data\":{\"events\":[…]}}", .oktaHookInvalidRequest, hook: hook, request)
+            }
+            do {
+                for case .object(let event) in events {
+                    guard let signal = Self.signal(event, hook: hook, processor: signals) else {
+                        _ = try await store.append(AuditEvent(kind: .administration, reason: .oktaHookEventIgnored, time: clock.now(),
+                                                              remoteAddress: request.remoteAddress, performedBy: "okta_event_hook:\(hook.name)"))
+                        continue
+                    }
+                    _ = try await signals.submit(signal)
+                }
+            } catch {
+                // Not durable: Okta retries the delivery.
+                return .serverError
+            }
+            return EndpointResponse(status: 200, body: "")
+        default:
+            return await refuse(405, "GET (verification) or POST (events)", .oktaHookInvalidRequest, hook: hook, request)
+        }
+    }
+
+    /// The signal an Okta event asks for: its action, the user it targets (the Okta user id is the
+    /// ID token's `sub`), deduplicated by the event's `uuid`. Nil for events that ask nothing.
+    static func signal(_ event: JSONObject, hook: OktaEventHook, processor: SignalProcessor) -> InboundSignal? {
+        guard case .string(let type)? = event["eventType"], case .string(let uuid)? = event["uuid"], !uuid.isEmpty,
+              case .array(let targets)? = event["target"] else { return nil }
+        let objects = targets.compactMap(\.objectValue)
+        guard let user = objects.first(where: { $0["type"]?.stringValue == "User" })?["id"]?.stringValue, !user.isEmpty else { return nil }
+        let action: InboundSignal.Action
+        switch type {
+        case "user.lifecycle.deactivate", "user.lifecycle.suspend", "user.lifecycle.delete.initiated", "application.user_membership.remove":
+            action = .offboard
+        case "user.lifecycle.activate", "user.lifecycle.reactivate", "user.lifecycle.unsuspend":
+            action = .enable
+        case "group.user_membership.remove":
+            guard let group = objects.first(where: { $0["type"]?.stringValue == "UserGroup" })?["displayName"]?.stringValue else { return nil }
+            action = .leaveGroup(group)
+        case "user.session.clear", "user.account.reset_password", "user.mfa.factor.reset_all":
+            action = .revokeSessions
+        default:
+            return nil
+        }
+        return processor.signal(source: .oktaEventHook, connection: hook.name, externalID: uuid, event: type,
+                                subject: SubjectKey(issuer: hook.subjectIssuer, tenant: hook.tenant, subject: user), action: action)
+    }
+
+    func refuse(_ status: Int, _ message: String, _ reason: ReasonCode, hook: OktaEventHook?, _ request: APIRequest) async -> EndpointResponse {
+        let event = AuditEvent(kind: .denial, reason: reason, time: clock.now(), remoteAddress: request.remoteAddress,
+                               performedBy: hook.map { "okta_event_hook:\($0.name)" })
+        do { _ = try await store.append(event) } catch { return .serverError }
+        return EndpointResponse(status: status,
+                                body: JSONValue.object(JSONObject(["error": .string("invalid_request"), "error_description": .string(message)])).serialized())
+    }
+}
+
+extension ReasonCode {
+    public static let oktaHookUnauthorized = ReasonCode("okta_hook_unauthorized")
+    public static let oktaHookInvalidRequest = ReasonCode("okta_hook_invalid_request")
+    /// An Okta event that asks nothing of the broker.
+    public static let oktaHookEventIgnored = ReasonCode("okta_hook_event_ignored")
+}

@@ -223,7 +223,8 @@ let package = Package(
         ),
         .testTarget(
             name: "BridgekeeperConfigTests",
-            dependencies: ["BridgekeeperConfig", "BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperGrants"],
+            dependencies: ["BridgekeeperConfig", "BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperGrants",
+                           "BridgekeeperRevocation"],
             swiftSettings: settings
         ),
         .testTarget(

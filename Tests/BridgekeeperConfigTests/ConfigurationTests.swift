@@ -4,6 +4,7 @@ import BridgekeeperGrants
 import BridgekeeperJOSE
 import BridgekeeperPolicy
 import Foundation
+import BridgekeeperRevocation
 import Testing
 
 /// A configuration file built from sections, so each test changes only the part it is about.
@@ -1169,5 +1170,47 @@ struct ConfigurationAgentsTests {
         var file = ConfigFile()
         file.extra = "agents:\n  \(setting)"
         expectRefused(file, path: path, because: why)
+    }
+}
+
+@Suite("Configuration: signal sources (issue 6)")
+struct SignalSourceConfigurationTests {
+    static let hash = SecretHash.make(secret: "s3cret-token-0123456789", iterations: 10_000)
+
+    @Test("scim, ssf and okta_event_hooks are read with their defaults: subjects from externalId, groups by displayName, RS256, our issuer as audience, the Authorization header")
+    func defaults() throws {
+        var file = ConfigFile()
+        file.extra = """
+            signals:
+              scim:
+                - { name: okta, idp: corp, token_hash: "\(Self.hash)" }
+              ssf:
+                - { name: okta, idp: corp, issuer: "https://example.okta.com", jwks_file: /nonexistent/keys.json, push_authorization_hash: "\(Self.hash)" }
+              okta_event_hooks:
+                - { name: okta, idp: corp, secret_hash: "\(Self.hash)" }
+            """
+        expectRefused(file, path: "signals.ssf[0].jwks_file", because: "cannot read /nonexistent/keys.json")
+        file.extra = file.extra.replacingOccurrences(of: "jwks_file: /nonexistent/keys.json", with: "jwks_uri: https://example.okta.com/oauth2/v1/keys")
+        let c = try file.parse()
+        let scim = try #require(c.signals.scim.first)
+        #expect(scim.subjectAttribute == .externalId && scim.groupAttribute == .displayName)
+        #expect(scim.issuer == c.idps[0].issuers[0].issuer)
+        #expect(scim.tokenHash.matches("s3cret-token-0123456789"))
+        let ssf = try #require(c.signals.ssf.first)
+        #expect(ssf.algorithms == [.rs256] && ssf.audience == nil && ssf.issuer == "https://example.okta.com")
+        #expect(c.signals.oktaEventHooks.first?.header == "authorization")
+    }
+
+    @Test("a source naming an unknown IdP, lacking its secret, or with a name that is no path segment is refused, naming where")
+    func refusals() {
+        var file = ConfigFile()
+        file.extra = "signals:\n  scim:\n    - { name: x, idp: nobody, token_hash: \"\(Self.hash)\" }"
+        expectRefused(file, path: "signals.scim[0].idp", because: "no IdP named nobody")
+        file.extra = "signals:\n  scim:\n    - { name: x, idp: corp }"
+        expectRefused(file, path: "signals.scim[0]", because: "token_hash is required")
+        file.extra = "signals:\n  okta_event_hooks:\n    - { name: \"Bad/Name\", idp: corp, secret_hash: \"\(Self.hash)\" }"
+        expectRefused(file, path: "signals.okta_event_hooks[0].name", because: "URL path segment")
+        file.extra = "signals:\n  scim:\n    - { name: x, idp: corp, token_hash: \"\(Self.hash)\", subject_attribute: email }"
+        expectRefused(file, path: "signals.scim[0].subject_attribute", because: "externalId or userName")
     }
 }

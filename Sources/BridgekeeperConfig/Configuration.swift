@@ -77,6 +77,13 @@ public struct Configuration: Sendable {
         }
         var expandedIssuers: [Issuer] = []
         public var groupsOverage: TrustedIdP.GroupsOverage = .refuse
+
+        /// The issuer that names `tenant`'s people (a per-tenant issuer from a template), or the
+        /// IdP's only issuer.
+        public func issuer(forTenant tenant: String?) -> String {
+            guard let tenant else { return issuers[0].issuer }
+            return issuers.first { $0.tenant.map { $0.isExactly(tenant) } ?? false }?.issuer ?? issuers[0].issuer
+        }
     }
 
     public struct Client: Sendable {

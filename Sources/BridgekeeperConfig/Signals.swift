@@ -1,4 +1,4 @@
-public import BridgekeeperCore
+import BridgekeeperCore
 public import BridgekeeperJOSE
 public import BridgekeeperGrants
 public import BridgekeeperRevocation
@@ -39,8 +39,7 @@ extension Configuration {
             return (idp.issuers[0].issuer, nil)
         }
         guard let tenant, rule.allowed.containsExactly(tenant) else { throw node.error("\(idpName) is multi-tenant: tenant must be one of its allowed tenants") }
-        let issuer = idp.issuers.first { $0.tenant.map { $0.isExactly(tenant) } ?? false }?.issuer ?? idp.issuers[0].issuer
-        return (issuer, tenant)
+        return (idp.issuer(forTenant: tenant), tenant)
     }
 
     static func parseSignals(_ node: ConfigNode?, idps: [IdP], environment: [String: String], resolve: (String) -> String,
@@ -51,18 +50,11 @@ extension Configuration {
         var names: Set<String> = []
         for item in try top["scim"]?.sequence() ?? [] {
             let m = try item.mapping(allowed: ["name", "idp", "tenant", "token_hash", "subject_attribute", "group_attribute"])
-            guard let nameNode = m["name"] else { throw item.error("name is required") }
-            let name = try nameNode.string()
-            guard !name.isEmpty, names.insert("scim:" + name).inserted else { throw nameNode.error("must be a unique, non-empty name") }
+            let name = try unique(m, item, &names, kind: "scim")
             guard let idpNode = m["idp"] else { throw item.error("idp is required (whose people this connection provisions)") }
             let (issuer, tenant) = try subjectIssuer(idpName: try idpNode.string(), tenant: try m["tenant"]?.string(), idps: idps, node: idpNode)
-            guard let hashNode = m["token_hash"] else {
-                throw item.error("token_hash is required (make one with `bridgekeeper clients hash-secret` from the token you give the IdP)")
-            }
-            let hash: SecretHash
-            do { hash = try SecretHash(encoded: try hashNode.secret(environment: environment, resolve: resolve)) } catch let error as ConfigurationError {
-                throw error
-            } catch let problem as ConfigurationProblem { throw hashNode.error(problem.message) } catch { throw hashNode.error("\(error)") }
+            let hash = try secretHash(m, item, "token_hash", environment: environment, resolve: resolve,
+                                      hint: "the hash of the bearer token you give the IdP")
             var subjectAttribute = SCIMConnection.SubjectAttribute.externalId
             if let attribute = m["subject_attribute"] {
                 guard let value = SCIMConnection.SubjectAttribute(rawValue: try attribute.string()) else { throw attribute.error("must be externalId or userName") }

@@ -1,4 +1,4 @@
-public import BridgekeeperCore
+import BridgekeeperCore
 public import BridgekeeperGrants
 public import BridgekeeperJOSE
 public import BridgekeeperStore

@@ -89,8 +89,7 @@ public enum AgentAdministration {
         guard let tenant, rule.allowed.containsExactly(tenant) else {
             throw Failure("invalid_owner", "\(idp.name) is multi-tenant: --owner-tenant must be one of its allowed tenants")
         }
-        let issuer = idp.issuers.first { $0.tenant.map { $0.isExactly(tenant) } ?? false }?.issuer ?? idp.issuers[0].issuer
-        return SubjectKey(issuer: issuer, tenant: tenant, subject: subject)
+        return SubjectKey(issuer: idp.issuer(forTenant: tenant), tenant: tenant, subject: subject)
     }
 
     /// The stored credential, and the secret to hand over when one was generated.

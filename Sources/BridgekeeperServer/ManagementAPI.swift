@@ -1,13 +1,13 @@
-public import BridgekeeperAudit
+import BridgekeeperAudit
 public import BridgekeeperConfig
 public import BridgekeeperCore
 public import BridgekeeperGrants
-public import BridgekeeperHTTP
+import BridgekeeperHTTP
 import BridgekeeperJOSE
-public import BridgekeeperPolicy
+import BridgekeeperPolicy
 public import BridgekeeperStore
 public import BridgekeeperRevocation
-public import Foundation
+import Foundation
 
 /// The management API (`/admin/v1`, issue 5): administrators manage every agent, and a person
 /// registers, disables and re-keys their own within `agents.self_service`.

@@ -17,11 +17,18 @@ extension SignalProcessor {
 
     /// The same for a command-line tool: the broker's signing keys loaded from the store.
     public static func forOperator(_ c: Configuration, store: SQLiteStore, clock: any WallClock = SystemClock()) async throws -> SignalProcessor {
+        make(c, store: store, keys: try await KeyRing.forOperator(c, store: store, clock: clock), clock: clock)
+    }
+}
+
+extension KeyRing {
+    /// The broker's access-token keys for a command-line tool, loaded from the store. Receipts are
+    /// signed, so a store the server never opened gets its first key, as `serve` would.
+    public static func forOperator(_ c: Configuration, store: SQLiteStore, clock: any WallClock = SystemClock()) async throws -> KeyRing {
         let sealing = try KeySealing(keyEncryptionKey: c.keyEncryptionKey)
-        // Receipts are signed: a store the server never opened gets its first key, as serve would.
         _ = try await KeyManagement.ensureKey(in: store, sealing: sealing, algorithm: c.signingAlgorithm, now: clock.now())
         let keys = KeyRing(sealing: sealing)
         try await keys.reload(from: store, now: clock.now())
-        return make(c, store: store, keys: keys, clock: clock)
+        return keys
     }
 }

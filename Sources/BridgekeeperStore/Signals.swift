@@ -1,6 +1,6 @@
 public import BridgekeeperAudit
 public import BridgekeeperCore
-public import BridgekeeperPolicy
+import BridgekeeperPolicy
 public import Foundation
 
 /// A revocation signal as received (issue 6): who said it (SCIM, Shared Signals, an Okta Event Hook,

@@ -1,7 +1,7 @@
 public import BridgekeeperCore
 import BridgekeeperJOSE
 public import BridgekeeperStore
-public import Foundation
+import Foundation
 internal import SQLiteNIO
 
 /// SCIM resources on SQLite (issue 6): each write with the signals it raises, in one transaction.

@@ -20,8 +20,7 @@ struct ReceiptsCommand: AsyncParsableCommand {
     /// A receipt as JSON: its id, the JWS, and its claims after checking the signature against the
     /// broker's own published keys.
     static func describe(_ receipt: StoredReceipt, configuration c: Configuration, store: SQLiteStore) async throws -> JSONObject {
-        let keys = KeyRing(sealing: try KeySealing(keyEncryptionKey: c.keyEncryptionKey))
-        try await keys.reload(from: store, now: SystemClock().now())
+        let keys = try await KeyRing.forOperator(c, store: store)
         var object = JSONObject(["id": .string(receipt.id), "signal_id": .string(receipt.signalID), "jws": .string(receipt.jws)])
         do {
             let claims = try ReceiptVerifier.verify(receipt.jws, issuer: c.issuer, keys: keys.snapshot.published, now: SystemClock().now())

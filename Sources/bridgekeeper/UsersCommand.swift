@@ -56,7 +56,7 @@ struct UsersCommand: AsyncParsableCommand {
                 print(wasDisabled ? "\(subject.subject) is enabled; tokens revoked before stay revoked" : "\(subject.subject) is not disabled")
             case .processed(_, .narrowed(let revoked)):
                 print("\(revoked.count) tokens revoked")
-            case .pending(let signal), .processed(let signal, _):
+            case .pending(let signal):
                 throw CLIFailure("signal_pending", "signal \(signal.id) is recorded but its work failed; the server retries it")
             case .duplicate(let id):
                 print("already received as \(id)")

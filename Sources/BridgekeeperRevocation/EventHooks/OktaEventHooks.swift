@@ -1,9 +1,9 @@
-public import BridgekeeperAudit
+import BridgekeeperAudit
 public import BridgekeeperCore
 public import BridgekeeperGrants
-public import BridgekeeperJOSE
+import BridgekeeperJOSE
 public import BridgekeeperStore
-public import Foundation
+import Foundation
 
 /// One Okta Event Hook pointed at Bridgekeeper.
 public struct OktaEventHook: Sendable {
@@ -38,6 +38,7 @@ public struct OktaEventHooks: APIEndpoint {
     let store: any AuditLog
     let signals: SignalProcessor
     let clock: any WallClock
+    let secrets = SecretMemo()
 
     public init(hooks: [OktaEventHook], store: any AuditLog, signals: SignalProcessor, clock: any WallClock) {
         self.hooks = hooks
@@ -51,7 +52,7 @@ public struct OktaEventHooks: APIEndpoint {
             return await refuse(404, "no such hook", .oktaHookInvalidRequest, hook: nil, request)
         }
         let presented = hook.header == "authorization" ? request.authorization : request.headers[hook.header]
-        guard let presented, hook.secret.matches(presented) else {
+        guard let presented, secrets.matches(presented, hook.secret, source: hook.name) else {
             return await refuse(401, "the hook's authorization header is missing or wrong", .oktaHookUnauthorized, hook: hook, request)
         }
         switch request.method {

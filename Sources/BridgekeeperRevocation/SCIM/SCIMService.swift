@@ -1,9 +1,9 @@
-public import BridgekeeperAudit
+import BridgekeeperAudit
 public import BridgekeeperCore
 public import BridgekeeperGrants
-public import BridgekeeperJOSE
+import BridgekeeperJOSE
 public import BridgekeeperStore
-public import Foundation
+import Foundation
 import Synchronization
 
 /// One IdP's SCIM provisioning into Bridgekeeper: its bearer token, whose subjects its Users are,
@@ -67,8 +67,8 @@ public struct SCIMService: APIEndpoint {
     let store: any SCIMStore & AuditLog
     let signals: SignalProcessor
     let clock: any WallClock
-    /// Tokens already checked, by SHA-256: a token's PBKDF2 check is paid once per process.
-    let known = TokenMemo()
+    /// Tokens already checked: a token's PBKDF2 check is paid once per process.
+    let known = SecretMemo()
 
     public init(issuer: String, connections: [SCIMConnection], store: any SCIMStore & AuditLog, signals: SignalProcessor, clock: any WallClock) {
         self.baseURL = (issuer.hasSuffix("/") ? String(issuer.dropLast()) : issuer) + "/scim/v2"
@@ -109,13 +109,11 @@ public struct SCIMService: APIEndpoint {
             throw Refusal(status: 401, scimType: nil, detail: "send the connection's token as Authorization: Bearer", reason: .scimUnauthorized)
         }
         let token = String(parts[1]).trimmingCharacters(in: .whitespaces)
-        let fingerprint = Base64URL.encode(Digest.sha256(Array(token.utf8)))
-        if let index = known.index(of: fingerprint) { return connections[index] }
-        guard let index = connections.firstIndex(where: { $0.tokenHash.matches(token) }) else {
+        if let name = known.source(of: token), let connection = connections.first(where: { $0.name == name }) { return connection }
+        guard let connection = connections.first(where: { known.matches(token, $0.tokenHash, source: $0.name) }) else {
             throw Refusal(status: 401, scimType: nil, detail: "the bearer token is not a SCIM connection's", reason: .scimUnauthorized)
         }
-        known.remember(fingerprint, index)
-        return connections[index]
+        return connection
     }
 
     func route(_ request: APIRequest, _ connection: SCIMConnection) async throws -> EndpointResponse {
@@ -499,18 +497,6 @@ public struct SCIMService: APIEndpoint {
         if let scimType { object["scimType"] = .string(scimType) }
         return EndpointResponse(status: status, body: JSONValue.object(object).serialized(),
                                 headers: ["Content-Type": "application/scim+json", "Cache-Control": "no-store"])
-    }
-}
-
-/// Connection tokens already checked, by their SHA-256.
-final class TokenMemo: Sendable {
-    private let entries = Mutex<[String: Int]>([:])
-    func index(of fingerprint: String) -> Int? { entries.withLock { $0[fingerprint] } }
-    func remember(_ fingerprint: String, _ index: Int) {
-        entries.withLock { entries in
-            if entries.count > 1_000 { entries.removeAll() }
-            entries[fingerprint] = index
-        }
     }
 }
 

@@ -1,9 +1,9 @@
-public import BridgekeeperAudit
+import BridgekeeperAudit
 public import BridgekeeperCore
 public import BridgekeeperGrants
 public import BridgekeeperJOSE
 public import BridgekeeperStore
-public import Foundation
+import Foundation
 import Synchronization
 
 /// One Shared Signals transmitter Bridgekeeper receives from (an IdP's SSF stream).
@@ -50,6 +50,7 @@ public struct SSFReceiver: APIEndpoint {
     let store: any SCIMStore & AuditLog
     let signals: SignalProcessor
     let clock: any WallClock
+    let secrets = SecretMemo()
 
     public init(transmitters: [SSFTransmitter], store: any SCIMStore & AuditLog, signals: SignalProcessor, clock: any WallClock) {
         self.transmitters = transmitters
@@ -73,7 +74,7 @@ public struct SSFReceiver: APIEndpoint {
                 throw Refusal(status: 404, err: "invalid_request", description: "no such transmitter", reason: .ssfInvalidRequest)
             }
             transmitter = found
-            guard let authorization = request.authorization, found.pushAuthorization.matches(authorization) else {
+            guard let authorization = request.authorization, secrets.matches(authorization, found.pushAuthorization, source: found.name) else {
                 throw Refusal(status: 401, err: "authentication_failed", description: "the push authorization is not the one this stream was given",
                               reason: .ssfAuthenticationFailed)
             }

@@ -28,7 +28,27 @@ extension Configuration {
         public var algorithms: Set<JWSAlgorithm>
         public var subjectIssuer: String
         public var tenant: String?
-        public var pushAuthorization: SecretHash
+        public var delivery: Delivery
+
+        /// How the stream's SETs arrive (SSF 1.0 §6.1.1).
+        public enum Delivery: Sendable {
+            /// RFC 8935: the transmitter POSTs to `/signals/ssf/{name}` with the `authorization_header`
+            /// we gave it (kept as a hash).
+            case push(authorization: SecretHash)
+            /// RFC 8936: we poll the transmitter's endpoint.
+            case poll(SSFPollSettings)
+        }
+
+        /// The push authorization's hash; nil for a polled stream (which takes no pushes).
+        public var pushAuthorization: SecretHash? {
+            if case .push(let hash) = delivery { return hash }
+            return nil
+        }
+
+        public var poll: SSFPollSettings? {
+            if case .poll(let settings) = delivery { return settings }
+            return nil
+        }
     }
 
     /// The subjects' issuer and tenant for a source about `idpName`'s people.
@@ -70,7 +90,7 @@ extension Configuration {
         }
         for item in try top["ssf"]?.sequence() ?? [] {
             let m = try item.mapping(allowed: ["name", "idp", "tenant", "issuer", "audience", "jwks_uri", "jwks_file", "algorithms",
-                                               "push_authorization_hash"])
+                                               "delivery", "push_authorization_hash", "poll"])
             let name = try unique(m, item, &names, kind: "ssf")
             guard let idpNode = m["idp"] else { throw item.error("idp is required (whose people this stream speaks about)") }
             let (subjectIssuer, tenant) = try subjectIssuer(idpName: try idpNode.string(), tenant: try m["tenant"]?.string(), idps: idps, node: idpNode)
@@ -86,10 +106,21 @@ extension Configuration {
                     algorithms.insert(algorithm)
                 }
             }
+            let delivery: SSFStream.Delivery
+            switch try m["delivery"]?.string() ?? "push" {
+            case "push":
+                if let poll = m["poll"] { throw poll.error("only a stream with delivery: poll takes poll settings") }
+                delivery = .push(authorization: try secretHash(m, item, "push_authorization_hash", environment: environment, resolve: resolve,
+                                                               hint: "the hash of the exact Authorization header value given to the transmitter"))
+            case "poll":
+                if let push = m["push_authorization_hash"] { throw push.error("a polled stream takes no pushes: remove push_authorization_hash") }
+                guard let pollNode = m["poll"] else { throw item.error("poll is required with delivery: poll (endpoint and token)") }
+                delivery = .poll(try parsePoll(pollNode, environment: environment, resolve: resolve, loopbackHTTP: loopbackHTTP))
+            default:
+                throw m["delivery"]!.error("must be push (RFC 8935) or poll (RFC 8936)")
+            }
             signals.ssf.append(SSFStream(name: name, issuer: try issuerNode.string(), audience: try m["audience"]?.string(), keys: keys,
-                                         algorithms: algorithms, subjectIssuer: subjectIssuer, tenant: tenant,
-                                         pushAuthorization: try secretHash(m, item, "push_authorization_hash", environment: environment, resolve: resolve,
-                                                                           hint: "the hash of the exact Authorization header value given to the transmitter")))
+                                         algorithms: algorithms, subjectIssuer: subjectIssuer, tenant: tenant, delivery: delivery))
         }
         for item in try top["okta_event_hooks"]?.sequence() ?? [] {
             let m = try item.mapping(allowed: ["name", "idp", "tenant", "header", "secret_hash"])
@@ -102,6 +133,23 @@ extension Configuration {
                                        hint: "the hash of the header value configured in the Okta hook")))
         }
         return signals
+    }
+
+    /// `signals.ssf[].poll`: the transmitter's poll endpoint, our bearer token for it, and pacing.
+    static func parsePoll(_ node: ConfigNode, environment: [String: String], resolve: (String) -> String,
+                          loopbackHTTP: Bool) throws(ConfigurationError) -> SSFPollSettings {
+        let m = try node.mapping(allowed: ["endpoint", "token", "max_events", "wait", "interval"])
+        guard let endpointNode = m["endpoint"] else { throw node.error("endpoint is required (the stream's delivery endpoint_url at the transmitter)") }
+        let endpoint = try endpointNode.string()
+        guard let url = URL(string: endpoint), url.host != nil, usesAllowedScheme(url, loopbackHTTP: loopbackHTTP) else {
+            throw endpointNode.error("must be an https URL")
+        }
+        guard let tokenNode = m["token"] else { throw node.error("token is required (the bearer token the transmitter gave for polling; env:NAME or file:PATH)") }
+        var settings = SSFPollSettings(endpoint: endpoint, token: try tokenNode.secret(environment: environment, resolve: resolve))
+        if let value = m["max_events"] { settings.maxEvents = try value.integer(in: 1...1000) }
+        if let value = m["wait"] { settings.wait = Double(try value.integer(in: 0...300)) }
+        if let value = m["interval"] { settings.interval = Double(try value.integer(in: 1...3600)) }
+        return settings
     }
 
     static func unique(_ m: [String: ConfigNode], _ item: ConfigNode, _ names: inout Set<String>, kind: String) throws(ConfigurationError) -> String {

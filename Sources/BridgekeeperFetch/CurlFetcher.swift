@@ -1,5 +1,6 @@
 internal import CCurl
 import Dispatch
+import Synchronization
 
 /// Why an outbound fetch failed. A struct with an extensible code (STYLE rule 6).
 public struct FetchError: Error, Sendable, Hashable, CustomStringConvertible {
@@ -18,6 +19,8 @@ public struct FetchError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let invalidDocument = Code("invalid_document")
         /// The request itself cannot be sent (a header with a line break).
         public static let invalidRequest = Code("invalid_request")
+        /// The calling task was cancelled; the transfer was aborted.
+        public static let cancelled = Code("cancelled")
     }
 
     public let code: Code
@@ -52,7 +55,7 @@ public struct FetchedDocument: Sendable {
 /// One outbound request for `CurlFetcher.send`: a GET, or a POST with a body (an OAuth form).
 public struct HTTPRequest: Sendable {
     public enum Method: String, Sendable {
-        case get = "GET", post = "POST"
+        case get = "GET", post = "POST", delete = "DELETE"
     }
 
     public struct Header: Sendable, Hashable {
@@ -72,6 +75,8 @@ public struct HTTPRequest: Sendable {
     /// Hand a 3xx answer back (with its `Location`) instead of failing with `redirect`. Redirects
     /// are never followed either way. Default off.
     public var returnRedirects = false
+    /// Seconds for this transfer, instead of the fetcher's `totalTimeout` (a long poll waits longer).
+    public var timeout: Double?
 
     public init(method: Method = .get, url: String, headers: [Header] = [], body: [UInt8]? = nil) {
         self.method = method
@@ -152,19 +157,30 @@ public struct CurlFetcher: DocumentFetcher {
     }
 
     /// Sends `request` and returns the answer whatever its status (a 3xx only when the request
-    /// asks for it back; never followed).
+    /// asks for it back; never followed). Cancelling the calling task aborts the transfer within
+    /// moments (libcurl's progress callback sees it), so a long poll never holds up a shutdown.
     public func send(_ request: HTTPRequest) async throws(FetchError) -> FetchedDocument {
         try checkScheme(request.url)
         for header in request.headers where (header.name + header.value).utf8.contains(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0 }) {
             throw FetchError(.invalidRequest, "header \(header.name.prefix(40)) holds a line break")
         }
         let settings = self.settings
-        let result: Result<FetchedDocument, FetchError> = await withCheckedContinuation { continuation in
-            DispatchQueue.global(qos: .utility).async {
-                continuation.resume(returning: Result { () throws(FetchError) in try CurlFetcher.transfer(request, settings) })
+        let cancellation = Cancellation()
+        let result: Result<FetchedDocument, FetchError> = await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                DispatchQueue.global(qos: .utility).async {
+                    continuation.resume(returning: Result { () throws(FetchError) in try CurlFetcher.transfer(request, settings, cancellation) })
+                }
             }
+        } onCancel: {
+            cancellation.flag.store(true, ordering: .relaxed)
         }
         return try result.get()
+    }
+
+    /// Set when the calling task is cancelled; read by the transfer's progress callback.
+    private final class Cancellation: Sendable {
+        let flag = Atomic<Bool>(false)
     }
 
     func checkScheme(_ url: String) throws(FetchError) {
@@ -185,7 +201,17 @@ public struct CurlFetcher: DocumentFetcher {
         var location: String?
         var overflow = false
         let maxBytes: Int
-        init(maxBytes: Int) { self.maxBytes = maxBytes }
+        let cancellation: Cancellation
+        init(maxBytes: Int, cancellation: Cancellation) {
+            self.maxBytes = maxBytes
+            self.cancellation = cancellation
+        }
+    }
+
+    /// Nonzero aborts the transfer (CURLE_ABORTED_BY_CALLBACK) once the caller is cancelled.
+    private static let progress: bk_curl_xferinfo_callback = { context, _, _, _, _ in
+        let sink = Unmanaged<Sink>.fromOpaque(context!).takeUnretainedValue()
+        return sink.cancellation.flag.load(ordering: .relaxed) ? 1 : 0
     }
 
     private static let writeBody: bk_curl_write_callback = { data, size, count, context in
@@ -218,7 +244,7 @@ public struct CurlFetcher: DocumentFetcher {
         return length
     }
 
-    private static func transfer(_ request: HTTPRequest, _ settings: Settings) throws(FetchError) -> FetchedDocument {
+    private static func transfer(_ request: HTTPRequest, _ settings: Settings, _ cancellation: Cancellation) throws(FetchError) -> FetchedDocument {
         let url = request.url
         guard let curl = curl_easy_init() else { throw FetchError(.network, "curl_easy_init failed") }
         defer { curl_easy_cleanup(curl) }
@@ -229,7 +255,8 @@ public struct CurlFetcher: DocumentFetcher {
             guard let appended = curl_slist_append(headerList, line) else { throw FetchError(.network, "curl_slist_append failed") }
             headerList = appended
         }
-        let sink = Sink(maxBytes: settings.maxBytes)
+        if cancellation.flag.load(ordering: .relaxed) { throw FetchError(.cancelled, "cancelled before the transfer began") }
+        let sink = Sink(maxBytes: settings.maxBytes, cancellation: cancellation)
         let context = Unmanaged.passUnretained(sink).toOpaque()
         let protocols = settings.allowLoopbackHTTP ? "http,https" : "https"
         var ok = true
@@ -240,7 +267,7 @@ public struct CurlFetcher: DocumentFetcher {
         ok = ok && bk_curl_set_long(curl, CURLOPT_SSL_VERIFYPEER, 1) == CURLE_OK
         ok = ok && bk_curl_set_long(curl, CURLOPT_SSL_VERIFYHOST, 2) == CURLE_OK
         ok = ok && bk_curl_set_long(curl, CURLOPT_CONNECTTIMEOUT_MS, Int(settings.connectTimeout * 1000)) == CURLE_OK
-        ok = ok && bk_curl_set_long(curl, CURLOPT_TIMEOUT_MS, Int(settings.totalTimeout * 1000)) == CURLE_OK
+        ok = ok && bk_curl_set_long(curl, CURLOPT_TIMEOUT_MS, Int((request.timeout ?? settings.totalTimeout) * 1000)) == CURLE_OK
         ok = ok && bk_curl_set_long(curl, CURLOPT_MAXFILESIZE, settings.maxBytes) == CURLE_OK
         ok = ok && bk_curl_set_string(curl, CURLOPT_USERAGENT, "bridgekeeper") == CURLE_OK
         ok = ok && bk_curl_set_write_function(curl, CURLOPT_WRITEFUNCTION, writeBody) == CURLE_OK
@@ -248,6 +275,12 @@ public struct CurlFetcher: DocumentFetcher {
         ok = ok && bk_curl_set_write_function(curl, CURLOPT_HEADERFUNCTION, writeHeader) == CURLE_OK
         ok = ok && bk_curl_set_pointer(curl, CURLOPT_HEADERDATA, context) == CURLE_OK
         ok = ok && bk_curl_set_pointer(curl, CURLOPT_HTTPHEADER, UnsafeMutableRawPointer(headerList)) == CURLE_OK
+        ok = ok && bk_curl_set_long(curl, CURLOPT_NOPROGRESS, 0) == CURLE_OK
+        ok = ok && bk_curl_set_xferinfo_function(curl, progress) == CURLE_OK
+        ok = ok && bk_curl_set_pointer(curl, CURLOPT_XFERINFODATA, context) == CURLE_OK
+        if request.method == .delete {
+            ok = ok && bk_curl_set_string(curl, CURLOPT_CUSTOMREQUEST, "DELETE") == CURLE_OK
+        }
         if request.method == .post {
             let body = request.body ?? []
             ok = ok && bk_curl_set_long(curl, CURLOPT_POST, 1) == CURLE_OK
@@ -263,7 +296,8 @@ public struct CurlFetcher: DocumentFetcher {
         if sink.overflow || code == CURLE_FILESIZE_EXCEEDED {
             throw FetchError(.tooLarge, "response body exceeds \(settings.maxBytes) bytes")
         }
-        if code == CURLE_OPERATION_TIMEDOUT { throw FetchError(.timeout, "no complete answer within \(settings.totalTimeout) s") }
+        if code == CURLE_ABORTED_BY_CALLBACK { throw FetchError(.cancelled, "the caller was cancelled") }
+        if code == CURLE_OPERATION_TIMEDOUT { throw FetchError(.timeout, "no complete answer within \(request.timeout ?? settings.totalTimeout) s") }
         if code == CURLE_UNSUPPORTED_PROTOCOL { throw FetchError(.insecureURL, "protocol not allowed") }
         guard code == CURLE_OK else {
             throw FetchError(.network, String(cString: curl_easy_strerror(code)))

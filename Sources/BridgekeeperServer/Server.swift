@@ -26,6 +26,8 @@ public final class BridgekeeperServer: Sendable {
     public let bridgeKeys: KeyRing?
     /// Revocation signals: the inbox's processor.
     public let signals: SignalProcessor
+    /// RFC 8936 poll clients, one per `signals.ssf[]` stream with `delivery: poll`.
+    public let pollers: [SSFPoller]
     let sealing: KeySealing
     let logger: Logger
     let clock: any WallClock
@@ -55,9 +57,9 @@ public final class BridgekeeperServer: Sendable {
             // before the first request is served.
             let resumed = try await signals.resumePending()
             if resumed > 0 { logger.notice("resumed pending revocation signals", metadata: ["count": "\(resumed)"]) }
-            let services = makeServices(configuration, store: store, keys: keys, bridgeKeys: bridgeKeys, signals: signals, clock: clock)
+            let (services, pollers) = makeServices(configuration, store: store, keys: keys, bridgeKeys: bridgeKeys, signals: signals, clock: clock)
             return BridgekeeperServer(configuration: configuration, store: store, services: services, keys: keys, bridgeKeys: bridgeKeys,
-                                      signals: signals, sealing: sealing, logger: logger, clock: clock)
+                                      signals: signals, pollers: pollers, sealing: sealing, logger: logger, clock: clock)
         } catch {
             await store.close()
             throw error
@@ -65,8 +67,9 @@ public final class BridgekeeperServer: Sendable {
     }
 
     private init(configuration: Configuration, store: SQLiteStore, services: HTTPServices, keys: KeyRing, bridgeKeys: KeyRing?,
-                 signals: SignalProcessor, sealing: KeySealing, logger: Logger, clock: any WallClock) {
+                 signals: SignalProcessor, pollers: [SSFPoller], sealing: KeySealing, logger: Logger, clock: any WallClock) {
         self.signals = signals
+        self.pollers = pollers
         self.bridgeKeys = bridgeKeys
         self.clock = clock
         self.configuration = configuration
@@ -78,7 +81,7 @@ public final class BridgekeeperServer: Sendable {
     }
 
     static func makeServices(_ c: Configuration, store: SQLiteStore, keys: KeyRing, bridgeKeys: KeyRing?, signals: SignalProcessor,
-                             clock: any WallClock) -> HTTPServices {
+                             clock: any WallClock) -> (HTTPServices, [SSFPoller]) {
         var fetchSettings = CurlFetcher.Settings()
         fetchSettings.allowLoopbackHTTP = c.allowLoopbackHTTP
         let cache = JWKSCache(fetcher: CurlFetcher(settings: fetchSettings), clock: clock)
@@ -137,27 +140,41 @@ public final class BridgekeeperServer: Sendable {
         if !c.signals.scim.isEmpty {
             apis.append(("/scim/v2", SCIMService(issuer: c.issuer, connections: c.signals.scim, store: store, signals: signals, clock: clock)))
         }
+        var pollers: [SSFPoller] = []
         if !c.signals.ssf.isEmpty {
+            let intake = SETIntake(store: store, signals: signals, clock: clock)
             let transmitters = c.signals.ssf.map {
                 SSFTransmitter(name: $0.name, issuer: $0.issuer, audience: $0.audience ?? c.issuer, keys: source($0.keys), algorithms: $0.algorithms,
                                subjectIssuer: $0.subjectIssuer, tenant: $0.tenant, pushAuthorization: $0.pushAuthorization)
             }
-            apis.append(("/signals/ssf", SSFReceiver(transmitters: transmitters, store: store, signals: signals, clock: clock)))
+            // Every stream has its push path: a polled one answers pushes 401, so a transmitter
+            // configured for the wrong method is told.
+            apis.append(("/signals/ssf", SSFReceiver(transmitters: transmitters, intake: intake)))
+            var pollSettings = fetchSettings
+            pollSettings.maxBytes = SSFPollSettings.maxResponseBytes
+            let transport = CurlPollTransport(fetcher: CurlFetcher(settings: pollSettings))
+            for (stream, transmitter) in zip(c.signals.ssf, transmitters) {
+                guard let settings = stream.poll else { continue }
+                pollers.append(SSFPoller(transmitter: transmitter, settings: settings, intake: intake, transport: transport, audit: store, clock: clock))
+            }
         }
         if !c.signals.oktaEventHooks.isEmpty {
             apis.append(("/signals/okta", OktaEventHooks(hooks: c.signals.oktaEventHooks, store: store, signals: signals, clock: clock)))
         }
-        return HTTPServices(issuer: c.issuer, tokenEndpoint: endpoint, tokenManagement: management, keys: keys, catalog: c.catalog,
-                            metadata: metadata, addressLimiter: RateLimiter(rate: c.perAddressLimit.rate, burst: c.perAddressLimit.burst),
-                            jwksMaxAge: max(0, min(300, Int(c.keyPropagationDelay - c.keyReloadInterval))), clock: clock, bridge: bridge,
-                            management: managementAPI, apis: apis)
+        let services = HTTPServices(issuer: c.issuer, tokenEndpoint: endpoint, tokenManagement: management, keys: keys, catalog: c.catalog,
+                                    metadata: metadata, addressLimiter: RateLimiter(rate: c.perAddressLimit.rate, burst: c.perAddressLimit.burst),
+                                    jwksMaxAge: max(0, min(300, Int(c.keyPropagationDelay - c.keyReloadInterval))), clock: clock, bridge: bridge,
+                                    management: managementAPI, apis: apis)
+        return (services, pollers)
     }
 
     /// The Hummingbird application on the configured address.
     public func application(port: Int? = nil, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         Application(router: buildRouter(services),
                     configuration: .init(address: .hostname(configuration.host, port: port ?? configuration.port), serverName: "bridgekeeper"),
-                    services: [Maintenance(server: self)],
+                    // A service that returns ends the application, so the pollers' service is there
+                    // only when there are pollers, and it runs until shutdown.
+                    services: pollers.isEmpty ? [Maintenance(server: self)] : [Maintenance(server: self), SignalPolling(pollers: pollers, logger: logger)],
                     onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
                     logger: logger)
     }
@@ -173,6 +190,49 @@ public final class BridgekeeperServer: Sendable {
             throw error
         }
         await store.close()
+    }
+}
+
+/// The RFC 8936 poll clients, each in its own task, until graceful shutdown (which cancels a
+/// request the transmitter is holding at once).
+struct SignalPolling: Service {
+    let pollers: [SSFPoller]
+    let logger: Logger
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await withDiscardingTaskGroup { group in
+                for poller in pollers {
+                    group.addTask {
+                        await poller.run { error in
+                            logger.error("polling a Shared Signals transmitter failed",
+                                         metadata: ["stream": "\(poller.transmitter.name)", "error": "\(error)"])
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Poll requests over libcurl: a JSON POST with the stream's bearer token, allowed to last the
+/// long-poll wait plus a margin.
+struct CurlPollTransport: SSFPollTransport {
+    let fetcher: CurlFetcher
+
+    func poll(_ body: [UInt8], settings: SSFPollSettings) async throws(SSFPollError) -> (status: Int, body: [UInt8]) {
+        typealias Outbound = BridgekeeperFetch.HTTPRequest
+        var request = Outbound(method: .post, url: settings.endpoint,
+                               headers: [Outbound.Header("Content-Type", "application/json"), Outbound.Header("Accept", "application/json"),
+                                         Outbound.Header("Authorization", "Bearer \(settings.token)")],
+                               body: body)
+        request.timeout = settings.wait + 15
+        do {
+            let answer = try await fetcher.send(request)
+            return (answer.status, answer.body)
+        } catch {
+            throw SSFPollError(.transport, error.description)
+        }
     }
 }
 

@@ -23,6 +23,13 @@ static inline CURLcode bk_curl_set_write_function(CURL *curl, CURLoption option,
     return curl_easy_setopt(curl, option, callback);
 }
 
+typedef int (*bk_curl_xferinfo_callback)(void *context, curl_off_t download_total, curl_off_t download_now,
+                                         curl_off_t upload_total, curl_off_t upload_now);
+
+static inline CURLcode bk_curl_set_xferinfo_function(CURL *curl, bk_curl_xferinfo_callback callback) {
+    return curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, callback);
+}
+
 static inline CURLcode bk_curl_get_long(CURL *curl, CURLINFO info, long *value) {
     return curl_easy_getinfo(curl, info, value);
 }

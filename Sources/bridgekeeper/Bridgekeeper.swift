@@ -17,7 +17,7 @@ struct Bridgekeeper: AsyncParsableCommand {
             Tokens may be given as '-' to read them from standard input (keeps them out of shell history).
             """,
         subcommands: [ServeCommand.self, ConfigCommand.self, DemoCommand.self, AuditCommand.self, KeysCommand.self,
-                      ClientsCommand.self, AgentsCommand.self, UsersCommand.self, ReceiptsCommand.self, PRMCommand.self, JWTCommand.self, LoginCommand.self, TokenCommand.self, LogoutCommand.self]
+                      ClientsCommand.self, AgentsCommand.self, UsersCommand.self, ReceiptsCommand.self, SSFCommand.self, PRMCommand.self, JWTCommand.self, LoginCommand.self, TokenCommand.self, LogoutCommand.self]
     )
 }
 

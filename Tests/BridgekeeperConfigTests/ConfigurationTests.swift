@@ -1213,4 +1213,38 @@ struct SignalSourceConfigurationTests {
         file.extra = "signals:\n  scim:\n    - { name: x, idp: corp, token_hash: \"\(Self.hash)\", subject_attribute: email }"
         expectRefused(file, path: "signals.scim[0].subject_attribute", because: "externalId or userName")
     }
+
+    @Test("a polled stream (delivery: poll) takes its endpoint, token and pacing with defaults, and no push hash; each mistake is refused, naming where")
+    func pollDelivery() throws {
+        var file = ConfigFile()
+        let stream = "{ name: tx, idp: corp, issuer: \"https://tx.example\", jwks_uri: \"https://tx.example/jwks\", delivery: poll"
+        file.extra = "signals:\n  ssf:\n    - \(stream), poll: { endpoint: \"https://tx.example/poll/1\", token: env:TX_TOKEN } }"
+        var environment = ConfigFile.environment
+        environment["TX_TOKEN"] = "poll-token-0123"
+        let c = try file.parse(environment: environment)
+        let ssf = try #require(c.signals.ssf.first)
+        #expect(ssf.pushAuthorization == nil)
+        let poll = try #require(ssf.poll)
+        #expect(poll.endpoint == "https://tx.example/poll/1" && poll.token == "poll-token-0123")
+        #expect(poll.maxEvents == 100 && poll.wait == 30 && poll.interval == 10)
+
+        file.extra = "signals:\n  ssf:\n    - \(stream), poll: { endpoint: \"https://tx.example/p\", token: t, max_events: 5, wait: 0, interval: 2 } }"
+        let tuned = try #require(try file.parse().signals.ssf.first?.poll)
+        #expect(tuned.maxEvents == 5 && tuned.wait == 0 && tuned.interval == 2)
+
+        file.extra = "signals:\n  ssf:\n    - \(stream) }"
+        expectRefused(file, path: "signals.ssf[0]", because: "poll is required")
+        file.extra = "signals:\n  ssf:\n    - \(stream), poll: { endpoint: \"http://tx.example/p\", token: t } }"
+        expectRefused(file, path: "signals.ssf[0].poll.endpoint", because: "https")
+        file.extra = "signals:\n  ssf:\n    - \(stream), poll: { endpoint: \"https://tx.example/p\" } }"
+        expectRefused(file, path: "signals.ssf[0].poll", because: "token is required")
+        file.extra = "signals:\n  ssf:\n    - \(stream), push_authorization_hash: \"\(Self.hash)\", poll: { endpoint: \"https://tx.example/p\", token: t } }"
+        expectRefused(file, path: "signals.ssf[0].push_authorization_hash", because: "takes no pushes")
+        file.extra = "signals:\n  ssf:\n    - \(stream), poll: { endpoint: \"https://tx.example/p\", token: t, max_events: 0 } }"
+        expectRefused(file, path: "signals.ssf[0].poll.max_events", because: "1 to 1000")
+        file.extra = "signals:\n  ssf:\n    - { name: tx, idp: corp, issuer: \"https://tx.example\", jwks_uri: \"https://tx.example/jwks\", delivery: carrier-pigeon }"
+        expectRefused(file, path: "signals.ssf[0].delivery", because: "push (RFC 8935) or poll (RFC 8936)")
+        file.extra = "signals:\n  ssf:\n    - { name: tx, idp: corp, issuer: \"https://tx.example\", jwks_uri: \"https://tx.example/jwks\", push_authorization_hash: \"\(Self.hash)\", poll: { endpoint: \"https://tx.example/p\", token: t } }"
+        expectRefused(file, path: "signals.ssf[0].poll", because: "only a stream with delivery: poll")
+    }
 }

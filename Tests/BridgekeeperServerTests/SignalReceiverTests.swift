@@ -154,7 +154,7 @@ struct SignalReceiverTests: JWTBearerTesting {
             let verification = try set("https://schemas.openid.net/secevent/ssf/event-type/verification", JSONObject(["state": "abc"]),
                                        subject: JSONObject(["format": "opaque", "id": "stream-1"]), now: clock.now())
             #expect(try await deliver(client, verification).status == .accepted)
-            #expect(try await auditTrail(server).last?.event.reason == .ssfControlEvent)
+            #expect(try await auditTrail(server).last?.event.reason == .ssfVerification)
             W.expectActive(try await W.introspect(client, notion))
 
             let unknown = try set(Self.risc + "account-disabled", subject: JSONObject(["format": "email", "email": "nobody@example.com"]), now: clock.now())

@@ -14,6 +14,8 @@ let package = Package(
     products: [
         .executable(name: "bridgekeeper", targets: ["bridgekeeper"]),
         .library(name: "BridgekeeperJOSE", targets: ["BridgekeeperJOSE"]),
+        // For gateways and MCP servers: verifies the broker's access tokens; nothing server-side.
+        .library(name: "BridgekeeperVerifier", targets: ["BridgekeeperVerifier"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -58,6 +60,13 @@ let package = Package(
         .target(
             name: "BridgekeeperJOSE",
             dependencies: ["COpenSSL"],
+            swiftSettings: settings
+        ),
+        // Shipped to gateways (issue 7): offline access-token verification, a per-token cache,
+        // tool authorization, revocation inputs. Core, JOSE and Fetch (libcurl) only.
+        .target(
+            name: "BridgekeeperVerifier",
+            dependencies: ["BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperFetch"],
             swiftSettings: settings
         ),
         .target(
@@ -211,6 +220,11 @@ let package = Package(
             swiftSettings: settings
         ),
         .testTarget(
+            name: "BridgekeeperVerifierTests",
+            dependencies: ["BridgekeeperVerifier", "BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperFetch"],
+            swiftSettings: settings
+        ),
+        .testTarget(
             name: "BridgekeeperCoreTests",
             dependencies: ["BridgekeeperCore"],
             swiftSettings: settings
@@ -248,7 +262,7 @@ let package = Package(
         .testTarget(
             name: "BridgekeeperInteropTests",
             dependencies: [
-                "BridgekeeperServer", "BridgekeeperConfig", "BridgekeeperJOSE", "BridgekeeperCore",
+                "BridgekeeperServer", "BridgekeeperConfig", "BridgekeeperJOSE", "BridgekeeperCore", "BridgekeeperVerifier", "BridgekeeperFetch",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -16,9 +16,14 @@ public final class DiscoveredKeySource: KeySource {
     let clock: any WallClock
     /// Seconds between two discovery fetches. Default 60.
     let minimumInterval: TimeInterval
+    /// The well-known document's name: `openid-configuration` (OIDC Discovery) or
+    /// `oauth-authorization-server` (RFC 8414, what a gateway reads from the broker).
+    let document: String
     private let state = Mutex<(url: String?, lastAttempt: Date?)>((nil, nil))
 
-    public init(issuer: String, fetcher: any DocumentFetcher, cache: JWKSCache, clock: any WallClock, minimumInterval: TimeInterval = 60) {
+    public init(issuer: String, fetcher: any DocumentFetcher, cache: JWKSCache, clock: any WallClock, minimumInterval: TimeInterval = 60,
+                document: String = "openid-configuration") {
+        self.document = document
         self.issuer = issuer
         self.fetcher = fetcher
         self.cache = cache
@@ -27,8 +32,8 @@ public final class DiscoveredKeySource: KeySource {
     }
 
     /// The discovery document's URL for `issuer` (a trailing slash is not doubled).
-    public static func documentURL(issuer: String) -> String {
-        (issuer.hasSuffix("/") ? String(issuer.dropLast()) : issuer) + "/.well-known/openid-configuration"
+    public static func documentURL(issuer: String, document: String = "openid-configuration") -> String {
+        (issuer.hasSuffix("/") ? String(issuer.dropLast()) : issuer) + "/.well-known/" + document
     }
 
     /// Pure: the `jwks_uri` of a discovery document for `issuer`, or why it cannot be used.
@@ -55,7 +60,7 @@ public final class DiscoveredKeySource: KeySource {
             throw KeySourceError("\(issuer): discovery failed less than \(Int(minimumInterval)) s ago")
         }
         state.withLock { $0.lastAttempt = now }
-        let url = Self.documentURL(issuer: issuer)
+        let url = Self.documentURL(issuer: issuer, document: document)
         do {
             let document = try await fetcher.get(url)
             guard document.status == 200 else { throw FetchError(.httpStatus, "HTTP \(document.status)") }

@@ -1,0 +1,258 @@
+public import BridgekeeperCore
+public import BridgekeeperJOSE
+public import Foundation
+import Synchronization
+
+/// What a gateway (or MCP server) configures: whose tokens it takes, for which resource.
+public struct VerifierSettings: Sendable {
+    /// The broker's issuer (exact `iss`).
+    public var issuer: String
+    /// This server's resource indicator (exact `aud`).
+    public var resource: String
+    /// The algorithms accepted; asymmetric only (`none` and HMAC are never accepted whatever this
+    /// says). Default: what the broker signs with.
+    public var algorithms: Set<JWSAlgorithm> = [.es256, .es384, .es512, .eddsa, .rs256, .ps256]
+    /// Clock skew allowed on `exp`, `nbf` and `iat`, in seconds. Default 30.
+    public var leeway: TimeInterval = 30
+    /// This server's RFC 9728 protected-resource metadata URL, named in `WWW-Authenticate`.
+    public var resourceMetadata: String?
+    /// The scope a tool needs. Default `tool:<name>` (the broker's default scope token).
+    public var scopeForTool: @Sendable (String) -> String = { "tool:" + $0 }
+    /// Most tokens kept verified in the cache. Default 50,000.
+    public var maxCachedTokens = 50_000
+    /// When set, every answer fails closed (`stale`) once the revocation feed has not been heard
+    /// from for this many seconds (`noteFeedHeard`). Nil: no feed, offline verification only.
+    public var maxStaleness: TimeInterval?
+
+    public init(issuer: String, resource: String) {
+        self.issuer = issuer
+        self.resource = resource
+    }
+}
+
+/// An `at+jwt` access token (RFC 9068) from the broker, verified for this server.
+public struct VerifiedAccessToken: Sendable, Hashable {
+    public let tokenID: String
+    /// `sub`: the person (or the agent acting as itself).
+    public let subject: String
+    /// `idp_iss`: the IdP that vouched for the subject (what the broker's revocation feed names).
+    public let subjectIssuer: String?
+    public let clientID: String
+    public let scopes: Set<String>
+    public let issuedAt: Date?
+    public let expiresAt: Date
+    /// `act.sub`: the agent acting for the subject, when delegated.
+    public let actor: String?
+    public let claims: JSONObject
+}
+
+/// Verifies the broker's access tokens offline and answers whether one may call a tool.
+///
+/// The order (STYLE rule 3): size and shape, `typ` `at+jwt`, `alg` in the allow-list, the key by
+/// `kid` from the broker's JWKS (one rate-limited refetch on an unknown `kid`), the signature, exact
+/// `iss`, `aud` = this resource, `exp`/`nbf`/`iat` with leeway, the claims a gateway needs, then
+/// revocation (the token's `jti`, its subject's epoch). A token that passed is cached until it
+/// expires or is revoked, so the next call with it is one hash lookup and a string comparison.
+public final class AccessTokenVerifier: Sendable {
+    public let settings: VerifierSettings
+    let keys: any KeySource
+    let clock: any WallClock
+    let state: Mutex<State>
+
+    struct State {
+        /// The verified tokens, by the whole compact token (equality over every byte: a token
+        /// that differs anywhere, even in a signature that happens to verify, is a miss).
+        var cache: [String: VerifiedAccessToken] = [:]
+        /// Revoked `jti`s, each kept until its token would have expired anyway.
+        var revoked: [String: Date] = [:]
+        /// Revocation epochs by subject (`idp_iss` + " " + `sub`): tokens issued before are dead.
+        var epochs: [String: Date] = [:]
+        /// When the revocation feed was last heard from.
+        var feedHeard: Date?
+    }
+
+    /// The largest token accepted, in bytes.
+    public static let maxTokenBytes = 16_384
+
+    public init(settings: VerifierSettings, keys: any KeySource, clock: any WallClock = SystemClock()) {
+        var settings = settings
+        settings.algorithms.formIntersection(JWSAlgorithm.asymmetric)
+        self.settings = settings
+        self.keys = keys
+        self.clock = clock
+        self.state = Mutex(State())
+    }
+
+    /// The token, verified; or why not.
+    public func verify(_ token: String) async -> Result<VerifiedAccessToken, VerificationError> {
+        let now = clock.now()
+        let cached: Result<VerifiedAccessToken, VerificationError>? = state.withLock { state in
+            if let failure = Self.staleness(state, settings, now) { return .failure(failure) }
+            guard let hit = state.cache[token] else { return nil }
+            if let failure = Self.revocation(hit, state, now: now, leeway: settings.leeway) {
+                state.cache[token] = nil
+                return .failure(failure)
+            }
+            return .success(hit)
+        }
+        if let cached { return cached }
+        return await verifyUncached(token, now: now)
+    }
+
+    /// Whether the token may call `tool` on this server: the verified token, or why not
+    /// (`insufficientScope` names the scope it lacks).
+    public func authorize(_ token: String?, tool: String) async -> Result<VerifiedAccessToken, VerificationError> {
+        guard let token, !token.isEmpty else { return .failure(VerificationError(.missingToken, "a bearer token is required")) }
+        switch await verify(token) {
+        case .failure(let error): return .failure(error)
+        case .success(let verified):
+            let scope = settings.scopeForTool(tool)
+            guard verified.scopes.contains(scope) else {
+                return .failure(VerificationError(.insufficientScope, "the token does not grant \(scope)", scope: scope))
+            }
+            return .success(verified)
+        }
+    }
+
+    /// The token of an `Authorization: Bearer …` header value (RFC 6750 §2.1; the scheme is
+    /// case-insensitive), or nil.
+    public static func bearerToken(fromAuthorization header: String?) -> String? {
+        guard let header, header.count > 7, header.prefix(7).lowercased() == "bearer " else { return nil }
+        let token = header.dropFirst(7).drop { $0 == " " }
+        return token.isEmpty ? nil : String(token)
+    }
+
+    // MARK: Revocation inputs (the broker's feed applies these)
+
+    /// The token with this `jti` is revoked (kept until `expiresAt`, after which it is dead anyway).
+    public func revokeToken(id: String, expiresAt: Date) {
+        state.withLock { state in
+            state.revoked[id] = expiresAt
+            for (token, verified) in state.cache where verified.tokenID == id { state.cache[token] = nil }
+        }
+    }
+
+    /// Every token of the subject issued before `before` is revoked (a CAEP `session-revoked`).
+    /// Epochs only move forward.
+    public func revokeSubject(issuer: String?, subject: String, before: Date) {
+        let key = Self.subjectKey(issuer, subject)
+        state.withLock { state in
+            if let known = state.epochs[key], known >= before { return }
+            state.epochs[key] = before
+            for (token, verified) in state.cache where Self.subjectKey(verified.subjectIssuer, verified.subject) == key {
+                state.cache[token] = nil
+            }
+        }
+    }
+
+    /// The revocation feed answered: the staleness clock starts again.
+    public func noteFeedHeard(at time: Date) {
+        state.withLock { state in
+            if state.feedHeard.map({ $0 < time }) ?? true { state.feedHeard = time }
+        }
+    }
+
+    /// Forgets every cached verification (after a missed interval, the feed re-syncs and the cache
+    /// is rebuilt from verified tokens, never trusted stale). Revocations are kept.
+    public func clearCache() {
+        state.withLock { $0.cache.removeAll() }
+    }
+
+    /// How many tokens are cached (for metrics and tests).
+    public var cachedCount: Int { state.withLock { $0.cache.count } }
+
+    // MARK: The uncached path
+
+    func verifyUncached(_ token: String, now: Date) async -> Result<VerifiedAccessToken, VerificationError> {
+        guard token.utf8.count <= Self.maxTokenBytes else { return .failure(VerificationError(.malformed, "the token is too large")) }
+        let jws: UnverifiedJWS
+        do { jws = try UnverifiedJWS(compact: token) } catch { return .failure(Self.mapped(error)) }
+        let verifier: (JWKSet) -> JWTVerifier = { [settings] keys in
+            JWTVerifier(kind: .accessToken, signatures: JWSVerifier(keys: keys, algorithms: settings.algorithms),
+                        rules: ClaimRules(issuer: settings.issuer, audience: settings.resource, leeway: settings.leeway))
+        }
+        var verified: VerifiedJWT
+        do {
+            let current: JWKSet
+            do { current = try await keys.keys() } catch {
+                return .failure(VerificationError(.keysUnavailable, "the broker's keys cannot be had: \(error.reason)"))
+            }
+            do { verified = try verifier(current).verify(jws, now: now) } catch where error.code == .unknownKey {
+                // A key the broker published since the last fetch: one refetch, rate-limited by the source.
+                let fresh: JWKSet
+                do { fresh = try await keys.keysAfterUnknownKeyID() } catch {
+                    return .failure(VerificationError(.keysUnavailable, "the broker's keys cannot be had: \(error.reason)"))
+                }
+                verified = try verifier(fresh).verify(jws, now: now)
+            }
+        } catch {
+            return .failure(Self.mapped(error))
+        }
+        let claims = verified.claims.object
+        guard let subject = claims["sub"]?.stringValue, !subject.isEmpty, let jti = claims["jti"]?.stringValue, !jti.isEmpty,
+              let clientID = claims["client_id"]?.stringValue, let exp = claims["exp"]?.numberValue?.exactInteger else {
+            return .failure(VerificationError(.invalidClaims, "an access token needs sub, jti, client_id and exp (RFC 9068 §2.2)"))
+        }
+        var scopes = Set<String>()
+        if let scope = claims["scope"] {
+            guard let text = scope.stringValue else { return .failure(VerificationError(.invalidClaims, "scope is not a string")) }
+            scopes = Set(text.split(separator: " ").map(String.init))
+        }
+        let access = VerifiedAccessToken(
+            tokenID: jti, subject: subject, subjectIssuer: claims["idp_iss"]?.stringValue, clientID: clientID, scopes: scopes,
+            issuedAt: claims["iat"]?.numberValue?.exactInteger.map { Date(timeIntervalSince1970: Double($0)) },
+            expiresAt: Date(timeIntervalSince1970: Double(exp)), actor: claims["act"]?.objectValue?["sub"]?.stringValue, claims: claims)
+        let settings = self.settings
+        return state.withLock { state in
+            if let failure = Self.staleness(state, settings, now) ?? Self.revocation(access, state, now: now, leeway: settings.leeway) {
+                return .failure(failure)
+            }
+            if state.cache.count >= settings.maxCachedTokens { Self.evict(&state, limit: settings.maxCachedTokens, now: now) }
+            state.cache[token] = access
+            return .success(access)
+        }
+    }
+
+    /// Expired entries go first; if the cache is still full, a quarter of it (an arbitrary quarter:
+    /// a miss costs one signature check, never a wrong answer).
+    static func evict(_ state: inout State, limit: Int, now: Date) {
+        state.cache = state.cache.filter { $0.value.expiresAt > now }
+        state.revoked = state.revoked.filter { $0.value > now }
+        guard state.cache.count >= limit else { return }
+        for key in Array(state.cache.keys.prefix(max(1, state.cache.count / 4))) { state.cache[key] = nil }
+    }
+
+    static func staleness(_ state: State, _ settings: VerifierSettings, _ now: Date) -> VerificationError? {
+        guard let bound = settings.maxStaleness else { return nil }
+        guard let heard = state.feedHeard else { return VerificationError(.stale, "the revocation feed has not been heard from yet") }
+        let silence = now.timeIntervalSince(heard)
+        return silence > bound ? VerificationError(.stale, "the revocation feed has been silent for \(Int(silence)) s (bound \(Int(bound)) s)") : nil
+    }
+
+    /// Expiry (with leeway) and revocation, for a token verified now or earlier.
+    static func revocation(_ token: VerifiedAccessToken, _ state: State, now: Date, leeway: TimeInterval) -> VerificationError? {
+        if now.timeIntervalSince(token.expiresAt) >= leeway { return VerificationError(.expired, "the token has expired") }
+        if state.revoked[token.tokenID] != nil { return VerificationError(.revoked, "the token was revoked") }
+        if let epoch = state.epochs[subjectKey(token.subjectIssuer, token.subject)], (token.issuedAt ?? .distantPast) < epoch {
+            return VerificationError(.revoked, "the subject's tokens were revoked")
+        }
+        return nil
+    }
+
+    static func subjectKey(_ issuer: String?, _ subject: String) -> String { (issuer ?? "") + " " + subject }
+
+    static func mapped(_ error: JOSEError) -> VerificationError {
+        switch error.code {
+        case .wrongType: return VerificationError(.wrongType, "not an access token (typ must be at+jwt)")
+        case .algorithmNone, .symmetricAlgorithm, .algorithmNotAllowed: return VerificationError(.algorithmNotAllowed, error.reason)
+        case .unknownKey, .keyIDRequired: return VerificationError(.unknownKey, "no key of the broker matches the token's kid")
+        case .badSignature, .badSignatureEncoding, .invalidKey, .embeddedKey: return VerificationError(.badSignature, "the signature does not verify")
+        case .wrongIssuer: return VerificationError(.wrongIssuer, "iss is not the broker")
+        case .wrongAudience, .multipleAudiences: return VerificationError(.wrongAudience, "the token is not for this server")
+        case .expired: return VerificationError(.expired, "the token has expired")
+        case .notYetValid, .issuedInFuture: return VerificationError(.notYetValid, "the token is not valid yet")
+        case .missingClaim, .invalidClaim, .forbiddenClaim, .lifetimeTooLong: return VerificationError(.invalidClaims, error.reason)
+        default: return VerificationError(.malformed, "not a well-formed signed token (\(error.code.rawValue))")
+        }
+    }
+}

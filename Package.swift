@@ -189,6 +189,12 @@ let package = Package(
             swiftSettings: settings
         ),
         .executableTarget(
+            name: "VerifierBenchmark",
+            dependencies: ["BridgekeeperVerifier", "BridgekeeperJOSE", "BridgekeeperCore"],
+            path: "Benchmarks/VerifierBenchmark",
+            swiftSettings: settings
+        ),
+        .executableTarget(
             name: "RedemptionProfile",
             dependencies: [
                 "BridgekeeperConfig", "BridgekeeperCore", "BridgekeeperGrants", "BridgekeeperHTTP", "BridgekeeperServer",

@@ -44,6 +44,8 @@ public struct VerifiedAccessToken: Sendable, Hashable {
     /// `act.sub`: the agent acting for the subject, when delegated.
     public let actor: String?
     public let claims: JSONObject
+    /// `idp_iss` + " " + `sub`, made once: the key of the subject's revocation epoch.
+    let epochKey: String
 }
 
 /// Verifies the broker's access tokens offline and answers whether one may call a tool.
@@ -139,7 +141,7 @@ public final class AccessTokenVerifier: Sendable {
         state.withLock { state in
             if let known = state.epochs[key], known >= before { return }
             state.epochs[key] = before
-            for (token, verified) in state.cache where Self.subjectKey(verified.subjectIssuer, verified.subject) == key {
+            for (token, verified) in state.cache where verified.epochKey == key {
                 state.cache[token] = nil
             }
         }
@@ -201,7 +203,8 @@ public final class AccessTokenVerifier: Sendable {
         let access = VerifiedAccessToken(
             tokenID: jti, subject: subject, subjectIssuer: claims["idp_iss"]?.stringValue, clientID: clientID, scopes: scopes,
             issuedAt: claims["iat"]?.numberValue?.exactInteger.map { Date(timeIntervalSince1970: Double($0)) },
-            expiresAt: Date(timeIntervalSince1970: Double(exp)), actor: claims["act"]?.objectValue?["sub"]?.stringValue, claims: claims)
+            expiresAt: Date(timeIntervalSince1970: Double(exp)), actor: claims["act"]?.objectValue?["sub"]?.stringValue, claims: claims,
+            epochKey: Self.subjectKey(claims["idp_iss"]?.stringValue, subject))
         let settings = self.settings
         return state.withLock { state in
             if let failure = Self.staleness(state, settings, now) ?? Self.revocation(access, state, now: now, leeway: settings.leeway) {
@@ -232,8 +235,8 @@ public final class AccessTokenVerifier: Sendable {
     /// Expiry (with leeway) and revocation, for a token verified now or earlier.
     static func revocation(_ token: VerifiedAccessToken, _ state: State, now: Date, leeway: TimeInterval) -> VerificationError? {
         if now.timeIntervalSince(token.expiresAt) >= leeway { return VerificationError(.expired, "the token has expired") }
-        if state.revoked[token.tokenID] != nil { return VerificationError(.revoked, "the token was revoked") }
-        if let epoch = state.epochs[subjectKey(token.subjectIssuer, token.subject)], (token.issuedAt ?? .distantPast) < epoch {
+        if !state.revoked.isEmpty, state.revoked[token.tokenID] != nil { return VerificationError(.revoked, "the token was revoked") }
+        if !state.epochs.isEmpty, let epoch = state.epochs[token.epochKey], (token.issuedAt ?? .distantPast) < epoch {
             return VerificationError(.revoked, "the subject's tokens were revoked")
         }
         return nil

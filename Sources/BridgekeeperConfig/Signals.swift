@@ -152,11 +152,15 @@ extension Configuration {
         return settings
     }
 
+    /// A signal source's name is a URL path segment: lower-case letters, digits, `-` and `_`.
+    public static func isSignalSourceName(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.allSatisfy { $0 == 0x2D || $0 == 0x5F || (0x30...0x39).contains($0) || (0x61...0x7A).contains($0) }
+    }
+
     static func unique(_ m: [String: ConfigNode], _ item: ConfigNode, _ names: inout Set<String>, kind: String) throws(ConfigurationError) -> String {
         guard let node = m["name"] else { throw item.error("name is required") }
         let name = try node.string()
-        guard !name.isEmpty, name.utf8.allSatisfy({ $0 == 0x2D || $0 == 0x5F || (0x30...0x39).contains($0) || (0x61...0x7A).contains($0) }),
-              names.insert("\(kind):\(name)").inserted else {
+        guard isSignalSourceName(name), names.insert("\(kind):\(name)").inserted else {
             throw node.error("must be a unique name of lower-case letters, digits, '-' or '_' (it is a URL path segment)")
         }
         return name

@@ -102,7 +102,7 @@ struct SSFCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingFailures {
-                guard !name.isEmpty, name.utf8.allSatisfy({ $0 == 0x2D || $0 == 0x5F || (0x30...0x39).contains($0) || (0x61...0x7A).contains($0) }) else {
+                guard Configuration.isSignalSourceName(name) else {
                     throw CLIFailure("usage", "--name must be lower-case letters, digits, '-' or '_'", exitCode: 2)
                 }
                 guard delivery == "push" || delivery == "poll" else { throw CLIFailure("usage", "--delivery must be push or poll", exitCode: 2) }
@@ -155,9 +155,10 @@ struct SSFCommand: AsyncParsableCommand {
                     lines += ["  delivery: poll", "  poll:", "    endpoint: \(yamlString(endpoint))", "    token: env:\(source.tokenEnv)"]
                 }
                 print(lines.joined(separator: "\n"))
-                let missing = SSFEvents.handled.filter { !delivered.contains($0) }
-                printError("created stream \(streamID) at \(metadata.issuer): \(delivered.count) events delivered" +
-                           (missing.isEmpty || delivered.isEmpty ? "" : "; not delivered: \(missing.map { $0.split(separator: "/").last.map(String.init) ?? $0 }.joined(separator: ", "))"))
+                var summary = "created stream \(streamID) at \(metadata.issuer): \(delivered.count) events delivered"
+                let missing = SSFEvents.handled.filter { !delivered.contains($0) }.map { $0.split(separator: "/").last.map(String.init) ?? $0 }
+                if !delivered.isEmpty && !missing.isEmpty { summary += "; not delivered: " + missing.joined(separator: ", ") }
+                printError(summary)
                 if !noVerify { try await SSFCommand.requestVerification(client, metadata, streamID: streamID) }
             }
         }
@@ -165,16 +166,21 @@ struct SSFCommand: AsyncParsableCommand {
         func yamlString(_ value: String) -> String { JSONValue.string(value).serialized() }
     }
 
+    /// A stream at a transmitter: where, how we authenticate, and its id.
+    struct StreamReference: ParsableArguments {
+        @OptionGroup var source: Transmitter
+        @Option(help: "The stream's id at the transmitter.") var streamID: String
+    }
+
     struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Ask the transmitter for a verification event on a stream.")
 
-        @OptionGroup var source: Transmitter
-        @Option(help: "The stream's id at the transmitter.") var streamID: String
+        @OptionGroup var stream: StreamReference
 
         func run() async throws {
             try await reportingFailures {
-                let (client, metadata) = try await source.connect()
-                try await SSFCommand.requestVerification(client, metadata, streamID: streamID)
+                let (client, metadata) = try await stream.source.connect()
+                try await SSFCommand.requestVerification(client, metadata, streamID: stream.streamID)
             }
         }
     }
@@ -182,13 +188,12 @@ struct SSFCommand: AsyncParsableCommand {
     struct Status: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Print a stream's status at the transmitter (enabled, paused or disabled).")
 
-        @OptionGroup var source: Transmitter
-        @Option(help: "The stream's id at the transmitter.") var streamID: String
+        @OptionGroup var stream: StreamReference
 
         func run() async throws {
             try await reportingFailures {
-                let (client, metadata) = try await source.connect()
-                let status = try await SSFCommand.call { () throws(FetchError) in try await client.status(at: metadata, streamID: streamID) }
+                let (client, metadata) = try await stream.source.connect()
+                let status = try await SSFCommand.call { () throws(FetchError) in try await client.status(at: metadata, streamID: stream.streamID) }
                 print(JSONValue.object(status).serialized(pretty: true))
             }
         }
@@ -197,14 +202,13 @@ struct SSFCommand: AsyncParsableCommand {
     struct Delete: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Delete a stream at the transmitter.")
 
-        @OptionGroup var source: Transmitter
-        @Option(help: "The stream's id at the transmitter.") var streamID: String
+        @OptionGroup var stream: StreamReference
 
         func run() async throws {
             try await reportingFailures {
-                let (client, metadata) = try await source.connect()
-                try await SSFCommand.call { () throws(FetchError) in try await client.delete(at: metadata, streamID: streamID) }
-                printError("deleted stream \(streamID) at \(metadata.issuer)")
+                let (client, metadata) = try await stream.source.connect()
+                try await SSFCommand.call { () throws(FetchError) in try await client.delete(at: metadata, streamID: stream.streamID) }
+                printError("deleted stream \(stream.streamID) at \(metadata.issuer)")
             }
         }
     }

@@ -123,8 +123,8 @@ public struct SSFPollError: Error, Sendable, Hashable, CustomStringConvertible {
 
 /// Sends one poll request to the stream's endpoint (libcurl in the server; a fake in tests).
 public protocol SSFPollTransport: Sendable {
-    /// POSTs `body` with the stream's bearer token; the status and body that came back. `wait` is
-    /// how long the transmitter may hold the request.
+    /// POSTs `body` to `settings.endpoint` with `settings.token` as the bearer token, allowing the
+    /// transmitter to hold it `settings.wait` seconds; the status and body that came back.
     func poll(_ body: [UInt8], settings: SSFPollSettings) async throws(SSFPollError) -> (status: Int, body: [UInt8])
 }
 

@@ -218,13 +218,8 @@ public enum Offboarding {
 }
 
 extension ReasonCode {
-    /// A person was offboarded: disabled, their agents disabled, every token of theirs revoked.
-    public static let subjectOffboarded = ReasonCode("subject_offboarded")
     /// An agent was disabled because its owner was offboarded.
     public static let agentDisabledWithOwner = ReasonCode("agent_disabled_with_owner")
-    /// Every token of a person and their agents was revoked and their revocation epoch moved, without
-    /// disabling them (`users revoke-sessions`, CAEP session-revoked, RISC credential change required).
-    public static let sessionsRevoked = ReasonCode("sessions_revoked")
     /// A disabled person may get tokens again; nothing revoked comes back.
     public static let subjectEnabled = ReasonCode("subject_enabled")
     /// The directory changed a person's groups or roles.

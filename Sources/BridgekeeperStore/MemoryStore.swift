@@ -16,6 +16,9 @@ public actor MemoryStore: BridgekeeperStore {
     private var signals: [(signal: InboundSignal, completedAt: Date?)] = []
     private var receiptsByID: [String: StoredReceipt] = [:]
     private var scim: [SCIMResource] = []
+    private var feedStreamsByID: [String: FeedStream] = [:]
+    private var feedAcks: [FeedAcknowledgement] = []
+    public nonisolated let feedBell = FeedBell()
 
     public init() {}
 
@@ -47,6 +50,7 @@ public actor MemoryStore: BridgekeeperStore {
     private func appendRecord(_ event: AuditEvent) -> AuditRecord {
         let record = AuditChain.append(event, after: audit.last)
         audit.append(record)
+        if record.isFeedEvent { feedBell.ring() }
         return record
     }
 
@@ -159,7 +163,10 @@ extension MemoryStore {
         epochs[owner] = max(epochs[owner] ?? epoch, epoch)
         for token in outcome.tokensRevoked { tokens[token.jti] = TokenState(token: token, revokedAt: time) }
         for event in written.audit { _ = appendRecord(event) }
-        if let receipt = written.receipt { receiptsByID[receipt.id] = receipt }
+        if var receipt = written.receipt {
+            receipt.auditSequence = audit.last?.sequence
+            receiptsByID[receipt.id] = receipt
+        }
         if let id = written.completes { markCompleted(id, at: time) }
         return outcome
     }
@@ -264,5 +271,57 @@ extension MemoryStore {
 
     public func subjects(withEmail email: String) -> [SubjectKey] {
         Array(Set(scim.filter { $0.kind == .user && $0.email == email.lowercased() }.compactMap(\.subject)))
+    }
+}
+
+extension MemoryStore {
+    public func addFeedStream(_ stream: FeedStream, audit event: AuditEvent) {
+        feedStreamsByID[stream.id] = stream
+        _ = appendRecord(event)
+    }
+
+    public func feedStream(id: String) -> FeedStream? { feedStreamsByID[id] }
+
+    public func feedStreams(clientID: String) -> [FeedStream] {
+        feedStreamsByID.values.filter { $0.clientID.utf8.elementsEqual(clientID.utf8) }.sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
+    }
+
+    public func removeFeedStream(id: String, audit event: AuditEvent) -> Bool {
+        guard feedStreamsByID.removeValue(forKey: id) != nil else { return false }
+        _ = appendRecord(event)
+        return true
+    }
+
+    public func acknowledgeFeed(streamID: String, sequences: Set<Int64>, at time: Date,
+                                audit: @Sendable (FeedStream, FeedStream) -> [AuditEvent]) -> FeedStream? {
+        guard let before = feedStreamsByID[streamID] else { return nil }
+        let limit = 10_000
+        let pending = feedRecords(afterSequence: before.acknowledgedThrough, limit: limit).map(\.sequence)
+        var after = before.acknowledging(sequences, pending: pending, complete: pending.count < limit, head: self.audit.last?.sequence ?? 0)
+        after.lastPolledAt = Date(timeIntervalSince1970: time.timeIntervalSince1970.rounded(.down))
+        if after.acknowledgedThrough > before.acknowledgedThrough && !sequences.isEmpty {
+            feedAcks.append(FeedAcknowledgement(streamID: streamID, clientID: before.clientID, through: after.acknowledgedThrough, at: time))
+            for event in audit(before, after) { _ = appendRecord(event) }
+        }
+        feedStreamsByID[streamID] = after
+        return after
+    }
+
+    public func feedRecords(afterSequence: Int64, limit: Int) -> [AuditRecord] {
+        Array(audit.lazy.filter { $0.sequence > afterSequence && $0.isFeedEvent }.prefix(max(limit, 0)))
+    }
+
+    public func lastFeedSequence() -> Int64 { audit.last(where: \.isFeedEvent)?.sequence ?? 0 }
+
+    public func feedStart(notBefore time: Date) -> Int64 {
+        let milliseconds = Int64((time.timeIntervalSince1970 * 1000).rounded(.down))
+        if let first = audit.first(where: { $0.isFeedEvent && $0.event.timeMilliseconds >= milliseconds }) { return first.sequence - 1 }
+        return audit.last?.sequence ?? 0
+    }
+
+    public func feedAcknowledgements(covering sequence: Int64) -> [FeedAcknowledgement] {
+        var first: [String: FeedAcknowledgement] = [:]
+        for ack in feedAcks where ack.through >= sequence && first[ack.streamID] == nil { first[ack.streamID] = ack }
+        return first.values.sorted { ($0.at, $0.streamID) < ($1.at, $1.streamID) }
     }
 }

@@ -102,8 +102,12 @@ public struct StoredReceipt: Sendable, Hashable {
     public let issuedAt: Date
     /// The compact JWS (`typ` `bridgekeeper-receipt+jwt`), signed with the broker's key.
     public let jws: String
+    /// The last audit sequence of the transaction that wrote it, set by the store: a revocation
+    /// feed stream that acknowledged through it has confirmed every revocation the receipt names.
+    public var auditSequence: Int64?
 
-    public init(id: String, subject: SubjectKey, signalID: String, issuedAt: Date, jws: String) {
+    public init(id: String, subject: SubjectKey, signalID: String, issuedAt: Date, jws: String, auditSequence: Int64? = nil) {
+        self.auditSequence = auditSequence
         self.id = id
         self.subject = subject
         self.signalID = signalID

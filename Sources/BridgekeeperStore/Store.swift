@@ -92,4 +92,4 @@ public protocol SigningKeyStore: Sendable {
 
 /// Everything the server needs from its store.
 public typealias BridgekeeperStore = IssuanceLedger & AuditLog & TokenRegistry & SubjectDirectory & SigningKeyStore & AgentRegistry & OwnerDirectory
-    & SignalInbox & SCIMStore
+    & SignalInbox & SCIMStore & RevocationFeedStore

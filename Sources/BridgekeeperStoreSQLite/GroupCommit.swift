@@ -90,12 +90,12 @@ final class JobQueue: Sendable {
 
 extension SQLiteStore {
     /// The writer loop: one transaction per batch of queued jobs.
-    static func run(queue: JobQueue, on db: SQLiteConnection, finishCheckpoint: CheckpointRequest) async {
+    static func run(queue: JobQueue, on db: SQLiteConnection, finishCheckpoint: CheckpointRequest, bell: FeedBell) async {
         while true {
             let jobs = await queue.take(limit: maximumBatch)
             if jobs.isEmpty { return }
             do {
-                let answers = try await write(jobs, on: db)
+                let answers = try await write(jobs, on: db, bell: bell)
                 for answer in answers { answer() }
                 if finishCheckpoint.requested.exchange(false, ordering: .relaxed) {
                     // Between two batches no commit can land, so this copies what is left and the
@@ -110,7 +110,7 @@ extension SQLiteStore {
     }
 
     /// Writes a batch in one transaction and returns how to answer each job once it committed.
-    private static func write(_ jobs: [Job], on db: SQLiteConnection) async throws -> [() -> Void] {
+    private static func write(_ jobs: [Job], on db: SQLiteConnection, bell: FeedBell) async throws -> [() -> Void] {
         _ = try await db.query("BEGIN IMMEDIATE")
 
         // 1. All replay marks of the batch in one statement; the rows returned are the ones inserted.
@@ -232,6 +232,8 @@ extension SQLiteStore {
             _ = try await db.query(sql, binds)
         }
         _ = try await db.query("COMMIT")
+        // A revocation committed: held revocation-feed polls wake now.
+        if records.contains(where: \.isFeedEvent) { answers.append { bell.ring() } }
         return answers
     }
 }

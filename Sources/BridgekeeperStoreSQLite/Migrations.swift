@@ -110,5 +110,28 @@ enum Migrations {
             "CREATE TABLE scim_members (connection TEXT NOT NULL, group_id TEXT NOT NULL, user_id TEXT NOT NULL, PRIMARY KEY (connection, group_id, user_id)) WITHOUT ROWID",
             "CREATE INDEX scim_members_user ON scim_members (connection, user_id)",
         ]),
+        (8, [
+            // The revocation feed (issue 7): gateways' SSF streams, each a cursor into the audit
+            // log, and every acknowledgement that moved one (the evidence receipts show).
+            """
+            CREATE TABLE feed_streams (
+                id TEXT PRIMARY KEY, client_id TEXT NOT NULL, description TEXT, events_requested TEXT NOT NULL, created_at INTEGER NOT NULL,
+                acknowledged_through INTEGER NOT NULL, acknowledged_beyond TEXT NOT NULL, last_polled_at INTEGER) WITHOUT ROWID
+            """,
+            "CREATE INDEX feed_streams_client ON feed_streams (client_id, created_at)",
+            """
+            CREATE TABLE feed_acks (
+                stream_id TEXT NOT NULL, client_id TEXT NOT NULL, through INTEGER NOT NULL, acked_at INTEGER NOT NULL,
+                PRIMARY KEY (stream_id, through)) WITHOUT ROWID
+            """,
+            "CREATE INDEX feed_acks_through ON feed_acks (through)",
+            // The feed's reading of the audit log: only its events (AuditRecord.isFeedEvent; the
+            // condition is SQLiteStore.feedEventCondition, word for word, so the planner uses it).
+            """
+            CREATE INDEX audit_log_feed ON audit_log (seq) WHERE (kind = 'revocation' AND jti IS NOT NULL) OR (kind = 'administration' AND reason IN ('subject_offboarded', 'sessions_revoked') AND issuer IS NOT NULL AND subject IS NOT NULL)
+            """,
+            // A receipt names the last audit sequence of its transaction.
+            "ALTER TABLE receipts ADD COLUMN audit_sequence INTEGER",
+        ]),
     ]
 }

@@ -86,7 +86,13 @@ extension SQLiteStore {
                 agentsDisabled: agents.compactMap { $0.column("id")?.string }.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) },
                 tokensRevoked: try tokens.map { try Self.tokenState($0).token }.sorted { Array($0.jti.utf8).lexicographicallyPrecedes(Array($1.jti.utf8)) })
             let written = try records(outcome)
-            if let receipt = written.receipt { try await Self.insert(receipt, db) }
+            if var receipt = written.receipt {
+                // This job runs alone in its batch, so its records are chained right after the
+                // head read here: the receipt's last record is head + count.
+                let head = try await db.query("SELECT coalesce(max(seq), 0) AS head FROM audit_log").first?.column("head")?.integer ?? 0
+                receipt.auditSequence = Int64(head + written.audit.count)
+                try await Self.insert(receipt, db)
+            }
             if let signal = written.completes { try await Self.markCompleted(signal, at: seconds, db) }
             return (outcome, written.audit)
         }

@@ -27,6 +27,8 @@ public final class SQLiteStore: BridgekeeperStore {
     private let gate = ReadGate()
     /// Set by the checkpointer, cleared by the writer once it checkpointed between two batches.
     private let finishCheckpoint = CheckpointRequest()
+    /// Rung after every commit that wrote a revocation-feed event.
+    public let feedBell = FeedBell()
     private let executor: WriterExecutor
     private let threads: Threads
     /// Most jobs in one transaction (bounds the statement's bind count).
@@ -50,7 +52,8 @@ public final class SQLiteStore: BridgekeeperStore {
         let queue = self.queue
         executor = WriterExecutor(name: "bridgekeeper-sqlite-writer")
         let finishCheckpoint = self.finishCheckpoint
-        worker = Task(executorPreference: executor) { await Self.run(queue: queue, on: writer, finishCheckpoint: finishCheckpoint) }
+        let bell = self.feedBell
+        worker = Task(executorPreference: executor) { await Self.run(queue: queue, on: writer, finishCheckpoint: finishCheckpoint, bell: bell) }
         let gate = self.gate
         checkpointer = Task { await Self.checkpoint(checkpoints, gate: gate, finish: finishCheckpoint, every: .milliseconds(200)) }
     }

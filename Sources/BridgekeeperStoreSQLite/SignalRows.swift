@@ -65,9 +65,9 @@ extension SQLiteStore {
     }
 
     static func insert(_ receipt: StoredReceipt, _ db: SQLiteConnection) async throws {
-        _ = try await db.query("INSERT INTO receipts (id, subject_key, signal_id, issued_at, jws) VALUES (?, ?, ?, ?, ?)", [
+        _ = try await db.query("INSERT INTO receipts (id, subject_key, signal_id, issued_at, jws, audit_sequence) VALUES (?, ?, ?, ?, ?, ?)", [
             .text(receipt.id), .text(receipt.subject.storageKey), .text(receipt.signalID), .integer(Int(receipt.issuedAt.timeIntervalSince1970)),
-            .text(receipt.jws),
+            .text(receipt.jws), receipt.auditSequence.map { .integer(Int($0)) } ?? .null,
         ])
     }
 
@@ -123,7 +123,9 @@ extension SQLiteStore {
               let issued = row.column("issued_at")?.integer, let jws = row.column("jws")?.string else {
             throw CorruptRow(table: "receipts", column: "*")
         }
+        let sequence = row.column("audit_sequence").flatMap { $0.isNull ? nil : $0.integer }
         return StoredReceipt(id: id, subject: SubjectKey(issuer: parts[0], tenant: parts[1].isEmpty ? nil : parts[1], subject: parts[2]),
-                             signalID: signal, issuedAt: Date(timeIntervalSince1970: Double(issued)), jws: jws)
+                             signalID: signal, issuedAt: Date(timeIntervalSince1970: Double(issued)), jws: jws,
+                             auditSequence: sequence.map(Int64.init))
     }
 }

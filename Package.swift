@@ -62,11 +62,19 @@ let package = Package(
             dependencies: ["COpenSSL"],
             swiftSettings: settings
         ),
+        // Shared Signals wire formats, pure: RFC 8936 poll messages and the revocation feed's SETs.
+        // Both ends use it: the broker (transmitter and receiver) and the gateway verifier.
+        .target(
+            name: "BridgekeeperSSF",
+            dependencies: ["BridgekeeperCore", "BridgekeeperJOSE"],
+            swiftSettings: settings
+        ),
         // Shipped to gateways (issue 7): offline access-token verification, a per-token cache,
-        // tool authorization, revocation inputs. Core, JOSE and Fetch (libcurl) only.
+        // tool authorization, the revocation feed's subscription. Core, JOSE, SSF and Fetch
+        // (libcurl) only.
         .target(
             name: "BridgekeeperVerifier",
-            dependencies: ["BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperFetch"],
+            dependencies: ["BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperFetch", "BridgekeeperSSF"],
             swiftSettings: settings
         ),
         .target(
@@ -92,7 +100,7 @@ let package = Package(
         .target(
             name: "BridgekeeperRevocation",
             dependencies: ["BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperAudit", "BridgekeeperStore",
-                           "BridgekeeperGrants"],
+                           "BridgekeeperGrants", "BridgekeeperSSF"],
             swiftSettings: settings
         ),
         // The configuration file: one validated value. Its own target (STYLE puts Yams in the
@@ -122,7 +130,7 @@ let package = Package(
             dependencies: [
                 "BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperAudit", "BridgekeeperStore",
                 "BridgekeeperStoreSQLite", "BridgekeeperGrants", "BridgekeeperConfig", "BridgekeeperHTTP", "BridgekeeperFetch",
-                "BridgekeeperRevocation",
+                "BridgekeeperRevocation", "BridgekeeperSSF",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -195,6 +203,17 @@ let package = Package(
             swiftSettings: settings
         ),
         .executableTarget(
+            name: "FeedPropagation",
+            dependencies: [
+                "BridgekeeperConfig", "BridgekeeperCore", "BridgekeeperFetch", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperRevocation", "BridgekeeperServer",
+                "BridgekeeperStore", "BridgekeeperVerifier",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/FeedPropagation",
+            swiftSettings: settings
+        ),
+        .executableTarget(
             name: "RedemptionProfile",
             dependencies: [
                 "BridgekeeperConfig", "BridgekeeperCore", "BridgekeeperGrants", "BridgekeeperHTTP", "BridgekeeperServer",
@@ -227,7 +246,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BridgekeeperVerifierTests",
-            dependencies: ["BridgekeeperVerifier", "BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperFetch"],
+            dependencies: ["BridgekeeperVerifier", "BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperFetch", "BridgekeeperSSF"],
             swiftSettings: settings
         ),
         .testTarget(
@@ -250,7 +269,7 @@ let package = Package(
         .testTarget(
             name: "BridgekeeperRevocationTests",
             dependencies: ["BridgekeeperRevocation", "BridgekeeperStore", "BridgekeeperGrants", "BridgekeeperJOSE", "BridgekeeperCore",
-                           "BridgekeeperAudit", "BridgekeeperPolicy"],
+                           "BridgekeeperAudit", "BridgekeeperPolicy", "BridgekeeperSSF"],
             swiftSettings: settings
         ),
         .testTarget(
@@ -269,6 +288,7 @@ let package = Package(
             name: "BridgekeeperInteropTests",
             dependencies: [
                 "BridgekeeperServer", "BridgekeeperConfig", "BridgekeeperJOSE", "BridgekeeperCore", "BridgekeeperVerifier", "BridgekeeperFetch",
+                "BridgekeeperRevocation", "BridgekeeperStore", "BridgekeeperStoreSQLite", "BridgekeeperAudit",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -1,4 +1,5 @@
 public import BridgekeeperJOSE
+import Foundation
 
 /// A Shared Signals transmitter's configuration (SSF 1.0 §7.1), from
 /// `/.well-known/ssf-configuration{/path}`.
@@ -52,11 +53,24 @@ public struct SSFTransmitterMetadata: Sendable, Hashable {
 /// management API was given.
 public struct SSFStreamClient: Sendable {
     let fetcher: CurlFetcher
-    let token: String
+    /// The `Authorization` header value every call carries.
+    public let authorization: String
 
+    /// Calls authorized with a bearer token (what IdP transmitters issue).
     public init(fetcher: CurlFetcher, token: String) {
+        self.init(fetcher: fetcher, authorization: "Bearer \(token)")
+    }
+
+    /// Calls authorized with any header value (HTTP Basic client credentials for the broker's own
+    /// revocation feed).
+    public init(fetcher: CurlFetcher, authorization: String) {
         self.fetcher = fetcher
-        self.token = token
+        self.authorization = authorization
+    }
+
+    /// The HTTP Basic value of client credentials (RFC 6749 §2.3.1: each part form-encoded first).
+    public static func basic(clientID: String, secret: String) -> String {
+        "Basic " + Data((HTTPRequest.percentEncoded(clientID) + ":" + HTTPRequest.percentEncoded(secret)).utf8).base64EncodedString()
     }
 
     public func discover(issuer: String) async throws(FetchError) -> SSFTransmitterMetadata {
@@ -102,7 +116,7 @@ public struct SSFStreamClient: Sendable {
     /// One authorized JSON call; a 2xx answer's body, else an error naming the status and the
     /// transmitter's own words (trimmed).
     func call(_ method: HTTPRequest.Method, _ url: String, _ body: JSONObject?) async throws(FetchError) -> [UInt8] {
-        var headers = [HTTPRequest.Header("Authorization", "Bearer \(token)"), HTTPRequest.Header("Accept", "application/json")]
+        var headers = [HTTPRequest.Header("Authorization", authorization), HTTPRequest.Header("Accept", "application/json")]
         if body != nil { headers.append(HTTPRequest.Header("Content-Type", "application/json")) }
         let request = HTTPRequest(method: method, url: url, headers: headers, body: body.map { Array(JSONValue.object($0).serialized().utf8) })
         let answer = try await fetcher.send(request)

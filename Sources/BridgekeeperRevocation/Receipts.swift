@@ -64,3 +64,22 @@ public enum ReceiptVerifier {
         return try verifier.verify(compact, now: now).claims
     }
 }
+
+/// Which gateways confirmed a receipt's revocations through the revocation feed (issue 7): every
+/// stream that acknowledged the feed through the receipt's last audit sequence, with the time of
+/// its first acknowledgement that did.
+public enum ReceiptAcknowledgements {
+    /// `audit_sequence` and `acknowledgements` (`stream_id`, `client_id`, `acknowledged_at`,
+    /// `through`), to add to a receipt's JSON.
+    public static func json(_ receipt: StoredReceipt, store: any RevocationFeedStore) async throws -> JSONObject {
+        guard let sequence = receipt.auditSequence else { return JSONObject(["acknowledgements": .array([])]) }
+        let formatter = ISO8601DateFormatter()
+        let acknowledgements = try await store.feedAcknowledgements(covering: sequence).map { ack -> JSONValue in
+            .object(JSONObject([
+                "stream_id": .string(ack.streamID), "client_id": .string(ack.clientID),
+                "acknowledged_at": .string(formatter.string(from: ack.at)), "through": .number(JSONNumber(ack.through)),
+            ]))
+        }
+        return JSONObject(["audit_sequence": .number(JSONNumber(sequence)), "acknowledgements": .array(acknowledgements)])
+    }
+}

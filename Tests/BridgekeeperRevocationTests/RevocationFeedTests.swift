@@ -2,6 +2,7 @@ import BridgekeeperAudit
 import BridgekeeperCore
 import BridgekeeperJOSE
 import BridgekeeperRevocation
+import BridgekeeperSSF
 import BridgekeeperStore
 import Foundation
 import Testing

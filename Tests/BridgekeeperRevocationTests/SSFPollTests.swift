@@ -4,6 +4,7 @@ import BridgekeeperGrants
 import BridgekeeperJOSE
 import BridgekeeperPolicy
 import BridgekeeperRevocation
+import BridgekeeperSSF
 import BridgekeeperStore
 import Foundation
 import Synchronization
@@ -164,7 +165,7 @@ struct SSFPollTests {
             #expect(throws: SSFPollError.self, "\(bad)") { _ = try SSFPollResponse.parse(Array(bad.utf8)) }
         }
         let request = SSFPollRequest(maxEvents: 5, returnImmediately: true, acknowledgements: ["a"],
-                                     errors: ["b": SETRefusal(status: 400, err: "invalid_key", description: "d", reason: .ssfInvalidKey)])
+                                     errors: ["b": SETError(err: "invalid_key", description: "d")])
         #expect(try JSONValue.parse(request.body) == .object(JSONObject([
             "maxEvents": .number(JSONNumber(5)), "returnImmediately": .bool(true), "ack": .array(["a"]),
             "setErrs": .object(JSONObject(["b": .object(JSONObject(["err": "invalid_key", "description": "d"]))])),

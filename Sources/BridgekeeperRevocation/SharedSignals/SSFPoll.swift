@@ -1,76 +1,9 @@
 import BridgekeeperAudit
 public import BridgekeeperCore
 import BridgekeeperJOSE
+public import BridgekeeperSSF
 public import BridgekeeperStore
 import Foundation
-
-/// One RFC 8936 §2.4 poll request: what the receiver acknowledges, the SETs it refuses (with their
-/// `err`), and how many new SETs it will take.
-public struct SSFPollRequest: Sendable, Hashable {
-    public var maxEvents: Int
-    /// True: answer at once even when nothing is queued (short polling). False: the transmitter may
-    /// hold the request until a SET arrives (long polling).
-    public var returnImmediately: Bool
-    /// `jti`s whose SETs are durable here.
-    public var acknowledgements: [String]
-    /// `jti` → why it was refused (`setErrs`).
-    public var errors: [String: SETRefusal]
-
-    public init(maxEvents: Int, returnImmediately: Bool, acknowledgements: [String] = [], errors: [String: SETRefusal] = [:]) {
-        self.maxEvents = maxEvents
-        self.returnImmediately = returnImmediately
-        self.acknowledgements = acknowledgements
-        self.errors = errors
-    }
-
-    /// The JSON body (RFC 8936 §2.4.1–§2.4.4). `ack` and `setErrs` appear only when non-empty.
-    public var body: [UInt8] {
-        var object = JSONObject(["maxEvents": .number(JSONNumber(Int64(maxEvents))), "returnImmediately": .bool(returnImmediately)])
-        if !acknowledgements.isEmpty { object["ack"] = .array(acknowledgements.map { .string($0) }) }
-        if !errors.isEmpty {
-            var errs = JSONObject()
-            for (jti, refusal) in errors.sorted(by: { $0.key < $1.key }) {
-                errs[jti] = .object(JSONObject(["err": .string(refusal.err), "description": .string(refusal.description)]))
-            }
-            object["setErrs"] = .object(errs)
-        }
-        return Array(JSONValue.object(object).serialized().utf8)
-    }
-}
-
-/// One RFC 8936 §2.5 poll response: SETs by `jti`, in the transmitter's order.
-public struct SSFPollResponse: Sendable, Hashable {
-    public struct Delivered: Sendable, Hashable {
-        public let jti: String
-        public let set: String
-    }
-
-    public let sets: [Delivered]
-    public let moreAvailable: Bool
-
-    /// Parses a response body strictly: `sets` must be an object of strings; `moreAvailable`, when
-    /// present, a boolean.
-    public static func parse(_ body: [UInt8]) throws(SSFPollError) -> SSFPollResponse {
-        let value: JSONValue
-        do { value = try JSONValue.parse(body, limits: JSONLimits(maxBytes: SSFPollSettings.maxResponseBytes, maxDepth: 8)) } catch {
-            throw SSFPollError(.invalidResponse, "the poll response is not JSON (\(error.code.rawValue))")
-        }
-        guard case .object(let object) = value else { throw SSFPollError(.invalidResponse, "the poll response is not a JSON object") }
-        guard case .object(let sets)? = object["sets"] else { throw SSFPollError(.invalidResponse, "the poll response has no sets object") }
-        var delivered: [Delivered] = []
-        for member in sets.members {
-            guard case .string(let set) = member.value else { throw SSFPollError(.invalidResponse, "sets.\(member.name.prefix(40)) is not a string") }
-            delivered.append(Delivered(jti: member.name, set: set))
-        }
-        var more = false
-        switch object["moreAvailable"] {
-        case nil: break
-        case .bool(let flag)?: more = flag
-        default: throw SSFPollError(.invalidResponse, "moreAvailable is not a boolean")
-        }
-        return SSFPollResponse(sets: delivered, moreAvailable: more)
-    }
-}
 
 /// How one polled stream is polled (`signals.ssf[].poll`).
 public struct SSFPollSettings: Sendable, Hashable {
@@ -93,32 +26,6 @@ public struct SSFPollSettings: Sendable, Hashable {
         self.endpoint = endpoint
         self.token = token
     }
-}
-
-/// Why a poll round failed. A struct with an extensible code (STYLE rule 6).
-public struct SSFPollError: Error, Sendable, Hashable, CustomStringConvertible {
-    public struct Code: Hashable, Sendable {
-        public let rawValue: String
-        public init(_ rawValue: String) { self.rawValue = rawValue }
-        /// The request did not complete (network, timeout, TLS).
-        public static let transport = Code("transport")
-        /// The transmitter answered something other than 200 (its `err`, when it gave one, is in
-        /// the reason).
-        public static let httpStatus = Code("http_status")
-        public static let invalidResponse = Code("invalid_response")
-        /// A SET could not be made durable here; it is not acknowledged, so it comes again.
-        public static let store = Code("store")
-    }
-
-    public let code: Code
-    public let reason: String
-
-    public init(_ code: Code, _ reason: String) {
-        self.code = code
-        self.reason = reason
-    }
-
-    public var description: String { "\(code.rawValue): \(reason)" }
 }
 
 /// Sends one poll request to the stream's endpoint (libcurl in the server; a fake in tests).
@@ -177,7 +84,7 @@ public actor SSFPoller {
     /// One request and the SETs it brought.
     public func round() async throws(SSFPollError) -> Round {
         let request = SSFPollRequest(maxEvents: settings.maxEvents, returnImmediately: settings.wait <= 0, acknowledgements: acknowledgements,
-                                     errors: errors)
+                                     errors: errors.mapValues { SETError(err: $0.err, description: $0.description) })
         let (status, body) = try await transport.poll(request.body, settings: settings)
         guard status == 200 else {
             var reason = "HTTP \(status)"
@@ -190,7 +97,7 @@ public actor SSFPoller {
         // The transmitter has our acknowledgements and refusals.
         acknowledgements.removeAll()
         errors.removeAll()
-        let response = try SSFPollResponse.parse(body)
+        let response = try SSFPollResponse.parse(body, maxBytes: SSFPollSettings.maxResponseBytes)
         var round = Round(received: response.sets.count, moreAvailable: response.moreAvailable)
         for delivered in response.sets {
             do {

@@ -103,6 +103,8 @@ public struct Configuration: Sendable {
         /// The client's id at each third-party authorization server, by its name (the `client_id`
         /// of the ID-JAGs the bridge issues for it).
         public var authorizationServerClientIDs: [String: String] = [:]
+        /// May subscribe to the revocation feed (`/ssf/…`), authenticating with HTTP Basic.
+        public var revocationFeed = false
     }
 
     public struct RateLimit: Sendable, Equatable {
@@ -504,7 +506,7 @@ extension Configuration {
         guard let node else { return [] }
         var clients: [Client] = []
         for item in try node.sequence() {
-            let m = try item.mapping(allowed: ["id", "secret_hash", "jwks_uri", "jwks_file", "algorithms", "auth_methods", "grant_types", "servers", "introspection",
+            let m = try item.mapping(allowed: ["id", "secret_hash", "jwks_uri", "jwks_file", "algorithms", "auth_methods", "grant_types", "servers", "introspection", "revocation_feed",
                                                "idp_client_ids", "authorization_server_client_ids"])
             guard let id = try m["id"]?.string() else { throw ConfigurationError(path: item.child("id"), "is required") }
             guard !clients.contains(where: { $0.id.isExactly(id) }) else { throw ConfigurationError(path: item.child("id"), "is used twice") }
@@ -572,6 +574,13 @@ extension Configuration {
                                 introspection: try m["introspection"]?.bool() ?? false)
             client.idpClientIDs = idpClientIDs
             client.authorizationServerClientIDs = asClientIDs
+            if let feedNode = m["revocation_feed"], try feedNode.bool() {
+                // The feed's endpoints take JSON bodies, so the client authenticates with HTTP Basic.
+                guard case .secret = credential, methods?.contains(.clientSecretBasic) ?? true else {
+                    throw feedNode.error("revocation_feed needs a client that authenticates with client_secret_basic (secret_hash)")
+                }
+                client.revocationFeed = true
+            }
             clients.append(client)
         }
         return clients

@@ -31,12 +31,15 @@ public struct HTTPServices: Sendable {
     public let management: (any APIEndpoint)?
     /// Other JSON APIs by path prefix: SCIM (`/scim/v2`) and the signal receivers (`/signals/…`).
     public let apis: [(prefix: String, endpoint: any APIEndpoint)]
+    /// Other public JSON documents by path (the revocation feed's `/.well-known/ssf-configuration`).
+    public let documents: [(path: String, body: String)]
 
     public init(issuer: String, tokenEndpoint: TokenEndpoint, tokenManagement: TokenManagement, keys: KeyRing, catalog: Catalog,
                 metadata: String, addressLimiter: RateLimiter?, jwksMaxAge: Int, clock: any WallClock,
                 bridge: (keys: KeyRing, metadata: String)? = nil, management: (any APIEndpoint)? = nil,
-                apis: [(prefix: String, endpoint: any APIEndpoint)] = []) {
+                apis: [(prefix: String, endpoint: any APIEndpoint)] = [], documents: [(path: String, body: String)] = []) {
         self.apis = apis
+        self.documents = documents
         self.issuer = issuer
         self.tokenEndpoint = tokenEndpoint
         self.tokenManagement = tokenManagement
@@ -130,6 +133,9 @@ public func buildRouter(_ services: HTTPServices) -> Router<BridgekeeperRequestC
             router.on(RouterPath(api.prefix), method: method, use: handler)
             router.on(RouterPath(api.prefix + "/**"), method: method, use: handler)
         }
+    }
+    for document in services.documents {
+        router.get(RouterPath(document.path)) { _, _ in json(document.body, cacheControl: "public, max-age=300") }
     }
     router.get("/healthz") { _, _ in
         json(#"{"status":"ok"}"#, cacheControl: "no-store")

@@ -53,7 +53,7 @@ public enum Demo {
     public struct IdP: Sendable {
         let users: JSONObject
         let key: SigningKey
-        let issuer: String
+        public let issuer: String
         let resources: [String: String]
 
         public init(fixtures: String) throws {
@@ -73,6 +73,9 @@ public enum Demo {
             guard let pem = try? String(contentsOfFile: pemPath, encoding: .utf8) else { throw Failure("cannot read \(pemPath)") }
             key = try SigningKey(pem: pem, algorithm: .rs256, keyID: "demo-rs256")
         }
+
+        /// The IdP `sub` of a demo user (from `users.json`).
+        public func subject(of user: String) -> String? { users[user]?.objectValue?["sub"]?.stringValue }
 
         /// A fresh ID-JAG (RS256, as Okta and Entra sign) for `user` (from `users.json`) and the
         /// catalog server `server`, audience `audience` (the broker's issuer).

@@ -20,14 +20,14 @@ import Foundation
 /// audited with its reason.
 public struct ManagementAPI: APIEndpoint {
     let configuration: Configuration
-    let store: any AgentRegistry & AuditLog & SignalInbox
+    let store: any AgentRegistry & AuditLog & SignalInbox & RevocationFeedStore
     let tokens: TokenManagement
     /// Offboardings made through the API take the signal path (inbox, receipt).
     let signals: SignalProcessor?
     let clock: any WallClock
     let server: MCPServer
 
-    public init(configuration: Configuration, store: any AgentRegistry & AuditLog & SignalInbox, tokens: TokenManagement, clock: any WallClock,
+    public init(configuration: Configuration, store: any AgentRegistry & AuditLog & SignalInbox & RevocationFeedStore, tokens: TokenManagement, clock: any WallClock,
                 signals: SignalProcessor? = nil) throws {
         self.configuration = configuration
         self.signals = signals
@@ -179,22 +179,25 @@ public struct ManagementAPI: APIEndpoint {
         guard let receipt = try await store.receipt(id: id) else {
             throw Refusal(status: 404, code: "not_found", message: "no such receipt", reason: .managementNotFound)
         }
-        return EndpointResponse(status: 200, body: JSONValue.object(Self.json(receipt)).serialized())
+        return EndpointResponse(status: 200, body: JSONValue.object(try await json(receipt)).serialized())
     }
 
     func receipts(_ caller: Caller, query: [String: String]) async throws -> EndpointResponse {
         try require(caller, anyOf: [ManagementTool.users])
         var object = JSONObject()
         for name in ["subject", "idp", "tenant"] { if let value = query[name] { object[name] = .string(value) } }
-        let found = try await store.receipts(of: try person(object))
-        return EndpointResponse(status: 200, body: JSONValue.object(JSONObject(["receipts": .array(found.map { .object(Self.json($0)) })])).serialized())
+        var found: [JSONValue] = []
+        for receipt in try await store.receipts(of: try person(object)) { found.append(.object(try await json(receipt))) }
+        return EndpointResponse(status: 200, body: JSONValue.object(JSONObject(["receipts": .array(found)])).serialized())
     }
 
-    /// A receipt as the API returns it: the JWS (verify it with our JWKS) and its claims.
-    static func json(_ receipt: StoredReceipt) -> JSONObject {
+    /// A receipt as the API returns it: the JWS (verify it with our JWKS), its claims, and the
+    /// gateways that confirmed it through the revocation feed.
+    func json(_ receipt: StoredReceipt) async throws -> JSONObject {
         var object = JSONObject(["id": .string(receipt.id), "signal_id": .string(receipt.signalID), "jws": .string(receipt.jws),
                                  "issued_at": .string(ISO8601DateFormatter().string(from: receipt.issuedAt))])
         if let claims = try? UnverifiedJWS(compact: receipt.jws).unverifiedClaims() { object["claims"] = .object(claims) }
+        for member in try await ReceiptAcknowledgements.json(receipt, store: store).members { object[member.name] = member.value }
         return object
     }
 

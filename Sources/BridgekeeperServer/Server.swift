@@ -11,6 +11,7 @@ import BridgekeeperFetch
 import BridgekeeperJOSE
 import BridgekeeperPolicy
 import BridgekeeperStore
+import BridgekeeperSSF
 public import BridgekeeperRevocation
 import ServiceLifecycle
 import UnixSignals
@@ -109,7 +110,7 @@ public final class BridgekeeperServer: Sendable {
             let resources = client.servers.map { names in names.compactMap { c.catalog.server(named: $0)?.resource } }
             return ClientRegistration(id: client.id, credential: credential, methods: client.methods, grantTypes: client.grantTypes,
                                       resources: resources, mayIntrospect: client.introspection, idpClientIDs: client.idpClientIDs,
-                                      authorizationServerClientIDs: client.authorizationServerClientIDs)
+                                      authorizationServerClientIDs: client.authorizationServerClientIDs, mayReadRevocationFeed: client.revocationFeed)
         }
         // Agents authenticate with their own registered credentials; a jwks_uri is fetched and
         // cached like a client's.
@@ -158,13 +159,22 @@ public final class BridgekeeperServer: Sendable {
                 pollers.append(SSFPoller(transmitter: transmitter, settings: settings, intake: intake, transport: transport, audit: store, clock: clock))
             }
         }
+        var documents: [(path: String, body: String)] = []
+        if c.clients.contains(where: \.revocationFeed) {
+            // The revocation feed for gateways (issue 7): served only when a client may read it.
+            var feed = FeedSettings()
+            feed.lookback = max(c.accessTokenLifetime, c.agents.tokenLifetime) + 60
+            apis.append(("/ssf", FeedTransmitter(issuer: c.issuer, keys: keys, clients: authenticator, store: store, clock: clock, settings: feed,
+                                                 stopWaiting: { Task.isShuttingDownGracefully })))
+            documents.append((FeedTransmitter.wellKnownPath(issuer: c.issuer), JSONValue.object(FeedTransmitter.configuration(issuer: c.issuer)).serialized()))
+        }
         if !c.signals.oktaEventHooks.isEmpty {
             apis.append(("/signals/okta", OktaEventHooks(hooks: c.signals.oktaEventHooks, store: store, signals: signals, clock: clock)))
         }
         let services = HTTPServices(issuer: c.issuer, tokenEndpoint: endpoint, tokenManagement: management, keys: keys, catalog: c.catalog,
                                     metadata: metadata, addressLimiter: RateLimiter(rate: c.perAddressLimit.rate, burst: c.perAddressLimit.burst),
                                     jwksMaxAge: max(0, min(300, Int(c.keyPropagationDelay - c.keyReloadInterval))), clock: clock, bridge: bridge,
-                                    management: managementAPI, apis: apis)
+                                    management: managementAPI, apis: apis, documents: documents)
         return (services, pollers)
     }
 
@@ -190,6 +200,21 @@ public final class BridgekeeperServer: Sendable {
             throw error
         }
         await store.close()
+    }
+}
+
+extension BridgekeeperServer {
+    /// Rotates the access-token signing key as `bridgekeeper keys rotate` does (the configured
+    /// propagation delay, or none when `immediate`) and reloads this server's key ring: the new
+    /// key's id.
+    @discardableResult
+    public func rotateAccessKey(immediate: Bool = false) async throws -> String {
+        let now = clock.now()
+        let rotated = try await KeyManagement.rotate(in: store, sealing: sealing, algorithm: configuration.signingAlgorithm, now: now,
+                                                     propagation: immediate ? 0 : configuration.keyPropagationDelay,
+                                                     retention: configuration.longestTokenRetention)
+        try await keys.reload(from: store, now: clock.now())
+        return rotated.keyID
     }
 }
 

@@ -29,12 +29,13 @@ struct ReceiptsCommand: AsyncParsableCommand {
         } catch {
             object["signature"] = .string("invalid: \(error)")
         }
+        for member in try await ReceiptAcknowledgements.json(receipt, store: store).members { object[member.name] = member.value }
         return object
     }
 
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Print one receipt as JSON: the JWS, its verified claims (subject, trigger, time, agents and tokens revoked).",
+            abstract: "Print one receipt as JSON: the JWS, its verified claims (subject, trigger, time, agents and tokens revoked), and the gateways that acknowledged it on the revocation feed.",
             discussion: "Exit 0 with signature \"valid\"; exit 1 when there is no such receipt or its signature does not verify."
         )
 

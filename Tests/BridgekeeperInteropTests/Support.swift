@@ -33,16 +33,21 @@ final class Broker: Sendable {
     static let encodedSecret = "p@ss:w/rd+x%y &=0123456789abcdef"
     static let githubResource = "https://mcp.test.example/github"
     static let notionResource = "https://mcp.test.example/notion"
+    /// A gateway: it may read the revocation feed and introspect (HTTP Basic, the shared secret).
+    static let gatewayClient = "gateway-github"
 
     let directory: String
     let port: Int
     let idpKey: SigningKey
+    /// The running server (its store, signal processor and keys), for what a test does beside HTTP.
+    let server: BridgekeeperServer
     var issuer: String { Self.issuer(port: port) }
 
-    init(directory: String, port: Int, idpKey: SigningKey) {
+    init(directory: String, port: Int, idpKey: SigningKey, server: BridgekeeperServer) {
         self.directory = directory
         self.port = port
         self.idpKey = idpKey
+        self.server = server
     }
 
     static func yaml(port: Int, secretHash: String, encodedSecretHash: String) -> String {
@@ -64,6 +69,12 @@ final class Broker: Sendable {
           - id: "\(encodedClient)"
             secret_hash: "\(encodedSecretHash)"
             auth_methods: [client_secret_basic]
+          - id: \(gatewayClient)
+            secret_hash: "\(secretHash)"
+            auth_methods: [client_secret_basic]
+            grant_types: []
+            introspection: true
+            revocation_feed: true
         servers:
           - name: github
             resource: \(githubResource)
@@ -327,7 +338,7 @@ private struct RunningBroker {
             await stop()
             return nil
         }
-        return RunningBroker(broker: Broker(directory: directory, port: setup.port, idpKey: idpKey), stop: stop)
+        return RunningBroker(broker: Broker(directory: directory, port: setup.port, idpKey: idpKey, server: server), stop: stop)
     }
 }
 

@@ -29,10 +29,13 @@ public struct ClientRegistration: Sendable {
     /// The client's id at each third-party authorization server, by its name: the `client_id` of
     /// the ID-JAGs issued for it.
     public let authorizationServerClientIDs: [String: String]
+    /// May subscribe to the broker's revocation feed (a gateway; issue 7).
+    public let mayReadRevocationFeed: Bool
 
     public init(id: String, credential: Credential, methods: Set<AuthenticatedClient.Method>? = nil, grantTypes: [String],
                 resources: [ResourceURI]? = nil, mayIntrospect: Bool = false, idpClientIDs: [String: String] = [:],
-                authorizationServerClientIDs: [String: String] = [:]) {
+                authorizationServerClientIDs: [String: String] = [:], mayReadRevocationFeed: Bool = false) {
+        self.mayReadRevocationFeed = mayReadRevocationFeed
         self.id = id
         self.credential = credential
         switch credential {

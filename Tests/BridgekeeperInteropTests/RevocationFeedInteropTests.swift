@@ -1,0 +1,216 @@
+import BridgekeeperAudit
+import BridgekeeperCore
+import BridgekeeperFetch
+import BridgekeeperJOSE
+import BridgekeeperRevocation
+import BridgekeeperServer
+import BridgekeeperStore
+import BridgekeeperStoreSQLite
+import BridgekeeperVerifier
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Testing
+
+/// The revocation feed end to end (issue 7): a served broker as the SSF transmitter, the gateway
+/// library subscribed to it over loopback.
+@Suite("Revocation feed: a subscribed gateway verifier against a served broker")
+struct RevocationFeedInteropTests {
+    static func fetcher() -> CurlFetcher {
+        var settings = CurlFetcher.Settings()
+        settings.allowLoopbackHTTP = true
+        return CurlFetcher(settings: settings)
+    }
+
+    /// A verifier for the github server that fails closed after 30 s without the feed, and its
+    /// subscription as the gateway client.
+    static func gateway(_ broker: Broker, cache: JWKSCache.Settings = JWKSCache.Settings()) -> (AccessTokenVerifier, RevocationFeedSubscription) {
+        var settings = VerifierSettings(issuer: broker.issuer, resource: Broker.githubResource)
+        settings.maxStaleness = 30
+        let verifier = AccessTokenVerifier.discovering(settings, fetcher: fetcher(), cache: cache)
+        var feed = FeedSubscriptionSettings(clientID: Broker.gatewayClient, clientSecret: Broker.clientSecret)
+        feed.description = "interop gateway"
+        return (verifier, RevocationFeedSubscription(verifier: verifier, settings: feed, fetcher: fetcher()))
+    }
+
+    /// Waits (up to 10 s) until `condition` holds; whether it did.
+    static func eventually(_ condition: () async throws -> Bool) async rethrows -> Bool {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            if try await condition() { return true }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return try await condition()
+    }
+
+    static func code(_ result: Result<VerifiedAccessToken, VerificationError>) -> VerificationError.Code? {
+        if case .failure(let error) = result { return error.code }
+        return nil
+    }
+
+    /// RFC 7009 revocation by the client the token was issued to.
+    static func revoke(_ token: String, at broker: Broker) async throws {
+        var request = URLRequest(url: URL(string: broker.issuer + "/revoke")!)
+        request.httpMethod = "POST"
+        request.setValue("application/x-www-form-urlencoded", forHTTPHeaderField: "Content-Type")
+        request.httpBody = Data(HTTPRequest.formEncoded([("token", token), ("client_id", Broker.postClient),
+                                                         ("client_secret", Broker.clientSecret)]).utf8)
+        let (_, response) = try await URLSession.shared.data(for: request)
+        #expect((response as? HTTPURLResponse)?.statusCode == 200)
+    }
+
+    static func offboard(_ subject: String, at broker: Broker) async throws -> StoredReceipt? {
+        let signals = broker.server.signals
+        let signal = signals.signal(source: .operator, connection: "local:interop", externalID: nil, event: "cli:offboard",
+                                    subject: SubjectKey(issuer: Broker.idpIssuer, subject: subject), action: .offboard)
+        guard case .processed(_, .revoked(_, let receipt)) = try await signals.submit(signal) else { return nil }
+        return receipt
+    }
+
+    @Test("a revoked token and an offboarded person reach the subscribed verifier, which refuses them; the receipt names the gateway's acknowledgement")
+    func revocationReachesVerifier() async throws {
+        try await withBroker { broker in
+            let (verifier, subscription) = Self.gateway(broker)
+            let first = try await broker.redeemDirectly(try broker.idJAG(client: Broker.postClient))
+            let second = try await broker.redeemDirectly(try broker.idJAG(client: Broker.postClient))
+            // Before the feed has been heard from, nothing is trusted.
+            #expect(Self.code(await verifier.verify(first)) == .stale)
+            let running = Task { await subscription.run() }
+            defer { running.cancel() }
+            #expect(await Self.eventually { (try? await verifier.verify(first).get()) != nil })
+            #expect((try? await verifier.verify(second).get()) != nil)
+            let streamID = try #require(await subscription.streamID)
+
+            // One token revoked (RFC 7009): that token only.
+            try await Self.revoke(first, at: broker)
+            #expect(await Self.eventually { Self.code(await verifier.verify(first)) == .revoked })
+            #expect((try? await verifier.verify(second).get()) != nil)
+
+            // The person offboarded: every token of theirs, by the subject epoch.
+            let receipt = try #require(try await Self.offboard("00u-alice", at: broker))
+            #expect(await Self.eventually { Self.code(await verifier.verify(second)) == .revoked })
+
+            // The receipt shows the gateway's acknowledgement, once its next poll carried it.
+            let store = broker.server.store
+            #expect(try await Self.eventually {
+                guard let stored = try await store.receipt(id: receipt.id) else { return false }
+                let json = try await ReceiptAcknowledgements.json(stored, store: store)
+                guard case .array(let acks)? = json["acknowledgements"] else { return false }
+                return acks.contains { $0.objectValue?["client_id"]?.stringValue == Broker.gatewayClient
+                    && $0.objectValue?["stream_id"]?.stringValue == streamID }
+            })
+            let stored = try #require(try await store.receipt(id: receipt.id))
+            #expect(stored.auditSequence != nil)
+            let records = try await store.auditRecords(afterSequence: 0, limit: 100_000)
+            #expect(records.contains { $0.event.reason == .feedAcknowledged && $0.event.clientID == Broker.gatewayClient
+                && $0.event.performedBy == "feed:" + streamID })
+
+            // Unsubscribing deletes the stream: its poll endpoint answers 404 from then on.
+            running.cancel()
+            _ = await running.result
+            try await subscription.unsubscribe()
+            #expect(try await store.feedStream(id: streamID) == nil)
+        }
+    }
+
+    @Test("a gateway that subscribes after a revocation learns it: a new stream replays every revocation of a token that may still be live")
+    func newSubscriberLearnsEarlierRevocations() async throws {
+        try await withBroker { broker in
+            let token = try await broker.redeemDirectly(try broker.idJAG(client: Broker.postClient))
+            try await Self.revoke(token, at: broker)
+            let (verifier, subscription) = Self.gateway(broker)
+            // Offline, the revoked token still verifies; nothing says otherwise yet.
+            var offline = VerifierSettings(issuer: broker.issuer, resource: Broker.githubResource)
+            offline.maxStaleness = nil
+            #expect((try? await AccessTokenVerifier.discovering(offline, fetcher: Self.fetcher()).verify(token).get()) != nil)
+            let round = try await subscription.round(wait: false)
+            #expect(round.received >= 1 && round.applied == round.received && round.refused == 0)
+            _ = try await subscription.round(wait: false)  // acknowledges, and drains: heard
+            #expect(Self.code(await verifier.verify(token)) == .revoked)
+            #expect(await subscription.pending.acknowledgements.isEmpty)
+        }
+    }
+
+    @Test("a key rotation at the broker is seen by the subscribed verifier: new tokens and new SETs verify after one refetch")
+    func rotationSeenThroughBroker() async throws {
+        try await withBroker { broker in
+            // Unknown kids refetched at most once a second (30 s by default), so the test need not wait.
+            var cache = JWKSCache.Settings()
+            cache.unknownKeyInterval = 1
+            let (verifier, subscription) = Self.gateway(broker, cache: cache)
+            let before = try await broker.redeemDirectly(try broker.idJAG(client: Broker.postClient))
+            _ = try await subscription.round(wait: false)
+            #expect((try? await verifier.verify(before).get()) != nil)
+            let oldKey = try UnverifiedJWS(compact: before).header["kid"]?.stringValue
+            let newKey = try await broker.server.rotateAccessKey(immediate: true)
+            #expect(newKey != oldKey)
+            let after = try await broker.redeemDirectly(try broker.idJAG(client: Broker.postClient))
+            #expect(try UnverifiedJWS(compact: after).header["kid"]?.stringValue == newKey)
+            // Within the refetch interval of the last fetch, the unknown kid is not fetched again.
+            #expect(Self.code(await verifier.verify(after)) == .unknownKey)
+            try await Task.sleep(for: .milliseconds(1_100))
+            #expect((try? await verifier.verify(after).get()) != nil)
+            // A SET signed with the new key: applied, not refused.
+            try await Self.revoke(after, at: broker)
+            let round = try await subscription.round(wait: false)
+            #expect(round.applied == 1 && round.refused == 0)
+            #expect(Self.code(await verifier.verify(after)) == .revoked)
+            #expect((try? await verifier.verify(before).get()) != nil)
+        }
+    }
+
+    @Test("the feed's endpoints refuse precisely: no credentials, a client without the feed, push delivery, a bad body, an unknown or deleted stream")
+    func refusals() async throws {
+        try await withBroker { broker in
+            // libcurl rather than URLSession: FoundationNetworking stalls on a 401 that names Basic.
+            let curl = Self.fetcher()
+            func call(_ method: String, _ path: String, client: String? = Broker.gatewayClient, secret: String = Broker.clientSecret,
+                      body: String? = nil) async throws -> (Int, JSONObject, FetchedDocument) {
+                var headers: [HTTPRequest.Header] = []
+                if let client { headers.append(HTTPRequest.Header("Authorization", SSFStreamClient.basic(clientID: client, secret: secret))) }
+                if body != nil { headers.append(HTTPRequest.Header("Content-Type", "application/json")) }
+                let verb: HTTPRequest.Method = switch method {
+                case "POST": .post
+                case "DELETE": .delete
+                default: .get
+                }
+                let answer = try await curl.send(HTTPRequest(method: verb, url: broker.issuer + path, headers: headers, body: body.map { Array($0.utf8) }))
+                let object = (try? JSONValue.parse(answer.body))?.objectValue ?? JSONObject()
+                return (answer.status, object, answer)
+            }
+            // Discovery.
+            let (_, configuration, _) = try await call("GET", "/.well-known/ssf-configuration", client: nil)
+            #expect(configuration["issuer"]?.stringValue == broker.issuer)
+            #expect(configuration["configuration_endpoint"]?.stringValue == broker.issuer + "/ssf/streams")
+            let (status, missing, http) = try await call("POST", "/ssf/streams", client: nil, body: "{}")
+            #expect(status == 401 && missing["error"]?.stringValue == "invalid_client")
+            #expect(http.cacheControl == "no-store")
+            #expect(try await call("POST", "/ssf/streams", secret: "wrong-secret-0123456789", body: "{}").0 == 401)
+            let (notFeed, refusal, _) = try await call("POST", "/ssf/streams", client: Broker.basicClient, body: "{}")
+            #expect(notFeed == 400 && refusal["error"]?.stringValue == "unauthorized_client")
+            let (push, pushRefusal, _) = try await call("POST", "/ssf/streams", body: #"{"delivery":{"method":"urn:ietf:rfc:8935"}}"#)
+            #expect(push == 400 && pushRefusal["error"]?.stringValue == "invalid_request")
+            #expect(try await call("POST", "/ssf/streams", body: #"{"events_requested":["urn:other"]}"#).0 == 400)
+            #expect(try await call("POST", "/ssf/streams", body: "not json").0 == 400)
+            let (created, stream, _) = try await call("POST", "/ssf/streams", body: #"{"delivery":{"method":"urn:ietf:rfc:8936"},"description":"t"}"#)
+            #expect(created == 201)
+            let id = try #require(stream["stream_id"]?.stringValue)
+            #expect(stream["aud"]?.stringValue == Broker.gatewayClient)
+            #expect(try await call("GET", "/ssf/streams?stream_id=" + id).0 == 200)
+            #expect(try await call("GET", "/ssf/status?stream_id=" + id).1["status"]?.stringValue == "enabled")
+            #expect(try await call("POST", "/ssf/poll/" + id, body: #"{"maxEvents":"ten"}"#).0 == 400)
+            let (polled, answer, _) = try await call("POST", "/ssf/poll/" + id, body: #"{"returnImmediately":true}"#)
+            #expect(polled == 200 && answer["sets"]?.objectValue != nil && answer["moreAvailable"] == .bool(false))
+            #expect(try await call("POST", "/ssf/poll/fs_unknown", body: "{}").0 == 404)
+            #expect(try await call("GET", "/ssf/poll/" + id).0 == 405)
+            #expect(try await call("DELETE", "/ssf/streams?stream_id=" + id).0 == 204)
+            #expect(try await call("POST", "/ssf/poll/" + id, body: "{}").0 == 404)
+            let reasons = Set(try await broker.server.store.auditRecords(afterSequence: 0, limit: 100_000).map(\.event.reason.rawValue))
+            for reason in ["not_feed_client", "feed_invalid_request", "feed_no_such_stream", "feed_stream_created", "feed_stream_deleted",
+                           "client_authentication_missing", "bad_client_secret"] {
+                #expect(reasons.contains(reason), "\(reason)")
+            }
+        }
+    }
+}

@@ -160,6 +160,47 @@ struct RevocationFeedInteropTests {
         }
     }
 
+    @Test("fails closed when the feed falls silent past the bound; a stream lost at the broker is created again, replaying what it missed")
+    func stalenessAndResubscription() async throws {
+        try await withBroker { broker in
+            var settings = VerifierSettings(issuer: broker.issuer, resource: Broker.githubResource)
+            settings.maxStaleness = 1
+            let verifier = AccessTokenVerifier.discovering(settings, fetcher: Self.fetcher())
+            let subscription = RevocationFeedSubscription(
+                verifier: verifier, settings: FeedSubscriptionSettings(clientID: Broker.gatewayClient, clientSecret: Broker.clientSecret),
+                fetcher: Self.fetcher())
+            let token = try await broker.redeemDirectly(try broker.idJAG(client: Broker.postClient))
+            let kept = try await broker.redeemDirectly(try broker.idJAG(client: Broker.postClient))
+            _ = try await subscription.round(wait: false)
+            #expect((try? await verifier.verify(token).get()) != nil)
+            #expect((try? await verifier.verify(kept).get()) != nil)
+            // Nobody polls: after the bound, every answer is stale (503), cached or not.
+            try await Task.sleep(for: .milliseconds(1_200))
+            let stale = await verifier.verify(token)
+            #expect(Self.code(stale) == .stale)
+            if case .failure(let error) = stale { #expect(error.status == 503) }
+
+            // The broker loses the stream (deleted by an operator, or its database restored), and a
+            // revocation happens meanwhile.
+            let lost = try #require(await subscription.streamID)
+            #expect(try await broker.server.store.removeFeedStream(id: lost, audit: AuditEvent(kind: .administration, reason: .feedStreamDeleted,
+                                                                                             time: Date(), performedBy: "test")))
+            try await Self.revoke(token, at: broker)
+            await #expect(throws: FeedSubscriptionError.self) { _ = try await subscription.round(wait: false) }
+            // The next round subscribes again; the new stream replays the revocation.
+            _ = try await subscription.round(wait: false)
+            _ = try await subscription.round(wait: false)
+            let again = try #require(await subscription.streamID)
+            #expect(again != lost)
+            // Nothing verified before the gap is trusted: the cache was cleared (the token not
+            // revoked too), and is rebuilt by verifying again.
+            #expect(verifier.cachedCount == 0)
+            #expect(Self.code(await verifier.verify(token)) == .revoked)
+            #expect((try? await verifier.verify(kept).get()) != nil)
+            #expect(verifier.cachedCount == 1)
+        }
+    }
+
     @Test("the feed's endpoints refuse precisely: no credentials, a client without the feed, push delivery, a bad body, an unknown or deleted stream")
     func refusals() async throws {
         try await withBroker { broker in

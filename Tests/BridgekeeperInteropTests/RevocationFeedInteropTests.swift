@@ -201,6 +201,22 @@ struct RevocationFeedInteropTests {
         }
     }
 
+    @Test("an independent receiver (Python, joserfc) creates a stream, verifies the feed's SET for a revoked token, acknowledges it and is not sent it again")
+    func independentReceiver() async throws {
+        try await withBroker { broker in
+            let token = try await broker.redeemDirectly(try broker.idJAG(client: Broker.postClient))
+            let jti = try #require(try UnverifiedJWS(compact: token).unverifiedClaims()["jti"]?.stringValue)
+            try await Self.revoke(token, at: broker)
+            let run = try await broker.python("feed_receiver.py", ["--issuer", broker.issuer, "--client-id", Broker.gatewayClient,
+                                                                   "--client-secret", Broker.clientSecret])
+            #expect(run.status == 0, "stdout: \(run.stdout)\nstderr: \(run.stderr)")
+            let sets = run.json?["sets"]?.arrayValue ?? []
+            #expect(sets.contains { $0.objectValue?["sub_id"] == .object(JSONObject(["format": "jwt_id", "iss": .string(broker.issuer), "jti": .string(jti)])) })
+            #expect(run.json?["after_ack"] == .number(JSONNumber(0)))
+            #expect(run.json?["deleted"] == .bool(true))
+        }
+    }
+
     @Test("the feed's endpoints refuse precisely: no credentials, a client without the feed, push delivery, a bad body, an unknown or deleted stream")
     func refusals() async throws {
         try await withBroker { broker in

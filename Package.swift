@@ -288,7 +288,7 @@ let package = Package(
             name: "BridgekeeperInteropTests",
             dependencies: [
                 "BridgekeeperServer", "BridgekeeperConfig", "BridgekeeperJOSE", "BridgekeeperCore", "BridgekeeperVerifier", "BridgekeeperFetch",
-                "BridgekeeperRevocation", "BridgekeeperStore", "BridgekeeperStoreSQLite", "BridgekeeperAudit",
+                "BridgekeeperRevocation", "BridgekeeperStore", "BridgekeeperStoreSQLite", "BridgekeeperAudit", "BridgekeeperSSF",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -68,10 +68,11 @@ for await _ in started { break }
 let issuer = configuration.issuer
 let idp = try Demo.IdP(fixtures: options.fixtures)
 guard let resource = configuration.catalog.server(named: "github")?.resource.canonical else { throw Failure("no github server in the demo") }
+typealias HTTPRequest = BridgekeeperFetch.HTTPRequest
 var fetchSettings = CurlFetcher.Settings()
 fetchSettings.allowLoopbackHTTP = true
 let curl = CurlFetcher(settings: fetchSettings)
-let client = SSFStreamClient.basic(clientID: Demo.clientID, secret: Demo.clientSecret)
+let client = HTTPRequest.basicAuthorization(clientID: Demo.clientID, secret: Demo.clientSecret)
 
 var verifierSettings = VerifierSettings(issuer: issuer, resource: resource)
 verifierSettings.maxStaleness = 60
@@ -80,8 +81,6 @@ let subscription = RevocationFeedSubscription(verifier: verifier,
                                               settings: FeedSubscriptionSettings(clientID: Demo.gatewayID, clientSecret: Demo.gatewaySecret),
                                               fetcher: curl)
 let feed = Task { await subscription.run { FileHandle.standardError.write(Data("feed: \($0)\n".utf8)) } }
-
-typealias HTTPRequest = BridgekeeperFetch.HTTPRequest
 
 func post(_ path: String, _ pairs: [(String, String)]) async throws -> [UInt8] {
     let answer = try await curl.send(HTTPRequest(method: .post, url: issuer + path,

@@ -172,7 +172,6 @@ public struct TokenService: Sendable {
     /// A refusal is the broker's `error` and `error_description`.
     public func exchange(idToken: String, resource: String, scope: String?, actor: AgentActor? = nil) async throws(ClientError) -> IssuedAccessToken {
         let secret = try configuration.resolveClientSecret()
-        let credentials = HTTPRequest.percentEncoded(configuration.clientID) + ":" + HTTPRequest.percentEncoded(secret)
         var pairs = [
             ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"), ("subject_token", idToken),
             ("subject_token_type", "urn:ietf:params:oauth:token-type:id_token"),
@@ -184,7 +183,7 @@ public struct TokenService: Sendable {
             pairs.append(("actor_token_type", "urn:ietf:params:oauth:token-type:jwt"))
         }
         let answer = try await http.postForm(configuration.brokerBase + "/token", pairs,
-                                             headers: [.init("Authorization", "Basic " + Data(credentials.utf8).base64EncodedString())],
+                                             headers: [.init("Authorization", HTTPRequest.basicAuthorization(clientID: configuration.clientID, secret: secret))],
                                              what: "the token exchange at \(configuration.broker)")
         guard let token = answer["access_token"]?.stringValue, !token.isEmpty,
               answer["token_type"]?.stringValue?.lowercased() == "bearer" else {

@@ -1,5 +1,6 @@
 internal import CCurl
 import Dispatch
+import Foundation
 import Synchronization
 
 /// Why an outbound fetch failed. A struct with an extensible code (STYLE rule 6).
@@ -94,6 +95,12 @@ public struct HTTPRequest: Sendable {
     /// `name=value&…`, every byte but the RFC 3986 unreserved characters percent-encoded.
     public static func formEncoded(_ pairs: [(String, String)]) -> String {
         pairs.map { percentEncoded($0.0) + "=" + percentEncoded($0.1) }.joined(separator: "&")
+    }
+
+    /// The HTTP Basic `Authorization` value of client credentials (RFC 6749 §2.3.1: each part
+    /// form-encoded before Base64).
+    public static func basicAuthorization(clientID: String, secret: String) -> String {
+        "Basic " + Data((percentEncoded(clientID) + ":" + percentEncoded(secret)).utf8).base64EncodedString()
     }
 
     /// Percent-encodes every byte but ALPHA / DIGIT / "-" / "." / "_" / "~" (RFC 3986 §2.3).

@@ -1,5 +1,4 @@
 public import BridgekeeperJOSE
-import Foundation
 
 /// A Shared Signals transmitter's configuration (SSF 1.0 §7.1), from
 /// `/.well-known/ssf-configuration{/path}`.
@@ -66,11 +65,6 @@ public struct SSFStreamClient: Sendable {
     public init(fetcher: CurlFetcher, authorization: String) {
         self.fetcher = fetcher
         self.authorization = authorization
-    }
-
-    /// The HTTP Basic value of client credentials (RFC 6749 §2.3.1: each part form-encoded first).
-    public static func basic(clientID: String, secret: String) -> String {
-        "Basic " + Data((HTTPRequest.percentEncoded(clientID) + ":" + HTTPRequest.percentEncoded(secret)).utf8).base64EncodedString()
     }
 
     public func discover(issuer: String) async throws(FetchError) -> SSFTransmitterMetadata {

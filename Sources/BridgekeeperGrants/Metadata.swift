@@ -76,12 +76,14 @@ public enum Metadata {
         ])
     }
 
-    /// The well-known path of the metadata for `issuer` (RFC 8414 §3.1: inserted before any path).
-    public static func wellKnownPath(issuer: String) -> String {
-        guard let schemeEnd = issuer.range(of: "://") else { return "/.well-known/oauth-authorization-server" }
+    /// The well-known path of `document` for `issuer` (RFC 8414 §3.1: inserted before any path;
+    /// SSF 1.0 §7.2 places `ssf-configuration` the same way).
+    public static func wellKnownPath(issuer: String, document: String = "oauth-authorization-server") -> String {
+        let base = "/.well-known/" + document
+        guard let schemeEnd = issuer.range(of: "://") else { return base }
         let rest = issuer[schemeEnd.upperBound...]
-        guard let slash = rest.firstIndex(of: "/") else { return "/.well-known/oauth-authorization-server" }
+        guard let slash = rest.firstIndex(of: "/") else { return base }
         let path = String(rest[slash...])
-        return path == "/" ? "/.well-known/oauth-authorization-server" : "/.well-known/oauth-authorization-server" + path
+        return path == "/" ? base : base + path
     }
 }

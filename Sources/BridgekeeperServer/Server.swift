@@ -166,7 +166,7 @@ public final class BridgekeeperServer: Sendable {
             feed.lookback = max(c.accessTokenLifetime, c.agents.tokenLifetime) + 60
             apis.append(("/ssf", FeedTransmitter(issuer: c.issuer, keys: keys, clients: authenticator, store: store, clock: clock, settings: feed,
                                                  stopWaiting: { Task.isShuttingDownGracefully })))
-            documents.append((FeedTransmitter.wellKnownPath(issuer: c.issuer), JSONValue.object(FeedTransmitter.configuration(issuer: c.issuer)).serialized()))
+            documents.append((Metadata.wellKnownPath(issuer: c.issuer, document: "ssf-configuration"), JSONValue.object(FeedTransmitter.configuration(issuer: c.issuer)).serialized()))
         }
         if !c.signals.oktaEventHooks.isEmpty {
             apis.append(("/signals/okta", OktaEventHooks(hooks: c.signals.oktaEventHooks, store: store, signals: signals, clock: clock)))

@@ -19,11 +19,9 @@ public struct FeedStream: Sendable, Hashable {
     public var acknowledgedThrough: Int64
     /// Feed events after `acknowledgedThrough` acknowledged out of order (not delivered again).
     public var acknowledgedBeyond: [Int64]
-    /// When it was last polled.
-    public var lastPolledAt: Date?
 
     public init(id: String, clientID: String, description: String?, eventsRequested: [String], createdAt: Date, acknowledgedThrough: Int64,
-                acknowledgedBeyond: [Int64] = [], lastPolledAt: Date? = nil) {
+                acknowledgedBeyond: [Int64] = []) {
         self.id = id
         self.clientID = clientID
         self.description = description
@@ -31,7 +29,6 @@ public struct FeedStream: Sendable, Hashable {
         self.createdAt = Date(timeIntervalSince1970: createdAt.timeIntervalSince1970.rounded(.down))
         self.acknowledgedThrough = acknowledgedThrough
         self.acknowledgedBeyond = acknowledgedBeyond
-        self.lastPolledAt = lastPolledAt.map { Date(timeIntervalSince1970: $0.timeIntervalSince1970.rounded(.down)) }
     }
 
     /// The stream after the receiver acknowledged `sequences` (pure; the store runs it inside the
@@ -126,15 +123,14 @@ public protocol RevocationFeedStore: Sendable {
     func feedStreams(clientID: String) async throws -> [FeedStream]
     /// Deletes a stream (its acknowledgements stay: they are evidence); false when there was none.
     func removeFeedStream(id: String, audit: AuditEvent) async throws -> Bool
-    /// Applies a receiver's acknowledgements in one transaction (`FeedStream.acknowledging`) and
-    /// records the poll; when the cursor moved, an acknowledgement row and `audit(before, after)`'s
-    /// records are written with it. The stream as it now is, or nil when there is none.
+    /// Applies a receiver's acknowledgements in one transaction (`FeedStream.acknowledging`); when
+    /// the cursor moved, an acknowledgement row and `audit(before, after)`'s records are written
+    /// with it. With no `sequences` nothing is written (a long poll that acknowledges nothing costs
+    /// a read). The stream as it now is, or nil when there is none.
     func acknowledgeFeed(streamID: String, sequences: Set<Int64>, at time: Date,
                          audit: @escaping @Sendable (FeedStream, FeedStream) -> [AuditEvent]) async throws -> FeedStream?
     /// Feed events (`isFeedEvent`) after `afterSequence`, in order, at most `limit`.
     func feedRecords(afterSequence: Int64, limit: Int) async throws -> [AuditRecord]
-    /// The last feed event's sequence (0 when there is none).
-    func lastFeedSequence() async throws -> Int64
     /// Where a stream created now starts: just before the first feed event at or after `time`
     /// (the oldest revocation that can still matter), else at the audit log's head.
     func feedStart(notBefore time: Date) async throws -> Int64

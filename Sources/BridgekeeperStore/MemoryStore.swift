@@ -295,11 +295,11 @@ extension MemoryStore {
     public func acknowledgeFeed(streamID: String, sequences: Set<Int64>, at time: Date,
                                 audit: @Sendable (FeedStream, FeedStream) -> [AuditEvent]) -> FeedStream? {
         guard let before = feedStreamsByID[streamID] else { return nil }
+        guard !sequences.isEmpty else { return before }
         let limit = 10_000
         let pending = feedRecords(afterSequence: before.acknowledgedThrough, limit: limit).map(\.sequence)
-        var after = before.acknowledging(sequences, pending: pending, complete: pending.count < limit, head: self.audit.last?.sequence ?? 0)
-        after.lastPolledAt = Date(timeIntervalSince1970: time.timeIntervalSince1970.rounded(.down))
-        if after.acknowledgedThrough > before.acknowledgedThrough && !sequences.isEmpty {
+        let after = before.acknowledging(sequences, pending: pending, complete: pending.count < limit, head: self.audit.last?.sequence ?? 0)
+        if after.acknowledgedThrough > before.acknowledgedThrough {
             feedAcks.append(FeedAcknowledgement(streamID: streamID, clientID: before.clientID, through: after.acknowledgedThrough, at: time))
             for event in audit(before, after) { _ = appendRecord(event) }
         }
@@ -310,8 +310,6 @@ extension MemoryStore {
     public func feedRecords(afterSequence: Int64, limit: Int) -> [AuditRecord] {
         Array(audit.lazy.filter { $0.sequence > afterSequence && $0.isFeedEvent }.prefix(max(limit, 0)))
     }
-
-    public func lastFeedSequence() -> Int64 { audit.last(where: \.isFeedEvent)?.sequence ?? 0 }
 
     public func feedStart(notBefore time: Date) -> Int64 {
         let milliseconds = Int64((time.timeIntervalSince1970 * 1000).rounded(.down))

@@ -14,8 +14,8 @@ extension SQLiteStore {
     public func addFeedStream(_ stream: FeedStream, audit event: AuditEvent) async throws {
         try await audited { db in
             _ = try await db.query("""
-                INSERT INTO feed_streams (id, client_id, description, events_requested, created_at, acknowledged_through, acknowledged_beyond,
-                                          last_polled_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO feed_streams (id, client_id, description, events_requested, created_at, acknowledged_through, acknowledged_beyond)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
                 """, Self.binds(stream))
             return ((), event)
         }
@@ -38,24 +38,22 @@ extension SQLiteStore {
 
     public func acknowledgeFeed(streamID: String, sequences: Set<Int64>, at time: Date,
                                 audit: @escaping @Sendable (FeedStream, FeedStream) -> [AuditEvent]) async throws -> FeedStream? {
-        try await auditedMany { db in
+        // Nothing acknowledged: nothing to write, and no exclusive job holding up the writer.
+        guard !sequences.isEmpty else { return try await feedStream(id: streamID) }
+        return try await auditedMany { db in
             guard let before = try await db.query("SELECT * FROM feed_streams WHERE id = ?", [.text(streamID)]).first.map({ try Self.feedStream($0) }) else {
                 return (nil, [])
             }
             let limit = 10_000
-            let head = try await db.query("SELECT coalesce(max(seq), 0) AS head FROM audit_log").first?.column("head")?.integer ?? 0
+            let head = try await Self.auditHead(db)
             let pending = try await db.query("SELECT seq FROM audit_log WHERE seq > ? AND (\(Self.feedEventCondition)) ORDER BY seq LIMIT ?",
                                              [.integer(Int(before.acknowledgedThrough)), .integer(limit)]).compactMap { $0.column("seq")?.integer.map(Int64.init) }
-            var after = before.acknowledging(sequences, pending: pending, complete: pending.count < limit, head: Int64(head))
-            after.lastPolledAt = time
-            after = FeedStream(id: after.id, clientID: after.clientID, description: after.description, eventsRequested: after.eventsRequested,
-                               createdAt: after.createdAt, acknowledgedThrough: after.acknowledgedThrough,
-                               acknowledgedBeyond: after.acknowledgedBeyond, lastPolledAt: time)
-            _ = try await db.query("UPDATE feed_streams SET acknowledged_through = ?, acknowledged_beyond = ?, last_polled_at = ? WHERE id = ?", [
-                .integer(Int(after.acknowledgedThrough)), .text(after.acknowledgedBeyond.map(String.init).joined(separator: " ")),
-                .integer(Int(time.timeIntervalSince1970)), .text(streamID),
+            let after = before.acknowledging(sequences, pending: pending, complete: pending.count < limit, head: head)
+            guard after != before else { return (after, []) }
+            _ = try await db.query("UPDATE feed_streams SET acknowledged_through = ?, acknowledged_beyond = ? WHERE id = ?", [
+                .integer(Int(after.acknowledgedThrough)), .text(after.acknowledgedBeyond.map(String.init).joined(separator: " ")), .text(streamID),
             ])
-            guard after.acknowledgedThrough > before.acknowledgedThrough && !sequences.isEmpty else { return (after, []) }
+            guard after.acknowledgedThrough > before.acknowledgedThrough else { return (after, []) }
             _ = try await db.query("INSERT INTO feed_acks (stream_id, client_id, through, acked_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING", [
                 .text(streamID), .text(before.clientID), .integer(Int(after.acknowledgedThrough)), .integer(Int(time.timeIntervalSince1970)),
             ])
@@ -68,8 +66,9 @@ extension SQLiteStore {
                        [.integer(Int(afterSequence)), .integer(max(limit, 0))]).map(Self.auditRecord)
     }
 
-    public func lastFeedSequence() async throws -> Int64 {
-        Int64(try await read("SELECT coalesce(max(seq), 0) AS last FROM audit_log WHERE \(Self.feedEventCondition)").first?.column("last")?.integer ?? 0)
+    /// The audit log's last sequence, read inside a write transaction.
+    static func auditHead(_ db: SQLiteConnection) async throws -> Int64 {
+        Int64(try await db.query("SELECT coalesce(max(seq), 0) AS head FROM audit_log").first?.column("head")?.integer ?? 0)
     }
 
     public func feedStart(notBefore time: Date) async throws -> Int64 {
@@ -98,8 +97,7 @@ extension SQLiteStore {
     static func binds(_ stream: FeedStream) -> [SQLiteData] {
         [.text(stream.id), .text(stream.clientID), stream.description.map(SQLiteData.text) ?? .null,
          .text(JSONValue.array(stream.eventsRequested.map(JSONValue.string)).serialized()), .integer(Int(stream.createdAt.timeIntervalSince1970)),
-         .integer(Int(stream.acknowledgedThrough)), .text(stream.acknowledgedBeyond.map(String.init).joined(separator: " ")),
-         stream.lastPolledAt.map { .integer(Int($0.timeIntervalSince1970)) } ?? .null]
+         .integer(Int(stream.acknowledgedThrough)), .text(stream.acknowledgedBeyond.map(String.init).joined(separator: " "))]
     }
 
     static func feedStream(_ row: SQLiteRow) throws -> FeedStream {
@@ -109,10 +107,8 @@ extension SQLiteStore {
             throw CorruptRow(table: "feed_streams", column: "*")
         }
         let description = row.column("description").flatMap { $0.isNull ? nil : $0.string }
-        let polled = row.column("last_polled_at").flatMap { $0.isNull ? nil : $0.integer }
         return FeedStream(id: id, clientID: client, description: description, eventsRequested: requested.compactMap(\.stringValue),
                           createdAt: Date(timeIntervalSince1970: Double(created)), acknowledgedThrough: Int64(through),
-                          acknowledgedBeyond: beyond.split(separator: " ").compactMap { Int64($0) },
-                          lastPolledAt: polled.map { Date(timeIntervalSince1970: Double($0)) })
+                          acknowledgedBeyond: beyond.split(separator: " ").compactMap { Int64($0) })
     }
 }

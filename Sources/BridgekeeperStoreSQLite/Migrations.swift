@@ -116,7 +116,7 @@ enum Migrations {
             """
             CREATE TABLE feed_streams (
                 id TEXT PRIMARY KEY, client_id TEXT NOT NULL, description TEXT, events_requested TEXT NOT NULL, created_at INTEGER NOT NULL,
-                acknowledged_through INTEGER NOT NULL, acknowledged_beyond TEXT NOT NULL, last_polled_at INTEGER) WITHOUT ROWID
+                acknowledged_through INTEGER NOT NULL, acknowledged_beyond TEXT NOT NULL) WITHOUT ROWID
             """,
             "CREATE INDEX feed_streams_client ON feed_streams (client_id, created_at)",
             """

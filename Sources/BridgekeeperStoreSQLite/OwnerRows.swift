@@ -89,8 +89,7 @@ extension SQLiteStore {
             if var receipt = written.receipt {
                 // This job runs alone in its batch, so its records are chained right after the
                 // head read here: the receipt's last record is head + count.
-                let head = try await db.query("SELECT coalesce(max(seq), 0) AS head FROM audit_log").first?.column("head")?.integer ?? 0
-                receipt.auditSequence = Int64(head + written.audit.count)
+                receipt.auditSequence = try await Self.auditHead(db) + Int64(written.audit.count)
                 try await Self.insert(receipt, db)
             }
             if let signal = written.completes { try await Self.markCompleted(signal, at: seconds, db) }

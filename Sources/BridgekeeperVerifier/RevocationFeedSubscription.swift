@@ -26,30 +26,12 @@ public struct FeedSubscriptionSettings: Sendable {
     }
 }
 
-/// Why a feed round failed.
-public struct FeedSubscriptionError: Error, Sendable, Hashable, CustomStringConvertible {
-    public struct Code: Hashable, Sendable {
-        public let rawValue: String
-        public init(_ rawValue: String) { self.rawValue = rawValue }
-        /// The broker could not be reached, or answered a request with an error.
-        public static let transport = Code("transport")
-        /// The stream is gone at the broker (deleted, or the broker's state restored): a new one is
-        /// created on the next round, replaying every revocation that can still matter.
-        public static let streamGone = Code("stream_gone")
-        public static let invalidResponse = Code("invalid_response")
-        /// A SET could not be checked (the broker's keys unavailable): nothing of the round applied.
-        public static let keysUnavailable = Code("keys_unavailable")
-    }
-
-    public let code: Code
-    public let reason: String
-
-    public init(_ code: Code, _ reason: String) {
-        self.code = code
-        self.reason = reason
-    }
-
-    public var description: String { "\(code.rawValue): \(reason)" }
+extension SSFPollError.Code {
+    /// The broker no longer has the stream (deleted, or its state restored): a new one is created on
+    /// the next round, replaying every revocation that can still matter.
+    public static let streamGone = SSFPollError.Code("stream_gone")
+    /// A SET could not be checked (the broker's keys unavailable): nothing of the round applied.
+    public static let keysUnavailable = SSFPollError.Code("keys_unavailable")
 }
 
 /// A gateway's subscription to the broker's revocation feed (issue 7): an SSF stream with RFC 8936
@@ -93,24 +75,24 @@ public actor RevocationFeedSubscription {
         self.settings = settings
         self.fetcher = fetcher
         self.clock = clock
-        client = SSFStreamClient(fetcher: fetcher, authorization: SSFStreamClient.basic(clientID: settings.clientID, secret: settings.clientSecret))
+        client = SSFStreamClient(fetcher: fetcher, authorization: HTTPRequest.basicAuthorization(clientID: settings.clientID, secret: settings.clientSecret))
     }
 
     /// Finds the broker's transmitter configuration (its `issuer` must be the verifier's) and
     /// creates a poll stream; the stream id.
     @discardableResult
-    public func subscribe() async throws(FeedSubscriptionError) -> String {
+    public func subscribe() async throws(SSFPollError) -> String {
         do {
             let found = try await client.discover(issuer: verifier.settings.issuer)
             guard found.deliveryMethods.contains(SSFTransmitterMetadata.poll) else {
-                throw FeedSubscriptionError(.invalidResponse, "the broker's feed does not offer poll delivery")
+                throw SSFPollError(.invalidResponse, "the broker's feed does not offer poll delivery")
             }
             let stream = try await client.create(at: found, delivery: JSONObject(["method": .string(SSFTransmitterMetadata.poll)]),
                                                  events: [RevocationFeed.sessionRevoked],
                                                  description: settings.description ?? "gateway for \(verifier.settings.resource)")
             guard let id = stream["stream_id"]?.stringValue, case .object(let delivery)? = stream["delivery"],
                   let endpoint = delivery["endpoint_url"]?.stringValue else {
-                throw FeedSubscriptionError(.invalidResponse, "the stream has no poll endpoint_url")
+                throw SSFPollError(.invalidResponse, "the stream has no poll endpoint_url")
             }
             metadata = found
             streamID = id
@@ -118,22 +100,22 @@ public actor RevocationFeedSubscription {
             acknowledgements.removeAll()
             errors.removeAll()
             return id
-        } catch let error as FeedSubscriptionError {
+        } catch let error as SSFPollError {
             throw error
         } catch {
-            throw FeedSubscriptionError(.transport, "\(error)")
+            throw SSFPollError(.transport, "\(error)")
         }
     }
 
     /// One poll: acknowledges the previous round, takes the next SETs, verifies and applies them.
     /// `wait` false asks the broker to answer at once.
-    public func round(wait: Bool = true) async throws(FeedSubscriptionError) -> Round {
+    public func round(wait: Bool = true) async throws(SSFPollError) -> Round {
         if pollEndpoint == nil {
             try await subscribe()
             // A new stream: nothing known about the old one's state is trusted.
             verifier.clearCache()
         }
-        guard let endpoint = pollEndpoint else { throw FeedSubscriptionError(.streamGone, "no stream") }
+        guard let endpoint = pollEndpoint else { throw SSFPollError(.streamGone, "no stream") }
         let request = SSFPollRequest(maxEvents: settings.maxEvents, returnImmediately: !wait, acknowledgements: acknowledgements, errors: errors)
         var outbound = HTTPRequest(method: .post, url: endpoint,
                                    headers: [HTTPRequest.Header("Authorization", client.authorization), HTTPRequest.Header("Content-Type", "application/json"),
@@ -141,28 +123,28 @@ public actor RevocationFeedSubscription {
                                    body: request.body)
         outbound.timeout = wait ? settings.longPoll + 10 : 15
         let answer: FetchedDocument
-        do throws(FetchError) { answer = try await fetcher.send(outbound) } catch { throw failed(FeedSubscriptionError(.transport, error.description)) }
+        do throws(FetchError) { answer = try await fetcher.send(outbound) } catch { throw failed(SSFPollError(.transport, error.description)) }
         if answer.status == 404 {
             // The broker no longer has the stream: subscribe again next round (a full replay).
             pollEndpoint = nil
             streamID = nil
-            throw failed(FeedSubscriptionError(.streamGone, "the broker no longer has the stream"))
+            throw failed(SSFPollError(.streamGone, "the broker no longer has the stream"))
         }
-        guard answer.status == 200 else { throw failed(FeedSubscriptionError(.transport, "HTTP \(answer.status) from the feed")) }
+        guard answer.status == 200 else { throw failed(SSFPollError(.transport, "HTTP \(answer.status) from the feed")) }
         let response: SSFPollResponse
-        do throws(SSFPollError) { response = try SSFPollResponse.parse(answer.body) } catch { throw failed(FeedSubscriptionError(.invalidResponse, error.reason)) }
+        do throws(SSFPollError) { response = try SSFPollResponse.parse(answer.body) } catch { throw failed(SSFPollError(.invalidResponse, error.reason)) }
         // The broker has the acknowledgements and refusals sent.
         acknowledgements.removeAll()
         errors.removeAll()
         var round = Round(received: response.sets.count, moreAvailable: response.moreAvailable)
-        var keys: JWKSet?
-        for delivered in response.sets {
-            if keys == nil {
-                do { keys = try await verifier.keys.keys() } catch {
-                    throw failed(FeedSubscriptionError(.keysUnavailable, "the broker's keys cannot be had: \(error.reason)"))
-                }
+        var keys = JWKSet(keys: [])
+        if !response.sets.isEmpty {
+            do { keys = try await verifier.keys.keys() } catch {
+                throw failed(SSFPollError(.keysUnavailable, "the broker's keys cannot be had: \(error.reason)"))
             }
-            switch await check(delivered, keys: keys!) {
+        }
+        for delivered in response.sets {
+            switch await check(delivered, keys: keys) {
             case .success(let event):
                 if let event { apply(event) }
                 acknowledgements.append(delivered.jti)
@@ -186,7 +168,7 @@ public actor RevocationFeedSubscription {
     /// asks for an immediate answer; otherwise it long-polls, so a revocation arrives as soon as the
     /// broker commits it. After a failure it backs off 0.5, 1, 2 … 30 seconds. `report` sees every
     /// failure.
-    public func run(report: @Sendable (FeedSubscriptionError) -> Void = { _ in }) async {
+    public func run(report: @Sendable (SSFPollError) -> Void = { _ in }) async {
         var failures = 0
         var caughtUp = false
         while !Task.isCancelled {
@@ -205,9 +187,9 @@ public actor RevocationFeedSubscription {
     }
 
     /// Deletes the stream at the broker (a gateway shutting down for good).
-    public func unsubscribe() async throws(FeedSubscriptionError) {
+    public func unsubscribe() async throws(SSFPollError) {
         guard let metadata, let streamID else { return }
-        do throws(FetchError) { try await client.delete(at: metadata, streamID: streamID) } catch { throw FeedSubscriptionError(.transport, error.description) }
+        do throws(FetchError) { try await client.delete(at: metadata, streamID: streamID) } catch { throw SSFPollError(.transport, error.description) }
         self.streamID = nil
         pollEndpoint = nil
     }
@@ -217,7 +199,7 @@ public actor RevocationFeedSubscription {
 
     // MARK: Internals
 
-    func failed(_ error: FeedSubscriptionError) -> FeedSubscriptionError {
+    func failed(_ error: SSFPollError) -> SSFPollError {
         missed = true
         return error
     }

@@ -4,6 +4,7 @@ import BridgekeeperFetch
 import BridgekeeperJOSE
 import BridgekeeperRevocation
 import BridgekeeperServer
+import BridgekeeperSSF
 import BridgekeeperStore
 import BridgekeeperStoreSQLite
 import BridgekeeperVerifier
@@ -111,6 +112,12 @@ struct RevocationFeedInteropTests {
             _ = await running.result
             try await subscription.unsubscribe()
             #expect(try await store.feedStream(id: streamID) == nil)
+            let poll = try await Self.fetcher().send(HTTPRequest(
+                method: .post, url: broker.issuer + "/ssf/poll/" + streamID,
+                headers: [HTTPRequest.Header("Authorization", HTTPRequest.basicAuthorization(clientID: Broker.gatewayClient, secret: Broker.clientSecret)),
+                          HTTPRequest.Header("Content-Type", "application/json")],
+                body: Array("{}".utf8)))
+            #expect(poll.status == 404)
         }
     }
 
@@ -186,7 +193,7 @@ struct RevocationFeedInteropTests {
             #expect(try await broker.server.store.removeFeedStream(id: lost, audit: AuditEvent(kind: .administration, reason: .feedStreamDeleted,
                                                                                              time: Date(), performedBy: "test")))
             try await Self.revoke(token, at: broker)
-            await #expect(throws: FeedSubscriptionError.self) { _ = try await subscription.round(wait: false) }
+            await #expect(throws: SSFPollError.self) { _ = try await subscription.round(wait: false) }
             // The next round subscribes again; the new stream replays the revocation.
             _ = try await subscription.round(wait: false)
             _ = try await subscription.round(wait: false)
@@ -225,7 +232,7 @@ struct RevocationFeedInteropTests {
             func call(_ method: String, _ path: String, client: String? = Broker.gatewayClient, secret: String = Broker.clientSecret,
                       body: String? = nil) async throws -> (Int, JSONObject, FetchedDocument) {
                 var headers: [HTTPRequest.Header] = []
-                if let client { headers.append(HTTPRequest.Header("Authorization", SSFStreamClient.basic(clientID: client, secret: secret))) }
+                if let client { headers.append(HTTPRequest.Header("Authorization", HTTPRequest.basicAuthorization(clientID: client, secret: secret))) }
                 if body != nil { headers.append(HTTPRequest.Header("Content-Type", "application/json")) }
                 let verb: HTTPRequest.Method = switch method {
                 case "POST": .post

@@ -64,16 +64,6 @@ public struct FeedTransmitter: APIEndpoint {
 
     // MARK: Discovery
 
-    /// The path of the transmitter configuration for `issuer` (SSF 1.0 §7.2: the suffix goes
-    /// between the host and the issuer's path).
-    public static func wellKnownPath(issuer: String) -> String {
-        guard let schemeEnd = issuer.range(of: "://") else { return "/.well-known/ssf-configuration" }
-        let rest = issuer[schemeEnd.upperBound...]
-        guard let slash = rest.firstIndex(of: "/") else { return "/.well-known/ssf-configuration" }
-        let path = String(rest[slash...])
-        return path == "/" ? "/.well-known/ssf-configuration" : "/.well-known/ssf-configuration" + path
-    }
-
     /// The transmitter configuration (SSF 1.0 §7.1).
     public static func configuration(issuer: String) -> JSONObject {
         JSONObject([

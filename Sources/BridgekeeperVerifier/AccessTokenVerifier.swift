@@ -38,14 +38,81 @@ public struct VerifiedAccessToken: Sendable, Hashable {
     /// `idp_iss`: the IdP that vouched for the subject (what the broker's revocation feed names).
     public let subjectIssuer: String?
     public let clientID: String
-    public let scopes: Set<String>
+    /// The `scope` claim as the broker wrote it (space-separated, RFC 9068 §2.2.3); empty if absent.
+    public let scope: String
     public let issuedAt: Date?
     public let expiresAt: Date
     /// `act.sub`: the agent acting for the subject, when delegated.
     public let actor: String?
     public let claims: JSONObject
-    /// `idp_iss` + " " + `sub`, made once: the key of the subject's revocation epoch.
-    let epochKey: String
+
+    /// The scope tokens granted.
+    public var scopes: Set<String> { Set(scope.split(separator: " ").map(String.init)) }
+
+    /// Whether the token grants `wanted`: an exact match of one space-separated token of `scope`,
+    /// found in place (no set is built per token).
+    public func grants(_ wanted: String) -> Bool {
+        var scope = scope, wanted = wanted
+        return scope.withUTF8 { granted in
+            wanted.withUTF8 { wanted in
+                guard !wanted.isEmpty else { return false }
+                var start = 0
+                while start < granted.count {
+                    var end = start
+                    while end < granted.count, granted[end] != UInt8(ascii: " ") { end += 1 }
+                    if end - start == wanted.count,
+                       memcmp(granted.baseAddress! + start, wanted.baseAddress!, wanted.count) == 0 { return true }
+                    start = end + 1
+                }
+                return false
+            }
+        }
+    }
+
+    /// The subject's revocation-epoch key (`idp_iss`, `sub`).
+    var epochKey: SubjectKey { SubjectKey(issuer: subjectIssuer ?? "", subject: subject) }
+}
+
+/// A subject as the revocation feed names it: the IdP's issuer and the subject there.
+struct SubjectKey: Hashable, Sendable {
+    let issuer: String
+    let subject: String
+}
+
+/// The verified-token cache's key: the whole compact token, compared byte for byte (a token that
+/// differs anywhere is a miss), hashed over its length and its last 32 bytes. Those lie in the
+/// signature, which only the broker's key can make for a token that verifies, so hashing them
+/// spreads cached tokens as well as hashing all of the ~1 KB would, at a 30th of the cost; the
+/// fingerprint is compared before the bytes, so a probe that meets another token seldom reads it.
+struct TokenKey: Hashable, Sendable {
+    let token: String
+    private let count: Int
+    private let tail: (UInt64, UInt64, UInt64, UInt64)
+
+    init(_ token: String) {
+        self.token = token
+        var copy = token
+        (count, tail) = copy.withUTF8 { bytes in
+            var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+            let take = min(32, bytes.count)
+            withUnsafeMutableBytes(of: &words) { out in
+                out.copyMemory(from: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(bytes)[(bytes.count - take)...]))
+            }
+            return (bytes.count, words)
+        }
+    }
+
+    static func == (lhs: TokenKey, rhs: TokenKey) -> Bool {
+        lhs.count == rhs.count && lhs.tail == rhs.tail && lhs.token == rhs.token
+    }
+
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(count)
+        hasher.combine(tail.0)
+        hasher.combine(tail.1)
+        hasher.combine(tail.2)
+        hasher.combine(tail.3)
+    }
 }
 
 /// Verifies the broker's access tokens offline and answers whether one may call a tool.
@@ -64,11 +131,11 @@ public final class AccessTokenVerifier: Sendable {
     struct State {
         /// The verified tokens, by the whole compact token (equality over every byte: a token
         /// that differs anywhere, even in a signature that happens to verify, is a miss).
-        var cache: [String: VerifiedAccessToken] = [:]
+        var cache: [TokenKey: VerifiedAccessToken] = [:]
         /// Revoked `jti`s, each kept until its token would have expired anyway.
         var revoked: [String: Date] = [:]
-        /// Revocation epochs by subject (`idp_iss` + " " + `sub`): tokens issued before are dead.
-        var epochs: [String: Date] = [:]
+        /// Revocation epochs by subject (`idp_iss`, `sub`): tokens issued before are dead.
+        var epochs: [SubjectKey: Date] = [:]
         /// When the revocation feed was last heard from.
         var feedHeard: Date?
     }
@@ -88,17 +155,19 @@ public final class AccessTokenVerifier: Sendable {
     /// The token, verified; or why not.
     public func verify(_ token: String) async -> Result<VerifiedAccessToken, VerificationError> {
         let now = clock.now()
+        guard token.utf8.count <= Self.maxTokenBytes else { return .failure(VerificationError(.malformed, "the token is too large")) }
+        let key = TokenKey(token)
         let cached: Result<VerifiedAccessToken, VerificationError>? = state.withLock { state in
             if let failure = Self.staleness(state, settings, now) { return .failure(failure) }
-            guard let hit = state.cache[token] else { return nil }
+            guard let hit = state.cache[key] else { return nil }
             if let failure = Self.revocation(hit, state, now: now, leeway: settings.leeway) {
-                state.cache[token] = nil
+                state.cache[key] = nil
                 return .failure(failure)
             }
             return .success(hit)
         }
         if let cached { return cached }
-        return await verifyUncached(token, now: now)
+        return await verifyUncached(key, now: now)
     }
 
     /// Whether the token may call `tool` on this server: the verified token, or why not
@@ -109,7 +178,7 @@ public final class AccessTokenVerifier: Sendable {
         case .failure(let error): return .failure(error)
         case .success(let verified):
             let scope = settings.scopeForTool(tool)
-            guard verified.scopes.contains(scope) else {
+            guard verified.grants(scope) else {
                 return .failure(VerificationError(.insufficientScope, "the token does not grant \(scope)", scope: scope))
             }
             return .success(verified)
@@ -127,23 +196,22 @@ public final class AccessTokenVerifier: Sendable {
     // MARK: Revocation inputs (the broker's feed applies these)
 
     /// The token with this `jti` is revoked (kept until `expiresAt`, after which it is dead anyway).
+    /// Constant time whatever the cache holds: every answer, cached or not, checks the revoked
+    /// `jti`s and epochs, and a cached entry found revoked is dropped then.
     public func revokeToken(id: String, expiresAt: Date) {
         state.withLock { state in
+            if let known = state.revoked[id], known >= expiresAt { return }
             state.revoked[id] = expiresAt
-            for (token, verified) in state.cache where verified.tokenID == id { state.cache[token] = nil }
         }
     }
 
     /// Every token of the subject issued before `before` is revoked (a CAEP `session-revoked`).
-    /// Epochs only move forward.
+    /// Epochs only move forward. Constant time, as `revokeToken`.
     public func revokeSubject(issuer: String?, subject: String, before: Date) {
-        let key = Self.subjectKey(issuer, subject)
+        let key = SubjectKey(issuer: issuer ?? "", subject: subject)
         state.withLock { state in
             if let known = state.epochs[key], known >= before { return }
             state.epochs[key] = before
-            for (token, verified) in state.cache where verified.epochKey == key {
-                state.cache[token] = nil
-            }
         }
     }
 
@@ -155,9 +223,10 @@ public final class AccessTokenVerifier: Sendable {
     }
 
     /// Forgets every cached verification (after a missed interval, the feed re-syncs and the cache
-    /// is rebuilt from verified tokens, never trusted stale). Revocations are kept.
+    /// is rebuilt from verified tokens, never trusted stale). Revocations are kept. The table keeps
+    /// its capacity: it refills to the same size.
     public func clearCache() {
-        state.withLock { $0.cache.removeAll() }
+        state.withLock { $0.cache.removeAll(keepingCapacity: true) }
     }
 
     /// How many tokens are cached (for metrics and tests).
@@ -165,10 +234,9 @@ public final class AccessTokenVerifier: Sendable {
 
     // MARK: The uncached path
 
-    func verifyUncached(_ token: String, now: Date) async -> Result<VerifiedAccessToken, VerificationError> {
-        guard token.utf8.count <= Self.maxTokenBytes else { return .failure(VerificationError(.malformed, "the token is too large")) }
+    func verifyUncached(_ key: TokenKey, now: Date) async -> Result<VerifiedAccessToken, VerificationError> {
         let jws: UnverifiedJWS
-        do { jws = try UnverifiedJWS(compact: token) } catch { return .failure(Self.mapped(error)) }
+        do { jws = try UnverifiedJWS(compact: key.token) } catch { return .failure(Self.mapped(error)) }
         let verifier: (JWKSet) -> JWTVerifier = { [settings] keys in
             JWTVerifier(kind: .accessToken, signatures: JWSVerifier(keys: keys, algorithms: settings.algorithms),
                         rules: ClaimRules(issuer: settings.issuer, audience: settings.resource, leeway: settings.leeway))
@@ -195,23 +263,22 @@ public final class AccessTokenVerifier: Sendable {
               let clientID = claims["client_id"]?.stringValue, let exp = claims["exp"]?.numberValue?.exactInteger else {
             return .failure(VerificationError(.invalidClaims, "an access token needs sub, jti, client_id and exp (RFC 9068 §2.2)"))
         }
-        var scopes = Set<String>()
-        if let scope = claims["scope"] {
-            guard let text = scope.stringValue else { return .failure(VerificationError(.invalidClaims, "scope is not a string")) }
-            scopes = Set(text.split(separator: " ").map(String.init))
+        var scope = ""
+        if let value = claims["scope"] {
+            guard let text = value.stringValue else { return .failure(VerificationError(.invalidClaims, "scope is not a string")) }
+            scope = text
         }
         let access = VerifiedAccessToken(
-            tokenID: jti, subject: subject, subjectIssuer: claims["idp_iss"]?.stringValue, clientID: clientID, scopes: scopes,
+            tokenID: jti, subject: subject, subjectIssuer: claims["idp_iss"]?.stringValue, clientID: clientID, scope: scope,
             issuedAt: claims["iat"]?.numberValue?.exactInteger.map { Date(timeIntervalSince1970: Double($0)) },
-            expiresAt: Date(timeIntervalSince1970: Double(exp)), actor: claims["act"]?.objectValue?["sub"]?.stringValue, claims: claims,
-            epochKey: Self.subjectKey(claims["idp_iss"]?.stringValue, subject))
+            expiresAt: Date(timeIntervalSince1970: Double(exp)), actor: claims["act"]?.objectValue?["sub"]?.stringValue, claims: claims)
         let settings = self.settings
         return state.withLock { state in
             if let failure = Self.staleness(state, settings, now) ?? Self.revocation(access, state, now: now, leeway: settings.leeway) {
                 return .failure(failure)
             }
             if state.cache.count >= settings.maxCachedTokens { Self.evict(&state, limit: settings.maxCachedTokens, now: now) }
-            state.cache[token] = access
+            state.cache[key] = access
             return .success(access)
         }
     }
@@ -241,8 +308,6 @@ public final class AccessTokenVerifier: Sendable {
         }
         return nil
     }
-
-    static func subjectKey(_ issuer: String?, _ subject: String) -> String { (issuer ?? "") + " " + subject }
 
     static func mapped(_ error: JOSEError) -> VerificationError {
         switch error.code {

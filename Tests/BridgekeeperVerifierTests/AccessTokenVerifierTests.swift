@@ -119,6 +119,41 @@ struct AccessTokenVerifierTests {
         #expect(world.verifier.cachedCount == 0, "nothing refused is cached")
     }
 
+    @Test("the cache is keyed by every byte: a forgery with a cached token's length and signature is verified afresh and refused")
+    func cacheKeyIsTheWholeToken() async throws {
+        let world = try World()
+        let token = try world.token()
+        _ = try await world.verifier.verify(token).get()
+        // One scope letter changed: same length, same signature, so the same hash bucket and tail.
+        var claims = Self.claims()
+        claims["scope"] = "tool:search_cods tool:create_issue"
+        let parts = token.split(separator: ".")
+        let forged = parts[0] + "." + Base64URL.encode(Array(JSONValue.object(claims).serialized().utf8)) + "." + parts[2]
+        #expect(forged.utf8.count == token.utf8.count && forged.suffix(32) == token.suffix(32) && forged != token)
+        #expect(code(await world.verifier.verify(String(forged))) == .badSignature)
+        #expect(world.verifier.cachedCount == 1)
+        _ = try await world.verifier.verify(token).get()
+    }
+
+    @Test("a scope is granted only by an exact scope token of the claim, never by a prefix, a suffix or a run of two")
+    func scopeTokensMatchExactly() async throws {
+        let world = try World()
+        let token = try world.token()
+        let verified = try await world.verifier.verify(token).get()
+        #expect(verified.scope == "tool:search_code tool:create_issue")
+        #expect(verified.grants("tool:search_code") && verified.grants("tool:create_issue"))
+        for wanted in ["tool:search", "search_code", "tool:search_code ", "tool:search_code tool:create_issue", "tool:create_issu", "", " ", "tool:"] {
+            #expect(!verified.grants(wanted), "\(wanted)")
+        }
+        _ = try await world.verifier.authorize(token, tool: "create_issue").get()
+        #expect(code(await world.verifier.authorize(token, tool: "search")) == .insufficientScope)
+        #expect(code(await world.verifier.authorize(token, tool: "search_code tool:create_issue")) == .insufficientScope)
+        var noScope = Self.claims(jti: "no-scope")
+        noScope["scope"] = nil
+        let bare = try await world.verifier.verify(try world.token(noScope)).get()
+        #expect(bare.scopes.isEmpty && !bare.grants("tool:search_code"))
+    }
+
     @Test("a rotated key is found by one refetch when a token names it; the old key's tokens still verify while published")
     func rotation() async throws {
         let old = try SigningKey.generate(.es256, keyID: "old")

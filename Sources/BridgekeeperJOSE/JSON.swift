@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-internal import Glibc
-#elseif canImport(Darwin)
-internal import Darwin
-#endif
-
 /// A JSON value parsed strictly (RFC 8259, with the I-JSON restrictions of RFC 7493 that JOSE relies on).
 ///
 /// JOSE headers and JWT claims are parsed with this instead of Foundation's decoder, because a
@@ -125,6 +119,19 @@ public struct JSONObject: Sendable, Hashable {
     public struct Member: Sendable, Hashable {
         public let name: String
         public let value: JSONValue
+        /// The name's length and first bytes, made once (not part of equality or hashing: they
+        /// follow from `name`).
+        let nameKey: NameKey
+
+        init(name: String, value: JSONValue) {
+            self.init(name: name, value: value, nameKey: NameKey(name))
+        }
+
+        init(name: String, value: JSONValue, nameKey: NameKey) {
+            self.name = name
+            self.value = value
+            self.nameKey = nameKey
+        }
 
         public static func == (lhs: Member, rhs: Member) -> Bool { lhs.name.isExactly(rhs.name) && lhs.value == rhs.value }
 
@@ -151,9 +158,12 @@ public struct JSONObject: Sendable, Hashable {
 
     public subscript(name: String) -> JSONValue? {
         get {
-            // The first byte rules out nearly every other member before a full comparison.
-            let first = name.utf8.first
-            for member in members where member.name.utf8.first == first && member.name.isExactly(name) { return member.value }
+            // Two integers rule out every other member; for names of up to eight bytes (nearly all
+            // JOSE names) they are the whole, exact comparison.
+            let key = NameKey(name)
+            for member in members where member.nameKey == key {
+                if key.isComplete || member.name.isExactly(name) { return member.value }
+            }
             return nil
         }
         set {
@@ -163,6 +173,31 @@ public struct JSONObject: Sendable, Hashable {
                 members.append(Member(name: name, value: newValue))
             }
         }
+    }
+}
+
+/// A member name's UTF-8 length and its first eight bytes, zero-padded: equal keys of names of at
+/// most eight bytes mean equal bytes, and unequal keys always mean different names.
+struct NameKey: Equatable, Sendable {
+    let count: Int
+    let prefix: UInt64
+
+    /// Whether the key holds every byte of the name.
+    var isComplete: Bool { count <= 8 }
+
+    init(_ bytes: UnsafeBufferPointer<UInt8>) {
+        var prefix: UInt64 = 0
+        let take = min(8, bytes.count)
+        if take > 0 {
+            withUnsafeMutableBytes(of: &prefix) { $0.copyMemory(from: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[0..<take]))) }
+        }
+        self.count = bytes.count
+        self.prefix = prefix
+    }
+
+    init(_ name: String) {
+        var copy = name
+        self = copy.withUTF8 { NameKey($0) }
     }
 }
 
@@ -279,33 +314,25 @@ private struct JSONParser {
             return JSONObject(uniqueMembers: members)
         }
         members.reserveCapacity(16)
-        // Raw ranges of the first 16 names, on the stack.
-        return try withUnsafeTemporaryAllocation(of: Range<Int>?.self, capacity: 16) { rawNames throws(JOSEError) in
-            try parseMembers(into: &members, rawNames: rawNames)
-        }
+        return try parseMembers(into: &members)
     }
 
-    mutating func parseMembers(into members: inout [JSONObject.Member], rawNames: UnsafeMutableBufferPointer<Range<Int>?>) throws(JOSEError) -> JSONObject {
+    mutating func parseMembers(into members: inout [JSONObject.Member]) throws(JOSEError) -> JSONObject {
         var seen: Set<ExactString>? = nil
         while true {
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a member name") }
             let name = try parseString()
-            let raw = lastRawString
-            // Duplicate names: linear scan for the small objects JOSE uses, a set beyond that. Names
-            // without escapes are compared where they stand in the input (length, then bytes).
+            // A name without escapes is keyed from the input where it stands.
+            let key = lastRawString.map { NameKey(UnsafeBufferPointer(rebasing: bytes[$0])) } ?? NameKey(name)
+            // Duplicate names: linear scan over the keys for the small objects JOSE uses (the bytes
+            // are compared only when two keys of long names agree), a set beyond that.
             if members.count < 16 {
-                for position in members.indices {
-                    let duplicate: Bool
-                    if let raw, let other = rawNames[position] {
-                        duplicate = raw.count == other.count
-                            && memcmp(bytes.baseAddress! + raw.lowerBound, bytes.baseAddress! + other.lowerBound, raw.count) == 0
-                    } else {
-                        duplicate = members[position].name.isExactly(name)
+                for member in members where member.nameKey == key {
+                    if key.isComplete || member.name.isExactly(name) {
+                        throw JOSEError(.duplicateMember, "member \"\(Self.printable(name))\" appears twice")
                     }
-                    if duplicate { throw JOSEError(.duplicateMember, "member \"\(Self.printable(name))\" appears twice") }
                 }
-                rawNames.initializeElement(at: members.count, to: raw)
             } else {
                 if seen == nil { seen = Set(members.map { ExactString($0.name) }) }
                 if seen!.insert(ExactString(name)).inserted == false {
@@ -317,7 +344,7 @@ private struct JSONParser {
             index += 1
             skipWhitespace()
             let value = try parseValue()
-            members.append(JSONObject.Member(name: name, value: value))
+            members.append(JSONObject.Member(name: name, value: value, nameKey: key))
             if seen != nil { seen!.insert(ExactString(name)) }
             skipWhitespace()
             guard index < bytes.count else { throw fail("unexpected end of input") }

@@ -50,6 +50,9 @@ struct ClaimsTests {
         #expect(check(JSONObject(["iss": "https://idp.example.com"]), rules)?.code == .wrongAudience)
         #expect(check(JSONObject(["iss": "https://idp.example.com", "aud": .array([])]), rules)?.code == .wrongAudience)
         #expect(check(JSONObject(["iss": "https://idp.example.com", "aud": .array(["https://as.example.com", "https://as.example.com"])]), rules)?.code == .multipleAudiences)
+        #expect(check(JSONObject(["iss": "https://idp.example.com", "aud": .number(JSONNumber(42))]), rules)?.code == .invalidClaim)
+        #expect(check(JSONObject(["iss": "https://idp.example.com", "aud": .array(["https://as.example.com", .bool(true)])]), rules)?.code == .invalidClaim)
+        #expect(check(JSONObject(["aud": .number(JSONNumber(42))]))?.code == .invalidClaim, "aud is a string or strings even when no audience is expected")
     }
 
     @Test("claims of the wrong JSON type are refused")

@@ -21,6 +21,16 @@ struct JSONTests {
             let error = Support.error { _ = try JSONValue.parse(text) }
             #expect(error?.code == .duplicateMember, "\(text)")
         }
+        // Names longer than the eight bytes a lookup key holds: equal keys, different names, and
+        // the same long name twice (raw, and escaped against raw).
+        for text in [#"{"principal_class":1,"principal_class":2}"#, #"{"client_id":"a","client_\u0069d":"b"}"#] {
+            #expect(Support.error { _ = try JSONValue.parse(text) }?.code == .duplicateMember, "\(text)")
+        }
+        let long = try? JSONValue.parse(#"{"principal_a":1,"principal_b":2,"principal":3,"principa":4,"p":5,"":6}"#).objectValue
+        #expect(long?["principal_b"]?.numberValue?.exactInteger == 2 && long?["principal_a"]?.numberValue?.exactInteger == 1)
+        #expect(long?["principal"]?.numberValue?.exactInteger == 3 && long?["principa"]?.numberValue?.exactInteger == 4)
+        #expect(long?["p"]?.numberValue?.exactInteger == 5 && long?[""]?.numberValue?.exactInteger == 6)
+        #expect(long?["principal_c"] == nil && long?["principal_"] == nil && long?["princip"] == nil && long?["q"] == nil)
         // Many members: the set-based path.
         let many = "{" + (0..<40).map { "\"m\($0)\":\($0)" }.joined(separator: ",") + ",\"m7\":0}"
         #expect(Support.error { _ = try JSONValue.parse(many) }?.code == .duplicateMember)

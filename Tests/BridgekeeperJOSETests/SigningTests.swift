@@ -33,6 +33,25 @@ struct SigningTests {
         }
     }
 
+    @Test("an RSA PKCS#1 v1.5 signature verifies only under the digest it was made with (our DigestInfo against OpenSSL's signing)")
+    func rsaDigestInfoPerDigest() throws {
+        let key = try EVPKey.generate(for: .rs256)
+        let message = Array("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0".utf8)
+        let algorithms: [JWSAlgorithm] = [.rs256, .rs384, .rs512, .ps256]
+        for signer in algorithms {
+            let signature = try message.withUnsafeBytes { try key.sign(signer, message: $0) }
+            for verifier in algorithms {
+                let error = Support.error {
+                    try signature.withUnsafeBytes { sig in try message.withUnsafeBytes { try key.verify(verifier, signature: sig, message: $0) } }
+                }
+                #expect((error == nil) == (signer == verifier), "signed \(signer.rawValue), verified as \(verifier.rawValue)")
+            }
+            var flipped = signature
+            flipped[flipped.count - 1] ^= 1
+            #expect(Support.error { try flipped.withUnsafeBytes { sig in try message.withUnsafeBytes { try key.verify(signer, signature: sig, message: $0) } } }?.code == .badSignature)
+        }
+    }
+
     @Test("ECDSA signatures are exactly 2 x field size (leading zeros kept)")
     func ecdsaLength() throws {
         for _ in 0..<64 {

@@ -100,7 +100,7 @@ final class EVPKey: @unchecked Sendable {
         let kind: Int32
         switch algorithm.family {
         case .ecdsa: kind = 0
-        case .rsaPKCS1: kind = 1
+        case .rsaPKCS1: kind = sign ? 1 : 3  // verification compares our DigestInfo (DigestInfoPrefix)
         case .rsaPSS: kind = 2
         case .eddsa, .hmac: throw JOSEError(.unsupported, "\(algorithm.rawValue) has no public-key context")
         }

@@ -40,15 +40,22 @@ extension EVPKey {
     }
 
     /// Hashes `message` and verifies `signature` (DER for ECDSA, raw for RSA) over the digest with a
-    /// pooled RSA or ECDSA context.
+    /// pooled RSA or ECDSA context. For RSASSA-PKCS1-v1_5 the context has no digest set: it is
+    /// given the whole `DigestInfo` (the algorithm's fixed DER prefix, then the hash), which
+    /// OpenSSL compares byte for byte with what follows the signature's type-1 padding.
     private func verifyDigest(_ algorithm: JWSAlgorithm, signature: UnsafeRawBufferPointer, message: UnsafeRawBufferPointer) throws(JOSEError) {
+        let digestAlgorithm = algorithm.digest!
+        let prefix = algorithm.family == .rsaPKCS1 ? DigestInfoPrefix.der(digestAlgorithm) : []
         try withContext(algorithm, sign: false) { context throws(JOSEError) in
-            var digest = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
-            try withUnsafeMutableBytes(of: &digest) { digestBuffer throws(JOSEError) in
-                let out = digestBuffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
-                let length = try FetchedDigest.digest(algorithm.digest!, context: context.mdContext, message: message, into: out)
+            // Room for the longest DigestInfo: a 19-byte prefix and a SHA-512 hash.
+            var buffer = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0),
+                          UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+            try withUnsafeMutableBytes(of: &buffer) { bytes throws(JOSEError) in
+                let start = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
+                prefix.withUnsafeBufferPointer { start.update(from: $0.baseAddress!, count: $0.count) }
+                let length = try FetchedDigest.digest(digestAlgorithm, context: context.mdContext, message: message, into: start + prefix.count)
                 let result = EVP_PKEY_verify(
-                    context.pkeyContext, signature.baseAddress?.assumingMemoryBound(to: UInt8.self), signature.count, out, length)
+                    context.pkeyContext, signature.baseAddress?.assumingMemoryBound(to: UInt8.self), signature.count, start, prefix.count + length)
                 try Self.check(verifyResult: result)
             }
         }
@@ -102,6 +109,22 @@ extension EVPKey {
             return signature
         case .hmac:
             throw JOSEError(.symmetricAlgorithm, "\(algorithm.rawValue) cannot be used with an asymmetric key")
+        }
+    }
+}
+
+/// The DER encoding of `DigestInfo` up to the hash, for each digest (RFC 8017 §9.2, note 1): the
+/// SEQUENCE, the AlgorithmIdentifier with its NULL parameters, and the OCTET STRING header.
+enum DigestInfoPrefix {
+    static let sha256: [UInt8] = [0x30, 0x31, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20]
+    static let sha384: [UInt8] = [0x30, 0x41, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02, 0x05, 0x00, 0x04, 0x30]
+    static let sha512: [UInt8] = [0x30, 0x51, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03, 0x05, 0x00, 0x04, 0x40]
+
+    static func der(_ digest: DigestAlgorithm) -> [UInt8] {
+        switch digest {
+        case .sha256: return sha256
+        case .sha384: return sha384
+        case .sha512: return sha512
         }
     }
 }

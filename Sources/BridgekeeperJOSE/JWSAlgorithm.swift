@@ -71,7 +71,9 @@ public enum JWSAlgorithm: String, Sendable, Hashable, CaseIterable, Comparable {
 
     /// The algorithm whose name is exactly `name` (case-sensitive, RFC 7515 §4.1.1).
     public init?(exactName name: String) {
-        guard let match = Self.allCases.first(where: { $0.rawValue.isExactly(name) }) else { return nil }
+        // `switch` narrows by `==` (canonical equivalence) without building `allCases`; the one
+        // candidate is then confirmed byte for byte.
+        guard let match = JWSAlgorithm(rawValue: name), match.rawValue.isExactly(name) else { return nil }
         self = match
     }
 

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// A request to one of the JSON APIs (management, SCIM, signal receivers), as its routes hand it
 /// over: the path after the API's prefix.

@@ -1,4 +1,4 @@
-public import BridgekeeperJOSE
+import BridgekeeperJOSE
 
 /// A receiver's refusal of one SET, as it goes back to the transmitter (RFC 8936 §2.4.4
 /// `setErrs`; the `err` codes of RFC 8935 §2.3).

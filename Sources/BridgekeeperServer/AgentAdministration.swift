@@ -4,7 +4,7 @@ public import BridgekeeperCore
 import BridgekeeperGrants
 public import BridgekeeperPolicy
 public import BridgekeeperStore
-public import BridgekeeperRevocation
+import BridgekeeperRevocation
 public import Foundation
 public import BridgekeeperJOSE
 

@@ -1,4 +1,4 @@
-public import BridgekeeperAudit
+import BridgekeeperAudit
 public import BridgekeeperCore
 import BridgekeeperJOSE
 public import BridgekeeperPolicy

@@ -1,4 +1,4 @@
-public import BridgekeeperAudit
+import BridgekeeperAudit
 public import BridgekeeperCore
 public import BridgekeeperGrants
 public import BridgekeeperJOSE

@@ -1,8 +1,8 @@
 public import BridgekeeperAudit
-public import BridgekeeperCore
+import BridgekeeperCore
 public import BridgekeeperSSF
 import BridgekeeperStore
-public import Foundation
+import Foundation
 
 /// The broker's side of the revocation feed's pure core: which audit records are feed events.
 ///

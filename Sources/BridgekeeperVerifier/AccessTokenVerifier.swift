@@ -12,7 +12,8 @@ public struct VerifierSettings: Sendable {
     /// The algorithms accepted; asymmetric only (`none` and HMAC are never accepted whatever this
     /// says). Default: what the broker signs with.
     public var algorithms: Set<JWSAlgorithm> = [.es256, .es384, .es512, .eddsa, .rs256, .ps256]
-    /// Clock skew allowed on `exp`, `nbf` and `iat`, in seconds. Default 30.
+    /// Clock skew allowed on `exp`, `nbf` and `iat`, in seconds. Default 30, at most 300 (as
+    /// `ClaimRules` takes it).
     public var leeway: TimeInterval = 30
     /// This server's RFC 9728 protected-resource metadata URL, named in `WWW-Authenticate`.
     public var resourceMetadata: String?
@@ -46,8 +47,10 @@ public struct VerifiedAccessToken: Sendable, Hashable {
     public let actor: String?
     public let claims: JSONObject
 
-    /// The scope tokens granted.
-    public var scopes: Set<String> { Set(scope.split(separator: " ").map(String.init)) }
+    /// The scope tokens granted (split at spaces byte by byte, as `grants` reads them).
+    public var scopes: Set<String> {
+        Set(scope.utf8.split(separator: UInt8(ascii: " ")).map { String(decoding: $0, as: UTF8.self) })
+    }
 
     /// Whether the token grants `wanted`: an exact match of one space-separated token of `scope`,
     /// found in place (no set is built per token).
@@ -70,11 +73,11 @@ public struct VerifiedAccessToken: Sendable, Hashable {
     }
 
     /// The subject's revocation-epoch key (`idp_iss`, `sub`).
-    var epochKey: SubjectKey { SubjectKey(issuer: subjectIssuer ?? "", subject: subject) }
+    var epochKey: EpochKey { EpochKey(issuer: subjectIssuer ?? "", subject: subject) }
 }
 
 /// A subject as the revocation feed names it: the IdP's issuer and the subject there.
-struct SubjectKey: Hashable, Sendable {
+struct EpochKey: Hashable, Sendable {
     let issuer: String
     let subject: String
 }
@@ -103,7 +106,7 @@ struct TokenKey: Hashable, Sendable {
     }
 
     static func == (lhs: TokenKey, rhs: TokenKey) -> Bool {
-        lhs.count == rhs.count && lhs.tail == rhs.tail && lhs.token == rhs.token
+        lhs.count == rhs.count && lhs.tail == rhs.tail && lhs.token.isExactly(rhs.token)
     }
 
     func hash(into hasher: inout Hasher) {
@@ -135,9 +138,12 @@ public final class AccessTokenVerifier: Sendable {
         /// Revoked `jti`s, each kept until its token would have expired anyway.
         var revoked: [String: Date] = [:]
         /// Revocation epochs by subject (`idp_iss`, `sub`): tokens issued before are dead.
-        var epochs: [SubjectKey: Date] = [:]
+        var epochs: [EpochKey: Date] = [:]
         /// When the revocation feed was last heard from.
         var feedHeard: Date?
+        /// How many revoked `jti`s are remembered before the lapsed ones are forgotten.
+        var revokedPruneAt = State.minimumRevokedPrune
+        static let minimumRevokedPrune = 4_096
     }
 
     /// The largest token accepted, in bytes.
@@ -146,6 +152,7 @@ public final class AccessTokenVerifier: Sendable {
     public init(settings: VerifierSettings, keys: any KeySource, clock: any WallClock = SystemClock()) {
         var settings = settings
         settings.algorithms.formIntersection(JWSAlgorithm.asymmetric)
+        settings.leeway = min(max(settings.leeway, 0), 300)
         self.settings = settings
         self.keys = keys
         self.clock = clock
@@ -197,18 +204,21 @@ public final class AccessTokenVerifier: Sendable {
 
     /// The token with this `jti` is revoked (kept until `expiresAt`, after which it is dead anyway).
     /// Constant time whatever the cache holds: every answer, cached or not, checks the revoked
-    /// `jti`s and epochs, and a cached entry found revoked is dropped then.
+    /// `jti`s and epochs, and a cached entry found revoked is dropped then. Lapsed `jti`s are
+    /// forgotten (with any cached entry of theirs) in passes amortised over revocations and evictions.
     public func revokeToken(id: String, expiresAt: Date) {
+        let now = clock.now()
         state.withLock { state in
             if let known = state.revoked[id], known >= expiresAt { return }
             state.revoked[id] = expiresAt
+            if state.revoked.count >= state.revokedPruneAt { Self.forgetLapsedRevocations(&state, now: now) }
         }
     }
 
     /// Every token of the subject issued before `before` is revoked (a CAEP `session-revoked`).
     /// Epochs only move forward. Constant time, as `revokeToken`.
     public func revokeSubject(issuer: String?, subject: String, before: Date) {
-        let key = SubjectKey(issuer: issuer ?? "", subject: subject)
+        let key = EpochKey(issuer: issuer ?? "", subject: subject)
         state.withLock { state in
             if let known = state.epochs[key], known >= before { return }
             state.epochs[key] = before
@@ -286,10 +296,22 @@ public final class AccessTokenVerifier: Sendable {
     /// Expired entries go first; if the cache is still full, a quarter of it (an arbitrary quarter:
     /// a miss costs one signature check, never a wrong answer).
     static func evict(_ state: inout State, limit: Int, now: Date) {
+        forgetLapsedRevocations(&state, now: now)
         state.cache = state.cache.filter { $0.value.expiresAt > now }
-        state.revoked = state.revoked.filter { $0.value > now }
         guard state.cache.count >= limit else { return }
         for key in Array(state.cache.keys.prefix(max(1, state.cache.count / 4))) { state.cache[key] = nil }
+    }
+
+    /// Forgets revoked `jti`s past their retention; a revoked jti forgotten takes any cached entry
+    /// of it along, so no cached answer outlives the memory of its revocation. The next pass is due
+    /// once twice as many are remembered, so revoking stays constant time amortised.
+    static func forgetLapsedRevocations(_ state: inout State, now: Date) {
+        let forgotten = state.revoked.filter { $0.value <= now }
+        if !forgotten.isEmpty {
+            state.revoked = state.revoked.filter { $0.value > now }
+            state.cache = state.cache.filter { forgotten[$0.value.tokenID] == nil }
+        }
+        state.revokedPruneAt = max(State.minimumRevokedPrune, 2 * state.revoked.count)
     }
 
     static func staleness(_ state: State, _ settings: VerifierSettings, _ now: Date) -> VerificationError? {

@@ -190,6 +190,35 @@ struct AccessTokenVerifierTests {
         _ = try await world.verifier.verify(bob).get()
     }
 
+    @Test("a revoked token stays refused while its jti is remembered, cached or not, and leaves the cache when the jti is forgotten")
+    func revokedTokensLeaveTheCacheWithTheirRevocation() async throws {
+        let world = try World()
+        let revoked = try world.token(Self.claims(jti: "a"))
+        _ = try await world.verifier.verify(revoked).get()
+        world.verifier.revokeToken(id: "a", expiresAt: Self.t0.addingTimeInterval(10))
+        #expect(code(await world.verifier.verify(revoked)) == .revoked, "dropped from the cache on the refused hit")
+        #expect(world.verifier.cachedCount == 0)
+        world.verifier.clearCache()
+        #expect(code(await world.verifier.verify(revoked)) == .revoked, "uncached: still refused")
+        // Cached again behind the revocation's back (a gateway that verified it before hearing of
+        // it): the pass that forgets the jti takes the entry along.
+        let racing = try world.token(Self.claims(jti: "b"))
+        let kept = try world.token(Self.claims(jti: "c"))
+        for token in [racing, kept] { _ = try await world.verifier.verify(token).get() }
+        world.verifier.revokeToken(id: "b", expiresAt: Self.t0.addingTimeInterval(10))
+        #expect(world.verifier.cachedCount == 2, "revoking is constant time: nothing scanned yet")
+        world.clock.advance(20)
+        // Enough revocations that the lapsed ones are forgotten: b's entry goes with its jti.
+        for n in 0..<4_096 { world.verifier.revokeToken(id: "x\(n)", expiresAt: Self.t0.addingTimeInterval(10)) }
+        #expect(world.verifier.cachedCount == 1)
+        let fetches = world.keys.counts.fetches
+        _ = try await world.verifier.verify(kept).get()
+        #expect(world.keys.counts.fetches == fetches, "c is still cached")
+        // A leeway past 300 s is taken as 300 s, as the claim rules take it.
+        let lax = try World { $0.leeway = 10_000 }
+        #expect(lax.verifier.settings.leeway == 300)
+    }
+
     @Test("with a staleness bound, answers fail closed (stale, 503) until the feed is heard, and again after a silence past the bound, cached or not")
     func staleness() async throws {
         let world = try World { $0.maxStaleness = 60 }

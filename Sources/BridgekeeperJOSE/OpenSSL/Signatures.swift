@@ -52,7 +52,7 @@ extension EVPKey {
                           UInt64(0), UInt64(0), UInt64(0), UInt64(0))
             try withUnsafeMutableBytes(of: &buffer) { bytes throws(JOSEError) in
                 let start = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
-                prefix.withUnsafeBufferPointer { start.update(from: $0.baseAddress!, count: $0.count) }
+                if !prefix.isEmpty { prefix.withUnsafeBufferPointer { start.update(from: $0.baseAddress!, count: $0.count) } }
                 let length = try FetchedDigest.digest(digestAlgorithm, context: context.mdContext, message: message, into: start + prefix.count)
                 let result = EVP_PKEY_verify(
                     context.pkeyContext, signature.baseAddress?.assumingMemoryBound(to: UInt8.self), signature.count, start, prefix.count + length)

@@ -190,15 +190,21 @@ let package = Package(
             ],
             swiftSettings: settings
         ),
+        .target(
+            name: "BenchmarkSupport",
+            dependencies: ["BridgekeeperJOSE", "COpenSSL"],
+            path: "Benchmarks/Support",
+            swiftSettings: settings
+        ),
         .executableTarget(
             name: "JOSEBenchmark",
-            dependencies: ["BridgekeeperJOSE", "COpenSSL"],
+            dependencies: ["BenchmarkSupport", "BridgekeeperJOSE", "COpenSSL"],
             path: "Benchmarks/JOSEBenchmark",
             swiftSettings: settings
         ),
         .executableTarget(
             name: "VerifierBenchmark",
-            dependencies: ["BridgekeeperVerifier", "BridgekeeperJOSE", "BridgekeeperCore"],
+            dependencies: ["BenchmarkSupport", "BridgekeeperVerifier", "BridgekeeperJOSE", "BridgekeeperCore"],
             path: "Benchmarks/VerifierBenchmark",
             swiftSettings: settings
         ),

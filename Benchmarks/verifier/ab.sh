@@ -27,7 +27,7 @@ work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 samples="$work/samples"; : > "$samples"   # lines: <alg> <repeat> <build> <op> <ops/s>
 
 run() {  # $1 build label, $2 binary, $3 algorithm, $4 repeat
-    taskset -c "$core" "$2" --seconds "$seconds" --algorithm "$3" 2>/dev/null \
+    taskset -c "$core" "$2" --seconds "$seconds" --algorithm "$3" --ops uncached,cached 2>/dev/null \
         | awk -v a="$3" -v r="$4" -v b="$1" '{ for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] } print a, r, b, f["op"], f["ops_per_sec"] }' >> "$samples"
 }
 openssl_verify() {  # $1 algorithm, $2 repeat

@@ -14,34 +14,22 @@
 set -euo pipefail
 [ $# -ge 2 ] || { sed -n '2,13p' "$0"; exit 2; }
 base=$1; new=$2; shift 2
+source "$(dirname "$0")/common.sh"
 seconds=2; repeats=5; core=1
-while [ $# -gt 0 ]; do
-    case "$1" in
-        --seconds) seconds=$2; shift 2 ;;
-        --repeats) repeats=$2; shift 2 ;;
-        --core) core=$2; shift 2 ;;
-        *) sed -n '2,13p' "$0"; exit 2 ;;
-    esac
-done
+bench_options '2,13p' "$@"
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 samples="$work/samples"; : > "$samples"   # lines: <alg> <repeat> <build> <op> <ops/s>
 
 run() {  # $1 build label, $2 binary, $3 algorithm, $4 repeat
-    taskset -c "$core" "$2" --seconds "$seconds" --algorithm "$3" --ops uncached,cached 2>/dev/null \
-        | awk -v a="$3" -v r="$4" -v b="$1" '{ for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] } print a, r, b, f["op"], f["ops_per_sec"] }' >> "$samples"
-}
-openssl_verify() {  # $1 algorithm, $2 repeat
-    local name row
-    case "$1" in RS256) name=rsa2048 ;; ES256) name=ecdsap256 ;; EdDSA) name=ed25519 ;; esac
-    row=$(taskset -c "$core" openssl speed -seconds "$seconds" "$name" 2>/dev/null | grep -E '^rsa +2048 bits|ecdsa \(nistp256\)|EdDSA \(Ed25519\)')
-    echo "$1 $2 openssl verify $(echo "$row" | awk '{ print $NF }')" >> "$samples"
+    taskset -c "$core" "$2" --seconds "$seconds" --algorithm "$3" --ops uncached,cached 2>/dev/null | verifier_samples "$3" "$4" "$1" >> "$samples"
 }
 
 for ((r = 1; r <= repeats; r++)); do
     for alg in RS256 ES256 EdDSA; do
         echo "repeat $r/$repeats: $alg" >&2
-        if ((r % 2)); then run base "$base" "$alg" "$r"; openssl_verify "$alg" "$r"; run new "$new" "$alg" "$r"
-        else run new "$new" "$alg" "$r"; openssl_verify "$alg" "$r"; run base "$base" "$alg" "$r"; fi
+        speed() { echo "$alg $r openssl verify $(openssl_verify "$alg")" >> "$samples"; }
+        if ((r % 2)); then run base "$base" "$alg" "$r"; speed; run new "$new" "$alg" "$r"
+        else run new "$new" "$alg" "$r"; speed; run base "$base" "$alg" "$r"; fi
     done
 done
 
@@ -54,9 +42,7 @@ echo "- run: $(date -u +%Y-%m-%dT%H:%M:%SZ); machine: $(lscpu | sed -n 's/^Model
 echo
 echo "| algorithm | op | base/s | new/s | new/base (median of pairs) | base/openssl | new/openssl |"
 echo "|---|---|---:|---:|---:|---:|---:|"
-awk '
-function median(arr, n,    i, j, t) { for (i = 2; i <= n; i++) { t = arr[i]; for (j = i - 1; j >= 1 && arr[j] > t; j--) arr[j + 1] = arr[j]; arr[j + 1] = t }
-                                       return (n % 2) ? arr[(n + 1) / 2] : (arr[n / 2] + arr[n / 2 + 1]) / 2 }
+awk "$median_awk"'
 { v[$1, $2, $3, $4] = $5; if ($2 > reps) reps = $2 }
 END {
     split("RS256 ES256 EdDSA", algs, " "); split("uncached cached", ops, " ")

@@ -11,15 +11,9 @@
 #   with PASS/FAIL against issue 7's targets (0.85 of openssl verify; 1,000,000 cached
 #   verifications per CPU second). Exit 0 whatever the figures.
 set -euo pipefail
+source "$(dirname "$0")/common.sh"
 seconds=3; repeats=5; core=1
-while [ $# -gt 0 ]; do
-    case "$1" in
-        --seconds) seconds=$2; shift 2 ;;
-        --repeats) repeats=$2; shift 2 ;;
-        --core) core=$2; shift 2 ;;
-        *) sed -n '2,10p' "$0"; exit 2 ;;
-    esac
-done
+bench_options '2,12p' "$@"
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 scratch=${BENCH_SCRATCH:-.build-bench}
@@ -28,30 +22,12 @@ bin="$scratch/release/VerifierBenchmark"
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 samples="$work/samples"; : > "$samples"   # lines: <alg> <repeat> <source> <ops/s>
 
-openssl_verify() {  # $1 openssl algorithm → verify/s
-    local out row
-    out=$(taskset -c "$core" openssl speed -seconds "$seconds" "$1" 2>/dev/null)
-    case "$1" in
-        rsa2048) row=$(echo "$out" | grep -E '^rsa +2048 bits') ;;
-        ecdsap256) row=$(echo "$out" | grep -F 'ecdsa (nistp256)') ;;
-        ed25519) row=$(echo "$out" | grep -F 'EdDSA (Ed25519)') ;;
-    esac
-    echo "$row" | awk '{ print $NF }'
-}
-
 for ((r = 1; r <= repeats; r++)); do
-    for pair in "ES256:ecdsap256" "EdDSA:ed25519" "RS256:rsa2048"; do
-        alg=${pair%%:*}; ossl=${pair#*:}
+    for alg in ES256 EdDSA RS256; do
         echo "repeat $r/$repeats: $alg" >&2
-        if ((r % 2)); then
-            echo "$alg $r openssl $(openssl_verify "$ossl")" >> "$samples"
-            taskset -c "$core" "$bin" --seconds "$seconds" --algorithm "$alg" 2>/dev/null \
-                | awk -v a="$alg" -v r="$r" '{ for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] } print a, r, f["op"], (f["op"] == "interleaved" ? f["ratio"] : f["ops_per_sec"]) }' >> "$samples"
-        else
-            taskset -c "$core" "$bin" --seconds "$seconds" --algorithm "$alg" 2>/dev/null \
-                | awk -v a="$alg" -v r="$r" '{ for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] } print a, r, f["op"], (f["op"] == "interleaved" ? f["ratio"] : f["ops_per_sec"]) }' >> "$samples"
-            echo "$alg $r openssl $(openssl_verify "$ossl")" >> "$samples"
-        fi
+        ours() { taskset -c "$core" "$bin" --seconds "$seconds" --algorithm "$alg" 2>/dev/null | verifier_samples "$alg" "$r" >> "$samples"; }
+        if ((r % 2)); then echo "$alg $r openssl $(openssl_verify "$alg")" >> "$samples"; ours
+        else ours; echo "$alg $r openssl $(openssl_verify "$alg")" >> "$samples"; fi
     done
 done
 
@@ -63,9 +39,7 @@ echo "- $seconds s per measurement, $repeats interleaved repeats; rates per user
 echo
 echo "| algorithm | openssl verify/s | uncached/s | ratio (median of pairs) | target | interleaved ratio (median) | cached/s | target |"
 echo "|---|---:|---:|---:|---|---:|---:|---|"
-awk '
-function median(arr, n,    i, j, t) { for (i = 2; i <= n; i++) { t = arr[i]; for (j = i - 1; j >= 1 && arr[j] > t; j--) arr[j + 1] = arr[j]; arr[j + 1] = t }
-                                       return (n % 2) ? arr[(n + 1) / 2] : (arr[n / 2] + arr[n / 2 + 1]) / 2 }
+awk "$median_awk"'
 { v[$1, $2, $3] = $4; algs[$1] = 1; if ($2 > reps) reps = $2 }
 END {
     split("ES256 EdDSA RS256", order, " ")

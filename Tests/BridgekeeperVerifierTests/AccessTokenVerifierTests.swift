@@ -214,9 +214,20 @@ struct AccessTokenVerifierTests {
         let fetches = world.keys.counts.fetches
         _ = try await world.verifier.verify(kept).get()
         #expect(world.keys.counts.fetches == fetches, "c is still cached")
-        // A leeway past 300 s is taken as 300 s, as the claim rules take it.
+    }
+
+    @Test("a leeway past 300 s is taken as 300 s, so a cached token expires when an uncached one would")
+    func leewayIsCapped() async throws {
         let lax = try World { $0.leeway = 10_000 }
         #expect(lax.verifier.settings.leeway == 300)
+        let token = try lax.token()  // exp = t0 + 300
+        _ = try await lax.verifier.verify(token).get()
+        lax.clock.advance(300 + 299)
+        _ = try await lax.verifier.verify(token).get()  // within the capped leeway: still cached and good
+        #expect(lax.verifier.cachedCount == 1)
+        lax.clock.advance(2)
+        #expect(code(await lax.verifier.verify(token)) == .expired, "cached: the 10,000 s asked for would still accept it")
+        #expect(code(await lax.verifier.verify(try lax.token(Self.claims(jti: "fresh-look")))) == .expired, "uncached agrees")
     }
 
     @Test("with a staleness bound, answers fail closed (stale, 503) until the feed is heard, and again after a silence past the bound, cached or not")

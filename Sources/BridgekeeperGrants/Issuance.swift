@@ -268,6 +268,23 @@ struct IdPToken {
         return (value, trusted)
     }
 
+    /// Claims that bind or narrow a grant in ways Bridgekeeper does not enforce yet, refused rather
+    /// than ignored: ignoring them would silently widen what the IdP granted.
+    /// - `cnf` (RFC 7800; `cnf.jkt` of DPoP, RFC 9449 §6): the grant is bound to a key whose
+    ///   possession we would not check, so redeeming it as a bearer grant would unbind it.
+    /// - `authorization_details` (RFC 9396): the IdP narrowed access in a form we do not evaluate.
+    static func unsupportedExtension(in claims: JWTClaims, code: OAuthError.Code, what: String) -> OAuthError? {
+        if claims.object["cnf"] != nil {
+            return OAuthError(code, "\(what) is bound to a key (cnf): key-bound (DPoP) grants are not supported, and it is never redeemed as a bearer grant",
+                              reason: .keyBoundGrantUnsupported)
+        }
+        if claims.object["authorization_details"] != nil {
+            return OAuthError(code, "\(what) carries authorization_details (RFC 9396), which are not supported: it is refused rather than redeemed without them",
+                              reason: .authorizationDetailsUnsupported)
+        }
+        return nil
+    }
+
     /// The failure as an OAuth error with `code`, naming the token as `what` ("assertion").
     static func refusal(_ failure: Failure, code: OAuthError.Code, what: String) -> OAuthError {
         switch failure {
@@ -280,6 +297,10 @@ struct IdPToken {
 }
 
 extension ReasonCode {
+    /// The IdP's token carries `cnf`: a key-bound (e.g. DPoP) grant, which is not supported.
+    public static let keyBoundGrantUnsupported = ReasonCode("key_bound_grant_unsupported")
+    /// The IdP's token carries RFC 9396 `authorization_details`, which are not supported.
+    public static let authorizationDetailsUnsupported = ReasonCode("authorization_details_unsupported")
     /// The token's `iss` is Bridgekeeper's own issuer or its bridge issuer.
     public static let selfIssued = ReasonCode("self_issued")
     /// The resource is a catalog server whose tokens a third-party authorization server issues.

@@ -105,10 +105,27 @@ public struct UnverifiedJWS: Sendable {
         let headerValue = try JSONValue.parse(decoded[ranges.0], limits: JSONLimits(maxBytes: 8_192, maxDepth: 4))
         guard let header = headerValue.objectValue else { throw JOSEError(.malformed, "protected header is not a JSON object") }
         guard let algorithmName = header["alg"]?.stringValue else { throw JOSEError(.malformed, "protected header has no \"alg\" string") }
+        try checkStringParameters(header)
         return UnverifiedJWS(header: header, algorithmName: algorithmName, decoded: decoded, ranges: ranges, signingInputLength: second)
     }
 
-    /// The header's `kid`, when it is a string.
+    /// Header parameters that RFC 7515 §4.1 defines as strings. A token whose `kid` is an object, a
+    /// number, an array or empty is refused here, at parsing, so that no verifier can read it as
+    /// "no `kid`" and pick a key anyway; `typ` and `cty` likewise, so a kind's `typ` rule never
+    /// sees a non-string.
+    static let stringParameters = ["kid", "typ", "cty"]
+
+    /// RFC 7515 §4.1.4 (`kid`), §4.1.9 (`typ`), §4.1.10 (`cty`): each, when present, a non-empty string.
+    static func checkStringParameters(_ header: JSONObject) throws(JOSEError) {
+        for name in stringParameters {
+            guard let value = header[name] else { continue }
+            guard let text = value.stringValue, !text.isEmpty else {
+                throw JOSEError(.invalidHeader, "header \"\(name)\" must be a non-empty string")
+            }
+        }
+    }
+
+    /// The header's `kid`, when present (parsing has made sure it is a non-empty string).
     public var keyID: String? { header["kid"]?.stringValue }
 
     /// The header's `typ`, when it is a string.

@@ -27,6 +27,9 @@ public struct JOSEError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let unencodedPayload = Code("unencoded_payload")
         /// Empty payload segment (detached content, RFC 7515 Appendix F): refused.
         public static let detachedPayload = Code("detached_payload")
+        /// A header parameter RFC 7515 §4.1 defines as a string (`kid`, `typ`, `cty`) is another JSON
+        /// type or empty.
+        public static let invalidHeader = Code("invalid_header")
         /// The header carries a key or a key location (`jwk`, `jku`, `x5u`, `x5c`): never trusted, refused.
         public static let embeddedKey = Code("embedded_key")
 

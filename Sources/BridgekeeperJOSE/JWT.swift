@@ -89,7 +89,7 @@ public struct TokenKind: Sendable, Hashable, CustomStringConvertible {
             if acceptsMissingType { return }
             throw JOSEError(.wrongType, "\(name) needs typ \"\(types[0])\"; the header has none")
         }
-        guard let typ = value.stringValue else { throw JOSEError(.wrongType, "typ must be a string") }
+        guard let typ = value.stringValue else { throw JOSEError(.invalidHeader, "typ must be a string") }
         // Nearly every token writes its typ as we list it: only other spellings are normalised.
         if types.containsExactly(typ) { return }
         guard types.containsExactly(Self.normalise(typ)) else {
@@ -97,10 +97,22 @@ public struct TokenKind: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    /// The kind's claim rules: presence, absence, `iss` = `sub`, `events`.
+    /// Claims that name someone or something (RFC 7519 §4.1.1, §4.1.2, §4.1.7; RFC 8693 §4.3):
+    /// whenever a token of any kind carries one, it is a non-empty string. `"sub": ""` names nobody
+    /// and `"sub": 42` is not a StringOrURI; neither is read as "no subject".
+    static let identifierClaims = ["iss", "sub", "jti", "client_id"]
+
+    /// The kind's claim rules: presence, identifiers as non-empty strings, absence, `iss` = `sub`,
+    /// `events`.
     func checkClaims(_ claims: JWTClaims) throws(JOSEError) {
         for claim in requiredClaims where claims.object[claim] == nil {
             throw JOSEError(.missingClaim, "\(name) needs the \"\(claim)\" claim")
+        }
+        for claim in Self.identifierClaims {
+            guard let value = claims.object[claim] else { continue }
+            guard let text = value.stringValue, !text.isEmpty else {
+                throw JOSEError(.invalidClaim, "\"\(claim)\" must be a non-empty string")
+            }
         }
         for claim in forbiddenClaims where claims.object[claim] != nil {
             throw JOSEError(.forbiddenClaim, "an \(name) must not carry \"\(claim)\"")

@@ -128,6 +128,26 @@ public enum AgentAdministration {
                    actor: agent.id, owner: agent.owner.subject, performedBy: performer)
     }
 
+    /// The revocation record of `token`, ended because `agent` was disabled: a feed event, so
+    /// gateways subscribed to the revocation feed drop it at once.
+    public static func disabledAgentTokenEvent(_ token: IssuedToken, agent: AgentRecord, time: Date, by performer: String?) -> AuditEvent {
+        AuditEvent(kind: .revocation, reason: .agentDisabled, time: time, issuer: token.subject.issuer, tenant: token.subject.tenant,
+                   subject: token.subject.subject, clientID: token.clientID, principalClass: token.principal.rawValue, server: token.resource,
+                   scopes: token.scope, tokenID: token.jti, actor: agent.id, owner: agent.owner.subject, performedBy: performer)
+    }
+
+    /// Sets `agent`'s status in `store`, audited as `reason` by `performer`; disabling revokes the
+    /// agent's live tokens in the same transaction. Nil when the agent is gone.
+    public static func setStatus(_ agent: AgentRecord, _ status: AgentRecord.Status, at time: Date, reason: String, by performer: String?,
+                                 store: any AgentRegistry) async throws -> (agent: AgentRecord, revoked: [IssuedToken])? {
+        let changed = agent.with(status: status, at: time)
+        guard let revoked = try await store.setAgentStatus(id: agent.id, status, at: time, audit: event(reason, agent: changed, time: time, by: performer),
+                                                           revocation: { disabledAgentTokenEvent($0, agent: changed, time: time, by: performer) }) else {
+            return nil
+        }
+        return (changed, revoked)
+    }
+
     /// How the audit names a person who made a change: `person:{issuer} [{tenant}] {sub}`.
     public static func performer(_ person: SubjectKey) -> String { "person:" + person.description }
 

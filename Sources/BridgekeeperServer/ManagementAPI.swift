@@ -327,13 +327,14 @@ public struct ManagementAPI: APIEndpoint {
         guard agent.status != status else {
             return EndpointResponse(status: 200, body: JSONValue.object(AgentAdministration.json(agent)).serialized())
         }
-        let changed = agent.with(status: status, at: clock.now())
         let reason = status == .active ? "agent_enabled" : "agent_disabled"
-        guard try await store.setAgentStatus(id: id, status, at: changed.updatedAt,
-                                             audit: AgentAdministration.event(reason, agent: changed, time: changed.updatedAt, by: caller.performer)) else {
+        guard let (changed, revoked) = try await AgentAdministration.setStatus(agent, status, at: clock.now(), reason: reason, by: caller.performer,
+                                                                           store: store) else {
             throw Refusal(status: 404, code: "not_found", message: "no agent \(id)", reason: .unknownAgent)
         }
-        return EndpointResponse(status: 200, body: JSONValue.object(AgentAdministration.json(changed)).serialized())
+        var object = AgentAdministration.json(changed)
+        if status == .disabled { object["tokens_revoked"] = .number(JSONNumber(Int64(revoked.count))) }
+        return EndpointResponse(status: 200, body: JSONValue.object(object).serialized())
     }
 
     func rotateKey(_ caller: Caller, id: String, body: JSONObject) async throws -> EndpointResponse {

@@ -67,10 +67,16 @@ public protocol AgentRegistry: Sendable {
     func agents(ownedBy owner: SubjectKey?) async throws -> [AgentRecord]
     /// Adds `agent` and appends `audit`; false (nothing written) when the id is taken.
     func addAgent(_ agent: AgentRecord, audit: AuditEvent) async throws -> Bool
-    /// Sets one agent's status and appends `audit`; false (nothing written) when there is none.
+    /// Sets one agent's status and appends `audit`; nil (nothing written) when there is none.
     /// Each change touches only its own columns, so two administrators acting at once never undo
     /// each other (a rotation cannot re-enable a disabled agent, a disable cannot restore a key).
-    func setAgentStatus(id: String, _ status: AgentRecord.Status, at time: Date, audit: AuditEvent) async throws -> Bool
+    ///
+    /// Disabling also revokes, in the same transaction, every live token the agent holds (as
+    /// itself or for its owner: unrevoked, unexpired at `time`), each with the audit record
+    /// `revocation` makes of it, so introspection, the revocation feed and receipts see it at once.
+    /// Returns those tokens (none when enabling).
+    func setAgentStatus(id: String, _ status: AgentRecord.Status, at time: Date, audit: AuditEvent,
+                        revocation: @escaping @Sendable (IssuedToken) -> AuditEvent) async throws -> [IssuedToken]?
     /// Replaces one agent's credential and appends `audit`; false (nothing written) when there is none.
     func setAgentCredential(id: String, _ credential: AgentRecord.Credential, at time: Date, audit: AuditEvent) async throws -> Bool
 }

@@ -116,11 +116,20 @@ public actor MemoryStore: BridgekeeperStore {
         return true
     }
 
-    public func setAgentStatus(id: String, _ status: AgentRecord.Status, at time: Date, audit event: AuditEvent) -> Bool {
-        guard let stored = agentsByID[id] else { return false }
+    public func setAgentStatus(id: String, _ status: AgentRecord.Status, at time: Date, audit event: AuditEvent,
+                               revocation: @Sendable (IssuedToken) -> AuditEvent) -> [IssuedToken]? {
+        guard let stored = agentsByID[id] else { return nil }
         agentsByID[id] = stored.with(status: status, at: time)
         _ = appendRecord(event)
-        return true
+        guard status == .disabled else { return [] }
+        var revoked: [IssuedToken] = []
+        for (jti, state) in tokens where state.token.agent == id && state.revokedAt == nil && state.token.expiresAt > time {
+            tokens[jti] = TokenState(token: state.token, revokedAt: time)
+            revoked.append(state.token)
+        }
+        revoked.sort { Array($0.jti.utf8).lexicographicallyPrecedes(Array($1.jti.utf8)) }
+        for token in revoked { _ = appendRecord(revocation(token)) }
+        return revoked
     }
 
     public func setAgentCredential(id: String, _ credential: AgentRecord.Credential, at time: Date, audit event: AuditEvent) -> Bool {

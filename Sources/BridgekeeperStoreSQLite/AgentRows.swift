@@ -36,11 +36,19 @@ extension SQLiteStore {
         }
     }
 
-    public func setAgentStatus(id: String, _ status: AgentRecord.Status, at time: Date, audit: AuditEvent) async throws -> Bool {
-        let binds: [SQLiteData] = [.text(status.rawValue), .integer(Int(time.timeIntervalSince1970)), .text(id)]
-        return try await audited { db in
+    public func setAgentStatus(id: String, _ status: AgentRecord.Status, at time: Date, audit: AuditEvent,
+                               revocation: @escaping @Sendable (IssuedToken) -> AuditEvent) async throws -> [IssuedToken]? {
+        let seconds = Int(time.timeIntervalSince1970)
+        let binds: [SQLiteData] = [.text(status.rawValue), .integer(seconds), .text(id)]
+        return try await auditedMany { db in
             let rows = try await db.query("UPDATE agents SET status = ?, updated_at = ? WHERE id = ? RETURNING id", binds)
-            return rows.isEmpty ? (false, nil) : (true, audit)
+            guard !rows.isEmpty else { return (nil, []) }
+            guard status == .disabled else { return ([], [audit]) }
+            let revoked = try await db.query("""
+                UPDATE issued_tokens SET revoked_at = ? WHERE agent_id = ? AND revoked_at IS NULL AND expires_at > ? RETURNING *
+                """, [.integer(seconds), .text(id), .integer(seconds)])
+            let tokens = try revoked.map { try Self.tokenState($0).token }.sorted { Array($0.jti.utf8).lexicographicallyPrecedes(Array($1.jti.utf8)) }
+            return (tokens, [audit] + tokens.map(revocation))
         }
     }
 

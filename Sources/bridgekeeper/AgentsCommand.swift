@@ -179,12 +179,11 @@ struct AgentsCommand: AsyncParsableCommand {
                 print("agent \(id) is already \(status.rawValue)")
                 return
             }
-            let changed = agent.with(status: status, at: SystemClock().now())
-            guard try await store.setAgentStatus(id: id, status, at: changed.updatedAt,
-                                                 audit: AgentAdministration.event(reason, agent: changed, time: changed.updatedAt, by: AgentAdministration.localPerformer())) else {
+            guard let (_, revoked) = try await AgentAdministration.setStatus(agent, status, at: SystemClock().now(), reason: reason,
+                                                                             by: AgentAdministration.localPerformer(), store: store) else {
                 throw CLIFailure("unknown_agent", "no agent \(id)")
             }
-            print("agent \(id) is \(status.rawValue)")
+            print("agent \(id) is \(status.rawValue)" + (status == .disabled ? "; \(revoked.count) live token(s) revoked" : ""))
         }
     }
 

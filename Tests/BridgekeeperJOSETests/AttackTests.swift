@@ -218,4 +218,67 @@ struct ExactComparisonTests {
         let lower = try Support.signRaw(Support.es256, header: #"{"alg":"es256","kid":"es256-key","typ":"at+jwt"}"#, payload: Support.claims(.accessToken).serialized())
         #expect(Support.error { _ = try verifier.verify(lower, now: Support.now) }?.code == .algorithmNotAllowed)
     }
+
+    @Test("a kid that is not a non-empty string is refused at parsing, before any key is picked", arguments: [
+        #"{"kid":"x"}"#, #"42"#, #"["es256-key"]"#, #"null"#, #"true"#, #""""#,
+    ])
+    func kidNotAString(kid: String) throws {
+        // Signed by the only key, which a verifier ignoring the kid would pick and accept.
+        let header = #"{"alg":"ES256","typ":"oauth-id-jag+jwt","kid":"# + kid + "}"
+        let token = try Support.signRaw(Support.es256, header: header, payload: Support.claims(.idJAG).serialized())
+        let single = JWTVerifier(kind: .idJAG, signatures: Support.verifier(Support.es256), rules: ClaimRules())
+        #expect(Support.error { _ = try single.verify(token, now: Support.now) }?.code == .invalidHeader)
+        #expect(Support.error { _ = try UnverifiedJWS(compact: token) }?.code == .invalidHeader)
+        #expect(Support.error { _ = try Support.verifier(Support.es256).verify(UnverifiedJWS(compact: token)) }?.code == .invalidHeader)
+        // Control: the same token without a kid verifies with the one key.
+        let plain = try Support.signRaw(Support.es256, header: #"{"alg":"ES256","typ":"oauth-id-jag+jwt"}"#, payload: Support.claims(.idJAG).serialized())
+        #expect(Support.error { _ = try single.verify(plain, now: Support.now) } == nil)
+    }
+
+    @Test("typ and cty that are not non-empty strings are refused as malformed headers")
+    func typNotAString() throws {
+        for header in [#"{"alg":"ES256","kid":"es256-key","typ":1}"#, #"{"alg":"ES256","kid":"es256-key","typ":""}"#,
+                       #"{"alg":"ES256","kid":"es256-key","typ":"oauth-id-jag+jwt","cty":{}}"#] {
+            let token = try Support.signRaw(Support.es256, header: header, payload: Support.claims(.idJAG).serialized())
+            let jwt = JWTVerifier(kind: .idJAG, signatures: Support.verifier(Support.es256), rules: ClaimRules())
+            #expect(Support.error { _ = try jwt.verify(token, now: Support.now) }?.code == .invalidHeader, "\(header)")
+        }
+    }
+
+    @Test("every kind that names a subject needs sub as a non-empty string", arguments: [TokenKind.idToken, .idJAG, .accessToken, .clientAssertion])
+    func subjectIsNonEmptyString(kind: TokenKind) throws {
+        let verifier = JWTVerifier(kind: kind, signatures: Support.verifier(Support.es256), rules: ClaimRules())
+        func verify(_ sub: JSONValue?) throws -> JOSEError? {
+            var claims = Support.claims(kind)
+            claims["sub"] = sub
+            if kind == .clientAssertion, let text = sub?.stringValue { claims["iss"] = .string(text) }
+            let token = try Support.es256.signJWT(type: Support.typ(kind), claims: claims)
+            return Support.error { _ = try verifier.verify(token, now: Support.now) }
+        }
+        #expect(try verify("user-1") == nil)
+        #expect(try verify("")?.code == .invalidClaim)
+        #expect(try verify(.number(JSONNumber(42)))?.code == .invalidClaim)
+        #expect(try verify(.object(JSONObject()))?.code == .invalidClaim)
+        #expect(try verify(.array(["user-1"]))?.code == .invalidClaim)
+        #expect(try verify(.null)?.code == .invalidClaim)
+        #expect(try verify(nil)?.code == .missingClaim)
+    }
+
+    @Test("iss, jti and client_id, when a token carries them, are non-empty strings for every kind", arguments: TokenKind.all)
+    func identifiersAreNonEmptyStrings(kind: TokenKind) throws {
+        let verifier = JWTVerifier(kind: kind, signatures: Support.verifier(Support.es256), rules: ClaimRules())
+        for claim in ["jti", "client_id"] {
+            for bad: JSONValue in ["", .number(JSONNumber(7)), .array([])] {
+                var claims = Support.claims(kind)
+                claims[claim] = bad
+                let token = try Support.es256.signJWT(type: Support.typ(kind), claims: claims)
+                #expect(Support.error { _ = try verifier.verify(token, now: Support.now) }?.code == .invalidClaim, "\(kind) \(claim)")
+            }
+        }
+        var claims = Support.claims(kind)
+        claims["iss"] = ""
+        if kind == .clientAssertion { claims["sub"] = "" }
+        let token = try Support.es256.signJWT(type: Support.typ(kind), claims: claims)
+        #expect(Support.error { _ = try verifier.verify(token, now: Support.now) }?.code == .invalidClaim, "\(kind) iss")
+    }
 }

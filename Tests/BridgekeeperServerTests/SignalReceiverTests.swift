@@ -213,6 +213,30 @@ struct SignalReceiverTests: JWTBearerTesting {
         }
     }
 
+    @Test("a SET whose event payload is not a JSON object (RFC 8417 §2.2) is refused with invalid_request and nothing of it is acted on",
+          arguments: [JSONValue.string("revoke"), .array([]), .null, .number(JSONNumber(1))])
+    func eventPayloadNotAnObject(payload: JSONValue) async throws {
+        let clock = TestClock(jwtBearerStart)
+        let deployment = try deployment()
+        try await withServer(deployment, clock: clock) { client, server in
+            let live = try await token(client, deployment, now: clock.now())
+            // Two events: a well-formed account-disabled, and a session-revoked whose payload is not an object.
+            let set = try set(Self.risc + "account-disabled", subject: JSONObject(["format": "opaque", "id": "00u-alice"]), now: clock.now()) {
+                $0["events"] = .object(JSONObject([Self.risc + "account-disabled": .object(JSONObject()), Self.caep + "session-revoked": payload]))
+            }
+            let response = try await deliver(client, set)
+            #expect(response.status == .badRequest, "\(response.text)")
+            #expect(response.json?["err"]?.stringValue == "invalid_request", "\(response.text)")
+            #expect(try await auditTrail(server).last?.event.reason == .ssfEventPayloadInvalid)
+            W.expectActive(try await W.introspect(client, live))
+            #expect(try await server.store.receipts(of: Self.alice).isEmpty)
+            // An empty events object is refused too.
+            let empty = try self.set(Self.caep + "session-revoked", now: clock.now()) { $0["events"] = .object(JSONObject()) }
+            #expect(try await deliver(client, empty).status == .badRequest)
+            W.expectActive(try await W.introspect(client, live))
+        }
+    }
+
     @Test("Okta Event Hooks: the one-time verification, the configured header required, deactivation offboards (deduplicated by uuid), a group removal narrows")
     func oktaEventHooks() async throws {
         let clock = TestClock(jwtBearerStart)

@@ -493,17 +493,55 @@ struct AgentRegistryContractTests {
             let agent = Self.agent("agent-1")
             _ = try await store.addAgent(agent, audit: Self.event("agent_created", "agent-1"))
             let later = F.t0.addingTimeInterval(60)
-            #expect(try await store.setAgentStatus(id: "agent-1", .disabled, at: later, audit: Self.event("agent_disabled", "agent-1")))
+            #expect(try await store.setAgentStatus(id: "agent-1", .disabled, at: later, audit: Self.event("agent_disabled", "agent-1"),
+                                                   revocation: { _ in Self.event("never", "agent-1") }) == [])
             let secret = AgentRecord.Credential.secretHash("pbkdf2-sha256$10000$c2FsdA$aGFzaA")
             #expect(try await store.setAgentCredential(id: "agent-1", secret, at: later.addingTimeInterval(1), audit: Self.event("agent_key_rotated", "agent-1")))
             let stored = try #require(try await store.agent(id: "agent-1"))
             // The rotation did not touch the status the disable set (and the reverse).
             #expect(stored == agent.with(status: .disabled, at: later).with(credential: secret, at: later.addingTimeInterval(1)))
             #expect(stored.status == .disabled && stored.createdAt == F.t0 && stored.updatedAt == later.addingTimeInterval(1))
-            #expect(try await store.setAgentStatus(id: "ghost", .disabled, at: later, audit: Self.event("agent_disabled", "ghost")) == false)
+            #expect(try await store.setAgentStatus(id: "ghost", .disabled, at: later, audit: Self.event("agent_disabled", "ghost"),
+                                                   revocation: { _ in Self.event("never", "ghost") }) == nil)
             #expect(try await store.setAgentCredential(id: "ghost", secret, at: later, audit: Self.event("agent_key_rotated", "ghost")) == false)
             let reasons = try await store.auditRecords(afterSequence: 0, limit: 10).map(\.event.reason.rawValue)
             #expect(reasons == ["agent_created", "agent_disabled", "agent_key_rotated"])
+        }
+    }
+}
+
+extension AgentRegistryContractTests {
+    @Test("disabling an agent revokes its live tokens in the same transaction, each with its revocation record; its expired, revoked and others' tokens stay; enabling revokes nothing",
+          arguments: StoreKind.allCases)
+    func disableRevokes(_ kind: StoreKind) async throws {
+        try await kind.withStore { store async throws in
+            _ = try await store.addAgent(Self.agent("agent-1"), audit: Self.event("agent_created", "agent-1"))
+            _ = try await store.addAgent(Self.agent("agent-2"), audit: Self.event("agent_created", "agent-2"))
+            let live = OwnerDirectoryContractTests.agentToken("t-live", agent: "agent-1", subject: Self.owner)
+            let forOwner = OwnerDirectoryContractTests.agentToken("t-for-owner", agent: "agent-1", subject: Self.owner, expiresIn: 600)
+            let expired = OwnerDirectoryContractTests.agentToken("t-expired", agent: "agent-1", subject: Self.owner, expiresIn: 10)
+            let already = OwnerDirectoryContractTests.agentToken("t-revoked", agent: "agent-1", subject: Self.owner)
+            let other = OwnerDirectoryContractTests.agentToken("t-other", agent: "agent-2", subject: Self.owner)
+            for token in [live, forOwner, expired, already, other] {
+                _ = try await store.commit(marks: [], token: token, audit: Self.event("issued", token.agent ?? ""))
+            }
+            _ = try await store.revoke(jti: "t-revoked", at: F.t0.addingTimeInterval(5), audit: Self.event("revoked_by_client", "agent-1"))
+            let later = F.t0.addingTimeInterval(60)
+            let revoked = try await store.setAgentStatus(id: "agent-1", .disabled, at: later, audit: Self.event("agent_disabled", "agent-1"),
+                                                         revocation: { AuditEvent(kind: .revocation, reason: ReasonCode("agent_disabled"), time: later, tokenID: $0.jti) })
+            #expect(revoked?.map(\.jti) == ["t-for-owner", "t-live"])
+            for jti in ["t-live", "t-for-owner"] { #expect(try await store.tokenState(jti: jti)?.revokedAt == later) }
+            #expect(try await store.tokenState(jti: "t-expired")?.revokedAt == nil)
+            #expect(try await store.tokenState(jti: "t-revoked")?.revokedAt == F.t0.addingTimeInterval(5))
+            #expect(try await store.tokenState(jti: "t-other")?.revokedAt == nil)
+            let records = try await store.auditRecords(afterSequence: 0, limit: 100)
+            let tail = records.suffix(3).map { "\($0.event.kind.rawValue):\($0.event.reason.rawValue):\($0.event.tokenID ?? "-")" }
+            #expect(tail == ["administration:agent_disabled:-", "revocation:agent_disabled:t-for-owner", "revocation:agent_disabled:t-live"])
+            #expect(records.suffix(2).allSatisfy { $0.isFeedEvent })
+            // Enabling again brings nothing back and revokes nothing.
+            #expect(try await store.setAgentStatus(id: "agent-1", .active, at: later.addingTimeInterval(1), audit: Self.event("agent_enabled", "agent-1"),
+                                                   revocation: { _ in Self.event("never", "agent-1") }) == [])
+            #expect(try await store.tokenState(jti: "t-live")?.revokedAt == later)
         }
     }
 }

@@ -279,12 +279,20 @@ extension ReasonCode {
 /// Secrets that verified recently, so that PBKDF2 runs once per client and secret rather than once
 /// per request. Held as HMAC under a key that lives only in this process; a wrong secret is never
 /// cached and always pays the full PBKDF2 cost.
+///
+/// The remembered tag binds the client, the secret **and the stored hash it matched** (its salt and
+/// digest): once a credential is rotated (a new hash, with a fresh salt), the old secret's tag can no
+/// longer match, so the old secret ends at once rather than when the new one is first used.
 final class VerifiedSecrets: Sendable {
     private let key = SecureRandom.bytes(32)
     private let entries = Mutex<[ExactString: [UInt8]]>([:])
 
     func check(client: String, secret: String, hash: SecretHash) -> Bool {
-        let tag = Digest.hmacSHA256(key: key, message: Array(client.utf8) + [0] + Array(secret.utf8))
+        var message = Array(client.utf8) + [0]
+        message += hash.salt + hash.hash + [UInt8(truncatingIfNeeded: hash.iterations), UInt8(truncatingIfNeeded: hash.iterations >> 8),
+                                           UInt8(truncatingIfNeeded: hash.iterations >> 16)]
+        message += Array(secret.utf8)
+        let tag = Digest.hmacSHA256(key: key, message: message)
         if let known = entries.withLock({ $0[ExactString(client)] }), Digest.constantTimeEquals(known, tag) { return true }
         guard hash.matches(secret) else { return false }
         entries.withLock { entries in

@@ -12,7 +12,8 @@ import Foundation
 /// assertion size and shape → `typ` → `alg` not none → `iss` not Bridgekeeper's own (its issuer or
 /// bridge issuer) → `alg` allowed → trusted `iss` → `alg` on that IdP's list →
 /// key by `kid` from the IdP's JWKS → signature → required claims → `iss`, `aud` (our issuer,
-/// string or one-element array) → `exp`/`nbf`/`iat` with leeway → lifetime cap → `jti` unused →
+/// string or one-element array) → `exp`/`nbf`/`iat` with leeway → lifetime cap → no `cnf` or
+/// `authorization_details` (unsupported, never ignored) → `jti` unused →
 /// `client_id` = the authenticated client → `resource` a catalog server this client may use →
 /// tenant trusted → subject not disabled → policy → scope → mint → commit (replay mark, token,
 /// audit in one transaction) → response.
@@ -63,6 +64,7 @@ public struct JWTBearerGrant: Grant {
                                                                 maxLifetime: idp.maxAssertionLifetime), now: now)
         } catch { throw Self.refusal(error) }
         let claims = verified.claims
+        if let refusal = IdPToken.unsupportedExtension(in: claims, code: .invalidGrant, what: "assertion") { throw refusal }
         let subject: String, jti: String, expiration: Date, assertionClient: String
         do throws(JOSEError) {
             guard let sub = try claims.subject(), !sub.isEmpty, sub.utf8.count <= 255, !sub.utf8.contains(where: { $0 < 0x20 }) else {

@@ -148,6 +148,7 @@ public struct TokenExchangeGrant: Grant {
                                                                  maxLifetime: idp.maxIDTokenLifetime), now: now)
         } catch { throw Self.refusal(error) }
         let claims = verified.claims
+        if let refusal = IdPToken.unsupportedExtension(in: claims, code: .invalidRequest, what: "subject_token") { throw refusal }
         let subject: String
         var email: String? = nil
         var authTime: Date? = nil

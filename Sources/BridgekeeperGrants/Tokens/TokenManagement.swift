@@ -12,10 +12,10 @@ public struct TokenManagement: Sendable {
     private let issuer: String
     private let keys: KeyRing
     private let clients: ClientAuthenticator
-    private let store: any TokenRegistry & SubjectDirectory & AuditLog
+    private let store: any TokenRegistry & SubjectDirectory & AuditLog & AgentRegistry
     private let clock: any WallClock
 
-    public init(issuer: String, keys: KeyRing, clients: ClientAuthenticator, store: any TokenRegistry & SubjectDirectory & AuditLog, clock: any WallClock) {
+    public init(issuer: String, keys: KeyRing, clients: ClientAuthenticator, store: any TokenRegistry & SubjectDirectory & AuditLog & AgentRegistry, clock: any WallClock) {
         self.issuer = issuer
         self.keys = keys
         self.clients = clients
@@ -106,8 +106,9 @@ public struct TokenManagement: Sendable {
     }
 
     /// The stored state of a token that verifies, is ours, unexpired, unrevoked, issued after its
-    /// subject's revocation epoch, and whose subject is not disabled: what introspection calls active, and what the management API accepts as a
-    /// bearer token.
+    /// subject's revocation epoch, whose subject is not disabled and, for an agent's token, whose
+    /// agent is registered and active: what introspection calls active, and what the management API
+    /// accepts as a bearer token.
     public func activeState(_ token: String) async -> TokenState? {
         let now = clock.now()
         let snapshot = keys.snapshot
@@ -118,6 +119,11 @@ public struct TokenManagement: Sendable {
               // A disabled subject, or issued before their revocation epoch: dead, whatever its own
               // record says. A store that cannot answer makes the token inactive (fail closed).
               let standing = try? await store.standing(of: state.token.subject), standing.allows(issuedAt: state.token.issuedAt) else { return nil }
+        // An agent's token lives only while the agent is active: disabling revokes its tokens, and
+        // this check holds even for one a crash or an older version left unrevoked.
+        if let agent = state.token.agent {
+            guard let record = try? await store.agent(id: agent), record.status == .active else { return nil }
+        }
         return state
     }
 }

@@ -94,6 +94,16 @@ public struct SETIntake: Sendable {
         guard case .string(let jti)? = claims["jti"], !jti.isEmpty, jti.utf8.count <= 256 else {
             throw SETRefusal(status: 400, err: "invalid_request", description: "jti must be a non-empty string", reason: .ssfInvalidRequest)
         }
+        // RFC 8417 §2.2: each event's payload is a JSON object. One that is not (a string, an array,
+        // null) refuses the whole SET: nothing of it is acted on.
+        guard case .object(let events)? = claims["events"], events.count > 0 else {
+            throw SETRefusal(status: 400, err: "invalid_request", description: "events must be a JSON object naming at least one event",
+                             reason: .ssfInvalidRequest)
+        }
+        for member in events.members where member.value.objectValue == nil {
+            throw SETRefusal(status: 400, err: "invalid_request", description: "the payload of event \(member.name.prefix(120)) is not a JSON object",
+                             reason: .ssfEventPayloadInvalid)
+        }
         return claims
     }
 
@@ -115,7 +125,7 @@ public struct SETIntake: Sendable {
     func accept(_ claims: JSONObject, from transmitter: SSFTransmitter, remote: String?) async throws {
         guard case .object(let events)? = claims["events"], case .string(let jti)? = claims["jti"], case .object(let subID)? = claims["sub_id"] else { return }
         for (index, member) in events.members.enumerated() {
-            let payload = member.value.objectValue ?? JSONObject()
+            guard let payload = member.value.objectValue else { continue }  // `verify` refused such a SET
             let action = SSFEvents.action(for: member.name, payload: payload)
             guard let action else {
                 // Verification, stream updates and events that ask nothing of us: recorded, accepted.

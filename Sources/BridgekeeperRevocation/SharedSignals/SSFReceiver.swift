@@ -138,6 +138,8 @@ public enum SSFEvents {
 extension ReasonCode {
     public static let ssfAuthenticationFailed = ReasonCode("ssf_authentication_failed")
     public static let ssfInvalidRequest = ReasonCode("ssf_invalid_request")
+    /// An event's payload in the SET is not a JSON object (RFC 8417 §2.2): the SET is refused whole.
+    public static let ssfEventPayloadInvalid = ReasonCode("ssf_event_payload_invalid")
     public static let ssfInvalidKey = ReasonCode("ssf_invalid_key")
     public static let ssfInvalidIssuer = ReasonCode("ssf_invalid_issuer")
     public static let ssfInvalidAudience = ReasonCode("ssf_invalid_audience")

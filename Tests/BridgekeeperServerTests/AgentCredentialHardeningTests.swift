@@ -1,0 +1,118 @@
+import BridgekeeperAudit
+import BridgekeeperCore
+import BridgekeeperJOSE
+import BridgekeeperPolicy
+import BridgekeeperRevocation
+import BridgekeeperServer
+import BridgekeeperStore
+import BridgekeeperStoreSQLite
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import NIOCore
+import Testing
+
+// Issue 18 §2: a rotated agent secret ends at once, and disabling an agent ends its live tokens at
+// introspection and on the revocation feed, through the management API as an operator uses it.
+extension AgentTokenTests {
+    /// The robot-token deployment plus agent secrets and a security team that administers agents.
+    func administeredDeployment() throws -> TestDeployment {
+        try TestDeployment(extra: "agents:\n  allow_client_secret: true\n", servers: """
+              - name: wiki
+                resource: \(Self.wikiResource)
+                shared: true
+                tools:
+                  - { name: read_page, category: read }
+                  - { name: edit_page, category: write }
+            """, policy: """
+              - id: engineering-wiki
+                effect: allow
+                groups: [engineering]
+                servers: [wiki]
+                categories: [read, write]
+              - id: security-administers-agents
+                effect: allow
+                groups: [security]
+                servers: [bridgekeeper]
+                categories: [read, write, admin]
+            """)
+    }
+
+    func adminToken(_ client: any TestClientProtocol, _ deployment: TestDeployment, now: Date) async throws -> String {
+        let idToken = try deployment.idp.idToken(TestIdP.idTokenClaims(now: now, subject: "00u-carol", groups: ["security"]))
+        let response = try await client.exchange(idToken, resource: TestDeployment.issuer + "/admin")
+        return try #require(response.json?["access_token"]?.stringValue, "\(response.text)")
+    }
+
+    func admin(_ client: any TestClientProtocol, _ path: String, token: String, json: String? = nil) async throws -> TestResponse {
+        var headers: HTTPFields = [.authorization: "Bearer \(token)"]
+        if json != nil { headers[.contentType] = "application/json" }
+        return try await client.execute(uri: "/admin/v1" + path, method: .post, headers: headers, body: json.map { ByteBuffer(string: $0) })
+    }
+
+    func secretCredentials(_ client: any TestClientProtocol, id: String, secret: String) async throws -> TestResponse {
+        try await client.post("/token", [("grant_type", "client_credentials"), ("resource", Self.wikiResource)], authorization: basic(id, secret))
+    }
+
+    @Test("a rotated agent secret is refused at once, though it was used (and remembered) just before the rotation")
+    func rotatedSecretEndsAtOnce() async throws {
+        let deployment = try administeredDeployment()
+        let clock = TestClock(jwtBearerStart)
+        try await withServer(deployment, clock: clock) { client, server in
+            #expect(try await signIn(client, deployment, now: clock.now()).status == .ok)
+            let admin = try await adminToken(client, deployment, now: clock.now())
+            let created = try await self.admin(client, "/agents", token: admin, json: """
+                {"id":"robot-s","owner":{"subject":"00u-alice"},"mode":"itself","grant":["wiki:read"],"credential":{"client_secret":true}}
+                """)
+            #expect(created.status == .created, "\(created.text)")
+            let old = try #require(created.json?["client_secret"]?.stringValue)
+            #expect(try await secretCredentials(client, id: "robot-s", secret: old).status == .ok)
+            #expect(try await secretCredentials(client, id: "robot-s", secret: old).status == .ok)  // now from the verified-secret cache
+
+            let rotated = try await self.admin(client, "/agents/robot-s/rotate-key", token: admin, json: #"{"credential":{"client_secret":true}}"#)
+            #expect(rotated.status == .ok, "\(rotated.text)")
+            let new = try #require(rotated.json?["client_secret"]?.stringValue)
+            #expect(new != old)
+            let refused = try await secretCredentials(client, id: "robot-s", secret: old)
+            #expect(refused.status == .unauthorized, "\(refused.text)")
+            #expect(refused.json?["error"] == .string("invalid_client"))
+            #expect(try await auditTrail(server).last?.event.reason.rawValue == "bad_client_secret")
+            #expect(try await secretCredentials(client, id: "robot-s", secret: new).status == .ok)
+            // And once the new one is remembered, the old one still fails.
+            #expect(try await secretCredentials(client, id: "robot-s", secret: old).status == .unauthorized)
+        }
+    }
+
+    @Test("disabling an agent through the management API revokes its live tokens: inactive at introspection, on the revocation feed, counted in the answer")
+    func disablingRevokesLiveTokens() async throws {
+        let deployment = try administeredDeployment()
+        let clock = TestClock(jwtBearerStart)
+        let key = try SigningKey.generate(.es256, keyID: "robot-d")
+        try await withServer(deployment, clock: clock) { client, server in
+            try await register(server, id: "robot-d", key: key, mode: .itself, grant: [.init(servers: .named(["wiki"]), categories: [.read])],
+                               now: clock.now())
+            #expect(try await signIn(client, deployment, now: clock.now()).status == .ok)
+            let issued = try await clientCredentials(client, assertion: try assertion("robot-d", key: key, now: clock.now()))
+            let token = try #require(issued.json?["access_token"]?.stringValue, "\(issued.text)")
+            OAuthWire.expectActive(try await OAuthWire.introspect(client, token))
+
+            let admin = try await adminToken(client, deployment, now: clock.now())
+            let disabled = try await self.admin(client, "/agents/robot-d/disable", token: admin)
+            #expect(disabled.status == .ok, "\(disabled.text)")
+            #expect(disabled.json?["status"] == .string("disabled"))
+            #expect(disabled.json?["tokens_revoked"]?.numberValue?.exactInteger == 1)
+            OAuthWire.expectInactive(try await OAuthWire.introspect(client, token))
+
+            let body = try #require(issued.json)
+            let jti = try #require(try accessTokenClaims(body)["jti"]?.stringValue)
+            #expect(try await server.store.tokenState(jti: jti)?.revokedAt != nil)
+            let feed = try await server.store.feedRecords(afterSequence: 0, limit: 100)
+            let revocation = try #require(feed.last(where: { $0.event.tokenID == jti }), "the revocation is not on the feed")
+            #expect(revocation.event.kind == .revocation && revocation.event.reason.rawValue == "agent_disabled")
+            #expect(revocation.event.performedBy == "person:\(TestIdP.issuer) 00u-carol")
+            // Enabling it again brings no token back.
+            #expect(try await self.admin(client, "/agents/robot-d/enable", token: admin).status == .ok)
+            OAuthWire.expectInactive(try await OAuthWire.introspect(client, token))
+        }
+    }
+}

@@ -106,6 +106,27 @@ struct JWTCommandTests {
         #expect(lines.first?.hasPrefix("error: \(code): ") == true, "\(result.stderr)")
     }
 
+    @Test("an ID-JAG with an empty or non-string sub, or a kid that is not a string, is refused (issue 18)", arguments: [
+        (JSONValue.string("demo-es256"), JSONValue.string(""), "invalid_claim"),
+        (JSONValue.string("demo-es256"), JSONValue.number(JSONNumber(42)), "invalid_claim"),
+        (JSONValue.object(JSONObject(["kid": "demo-es256"])), JSONValue.string("00u-alice"), "invalid_header"),
+        (JSONValue.number(JSONNumber(7)), JSONValue.string("00u-alice"), "invalid_header"),
+    ])
+    func malformedSubjectAndKid(_ kid: JSONValue, _ sub: JSONValue, _ code: String) throws {
+        // Signed with the demo IdP's own key, so only sub or kid is wrong.
+        let key = try SigningKey(pem: try String(contentsOf: CLI.fixtures.appendingPathComponent("signing-es256.pem"), encoding: .utf8),
+                                 algorithm: .es256, keyID: "demo-es256")
+        var claims = try UnverifiedJWS(compact: try CLI.fixture("id-jag.jwt")).unverifiedClaims()
+        claims["sub"] = sub
+        let token = try key.sign(payload: Array(JSONValue.object(claims).serialized().utf8),
+                                 header: JSONObject(["typ": "oauth-id-jag+jwt", "kid": kid]))
+        let control = try CLI.run(CLI.binary, ["jwt", "verify", "--jwks", jwks, "--typ", "id-jag", "--at", at, try CLI.fixture("id-jag.jwt")])
+        #expect(control.status == 0, "\(control.stderr)")
+        let result = try CLI.run(CLI.binary, ["jwt", "verify", "--jwks", jwks, "--typ", "id-jag", "--at", at, token])
+        #expect(result.status == 1, "\(result.stdout)")
+        #expect(result.stderr.hasPrefix("error: \(code): "), "\(result.stderr)")
+    }
+
     @Test("an expired token is refused at the real current time")
     func expiredNow() throws {
         let result = try CLI.bridgekeeper("jwt", "verify", "--jwks", jwks, try CLI.fixture("id-token.jwt"))

@@ -99,6 +99,12 @@ struct ConfigNode {
         return scalar.string
     }
 
+    /// Whether this node is a single value (not a list or a mapping).
+    var isScalar: Bool {
+        if case .scalar = node { return true }
+        return false
+    }
+
     func strings() throws(ConfigurationError) -> [String] {
         var out: [String] = []
         for item in try sequence() { out.append(try item.string()) }

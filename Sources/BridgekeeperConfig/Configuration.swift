@@ -282,7 +282,7 @@ extension Configuration {
         let catalog = try parseCatalog(top["servers"], authorizationServers: authorizationServers, issuer: issuer)
         let clients = try parseClients(top["clients"], catalog: catalog, idps: idps, authorizationServers: authorizationServers, resolve: resolve,
                                        environment: environment, loopbackHTTP: allowLoopbackHTTP)
-        let policy = try parsePolicy(top["policy"], catalog: catalog)
+        let policy = try parsePolicy(top["policy"], catalog: catalog, idps: idps)
 
         var configuration = Configuration(issuer: issuer, databasePath: databasePath, keyEncryptionKey: kek, idps: idps,
                                           clients: clients, catalog: catalog, policy: policy)
@@ -666,7 +666,7 @@ extension Configuration {
             }
             var tools: [Tool] = []
             for toolNode in try m["tools"]?.sequence() ?? [] {
-                let t = try toolNode.mapping(allowed: ["name", "category", "enabled", "scope"])
+                let t = try toolNode.mapping(allowed: ["name", "category", "enabled", "scope", "by_name_only"])
                 guard let toolName = try t["name"]?.string() else { throw ConfigurationError(path: toolNode.child("name"), "is required") }
                 guard let categoryNode = t["category"] else { throw ConfigurationError(path: toolNode.child("category"), "is required") }
                 guard let category = ToolCategory(rawValue: try categoryNode.string()) else {
@@ -675,7 +675,8 @@ extension Configuration {
                 let scope = try t["scope"]?.string()
                 if let scope, (try? Scope(parsing: scope))?.tokens.count != 1 { throw ConfigurationError(path: toolNode.child("scope"), "must be one scope token") }
                 guard !tools.contains(where: { $0.name == toolName }) else { throw toolNode.error("tool \(toolName) appears twice") }
-                tools.append(Tool(name: toolName, category: category, enabled: try t["enabled"]?.bool() ?? true, scope: scope))
+                tools.append(Tool(name: toolName, category: category, enabled: try t["enabled"]?.bool() ?? true, scope: scope,
+                                  byNameOnly: try t["by_name_only"]?.bool() ?? false))
             }
             var authorizationServer: AuthorizationServerReference? = nil
             if let asNode = m["authorization_server"] {
@@ -693,11 +694,63 @@ extension Configuration {
         return Catalog(servers: servers)
     }
 
-    static func parsePolicy(_ node: ConfigNode?, catalog: Catalog) throws(ConfigurationError) -> Policy {
+    /// The tenants a configured IdP trusts: its tenant rule's list, or the tenants its issuers were
+    /// expanded for; empty for an IdP without tenants.
+    static func tenants(of idp: IdP) -> [String] {
+        if let rule = idp.tenant { return rule.allowed }
+        return idp.issuers.compactMap(\.tenant)
+    }
+
+    /// The IdP (and tenants) a rule's groups and roles belong to (`idp`: a name, or a list of names
+    /// for one directory behind several issuers; `tenants`). With one IdP of at most one tenant a
+    /// rule may leave them out; otherwise a group or role rule that does not say is ambiguous and
+    /// refused, since a same-named group in another IdP or tenant would match. `tenants: ["*"]` says
+    /// explicitly "every tenant these IdPs trust". An `everyone` rule without `idp` matches people
+    /// of every trusted IdP.
+    static func attributeSource(_ m: [String: ConfigNode], item: ConfigNode, idps: [IdP], namesAttributes: Bool) throws(ConfigurationError) -> AttributeSource? {
+        var chosen: [IdP] = []
+        if let idpNode = m["idp"] {
+            let names: [String]
+            if idpNode.isScalar { names = [try idpNode.string()] } else { names = try idpNode.strings() }
+            guard !names.isEmpty else { throw idpNode.error("must name an IdP, or a list of IdPs") }
+            for name in names {
+                guard let found = idps.first(where: { $0.name == name }) else { throw idpNode.error("no IdP named \(name) in idps") }
+                if !chosen.contains(where: { $0.name == name }) { chosen.append(found) }
+            }
+        } else {
+            guard m["tenants"] == nil else { throw ConfigurationError(path: item.child("tenants"), "needs idp: the IdP whose tenants these are") }
+            guard namesAttributes else { return nil }
+            guard idps.count == 1 else {
+                throw item.error("names groups or roles but not the IdP they belong to: with \(idps.count) IdPs configured, give idp (a same-named group at another IdP would match)")
+            }
+            chosen = idps
+        }
+        let label = chosen.map(\.name).joined(separator: ", ")
+        let trusted = chosen.flatMap { tenants(of: $0) }
+        let issuers = chosen.flatMap { $0.issuers.map(\.issuer) }
+        guard let tenantsNode = m["tenants"] else {
+            guard !namesAttributes || chosen.allSatisfy({ tenants(of: $0).count <= 1 }) else {
+                throw item.error("names groups or roles of \(label), which trusts \(Set(trusted).count) tenants: give tenants (a same-named group in another tenant would match), or tenants: [\"*\"] for all of them")
+            }
+            return AttributeSource(idp: label, issuers: issuers)
+        }
+        let named = try tenantsNode.strings()
+        if named == ["*"] {
+            guard !trusted.isEmpty else { throw tenantsNode.error("\(label) has no tenants") }
+            return AttributeSource(idp: label, issuers: issuers)
+        }
+        guard !named.isEmpty else { throw tenantsNode.error("must list tenants of \(label), or [\"*\"]") }
+        for (index, tenant) in named.enumerated() where !trusted.contains(tenant) {
+            throw ConfigurationError(path: "\(tenantsNode.path)[\(index)]", "\(label) does not trust tenant \(tenant)")
+        }
+        return AttributeSource(idp: label, issuers: issuers, tenants: named)
+    }
+
+    static func parsePolicy(_ node: ConfigNode?, catalog: Catalog, idps: [IdP] = []) throws(ConfigurationError) -> Policy {
         guard let node else { return Policy(rules: []) }
         var rules: [PolicyRule] = []
         for item in try node.sequence() {
-            let m = try item.mapping(allowed: ["id", "effect", "everyone", "groups", "roles", "servers", "categories", "tools"])
+            let m = try item.mapping(allowed: ["id", "effect", "everyone", "groups", "roles", "idp", "tenants", "servers", "categories", "tools"])
             guard let id = try m["id"]?.string() else { throw ConfigurationError(path: item.child("id"), "is required") }
             guard !rules.contains(where: { $0.id == id }) else { throw ConfigurationError(path: item.child("id"), "is used by an earlier rule") }
             guard let effectNode = m["effect"], let effect = PolicyRule.Effect(rawValue: try effectNode.string()) else {
@@ -709,6 +762,7 @@ extension Configuration {
             guard everyone != !(groups.isEmpty && roles.isEmpty) else {
                 throw item.error("needs groups and/or roles, or everyone: true (not both)")
             }
+            let source = try attributeSource(m, item: item, idps: idps, namesAttributes: !everyone)
             guard let serversNode = m["servers"] else { throw ConfigurationError(path: item.child("servers"), "is required (a list of names, or [\"*\"])") }
             let names = try serversNode.strings()
             let servers: PolicyRule.Servers
@@ -738,7 +792,7 @@ extension Configuration {
                 throw item.error("an allow rule must name categories or tools")
             }
             rules.append(PolicyRule(id: id, effect: effect, subjects: everyone ? .everyone : .anyOf(groups: groups, roles: roles),
-                                    servers: servers, categories: categories, tools: tools))
+                                    source: source, servers: servers, categories: categories, tools: tools))
         }
         return Policy(rules: rules)
     }

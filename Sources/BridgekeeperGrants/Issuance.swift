@@ -81,13 +81,13 @@ public struct GrantDependencies: Sendable {
 
     /// The policy decision on the groups and roles in `claims`, then scope = requested ∩ assertion
     /// ∩ policy. A deny is answered with `denial` (the grants differ: RFC 6749 vs RFC 8693).
-    func grantedScope(claims: JWTClaims, idp: TrustedIdP, server: MCPServer, requested: Scope?, assertion: Scope?,
+    func grantedScope(claims: JWTClaims, idp: TrustedIdP, subject: SubjectKey, server: MCPServer, requested: Scope?, assertion: Scope?,
                       denial: OAuthError.Code) throws(OAuthError) -> Scope {
         if let groupsClaim = idp.groupsClaim, Self.groupsOverflowed(claims, groupsClaim) {
             throw OAuthError(denial, "the token's \(groupsClaim) did not fit in it (groups overage): access is not decided on a partial group list",
                              reason: .groupsOverage)
         }
-        let attributes = SubjectAttributes(groups: Self.strings(claims, idp.groupsClaim), roles: Self.strings(claims, idp.rolesClaim))
+        let attributes = self.attributes(claims, idp, of: subject)
         switch policy.decide(for: attributes, on: server) {
         case .deny(let reason, let rules):
             // The person asking is told why (their own access): the reason code and, for a deny

@@ -13,13 +13,17 @@ public struct Tool: Sendable, Hashable {
     public let enabled: Bool
     /// The scope token that grants this tool in an access token.
     public let scope: String
+    /// Granted only by an allow rule that names it, never through its category (a deny by category
+    /// still takes it away): for powers no one should get by being given "admin" in general.
+    public let byNameOnly: Bool
 
     /// - Parameter scope: defaults to `tool:<name>`.
-    public init(name: String, category: ToolCategory, enabled: Bool = true, scope: String? = nil) {
+    public init(name: String, category: ToolCategory, enabled: Bool = true, scope: String? = nil, byNameOnly: Bool = false) {
         self.name = name
         self.category = category
         self.enabled = enabled
         self.scope = scope ?? "tool:\(name)"
+        self.byNameOnly = byNameOnly
     }
 }
 
@@ -63,12 +67,17 @@ public struct MCPServer: Sendable {
     /// - `agents.read` (read): list and show one's own agents (every agent with `agents.admin`);
     /// - `agents.manage` (write): register, disable and re-key one's own agents, within the limits
     ///   of `agents.self_service`;
-    /// - `agents.admin` (admin): all of it for any owner's agents, and enabling a disabled agent.
+    /// - `agents.admin` (admin): all of it for any owner's agents, and enabling a disabled agent;
+    /// - `users.admin` (admin): offboard people, revoke their sessions, read receipts;
+    /// - `admin.all_tenants` (admin, granted only by name): the two admin tools reach people and
+    ///   agents of every IdP and tenant; without it an administrator reaches only their own IdP and
+    ///   tenant.
     public static func management(issuer: String) throws -> MCPServer {
         let base = issuer.hasSuffix("/") ? String(issuer.dropLast()) : issuer
         return MCPServer(name: managementName, resource: try ResourceURI(base + "/admin"), displayName: "Bridgekeeper management API",
                          tools: [Tool(name: ManagementTool.read, category: .read), Tool(name: ManagementTool.manage, category: .write),
-                                 Tool(name: ManagementTool.admin, category: .admin), Tool(name: ManagementTool.users, category: .admin)],
+                                 Tool(name: ManagementTool.admin, category: .admin), Tool(name: ManagementTool.users, category: .admin),
+                                 Tool(name: ManagementTool.allTenants, category: .admin, byNameOnly: true)],
                          builtIn: true)
     }
 }
@@ -80,6 +89,9 @@ public enum ManagementTool {
     public static let admin = "agents.admin"
     /// Offboard people, revoke their sessions, read revocation receipts (issue 6).
     public static let users = "users.admin"
+    /// Administration beyond the administrator's own IdP and tenant (issue 18): granted only by a
+    /// rule that names it.
+    public static let allTenants = "admin.all_tenants"
 }
 
 /// A third-party authorization server, as a catalog server names it.

@@ -134,13 +134,14 @@ public struct SignalProcessor: Sendable {
             let attributes: SubjectAttributes
             switch signal.action {
             case .attributes(let groups, let roles):
-                attributes = SubjectAttributes(groups: groups ?? previous?.groups ?? [], roles: roles ?? previous?.roles ?? [])
+                attributes = SubjectAttributes(origin: SubjectOrigin(subject), groups: groups ?? previous?.groups ?? [], roles: roles ?? previous?.roles ?? [])
             case .leaveGroup(let group):
-                attributes = SubjectAttributes(groups: (previous?.groups ?? []).filter { !$0.isExactly(group) }, roles: previous?.roles ?? [])
+                attributes = SubjectAttributes(origin: SubjectOrigin(subject), groups: (previous?.groups ?? []).filter { !$0.isExactly(group) },
+                                               roles: previous?.roles ?? [])
             default:
                 return .narrowed(revoked: [])
             }
-            _ = try await store.recordAttributes(attributes, of: subject, at: now)
+            _ = try await store.recordAttributes(attributes, of: subject, asOf: now, winsTie: true)
             let revoked = try await narrow(subject, to: attributes, now: now, by: signal.performer)
             let changed = AuditEvent(kind: .administration, reason: .attributesChanged, time: now, issuer: subject.issuer, tenant: subject.tenant,
                                      subject: subject.subject, principalClass: PrincipalClass.human.rawValue, performedBy: signal.performer)

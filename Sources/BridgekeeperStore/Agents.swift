@@ -93,14 +93,24 @@ public struct OwnerOffboarding: Sendable, Hashable {
     }
 }
 
+/// What `recordAttributes` did.
+public enum AttributeRecording: Sendable, Hashable {
+    /// Written; the attributes replaced (nil when there were none).
+    case recorded(previous: SubjectAttributes?)
+    /// Not written: the stored attributes are newer than the news; they stay.
+    case stale(current: SubjectAttributes, asOf: Date)
+}
+
 /// What bounds an agent by its owner (issue 5): the owner's current groups and roles, their status,
 /// and the cascade when either changes.
 public protocol OwnerDirectory: Sendable {
     /// What the organisation last said about `subject`'s groups and roles, and when.
     func attributes(of subject: SubjectKey) async throws -> (attributes: SubjectAttributes, updatedAt: Date)?
-    /// Records `attributes` as `subject`'s current ones; returns the ones they replace (nil when
-    /// there were none).
-    func recordAttributes(_ attributes: SubjectAttributes, of subject: SubjectKey, at time: Date) async throws -> SubjectAttributes?
+    /// Records `attributes` as `subject`'s current ones, true as of `asOf` (a token's `iat`, a
+    /// signal's time), unless the stored ones are newer: a change stored after `asOf` (or at the same
+    /// second, unless `winsTie`) is never overwritten by older news, so an old, still-valid ID token
+    /// cannot write back a group that SCIM or Shared Signals has since removed. Atomic.
+    func recordAttributes(_ attributes: SubjectAttributes, of subject: SubjectKey, asOf: Date, winsTie: Bool) async throws -> AttributeRecording
     /// Tokens issued to agents of `owner` that are neither revoked nor expired at `now`.
     func liveAgentTokens(ownedBy owner: SubjectKey, now: Date) async throws -> [IssuedToken]
     /// Revokes each token not yet revoked and appends its audit record, in one transaction; the

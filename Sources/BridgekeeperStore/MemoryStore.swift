@@ -143,10 +143,14 @@ public actor MemoryStore: BridgekeeperStore {
 extension MemoryStore {
     public func attributes(of subject: SubjectKey) -> (attributes: SubjectAttributes, updatedAt: Date)? { attributesBySubject[subject] }
 
-    public func recordAttributes(_ attributes: SubjectAttributes, of subject: SubjectKey, at time: Date) -> SubjectAttributes? {
-        let previous = attributesBySubject[subject]?.attributes
-        attributesBySubject[subject] = (attributes, time)
-        return previous
+    public func recordAttributes(_ attributes: SubjectAttributes, of subject: SubjectKey, asOf: Date, winsTie: Bool) -> AttributeRecording {
+        let asOf = Date(timeIntervalSince1970: asOf.timeIntervalSince1970.rounded(.down))  // whole seconds, as SQLite keeps them
+        let previous = attributesBySubject[subject]
+        if let previous, previous.updatedAt > asOf || (previous.updatedAt == asOf && !winsTie) {
+            return .stale(current: previous.attributes, asOf: previous.updatedAt)
+        }
+        attributesBySubject[subject] = (attributes.from(SubjectOrigin(subject)), asOf)
+        return .recorded(previous: previous?.attributes)
     }
 
     public func liveAgentTokens(ownedBy owner: SubjectKey, now: Date) -> [IssuedToken] {

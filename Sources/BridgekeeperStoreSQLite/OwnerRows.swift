@@ -15,24 +15,33 @@ extension SQLiteStore {
         }
         guard let groups = row.column("groups_json")?.string, let roles = row.column("roles_json")?.string,
               let seconds = row.column("updated_at")?.integer else { throw CorruptRow(table: "subject_attributes", column: "*") }
-        return (SubjectAttributes(groups: try Self.strings(groups), roles: try Self.strings(roles)), Date(timeIntervalSince1970: Double(seconds)))
+        return (SubjectAttributes(origin: SubjectOrigin(subject), groups: try Self.strings(groups), roles: try Self.strings(roles)),
+                Date(timeIntervalSince1970: Double(seconds)))
     }
 
-    public func recordAttributes(_ attributes: SubjectAttributes, of subject: SubjectKey, at time: Date) async throws -> SubjectAttributes? {
-        let binds: [SQLiteData] = [.text(subject.storageKey), .text(Self.json(attributes.groups)), .text(Self.json(attributes.roles)),
-                                   .integer(Int(time.timeIntervalSince1970))]
-        let previous: (String, String)? = try await exclusive { db in
-            let old = try await db.query("SELECT groups_json, roles_json FROM subject_attributes WHERE subject_key = ?", [binds[0]]).first
+    /// `updated_at` holds the time the stored attributes are true as of (whole seconds).
+    public func recordAttributes(_ attributes: SubjectAttributes, of subject: SubjectKey, asOf: Date, winsTie: Bool) async throws -> AttributeRecording {
+        let seconds = Int(asOf.timeIntervalSince1970.rounded(.down))
+        let binds: [SQLiteData] = [.text(subject.storageKey), .text(Self.json(attributes.groups)), .text(Self.json(attributes.roles)), .integer(seconds)]
+        let previous: (groups: String, roles: String, seconds: Int, written: Bool)? = try await exclusive { db in
+            let old = try await db.query("SELECT groups_json, roles_json, updated_at FROM subject_attributes WHERE subject_key = ?", [binds[0]]).first
+            var found: (String, String, Int)? = nil
+            if let old {
+                guard let groups = old.column("groups_json")?.string, let roles = old.column("roles_json")?.string,
+                      let stored = old.column("updated_at")?.integer else { throw CorruptRow(table: "subject_attributes", column: "*") }
+                found = (groups, roles, stored)
+                if stored > seconds || (stored == seconds && !winsTie) { return (groups, roles, stored, false) }
+            }
             _ = try await db.query("""
                 INSERT INTO subject_attributes (subject_key, groups_json, roles_json, updated_at) VALUES (?, ?, ?, ?)
                 ON CONFLICT (subject_key) DO UPDATE SET groups_json = excluded.groups_json, roles_json = excluded.roles_json,
                                                        updated_at = excluded.updated_at
                 """, binds)
-            guard let old, let groups = old.column("groups_json")?.string, let roles = old.column("roles_json")?.string else { return nil }
-            return (groups, roles)
+            return found.map { ($0.0, $0.1, $0.2, true) }
         }
-        guard let previous else { return nil }
-        return SubjectAttributes(groups: try Self.strings(previous.0), roles: try Self.strings(previous.1))
+        guard let previous else { return .recorded(previous: nil) }
+        let stored = SubjectAttributes(origin: SubjectOrigin(subject), groups: try Self.strings(previous.groups), roles: try Self.strings(previous.roles))
+        return previous.written ? .recorded(previous: stored) : .stale(current: stored, asOf: Date(timeIntervalSince1970: Double(previous.seconds)))
     }
 
     public func liveAgentTokens(ownedBy owner: SubjectKey, now: Date) async throws -> [IssuedToken] {

@@ -38,7 +38,8 @@ struct DiscoveryTests {
             "revocation_endpoint_auth_methods_supported": methods,
             // Enabled tools of enabled servers, in catalog order: not disabled_tool, nothing of "dark".
             "scopes_supported": Self.strings(["tool:search_code", "tool:create_issue", "tool:delete_repository", "tool:search_pages",
-                                                  "tool:agents.read", "tool:agents.manage", "tool:agents.admin", "tool:users.admin"]),
+                                                  "tool:agents.read", "tool:agents.manage", "tool:agents.admin", "tool:users.admin",
+                                                  "tool:admin.all_tenants"]),
         ]
         try await withServer(deployment, clock: clock) { client, _ in
             let response = try await client.execute(uri: "/.well-known/oauth-authorization-server", method: .get)

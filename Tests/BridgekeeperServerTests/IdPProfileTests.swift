@@ -65,11 +65,15 @@ struct IdPProfileTests: JWTBearerTesting {
           - id: entra-engineering-group
             effect: allow
             groups: [\(Self.engineeringGroup)]
+            idp: vendor
+            tenants: ["*"]
             servers: [github]
             categories: [read]
           - id: entra-writers-role
             effect: allow
             roles: [MCP.Tools.Write]
+            idp: vendor
+            tenants: ["*"]
             servers: [github]
             categories: [write]
         """
@@ -163,7 +167,14 @@ struct IdPProfileTests: JWTBearerTesting {
                 profile: okta
                 issuer: \(oktaIssuer)
                 jwks_file: idp-jwks.json
-            """, upstreamClientID: "0oa9x7mcpc1ientXd7h8", policy: "")
+            """, upstreamClientID: "0oa9x7mcpc1ientXd7h8", policy: """
+              - id: vendor-engineering-github
+                effect: allow
+                groups: [engineering]
+                idp: vendor
+                servers: [github]
+                categories: [read, write]
+            """)
         let clock = TestClock(jwtBearerStart)
         try await withServer(deployment, clock: clock) { client, server in
             var claims = try fixtureClaims("okta/id-token.json", now: clock.now())
@@ -211,11 +222,13 @@ struct IdPProfileTests: JWTBearerTesting {
               - id: keycloak-writers
                 effect: allow
                 roles: [mcp-write]
+                idp: vendor
                 servers: [github]
                 categories: [write]
               - id: keycloak-pilot-readers
                 effect: allow
                 groups: [/engineering/mcp-pilot]
+                idp: vendor
                 servers: [github]
                 categories: [read]
             """)
@@ -247,7 +260,14 @@ struct IdPProfileTests: JWTBearerTesting {
             let deployment = try profileDeployment(idp: """
                   - name: vendor
                     issuer: \(base)
-                """, upstreamClientID: "oidc-app", policy: "", extra: "development:\n  allow_loopback_http: true")
+                """, upstreamClientID: "oidc-app", policy: """
+              - id: vendor-engineering-github
+                effect: allow
+                groups: [engineering]
+                idp: vendor
+                servers: [github]
+                categories: [read, write]
+            """, extra: "development:\n  allow_loopback_http: true")
             let clock = TestClock(jwtBearerStart)
             try await withServer(deployment, clock: clock) { client, server in
                 var claims = TestIdP.idTokenClaims(now: clock.now(), audience: "oidc-app")

@@ -83,6 +83,13 @@ extension JWTBearerTesting {
                 issuer: https://es256-idp.test.example
                 jwks_file: client-jwks.json
                 algorithms: [ES256]
+            """, policy: """
+              - id: es256-idp-engineering-github
+                effect: allow
+                groups: [engineering]
+                idp: es256-idp
+                servers: [github]
+                categories: [read, write]
             """)
     }
 }

@@ -155,6 +155,7 @@ final class TestDeployment: Sendable {
           - id: engineering-github
             effect: allow
             groups: [engineering]
+            idp: test-idp
             servers: [github]
             categories: [read, write]
           - id: everyone-notion
@@ -165,6 +166,7 @@ final class TestDeployment: Sendable {
           - id: contractors-no-write
             effect: deny
             groups: [contractors]
+            idp: test-idp
             servers: [github]
             categories: [write]
         \(policy)

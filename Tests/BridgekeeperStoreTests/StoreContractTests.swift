@@ -557,18 +557,43 @@ struct OwnerDirectoryContractTests {
                     issuedAt: F.t0, expiresAt: F.t0.addingTimeInterval(expiresIn), assertionID: nil, agent: agent)
     }
 
-    @Test("attributes are recorded per person, returning the ones they replace", arguments: StoreKind.allCases)
+    @Test("attributes are recorded per person with their origin, returning the ones they replace", arguments: StoreKind.allCases)
     func attributes(_ kind: StoreKind) async throws {
         try await kind.withStore { store async throws in
+            let origin = SubjectOrigin(Self.owner)
             #expect(try await store.attributes(of: Self.owner) == nil)
-            let first = SubjectAttributes(groups: ["engineering", "admins"], roles: ["Reader"])
-            #expect(try await store.recordAttributes(first, of: Self.owner, at: F.t0) == nil)
+            let first = SubjectAttributes(origin: origin, groups: ["engineering", "admins"], roles: ["Reader"])
+            #expect(try await store.recordAttributes(first, of: Self.owner, asOf: F.t0, winsTie: false) == .recorded(previous: nil))
             let read = try #require(try await store.attributes(of: Self.owner))
             #expect(read.attributes == first && read.updatedAt == F.t0)
-            let second = SubjectAttributes(groups: ["engineering"])
-            #expect(try await store.recordAttributes(second, of: Self.owner, at: F.t0.addingTimeInterval(5)) == first)
+            let second = SubjectAttributes(origin: origin, groups: ["engineering"])
+            #expect(try await store.recordAttributes(second, of: Self.owner, asOf: F.t0.addingTimeInterval(5), winsTie: false) == .recorded(previous: first))
             #expect(try await store.attributes(of: Self.owner)?.attributes == second)
             #expect(try await store.attributes(of: SubjectKey(issuer: F.idp, tenant: "t2", subject: "00u-alice")) == nil)
+        }
+    }
+
+    @Test("older news never overwrites newer attributes: a token issued before the last change is stale; a tie goes to a signal, not a token",
+          arguments: StoreKind.allCases)
+    func olderNewsIsStale(_ kind: StoreKind) async throws {
+        try await kind.withStore { store async throws in
+            let origin = SubjectOrigin(Self.owner)
+            let removed = SubjectAttributes(origin: origin, groups: ["engineering"])
+            let old = SubjectAttributes(origin: origin, groups: ["engineering", "admins"])
+            // SCIM removed "admins" at t0 + 100.
+            _ = try await store.recordAttributes(removed, of: Self.owner, asOf: F.t0.addingTimeInterval(100), winsTie: true)
+            // An ID token issued at t0 + 50 still says "admins": stale, not written.
+            #expect(try await store.recordAttributes(old, of: Self.owner, asOf: F.t0.addingTimeInterval(50), winsTie: false)
+                    == .stale(current: removed, asOf: F.t0.addingTimeInterval(100)))
+            // Issued the same second as the change: still stale (a token loses a tie).
+            #expect(try await store.recordAttributes(old, of: Self.owner, asOf: F.t0.addingTimeInterval(100), winsTie: false)
+                    == .stale(current: removed, asOf: F.t0.addingTimeInterval(100)))
+            #expect(try await store.attributes(of: Self.owner)?.attributes == removed)
+            // A signal of the same second wins the tie; a token issued later is news.
+            let readded = SubjectAttributes(origin: origin, groups: ["engineering", "admins"], roles: ["x"])
+            #expect(try await store.recordAttributes(readded, of: Self.owner, asOf: F.t0.addingTimeInterval(100), winsTie: true) == .recorded(previous: removed))
+            #expect(try await store.recordAttributes(old, of: Self.owner, asOf: F.t0.addingTimeInterval(101), winsTie: false) == .recorded(previous: readded))
+            #expect(try await store.attributes(of: Self.owner)?.updatedAt == F.t0.addingTimeInterval(101))
         }
     }
 

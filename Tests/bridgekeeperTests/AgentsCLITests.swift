@@ -32,7 +32,7 @@ struct AgentsCLITests {
         let mine = try agents(data, "list", "--owner", "00u-bob", "--owner-idp", "demo-idp")
         #expect(mine.stdout == "ID\tSTATUS\tMODE\tOWNER\tGRANT\n")
 
-        #expect(try agents(data, "disable", "release-bot").stdout == "agent release-bot is disabled\n")
+        #expect(try agents(data, "disable", "release-bot").stdout == "agent release-bot is disabled; 0 live token(s) revoked\n")
         let shown = try agents(data, "show", "release-bot")
         #expect(shown.stdout.contains(#""status": "disabled""#) && shown.stdout.contains(#""kind": "jwks""#), "\(shown.stdout)")
         #expect(try agents(data, "enable", "release-bot").stdout == "agent release-bot is active\n")

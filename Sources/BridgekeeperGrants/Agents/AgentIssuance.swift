@@ -94,21 +94,30 @@ public enum AgentRules {
 }
 
 extension GrantDependencies {
-    /// The groups and roles a person's validated IdP token carries.
-    func attributes(_ claims: JWTClaims, _ idp: TrustedIdP) -> SubjectAttributes {
-        SubjectAttributes(groups: Self.strings(claims, idp.groupsClaim), roles: Self.strings(claims, idp.rolesClaim))
+    /// The groups and roles a person's validated IdP token carries, from the directory that issued it.
+    func attributes(_ claims: JWTClaims, _ idp: TrustedIdP, of subject: SubjectKey) -> SubjectAttributes {
+        SubjectAttributes(origin: SubjectOrigin(subject), groups: Self.strings(claims, idp.groupsClaim), roles: Self.strings(claims, idp.rolesClaim))
     }
 
     /// After a person's own issuance: records their groups and roles as their current ones (what
     /// bounds their agents), and when those shrank, revokes their agents' live tokens that now
     /// exceed them. Best effort: the person's token is already issued; a failure here leaves the
     /// previous attributes, which the next issuance retries.
-    func noteOwnerAttributes(_ attributes: SubjectAttributes, of subject: SubjectKey, now: Date) async {
+    ///
+    /// The token's claims are news as of its `iat`: when the stored attributes changed after that
+    /// (SCIM, Shared Signals or a hook removed a group since), they stay, and the old token's
+    /// claims are not written back.
+    func noteOwnerAttributes(_ attributes: SubjectAttributes, of subject: SubjectKey, claims: JWTClaims, now: Date) async {
         guard let agents, !agents.known.isKnown(attributes, of: subject) else { return }
+        let asOf = ((try? claims.issuedAt()) ?? nil).map { min($0, now) } ?? now
         do {
-            let previous = try await agents.directory.recordAttributes(attributes, of: subject, at: now)
-            agents.known.remember(attributes, of: subject)
-            if let previous, previous != attributes { try await narrowAgentTokens(of: subject, to: attributes, now: now) }
+            switch try await agents.directory.recordAttributes(attributes, of: subject, asOf: asOf, winsTie: false) {
+            case .recorded(let previous):
+                agents.known.remember(attributes, of: subject)
+                if let previous, previous != attributes { try await narrowAgentTokens(of: subject, to: attributes, now: now) }
+            case .stale:
+                return
+            }
         } catch {
             return
         }

@@ -207,7 +207,7 @@ public struct TokenExchangeGrant: Grant {
         // Policy, then scope = requested ∩ policy.
         let scope: Scope
         do throws(OAuthError) {
-            scope = try deps.grantedScope(claims: claims, idp: idp, server: server, requested: requestedScope, assertion: nil,
+            scope = try deps.grantedScope(claims: claims, idp: idp, subject: subjectKey, server: server, requested: requestedScope, assertion: nil,
                                           denial: .invalidRequest)
         } catch {
             let disabled: Bool
@@ -225,7 +225,7 @@ public struct TokenExchangeGrant: Grant {
             let (token, outcome) = try await deps.mintAndCommit(subject: subjectKey, server: server, scope: scope, client: client, marks: [],
                                                                 assertionID: draft.assertionID, now: now, draft: &draft)
             guard case .committed = outcome else { throw Self.subjectDisabled }
-            await deps.noteOwnerAttributes(deps.attributes(claims, idp), of: subjectKey, now: now)
+            await deps.noteOwnerAttributes(deps.attributes(claims, idp, of: subjectKey), of: subjectKey, claims: claims, now: now)
             return TokenResponse(accessToken: token, expiresIn: Int(deps.minter.lifetime), scope: scope.description,
                                  issuedTokenType: Self.accessTokenType)
         case .idJAG(_, let authorizationServer):
@@ -271,7 +271,7 @@ public struct TokenExchangeGrant: Grant {
             throw OAuthError(.invalidRequest, "the subject_token's person has not registered agent \(agent.id) to act for them",
                              reason: .notOwnersAgent)
         }
-        let owner = deps.attributes(claims, idp)
+        let owner = deps.attributes(claims, idp, of: subject)
         let scope: Scope
         do throws(OAuthError) {
             scope = try AgentRules.scope(for: agent, owner: owner, server: server, requested: requested, policy: deps.policy,
@@ -289,7 +289,7 @@ public struct TokenExchangeGrant: Grant {
                                                              client: client, marks: [], assertionID: draft.assertionID,
                                                              lifetime: agents.tokenLifetime, now: now, draft: &draft)
         guard case .committed = outcome else { throw Self.subjectDisabled }
-        await deps.noteOwnerAttributes(owner, of: subject, now: now)
+        await deps.noteOwnerAttributes(owner, of: subject, claims: claims, now: now)
         return TokenResponse(accessToken: token, expiresIn: Int(agents.tokenLifetime), scope: scope.description, issuedTokenType: Self.accessTokenType)
     }
 

@@ -50,9 +50,37 @@ public struct ManagementAPI: APIEndpoint {
     struct Caller {
         let subject: SubjectKey
         let tools: Set<String>
+        /// The configured IdP the caller's issuer belongs to.
+        let idp: String?
         var performer: String { AgentAdministration.performer(subject) }
         var isAdministrator: Bool { tools.contains(ManagementTool.admin) }
         func holds(_ tool: String) -> Bool { tools.contains(tool) }
+
+        /// Whether the caller's administration reaches `person`: their own IdP and tenant, or
+        /// every one with `admin.all_tenants` (granted only by a rule that names it).
+        func reaches(_ person: SubjectKey, configuration: Configuration) -> Bool {
+            if holds(ManagementTool.allTenants) { return true }
+            guard let idp, ManagementAPI.idp(of: person.issuer, configuration) == idp else { return false }
+            switch (person.tenant, subject.tenant) {
+            case (nil, nil): return true
+            case (let a?, let b?): return a.utf8.elementsEqual(b.utf8)
+            default: return false
+            }
+        }
+    }
+
+    /// The name of the configured IdP whose issuers include `issuer`.
+    static func idp(of issuer: String, _ configuration: Configuration) -> String? {
+        configuration.idps.first { $0.issuers.contains { $0.issuer.utf8.elementsEqual(issuer.utf8) } }?.name
+    }
+
+    /// Refuses an administrator acting on a person outside their IdP and tenant.
+    func requireReach(_ caller: Caller, _ person: SubjectKey) throws {
+        guard caller.reaches(person, configuration: configuration) else {
+            throw Refusal(status: 403, code: "insufficient_scope",
+                          message: "that person belongs to another IdP or tenant than yours; administering them needs admin.all_tenants",
+                          reason: .outsideAdministrationReach, scope: scope(of: ManagementTool.allTenants))
+        }
     }
 
     public func handle(_ request: APIRequest) async -> EndpointResponse {
@@ -125,7 +153,7 @@ public struct ManagementAPI: APIEndpoint {
         }
         let scopes = Set(token.scope)
         let tools = Set(server.tools.filter { scopes.contains($0.scope) }.map(\.name))
-        return Caller(subject: token.subject, tools: tools)
+        return Caller(subject: token.subject, tools: tools, idp: Self.idp(of: token.subject.issuer, configuration))
     }
 
     func require(_ caller: Caller, anyOf needed: [String]) throws {
@@ -154,6 +182,7 @@ public struct ManagementAPI: APIEndpoint {
     func actOnUser(_ caller: Caller, body: JSONObject, action: InboundSignal.Action) async throws -> EndpointResponse {
         try require(caller, anyOf: [ManagementTool.users])
         let subject = try person(body)
+        try requireReach(caller, subject)
         guard let signals else { return .serverError }
         let signal = signals.signal(source: .operator, connection: caller.performer, externalID: nil, event: "admin:users-\(action.name)",
                                     subject: subject, action: action)
@@ -176,7 +205,7 @@ public struct ManagementAPI: APIEndpoint {
 
     func receipt(_ caller: Caller, id: String) async throws -> EndpointResponse {
         try require(caller, anyOf: [ManagementTool.users])
-        guard let receipt = try await store.receipt(id: id) else {
+        guard let receipt = try await store.receipt(id: id), caller.reaches(receipt.subject, configuration: configuration) else {
             throw Refusal(status: 404, code: "not_found", message: "no such receipt", reason: .managementNotFound)
         }
         return EndpointResponse(status: 200, body: JSONValue.object(try await json(receipt)).serialized())
@@ -186,8 +215,10 @@ public struct ManagementAPI: APIEndpoint {
         try require(caller, anyOf: [ManagementTool.users])
         var object = JSONObject()
         for name in ["subject", "idp", "tenant"] { if let value = query[name] { object[name] = .string(value) } }
+        let subject = try person(object)
+        try requireReach(caller, subject)
         var found: [JSONValue] = []
-        for receipt in try await store.receipts(of: try person(object)) { found.append(.object(try await json(receipt))) }
+        for receipt in try await store.receipts(of: subject) { found.append(.object(try await json(receipt))) }
         return EndpointResponse(status: 200, body: JSONValue.object(JSONObject(["receipts": .array(found)])).serialized())
     }
 
@@ -217,7 +248,9 @@ public struct ManagementAPI: APIEndpoint {
         } else if query["owner"] != nil {
             try require(caller, anyOf: [ManagementTool.admin])
         }
-        let agents = try await store.agents(ownedBy: owner)
+        if let owner { try requireReach(caller, owner) }
+        // An administrator without admin.all_tenants lists only the agents of their own IdP and tenant.
+        let agents = try await store.agents(ownedBy: owner).filter { caller.reaches($0.owner, configuration: configuration) }
         return EndpointResponse(status: 200, body: JSONValue.object(JSONObject(["agents": .array(agents.map { .object(AgentAdministration.json($0)) })])).serialized())
     }
 
@@ -230,7 +263,8 @@ public struct ManagementAPI: APIEndpoint {
     /// The agent, when the caller may see it: their own, or any for an administrator. Another
     /// person's agent is answered like a missing one, so ids cannot be probed.
     func visibleAgent(_ caller: Caller, id: String) async throws -> AgentRecord {
-        guard let agent = try await store.agent(id: id), caller.isAdministrator || agent.owner == caller.subject else {
+        guard let agent = try await store.agent(id: id),
+              agent.owner == caller.subject || (caller.isAdministrator && caller.reaches(agent.owner, configuration: configuration)) else {
             throw Refusal(status: 404, code: "not_found", message: "no agent \(id)", reason: .unknownAgent)
         }
         return agent
@@ -267,6 +301,7 @@ public struct ManagementAPI: APIEndpoint {
         } else {
             owner = caller.subject
         }
+        try requireReach(caller, owner)
         let grant = try failing { () throws(AgentAdministration.Failure) in
             try AgentAdministration.checkID(id, configuration: configuration)
             return try AgentAdministration.grant(parsing: specs, catalog: configuration.catalog)
@@ -444,6 +479,8 @@ extension ReasonCode {
     public static let agentNotAllowed = ReasonCode("agent_not_allowed")
     /// The token lacks the management tool the operation needs.
     public static let insufficientScope = ReasonCode("insufficient_scope")
+    /// An administrator acted on a person of another IdP or tenant without `admin.all_tenants`.
+    public static let outsideAdministrationReach = ReasonCode("outside_administration_reach")
     /// A self-registration beyond `agents.self_service`.
     public static let selfServiceLimit = ReasonCode("self_service_limit")
     /// An agent id already registered.

@@ -116,3 +116,80 @@ extension AgentTokenTests {
         }
     }
 }
+
+// Issue 18 §2: administration reaches only the administrator's own IdP and tenant, and a group of
+// the same name at another IdP grants nothing.
+extension ManagementAPITests {
+    static let otherIssuer = "https://es256-idp.test.example"
+
+    func twoIdPAdministration(allTenants: Bool) throws -> TestDeployment {
+        try TestDeployment(idpExtra: """
+              - name: es256-idp
+                issuer: \(Self.otherIssuer)
+                jwks_file: client-jwks.json
+                algorithms: [ES256]
+            """, upstreamClientIDs: ["es256-idp": "es-app"], policy: """
+              - id: security-administers
+                effect: allow
+                groups: [security]
+                idp: test-idp
+                servers: [bridgekeeper]
+                categories: [read, write, admin]
+            """ + (allTenants ? """
+
+              - id: security-everywhere
+                effect: allow
+                groups: [security]
+                idp: test-idp
+                servers: [bridgekeeper]
+                tools: [admin.all_tenants]
+            """ : ""))
+    }
+
+    /// A management API token for a person of es256-idp (by token exchange of its ID token).
+    func otherIdPExchange(_ client: any TestClientProtocol, _ deployment: TestDeployment, now: Date, groups: [String]) async throws -> TestResponse {
+        var claims = TestIdP.idTokenClaims(now: now, audience: "es-app", subject: "00u-mallory", groups: groups)
+        claims["iss"] = .string(Self.otherIssuer)
+        return try await client.exchange(try deployment.clientKey.signJWT(type: "JWT", claims: claims), resource: Self.adminResource)
+    }
+
+    @Test("a same-named group from another IdP grants none of a rule's tools: no management token for 'security' at es256-idp")
+    func groupFromAnotherIdP() async throws {
+        let deployment = try twoIdPAdministration(allTenants: false)
+        let clock = TestClock(jwtBearerStart)
+        try await withServer(deployment, clock: clock) { client, server in
+            let response = try await otherIdPExchange(client, deployment, now: clock.now(), groups: ["security"])
+            try await expectRefusal(response, error: "invalid_request", reason: "no_matching_rule", server: server)
+        }
+    }
+
+    @Test("an administrator reaches only their own IdP's people and agents, unless a rule names admin.all_tenants")
+    func administrationReach() async throws {
+        let key = try SigningKey.generate(.es256, keyID: "k")
+        for allTenants in [false, true] {
+            let deployment = try twoIdPAdministration(allTenants: allTenants)
+            let clock = TestClock(jwtBearerStart)
+            try await withServer(deployment, clock: clock) { client, server in
+                let admin = try await token(client, deployment, now: clock.now(), subject: "00u-carol", groups: ["security"])
+                let foreign = #"{"subject":"00u-mallory","idp":"es256-idp"}"#
+                let offboard = try await call(client, .post, "/users/offboard", token: admin, json: foreign)
+                let body = try createBody(id: "m1", key: key, owner: "00u-mallory")
+                    .replacingOccurrences(of: #"{"subject":"00u-mallory"}"#, with: foreign)
+                let create = try await call(client, .post, "/agents", token: admin, json: body)
+                if allTenants {
+                    #expect(offboard.status == .ok, "\(offboard.text)")
+                    #expect(create.status == .created, "\(create.text)")
+                } else {
+                    try await expectRefused(offboard, .forbidden, error: "insufficient_scope", reason: "outside_administration_reach", server: server)
+                    #expect(offboard.headers[.wwwAuthenticate]?.contains("scope=\"tool:admin.all_tenants\"") == true)
+                    #expect(try await server.store.isDisabled(SubjectKey(issuer: Self.otherIssuer, subject: "00u-mallory")) == false)
+                    try await expectRefused(create, .forbidden, error: "insufficient_scope", reason: "outside_administration_reach", server: server)
+                    #expect(try await server.store.agent(id: "m1") == nil)
+                    // Their own IdP's people stay in reach.
+                    let own = try await call(client, .post, "/users/revoke-sessions", token: admin, json: #"{"subject":"00u-bob","idp":"test-idp"}"#)
+                    #expect(own.status == .ok, "\(own.text)")
+                }
+            }
+        }
+    }
+}

@@ -62,15 +62,29 @@ public struct SCIMService: APIEndpoint {
     /// Largest page (`ServiceProviderConfig.filter.maxResults`).
     static let maxResults = 200
 
+    /// The bounds of what one request may make the service do (docs/offboarding.md).
+    public struct Limits: Sendable {
+        /// Most resources a filter is evaluated over when the store cannot answer it by one
+        /// look-up (anything but `userName`, `displayName`, `externalId` or `id` `eq` a string,
+        /// alone or as one operand of a top-level `and`): past it the filter is refused with
+        /// `tooMany` (RFC 7644 §3.12). Default 10,000.
+        public var maxFilterScan = 10_000
+
+        public init() {}
+    }
+
     let baseURL: String
     let connections: [SCIMConnection]
     let store: any SCIMStore & AuditLog
     let signals: SignalProcessor
     let clock: any WallClock
+    let limits: Limits
     /// Tokens already checked: a token's PBKDF2 check is paid once per process.
     let known = SecretMemo()
 
-    public init(issuer: String, connections: [SCIMConnection], store: any SCIMStore & AuditLog, signals: SignalProcessor, clock: any WallClock) {
+    public init(issuer: String, connections: [SCIMConnection], store: any SCIMStore & AuditLog, signals: SignalProcessor, clock: any WallClock,
+                limits: Limits = Limits()) {
+        self.limits = limits
         self.baseURL = (issuer.hasSuffix("/") ? String(issuer.dropLast()) : issuer) + "/scim/v2"
         self.connections = connections
         self.store = store
@@ -171,10 +185,36 @@ public struct SCIMService: APIEndpoint {
     // MARK: - Resources
 
     func list(_ kind: SCIMResource.Kind, _ connection: SCIMConnection, query: [String: String]) async throws -> EndpointResponse {
-        let selector = try query["filter"].map { try Self.selector($0, kind: kind) } ?? .all
         let startIndex = max(Int(query["startIndex"] ?? "") ?? 1, 1)
         let count = min(max(Int(query["count"] ?? "") ?? Self.maxResults, 0), Self.maxResults)
-        let (total, found) = try await store.scimResources(kind, connection: connection.name, where: selector, startIndex: startIndex, count: count)
+        let total: Int
+        let found: [SCIMResource]
+        if let text = query["filter"] {
+            let (filter, compiled) = try Self.filter(text, kind: kind)
+            if let selector = Self.selector(filter, kind: kind) {
+                // The shapes IdPs send: one indexed look-up, paged by the store.
+                (total, found) = try await store.scimResources(kind, connection: connection.name, where: selector, startIndex: startIndex, count: count)
+            } else {
+                // Anything else is evaluated here, over the resources one conjunct's look-up
+                // leaves or over all of the connection's, at most maxFilterScan of them.
+                let narrowed = Self.narrowing(filter, kind: kind) ?? .all
+                let (candidates, scanned) = try await store.scimResources(kind, connection: connection.name, where: narrowed, startIndex: 1,
+                                                                          count: limits.maxFilterScan)
+                guard candidates <= limits.maxFilterScan else {
+                    throw Refusal(status: 400, scimType: "tooMany",
+                                  detail: "the filter would be evaluated over more than \(limits.maxFilterScan) resources; add userName, displayName, externalId or id eq",
+                                  reason: .scimFilterTooBroad)
+                }
+                var matching: [SCIMResource] = []
+                for resource in scanned {
+                    if compiled.matches(try Self.filterView(resource)) { matching.append(resource) }
+                }
+                total = matching.count
+                found = Array(matching.dropFirst(startIndex - 1).prefix(count))
+            }
+        } else {
+            (total, found) = try await store.scimResources(kind, connection: connection.name, where: .all, startIndex: startIndex, count: count)
+        }
         var rendered: [JSONValue] = []
         for resource in found { rendered.append(.object(Self.project(try await render(resource), query: query))) }
         return Self.ok(JSONObject([
@@ -184,21 +224,52 @@ public struct SCIMService: APIEndpoint {
         ]))
     }
 
-    /// The filters IdPs send (`userName eq "…"`, `externalId eq "…"`, `displayName eq "…"`,
-    /// `id eq "…"`); anything else is `invalidFilter`.
-    static func selector(_ filter: String, kind: SCIMResource.Kind) throws -> SCIMSelector {
-        let parts = filter.trimmingCharacters(in: .whitespaces).split(separator: " ", maxSplits: 2).map(String.init)
-        guard parts.count == 3, parts[1].lowercased() == "eq", parts[2].count >= 2, parts[2].hasPrefix("\""), parts[2].hasSuffix("\"") else {
-            throw Refusal(status: 400, scimType: "invalidFilter", detail: "supported filters: ATTRIBUTE eq \"value\"", reason: .scimInvalidFilter)
+    /// A `filter` parsed (RFC 7644 §3.4.2.2, `SCIMFilterParser`) and checked against the resource
+    /// type's attributes (`SCIMFilterSchema`): anything else is `invalidFilter`.
+    static func filter(_ text: String, kind: SCIMResource.Kind) throws -> (SCIMFilter, SCIMCompiledFilter) {
+        do {
+            let filter = try SCIMFilterParser.parseFilter(text)
+            return (filter, try SCIMCompiledFilter(filter, schema: .of(kind)))
+        } catch {
+            throw Refusal(status: 400, scimType: "invalidFilter", detail: "invalid filter: \(error.detail)", reason: .scimInvalidFilter)
         }
-        let value = String(parts[2].dropFirst().dropLast()).replacingOccurrences(of: "\\\"", with: "\"")
-        switch parts[0].lowercased() {
+    }
+
+    /// The store's look-up for a filter that is exactly `userName`/`displayName` (of its kind),
+    /// `externalId` or `id` `eq` a string: the filters IdPs send before acting.
+    static func selector(_ filter: SCIMFilter, kind: SCIMResource.Kind) -> SCIMSelector? {
+        guard case .compare(let path, .eq, .string(let value)) = filter, path.subAttribute == nil else { return nil }
+        if let schema = path.schema, schema.lowercased() != SCIMFilterSchema.of(kind).coreSchema.lowercased() { return nil }
+        switch path.name.lowercased() {
         case "username" where kind == .user, "displayname" where kind == .group: return .name(value)
         case "externalid": return .externalID(value)
         case "id": return .id(value)
-        default:
-            throw Refusal(status: 400, scimType: "invalidFilter", detail: "\(parts[0].prefix(40)) cannot be filtered on", reason: .scimInvalidFilter)
+        default: return nil
         }
+    }
+
+    /// A look-up that every match of `filter` satisfies: one conjunct of a top-level `and` that is
+    /// a selector (Entra's `id eq "…" and members[value eq "…"]`).
+    static func narrowing(_ filter: SCIMFilter, kind: SCIMResource.Kind) -> SCIMSelector? {
+        guard case .and(let operands) = filter else { return nil }
+        return operands.lazy.compactMap { selector($0, kind: kind) }.first
+    }
+
+    /// A resource as filters read it: its stored attributes with what the store keeps apart (`id`,
+    /// `externalId`, the name, `active`, a Group's members) put back.
+    static func filterView(_ resource: SCIMResource) throws -> JSONObject {
+        guard case .object(var object) = try JSONValue.parse(resource.attributes) else { return JSONObject() }
+        func put(_ name: String, _ value: JSONValue?) { object[object.key(matching: name) ?? name] = value }
+        put("id", .string(resource.id))
+        put("externalId", resource.externalID.map(JSONValue.string))
+        if resource.kind == .user {
+            put("userName", .string(resource.name))
+            put("active", .bool(resource.active))
+        } else {
+            put("displayName", .string(resource.name))
+            put("members", .array(resource.members.map { .object(JSONObject(["value": .string($0), "type": "User"])) }))
+        }
+        return object
     }
 
     /// `attributes` and `excludedAttributes` (RFC 7644 §3.4.2.5): `id` and `schemas` are always
@@ -506,6 +577,9 @@ extension ReasonCode {
     /// A SCIM request that is not valid JSON of the right media type, or a method not allowed.
     public static let scimInvalidRequest = ReasonCode("scim_invalid_request")
     public static let scimInvalidFilter = ReasonCode("scim_invalid_filter")
+    /// A filter the store cannot look up that would be evaluated over more than
+    /// `SCIMService.Limits.maxFilterScan` resources (`tooMany`).
+    public static let scimFilterTooBroad = ReasonCode("scim_filter_too_broad")
     public static let scimInvalidPatch = ReasonCode("scim_invalid_patch")
     public static let scimInvalidValue = ReasonCode("scim_invalid_value")
     /// A SCIM create or rename to a name another resource of the connection has.

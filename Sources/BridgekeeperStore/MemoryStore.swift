@@ -249,8 +249,23 @@ extension MemoryStore {
         return (matching.count, Array(matching.dropFirst(max(startIndex - 1, 0)).prefix(max(count, 0))))
     }
 
-    public func scimGroups(containing userID: String, connection: String) -> [SCIMResource] {
-        scim.filter { $0.kind == .group && $0.connection == connection && $0.members.contains(userID) }
+    public func scimGroups(containing userID: String, connection: String) -> [SCIMSummary] {
+        scim.filter { $0.kind == .group && $0.connection == connection && $0.members.contains { $0.utf8.elementsEqual(userID.utf8) } }
+            .map(SCIMSummary.init)
+    }
+
+    public func scimSummaries(_ kind: SCIMResource.Kind, connection: String, ids: [String]) -> [SCIMSummary] {
+        let wanted = Set(ids.map { Array($0.utf8) })
+        return scim.filter { $0.kind == kind && $0.connection == connection && wanted.contains(Array($0.id.utf8)) }.map(SCIMSummary.init)
+    }
+
+    public func scimMemberships(of userIDs: [String], connection: String) -> [String: [String]] {
+        let wanted = Set(userIDs.map { Array($0.utf8) })
+        var result: [String: [String]] = [:]
+        for group in scim where group.kind == .group && group.connection == connection {
+            for member in group.members where wanted.contains(Array(member.utf8)) { result[member, default: []].append(group.id) }
+        }
+        return result
     }
 
     public func writeSCIM(_ resource: SCIMResource, create: Bool, signals new: [InboundSignal]) -> SCIMWriteOutcome {
@@ -272,9 +287,11 @@ extension MemoryStore {
         scim.remove(at: index)
         if kind == .user {
             scim = scim.map { group in
-                guard group.kind == .group, group.connection == connection, group.members.contains(id) else { return group }
+                guard group.kind == .group, group.connection == connection, group.members.contains(where: { $0.utf8.elementsEqual(id.utf8) }) else {
+                    return group
+                }
                 return SCIMResource(kind: .group, connection: connection, id: group.id, name: group.name, externalID: group.externalID, active: true,
-                                    email: nil, subject: nil, members: group.members.filter { $0 != id }, attributes: group.attributes,
+                                    email: nil, subject: nil, members: group.members.filter { !$0.utf8.elementsEqual(id.utf8) }, attributes: group.attributes,
                                     created: group.created, lastModified: group.lastModified, version: group.version)
             }
         }

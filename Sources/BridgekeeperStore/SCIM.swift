@@ -23,7 +23,9 @@ public struct SCIMResource: Sendable, Hashable {
     /// The person the User is, as the IdP's tokens name them; nil when the resource lacks the
     /// attribute the connection maps subjects from.
     public let subject: SubjectKey?
-    /// A Group's members (User ids).
+    /// A Group's members (User ids): unique, in ascending order of their UTF-8 bytes (the order
+    /// every store returns them in; SCIM multi-valued attributes have none, RFC 7643 §2.4). Stores
+    /// keep them one row per member, never as one document.
     public let members: [String]
     /// The resource's attributes as last written (without `id`, `meta`, `members` and `groups`,
     /// which are ours or derived).
@@ -42,11 +44,44 @@ public struct SCIMResource: Sendable, Hashable {
         self.active = active
         self.email = email
         self.subject = subject
-        self.members = members
+        self.members = Self.normalisedMembers(members)
         self.attributes = attributes
         self.created = Date(timeIntervalSince1970: created.timeIntervalSince1970.rounded(.down))
         self.lastModified = Date(timeIntervalSince1970: lastModified.timeIntervalSince1970.rounded(.down))
         self.version = version
+    }
+}
+
+extension SCIMResource {
+    /// `ids` without repeats (compared by bytes), in ascending order of their UTF-8 bytes.
+    public static func normalisedMembers(_ ids: [String]) -> [String] {
+        let sorted = ids.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        var result: [String] = []
+        result.reserveCapacity(sorted.count)
+        for id in sorted where !(result.last.map { $0.utf8.elementsEqual(id.utf8) } ?? false) { result.append(id) }
+        return result
+    }
+}
+
+/// A resource without its attributes or members: what a reference to it (a member's `display`, a
+/// user's `groups`) and a group's name for policy need.
+public struct SCIMSummary: Sendable, Hashable {
+    public let kind: SCIMResource.Kind
+    public let id: String
+    public let name: String
+    public let externalID: String?
+    public let subject: SubjectKey?
+
+    public init(kind: SCIMResource.Kind, id: String, name: String, externalID: String?, subject: SubjectKey?) {
+        self.kind = kind
+        self.id = id
+        self.name = name
+        self.externalID = externalID
+        self.subject = subject
+    }
+
+    public init(_ resource: SCIMResource) {
+        self.init(kind: resource.kind, id: resource.id, name: resource.name, externalID: resource.externalID, subject: resource.subject)
     }
 }
 
@@ -75,8 +110,15 @@ public protocol SCIMStore: Sendable {
     /// Resources matching `selector`, ordered by creation, with the total count (RFC 7644 §3.4.2.4).
     func scimResources(_ kind: SCIMResource.Kind, connection: String, where selector: SCIMSelector, startIndex: Int,
                        count: Int) async throws -> (total: Int, resources: [SCIMResource])
-    /// Groups of the connection that have `userID` as a member.
-    func scimGroups(containing userID: String, connection: String) async throws -> [SCIMResource]
+    /// Groups of the connection that have `userID` as a member, ordered by creation (one read, by
+    /// the member's index; the groups' own members are not read).
+    func scimGroups(containing userID: String, connection: String) async throws -> [SCIMSummary]
+    /// The resources of `kind` among `ids` that exist, ordered by creation: one read per 5,000 ids
+    /// however many there are (what renders a page of members or a member's groups).
+    func scimSummaries(_ kind: SCIMResource.Kind, connection: String, ids: [String]) async throws -> [SCIMSummary]
+    /// For each of `userIDs` that is a member of some group of the connection, those groups' ids:
+    /// one read per 5,000 ids.
+    func scimMemberships(of userIDs: [String], connection: String) async throws -> [String: [String]]
     /// Creates (`create`) or replaces `resource`, writing `signals` as received in the same
     /// transaction.
     func writeSCIM(_ resource: SCIMResource, create: Bool, signals: [InboundSignal]) async throws -> SCIMWriteOutcome

@@ -133,5 +133,18 @@ enum Migrations {
             // A receipt names the last audit sequence of its transaction.
             "ALTER TABLE receipts ADD COLUMN audit_sequence INTEGER",
         ]),
+        (9, [
+            // A group's members live only in scim_members, one row each. Until now they were also a
+            // JSON array in members_json and a copy in attributes, parsed whole on every read by the
+            // strict 64 KiB JSON parser: a group past about 1,500 members was written and then broke
+            // every request that read it. Rows the old code wrote are carried over, then both
+            // documents go.
+            """
+            INSERT OR IGNORE INTO scim_members (connection, group_id, user_id)
+            SELECT r.connection, r.id, j.value FROM scim_resources r, json_each(r.members_json) j WHERE r.kind = 'Group' AND j.type = 'text'
+            """,
+            "UPDATE scim_resources SET attributes = json_remove(attributes, '$.members') WHERE kind = 'Group' AND json_type(attributes, '$.members') IS NOT NULL",
+            "ALTER TABLE scim_resources DROP COLUMN members_json",
+        ]),
     ]
 }

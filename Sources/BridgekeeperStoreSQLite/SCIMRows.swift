@@ -1,14 +1,24 @@
 public import BridgekeeperCore
-import BridgekeeperJOSE
 public import BridgekeeperStore
 import Foundation
 internal import SQLiteNIO
 
 /// SCIM resources on SQLite (issue 6): each write with the signals it raises, in one transaction.
+///
+/// A group's members are rows of `scim_members` (schema 9), never one document: a write inserts and
+/// deletes only the members that changed, 500 rows a statement; reads ask for the members of every
+/// group on a page in one query, and look-ups by many ids go 5,000 ids a query.
 extension SQLiteStore {
+    /// Most ids bound in one `IN (…)` look-up.
+    static let idsPerQuery = 5_000
+    /// Most member rows inserted or deleted by one statement.
+    static let membersPerStatement = 500
+
     public func scimResource(_ kind: SCIMResource.Kind, connection: String, id: String) async throws -> SCIMResource? {
-        try await read("SELECT * FROM scim_resources WHERE kind = ? AND connection = ? AND id = ?", [.text(kind.rawValue), .text(connection), .text(id)])
-            .first.map { try Self.scimResource($0) }
+        guard let row = try await read("SELECT * FROM scim_resources WHERE kind = ? AND connection = ? AND id = ?",
+                                       [.text(kind.rawValue), .text(connection), .text(id)]).first else { return nil }
+        let members = kind == .group ? try await groupMembers(connection: connection, groups: [id])[id] ?? [] : []
+        return try Self.scimResource(row, members: members)
     }
 
     public func scimResources(_ kind: SCIMResource.Kind, connection: String, where selector: SCIMSelector, startIndex: Int,
@@ -24,14 +34,62 @@ extension SQLiteStore {
         let total = try await read("SELECT count(*) AS n FROM scim_resources WHERE \(condition)", binds).first?.column("n")?.integer ?? 0
         let rows = try await read("SELECT * FROM scim_resources WHERE \(condition) ORDER BY created, id LIMIT ? OFFSET ?",
                                   binds + [.integer(max(count, 0)), .integer(max(startIndex - 1, 0))])
-        return (total, try rows.map { try Self.scimResource($0) })
+        var members: [String: [String]] = [:]
+        if kind == .group { members = try await groupMembers(connection: connection, groups: rows.compactMap { $0.column("id")?.string }) }
+        return (total, try rows.map { row in try Self.scimResource(row, members: row.column("id")?.string.flatMap { members[$0] } ?? []) })
     }
 
-    public func scimGroups(containing userID: String, connection: String) async throws -> [SCIMResource] {
+    public func scimGroups(containing userID: String, connection: String) async throws -> [SCIMSummary] {
         try await read("""
-            SELECT r.* FROM scim_members m JOIN scim_resources r ON r.kind = 'Group' AND r.connection = m.connection AND r.id = m.group_id
+            SELECT r.kind, r.id, r.name, r.external_id, r.issuer, r.tenant, r.subject FROM scim_members m
+            JOIN scim_resources r ON r.kind = 'Group' AND r.connection = m.connection AND r.id = m.group_id
             WHERE m.connection = ? AND m.user_id = ? ORDER BY r.created, r.id
-            """, [.text(connection), .text(userID)]).map { try Self.scimResource($0) }
+            """, [.text(connection), .text(userID)]).map { try Self.scimSummary($0) }
+    }
+
+    public func scimSummaries(_ kind: SCIMResource.Kind, connection: String, ids: [String]) async throws -> [SCIMSummary] {
+        var found: [(created: Int, summary: SCIMSummary)] = []
+        for chunk in Self.chunks(ids, Self.idsPerQuery) {
+            let rows = try await read("""
+                SELECT kind, id, name, external_id, issuer, tenant, subject, created FROM scim_resources
+                WHERE kind = ? AND connection = ? AND id IN (\(Self.placeholders(chunk.count)))
+                """, [.text(kind.rawValue), .text(connection)] + chunk.map(SQLiteData.text))
+            for row in rows { found.append((row.column("created")?.integer ?? 0, try Self.scimSummary(row))) }
+        }
+        return found.sorted { ($0.created, $0.summary.id) < ($1.created, $1.summary.id) }.map(\.summary)
+    }
+
+    public func scimMemberships(of userIDs: [String], connection: String) async throws -> [String: [String]] {
+        var result: [String: [String]] = [:]
+        for chunk in Self.chunks(userIDs, Self.idsPerQuery) {
+            let rows = try await read("""
+                SELECT user_id, group_id FROM scim_members WHERE connection = ? AND user_id IN (\(Self.placeholders(chunk.count)))
+                ORDER BY user_id, group_id
+                """, [.text(connection)] + chunk.map(SQLiteData.text))
+            for row in rows {
+                guard let user = row.column("user_id")?.string, let group = row.column("group_id")?.string else { continue }
+                result[user, default: []].append(group)
+            }
+        }
+        return result
+    }
+
+    /// The members of each of `groups`, one query per 5,000 groups.
+    func groupMembers(connection: String, groups: [String]) async throws -> [String: [String]] {
+        var result: [String: [String]] = [:]
+        for chunk in Self.chunks(groups, Self.idsPerQuery) {
+            let rows = try await read("""
+                SELECT group_id, user_id FROM scim_members WHERE connection = ? AND group_id IN (\(Self.placeholders(chunk.count)))
+                ORDER BY group_id, user_id
+                """, [.text(connection)] + chunk.map(SQLiteData.text))
+            for row in rows {
+                guard let group = row.column("group_id")?.string, let user = row.column("user_id")?.string else {
+                    throw CorruptRow(table: "scim_members", column: "user_id")
+                }
+                result[group, default: []].append(user)
+            }
+        }
+        return result
     }
 
     public func writeSCIM(_ resource: SCIMResource, create: Bool, signals: [InboundSignal]) async throws -> SCIMWriteOutcome {
@@ -43,34 +101,47 @@ extension SQLiteStore {
                 .text(resource.kind.rawValue), .text(resource.connection), .text(resource.id), .text(resource.name), .text(resource.name.lowercased()),
                 resource.externalID.map(SQLiteData.text) ?? .null, .integer(resource.active ? 1 : 0), resource.email.map(SQLiteData.text) ?? .null,
                 resource.subject.map { .text($0.issuer) } ?? .null, resource.subject?.tenant.map(SQLiteData.text) ?? .null,
-                resource.subject.map { .text($0.subject) } ?? .null,
-                .text(JSONValue.array(resource.members.map(JSONValue.string)).serialized()), .text(resource.attributes),
+                resource.subject.map { .text($0.subject) } ?? .null, .text(resource.attributes),
                 .integer(Int(resource.created.timeIntervalSince1970)), .integer(Int(resource.lastModified.timeIntervalSince1970)),
                 .integer(resource.version),
             ]
             if create {
                 _ = try await db.query("""
                     INSERT INTO scim_resources (kind, connection, id, name, name_lower, external_id, active, email, issuer, tenant, subject,
-                                                members_json, attributes, created, last_modified, version)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                                attributes, created, last_modified, version)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """, binds)
             } else {
                 let updated = try await db.query("""
                     UPDATE scim_resources SET name = ?, name_lower = ?, external_id = ?, active = ?, email = ?, issuer = ?, tenant = ?,
-                                              subject = ?, members_json = ?, attributes = ?, last_modified = ?, version = ?
+                                              subject = ?, attributes = ?, last_modified = ?, version = ?
                     WHERE kind = ? AND connection = ? AND id = ? RETURNING id
-                    """, Array(binds[3...12]) + [binds[14], binds[15], binds[0], binds[1], binds[2]])
+                    """, Array(binds[3...11]) + [binds[13], binds[14], binds[0], binds[1], binds[2]])
                 if updated.isEmpty { return (SCIMWriteOutcome.notFound, []) }
             }
-            if resource.kind == .group {
-                _ = try await db.query("DELETE FROM scim_members WHERE connection = ? AND group_id = ?", [.text(resource.connection), .text(resource.id)])
-                for member in Set(resource.members) {
-                    _ = try await db.query("INSERT INTO scim_members (connection, group_id, user_id) VALUES (?, ?, ?)",
-                                           [.text(resource.connection), .text(resource.id), .text(member)])
-                }
-            }
+            if resource.kind == .group { try await Self.writeMembers(of: resource, db) }
             for signal in signals { try await Self.insert(signal, db) }
             return (SCIMWriteOutcome.written, signals.map(\.receivedEvent))
+        }
+    }
+
+    /// Brings the group's member rows to `resource.members`, touching only the ones that changed.
+    static func writeMembers(of resource: SCIMResource, _ db: SQLiteConnection) async throws {
+        let key: [SQLiteData] = [.text(resource.connection), .text(resource.id)]
+        let stored = try await db.query("SELECT user_id FROM scim_members WHERE connection = ? AND group_id = ?", key)
+            .compactMap { $0.column("user_id")?.string }
+        let storedBytes = Set(stored.map { Array($0.utf8) })
+        let wantedBytes = Set(resource.members.map { Array($0.utf8) })
+        let removed = stored.filter { !wantedBytes.contains(Array($0.utf8)) }
+        let added = resource.members.filter { !storedBytes.contains(Array($0.utf8)) }
+        for chunk in chunks(removed, membersPerStatement) {
+            _ = try await db.query("DELETE FROM scim_members WHERE connection = ? AND group_id = ? AND user_id IN (\(placeholders(chunk.count)))",
+                                   key + chunk.map(SQLiteData.text))
+        }
+        for chunk in chunks(added, membersPerStatement) {
+            let rows = Array(repeating: "(?, ?, ?)", count: chunk.count).joined(separator: ", ")
+            _ = try await db.query("INSERT INTO scim_members (connection, group_id, user_id) VALUES \(rows)",
+                                   chunk.flatMap { key + [.text($0)] })
         }
     }
 
@@ -79,20 +150,9 @@ extension SQLiteStore {
             let deleted = try await db.query("DELETE FROM scim_resources WHERE kind = ? AND connection = ? AND id = ? RETURNING id",
                                              [.text(kind.rawValue), .text(connection), .text(id)])
             if deleted.isEmpty { return (SCIMWriteOutcome.notFound, []) }
+            // A deleted group's member rows go with it; a deleted user leaves every group.
             let column = kind == .group ? "group_id" : "user_id"
             _ = try await db.query("DELETE FROM scim_members WHERE connection = ? AND \(column) = ?", [.text(connection), .text(id)])
-            if kind == .user {
-                // The deleted user leaves every group's member list too.
-                let groups = try await db.query("SELECT id, members_json FROM scim_resources WHERE kind = 'Group' AND connection = ?", [.text(connection)])
-                for group in groups {
-                    guard let gid = group.column("id")?.string, let text = group.column("members_json")?.string,
-                          case .array(let values) = try JSONValue.parse(text) else { continue }
-                    let members = values.compactMap(\.stringValue)
-                    guard members.contains(id) else { continue }
-                    _ = try await db.query("UPDATE scim_resources SET members_json = ? WHERE kind = 'Group' AND connection = ? AND id = ?",
-                                           [.text(JSONValue.array(members.filter { $0 != id }.map(JSONValue.string)).serialized()), .text(connection), .text(gid)])
-                }
-            }
             for signal in signals { try await Self.insert(signal, db) }
             return (SCIMWriteOutcome.written, signals.map(\.receivedEvent))
         }
@@ -107,7 +167,22 @@ extension SQLiteStore {
         }
     }
 
-    static func scimResource(_ row: SQLiteRow) throws -> SCIMResource {
+    static func chunks(_ items: [String], _ size: Int) -> [ArraySlice<String>] {
+        stride(from: 0, to: items.count, by: size).map { items[$0..<min($0 + size, items.count)] }
+    }
+
+    static func placeholders(_ count: Int) -> String { Array(repeating: "?", count: count).joined(separator: ", ") }
+
+    static func scimSummary(_ row: SQLiteRow) throws -> SCIMSummary {
+        func optional(_ column: String) -> String? { row.column(column).flatMap { $0.isNull ? nil : $0.string } }
+        guard let kind = optional("kind").flatMap(SCIMResource.Kind.init(rawValue:)), let id = optional("id"), let name = optional("name") else {
+            throw CorruptRow(table: "scim_resources", column: "kind")
+        }
+        let subject = optional("subject").flatMap { sub in optional("issuer").map { SubjectKey(issuer: $0, tenant: optional("tenant"), subject: sub) } }
+        return SCIMSummary(kind: kind, id: id, name: name, externalID: optional("external_id"), subject: subject)
+    }
+
+    static func scimResource(_ row: SQLiteRow, members: [String]) throws -> SCIMResource {
         func text(_ column: String) throws -> String {
             guard let value = row.column(column)?.string else { throw CorruptRow(table: "scim_resources", column: column) }
             return value
@@ -117,13 +192,11 @@ extension SQLiteStore {
             guard let value = row.column(column)?.integer else { throw CorruptRow(table: "scim_resources", column: column) }
             return value
         }
-        guard let kind = SCIMResource.Kind(rawValue: try text("kind")), case .array(let members) = try JSONValue.parse(try text("members_json")) else {
-            throw CorruptRow(table: "scim_resources", column: "kind")
-        }
+        guard let kind = SCIMResource.Kind(rawValue: try text("kind")) else { throw CorruptRow(table: "scim_resources", column: "kind") }
         let subject = optional("subject").flatMap { sub in optional("issuer").map { SubjectKey(issuer: $0, tenant: optional("tenant"), subject: sub) } }
         return SCIMResource(kind: kind, connection: try text("connection"), id: try text("id"), name: try text("name"), externalID: optional("external_id"),
                             active: try integer("active") == 1, email: optional("email"), subject: subject,
-                            members: members.compactMap(\.stringValue), attributes: try text("attributes"),
+                            members: members, attributes: try text("attributes"),
                             created: Date(timeIntervalSince1970: Double(try integer("created"))),
                             lastModified: Date(timeIntervalSince1970: Double(try integer("last_modified"))), version: try integer("version"))
     }

@@ -90,6 +90,12 @@ public final class SQLiteStore: BridgekeeperStore {
 
     /// Opens (creating when needed) the database file at `path` and applies pending migrations.
     public static func open(path: String) async throws -> SQLiteStore {
+        try await open(path: path, migratingThrough: Int.max)
+    }
+
+    /// The same, applying the migrations up to `version` only: tests of a migration over rows an
+    /// older schema wrote.
+    static func open(path: String, migratingThrough version: Int) async throws -> SQLiteStore {
         let storage = SQLiteConnection.Storage.file(path: path)
         // The writer has a pool thread and an event loop of its own, both at a raised priority, so
         // a commit never waits behind request handling or the reads; the readers and the
@@ -116,7 +122,7 @@ public final class SQLiteStore: BridgekeeperStore {
             _ = try await writer.query("PRAGMA temp_store=MEMORY")
             _ = try await writer.query("PRAGMA wal_autocheckpoint=0")
             _ = try await writer.query("PRAGMA busy_timeout=10000")
-            try await migrate(writer)
+            try await migrate(writer, through: version)
             var readers: [SQLiteConnection] = []
             for _ in 0..<readerCount {
                 let reader = try await SQLiteConnection.open(storage: storage, threadPool: readerPool, on: loop)
@@ -134,9 +140,9 @@ public final class SQLiteStore: BridgekeeperStore {
     }
 
     /// Applies the migrations not yet applied, each in its own transaction.
-    static func migrate(_ db: SQLiteConnection) async throws {
+    static func migrate(_ db: SQLiteConnection, through version: Int = Int.max) async throws {
         _ = try await db.query("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")
-        for migration in Migrations.all {
+        for migration in Migrations.all where migration.version <= version {
             _ = try await db.query("BEGIN IMMEDIATE")
             do {
                 let applied = try await db.query("SELECT 1 FROM schema_migrations WHERE version = ?", [.integer(migration.version)])
@@ -295,6 +301,15 @@ public final class SQLiteStore: BridgekeeperStore {
         try await auditedMany { db in
             let (value, event) = try await body(db)
             return (value, event.map { [$0] } ?? [])
+        }
+    }
+
+    /// Runs `sql` in a write transaction of its own, auditing nothing: tests that set up rows as an
+    /// older schema wrote them.
+    func execute(_ sql: String) async throws {
+        try await auditedMany { db in
+            _ = try await db.query(sql)
+            return ((), [])
         }
     }
 

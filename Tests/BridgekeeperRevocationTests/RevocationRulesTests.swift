@@ -48,7 +48,13 @@ struct RevocationRulesTests {
         #expect(scimType(#"{"schemas":["\#(SCIMPatch.schema)"],"Operations":[{"op":"move","path":"a","value":1}]}"#) == "invalidSyntax")
         #expect(scimType(#"{"schemas":["\#(SCIMPatch.schema)"],"Operations":[{"op":"remove"}]}"#) == "noTarget")
         #expect(scimType(#"{"schemas":["\#(SCIMPatch.schema)"],"Operations":[{"op":"replace","path":"meta","value":{}}]}"#) == "mutability")
-        #expect(scimType(#"{"schemas":["\#(SCIMPatch.schema)"],"Operations":[{"op":"replace","path":"emails[type co \"w\"].value","value":"x"}]}"#) == "invalidFilter")
+        // Value filters take the whole grammar (`co` is fine); a user without emails has no target.
+        #expect(scimType(#"{"schemas":["\#(SCIMPatch.schema)"],"Operations":[{"op":"replace","path":"emails[type co \"w\"].value","value":"x"}]}"#) == "noTarget")
+        #expect(scimType(#"{"schemas":["\#(SCIMPatch.schema)"],"Operations":[{"op":"replace","path":"emails[type eq \"w\"","value":"x"}]}"#) == "invalidPath")
+        #expect(scimType(#"{"schemas":["\#(SCIMPatch.schema)"],"Operations":[{"op":"replace","path":"urn:example:other:title","value":"x"}]}"#) == "invalidPath")
+        // The issue's bug: the filter's `or 1 eq 1` was read as part of the value.
+        #expect(scimType(#"{"schemas":["\#(SCIMPatch.schema)"],"Operations":[{"op":"remove","path":"members[value eq \"x\" or 1 eq 1]"}]}"#) == "invalidPath")
+        #expect(scimType(#"{"schemas":["\#(SCIMPatch.schema)"],"Operations":[{"op":"remove","path":"members[value eq \"x\\q\"]"}]}"#) == "invalidPath")
     }
 
     @Test("each CAEP and RISC event maps to its action; events that ask nothing map to none")

@@ -210,7 +210,7 @@ struct SCIMTests: JWTBearerTesting {
             try await expectError(missing, .unauthorized, scimType: nil, reason: .scimUnauthorized)
             #expect(missing.headers[HTTPField.Name("WWW-Authenticate")!]?.hasPrefix("Bearer") == true)
             try await expectError(try await scim(client, .get, "/Users", token: "not-the-token"), .unauthorized, scimType: nil, reason: .scimUnauthorized)
-            try await expectError(try await scim(client, .get, "/Users?filter=emails%20co%20%22x%22"), .badRequest, scimType: "invalidFilter",
+            try await expectError(try await scim(client, .get, "/Users?filter=nickName%20co%20%22x%22"), .badRequest, scimType: "invalidFilter",
                                   reason: .scimInvalidFilter)
             #expect(try await scim(client, .post, "/Users", json: Self.oktaUser("alice@example.com", id: "00u-alice")).status == .created)
             try await expectError(try await scim(client, .post, "/Users", json: Self.oktaUser("Alice@Example.com", id: "00u-other")), .conflict,
@@ -237,6 +237,50 @@ struct SCIMTests: JWTBearerTesting {
             #expect(try await scim(client, .get, "/ResourceTypes").json?["totalResults"] == .number(JSONNumber(2)))
             #expect(try await scim(client, .get, "/Schemas/urn:ietf:params:scim:schemas:core:2.0:User").json?["name"] == "User")
         }
+    }
+
+    @Test("the issue's three filter bugs: `or` is a logical operator, not part of the value; an invalid JSON escape is invalidFilter; `members[value eq \"x\" or 1 eq 1]` in a PATCH path is invalidPath and changes nothing")
+    func reportedFilterBugs() async throws {
+        let clock = TestClock(jwtBearerStart)
+        let deployment = try deployment()
+        try await withServer(deployment, clock: clock) { client, server in
+            let alice = try #require(try await scim(client, .post, "/Users", json: Self.oktaUser("alice@example.com", id: "00u-alice")).json?["id"]?.stringValue)
+            #expect(try await scim(client, .post, "/Users", json: Self.oktaUser("bob@example.com", id: "00u-bob")).status == .created)
+            #expect(try await scim(client, .post, "/Users", json: Self.oktaUser("carol@example.com", id: "00u-carol")).status == .created)
+
+            // 1. `or` joins two expressions (it used to be read as part of the value: zero results).
+            let either = try await scim(client, .get, "/Users?filter=" + Self.query(#"userName eq "alice@example.com" or userName eq "BOB@example.com""#))
+            #expect(either.status == .ok, "\(either.text)")
+            #expect(either.json?["totalResults"] == .number(JSONNumber(2)), "\(either.text)")
+            let names = Set((either.json?["Resources"]?.arrayValue ?? []).compactMap { $0.objectValue?["userName"]?.stringValue })
+            #expect(names == ["alice@example.com", "bob@example.com"])
+
+            // 2. `\q` is not a JSON escape: refused, audited (it used to be accepted as a literal).
+            let escape = try await scim(client, .get, "/Users?filter=" + Self.query(#"userName eq "alice\q@example.com""#))
+            #expect(escape.status == .badRequest, "\(escape.text)")
+            #expect(escape.json?["scimType"] == "invalidFilter")
+            #expect(try await auditTrail(server).last?.event.reason == .scimInvalidFilter)
+
+            // 3. `1` is not an attribute path: the whole path is refused and the member stays.
+            let group = try await scim(client, .post, "/Groups", json: """
+                {"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"engineering","members":[{"value":"\(alice)"}]}
+                """)
+            let groupID = try #require(group.json?["id"]?.stringValue)
+            let sneaky = #"{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"remove","path":"members[value eq \"x\" or 1 eq 1]"}]}"#
+            let refused = try await scim(client, .patch, "/Groups/\(groupID)", json: sneaky)
+            #expect(refused.status == .badRequest, "\(refused.text)")
+            #expect(refused.json?["scimType"] == "invalidPath")
+            #expect(try await auditTrail(server).last?.event.reason == .scimInvalidPatch)
+            let members = try await scim(client, .get, "/Groups/\(groupID)").json?["members"]?.arrayValue ?? []
+            #expect(members.compactMap { $0.objectValue?["value"]?.stringValue } == [alice])
+        }
+    }
+
+    /// `text` percent-encoded for a query string.
+    static func query(_ text: String) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
     }
 
     @Test("a signal acknowledged before a crash and never processed is processed at start-up, before the first request: the person is offboarded with a receipt")

@@ -64,44 +64,58 @@ public enum SCIMPatch {
         return result
     }
 
-    /// A parsed path: `attr`, `attr.sub`, `attr[filter]`, `attr[filter].sub`; a schema URN prefix
-    /// (`urn:…:User:attr`) is dropped for the core and enterprise schemas.
+    /// A parsed path (RFC 7644 §3.5.2 Figure 7, read by `SCIMFilterParser`): `attr`, `attr.sub`,
+    /// `attr[filter]`, `attr[filter].sub`; a schema URN prefix is dropped for the core schemas and
+    /// names the extension's object for the enterprise one. Anything else is `invalidPath`.
     struct Path {
         var attribute: String
-        var filter: (attribute: String, value: String)?
+        var filter: SCIMCompiledFilter?
+        /// The `attr eq "value"` of a value filter of that one shape: what an add or replace through
+        /// a filter that matches nothing creates (Entra's `emails[type eq "work"].value`).
+        var seed: (attribute: String, value: String)?
         var sub: String?
     }
 
     static func parse(_ raw: String) throws(Failure) -> Path {
-        var text = raw.trimmingCharacters(in: .whitespaces)
-        for prefix in ["urn:ietf:params:scim:schemas:core:2.0:User:", "urn:ietf:params:scim:schemas:core:2.0:Group:"]
-        where text.lowercased().hasPrefix(prefix.lowercased()) {
-            text = String(text.dropFirst(prefix.count))
+        let text = raw.trimmingCharacters(in: .whitespaces)
+        // The extension itself (`urn:…:enterprise:2.0:User`) is an attribute: its object.
+        for schema in extensionSchemas where text.lowercased() == schema.lowercased() {
+            return Path(attribute: schema, filter: nil, seed: nil, sub: nil)
         }
-        if text.lowercased().hasPrefix("urn:") {
-            // An extension's attribute (`urn:…:enterprise:2.0:User:department`) lives in the
-            // extension's object; the extension itself (`urn:…:User`) is an attribute.
-            for schema in extensionSchemas where text.lowercased().hasPrefix(schema.lowercased() + ":") {
-                return Path(attribute: schema, filter: nil, sub: String(text.dropFirst(schema.count + 1)))
+        let parsed: SCIMPatchPath
+        do {
+            parsed = try SCIMFilterParser.parsePath(text)
+        } catch {
+            throw Failure("invalidPath", "\(error.detail) (path \(String(raw.prefix(80))))")
+        }
+        var attribute = parsed.attribute.name
+        var sub = parsed.attribute.subAttribute
+        if let schema = parsed.attribute.schema {
+            let lower = schema.lowercased()
+            if lower == SCIMService.userSchema.lowercased() || lower == SCIMService.groupSchema.lowercased() {
+                // A core attribute, written in full.
+            } else if let extensionSchema = extensionSchemas.first(where: { $0.lowercased() == lower }), sub == nil, parsed.filter == nil {
+                // An extension's attribute (`urn:…:enterprise:2.0:User:department`) lives in the
+                // extension's object.
+                sub = attribute
+                attribute = extensionSchema
+            } else {
+                throw Failure("invalidPath", "\(String(parsed.attribute.description.prefix(80))) is not an attribute of a supported schema")
             }
-            return Path(attribute: text, filter: nil, sub: nil)
         }
-        if let open = text.firstIndex(of: "[") {
-            guard let close = text.firstIndex(of: "]"), close > open else { throw Failure("invalidPath", "unbalanced [ in \(raw.prefix(80))") }
-            let attribute = String(text[..<open])
-            let condition = String(text[text.index(after: open)..<close])
-            // `type eq "work"` / `value eq "id"`: the one filter form IdPs send in paths.
-            let parts = condition.split(separator: " ", maxSplits: 2).map(String.init)
-            guard parts.count == 3, parts[1].lowercased() == "eq" else { throw Failure("invalidFilter", "only attr eq \"value\" filters are supported in paths") }
-            let value = parts[2].trimmingCharacters(in: CharacterSet(charactersIn: "\""))
-            var sub: String? = nil
-            let rest = text[text.index(after: close)...]
-            if rest.hasPrefix(".") { sub = String(rest.dropFirst()) } else if !rest.isEmpty { throw Failure("invalidPath", "unexpected text after ]") }
-            return Path(attribute: attribute, filter: (parts[0], value), sub: sub)
+        var filter: SCIMCompiledFilter? = nil
+        var seed: (attribute: String, value: String)? = nil
+        if let valueFilter = parsed.filter {
+            guard parsed.attribute.subAttribute == nil else { throw Failure("invalidPath", "a value filter applies to a multi-valued attribute, not \(sub ?? "")") }
+            do {
+                filter = try SCIMCompiledFilter(valueFilter: valueFilter)
+            } catch {
+                throw Failure("invalidPath", "\(error.detail) (path \(String(raw.prefix(80))))")
+            }
+            if case .compare(let path, .eq, .string(let value)) = valueFilter { seed = (path.name, value) }
+            sub = parsed.subAttribute
         }
-        let pieces = text.split(separator: ".", maxSplits: 1).map(String.init)
-        guard let first = pieces.first, !first.isEmpty else { throw Failure("invalidPath", "empty path") }
-        return Path(attribute: first, filter: nil, sub: pieces.count == 2 ? pieces[1] : nil)
+        return Path(attribute: attribute, filter: filter, seed: seed, sub: sub)
     }
 
     /// `"True"`/`"False"` (any case) become booleans where the attribute is boolean.
@@ -129,16 +143,18 @@ public enum SCIMPatch {
             guard case .array(var items)? = resource[key] else { throw Failure("noTarget", "\(path.attribute) has no values to filter") }
             var matched = false
             for index in items.indices {
-                guard case .object(var item) = items[index], matches(item, filter) else { continue }
+                guard case .object(var item) = items[index], filter.matches(item) else { continue }
                 matched = true
                 if let sub = path.sub { item[item.key(matching: sub) ?? sub] = value } else if case .object(let replacement) = value { item = replacement }
                 items[index] = .object(item)
             }
             if !matched {
                 // Adding through a filter that matches nothing creates the element (Entra's
-                // `emails[type eq "work"].value` on a user without one).
+                // `emails[type eq "work"].value` on a user without one) when the filter says what
+                // it is; otherwise there is nothing to operate on (RFC 7644 §3.5.2.3).
+                guard let seed = path.seed else { throw Failure("noTarget", "no value of \(path.attribute) matches the filter") }
                 var item = JSONObject()
-                item[filter.attribute] = .string(filter.value)
+                item[seed.attribute] = .string(seed.value)
                 if let sub = path.sub { item[sub] = value }
                 items.append(.object(item))
             }
@@ -152,8 +168,12 @@ public enum SCIMPatch {
             return
         }
         if append, case .array(let existing)? = resource[key], case .array(let new) = value {
-            // Multi-valued add: new values join the old, without duplicates.
-            resource[key] = .array(existing + new.filter { !existing.contains($0) })
+            // Multi-valued add: new values join the old, without duplicates (a set: a group's
+            // thousands of members are not compared pairwise).
+            var seen = Set(existing)
+            var merged = existing
+            for item in new where seen.insert(item).inserted { merged.append(item) }
+            resource[key] = .array(merged)
         } else if append, case .object(let existing)? = resource[key], case .object(let new) = value {
             var merged = existing
             for member in new.members { merged[merged.key(matching: member.name) ?? member.name] = member.value }
@@ -170,14 +190,14 @@ public enum SCIMPatch {
             guard case .array(let items)? = resource[key] else { return }
             if let sub = path.sub {
                 resource[key] = .array(items.map { item in
-                    guard case .object(var object) = item, matches(object, filter) else { return item }
+                    guard case .object(var object) = item, filter.matches(object) else { return item }
                     object[object.key(matching: sub) ?? sub] = nil
                     return .object(object)
                 })
             } else {
                 resource[key] = .array(items.filter { item in
                     guard case .object(let object) = item else { return true }
-                    return !matches(object, filter)
+                    return !filter.matches(object)
                 })
             }
             return
@@ -198,15 +218,6 @@ public enum SCIMPatch {
             return
         }
         resource[key] = nil
-    }
-
-    static func matches(_ item: JSONObject, _ filter: (attribute: String, value: String)) -> Bool {
-        guard let key = item.key(matching: filter.attribute), let value = item[key] else { return false }
-        switch value {
-        case .string(let text): return text.lowercased() == filter.value.lowercased()
-        case .bool(let flag): return String(flag) == filter.value.lowercased()
-        default: return false
-        }
     }
 }
 

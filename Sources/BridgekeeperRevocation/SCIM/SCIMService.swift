@@ -61,16 +61,38 @@ public struct SCIMService: APIEndpoint {
     static let errorSchema = "urn:ietf:params:scim:api:messages:2.0:Error"
     /// Largest page (`ServiceProviderConfig.filter.maxResults`).
     static let maxResults = 200
+    /// The bounds of what one request may make the service do (docs/offboarding.md).
+    public struct Limits: Sendable {
+        /// Most resources a filter is evaluated over when the store cannot answer it by one
+        /// look-up (anything but `userName`, `displayName`, `externalId` or `id` `eq` a string,
+        /// alone or as one operand of a top-level `and`): past it the filter is refused with
+        /// `tooMany` (RFC 7644 §3.12). Default 10,000.
+        public var maxFilterScan = 10_000
+        /// Most members a Group may have. Default 50,000.
+        public var maxGroupMembers = 50_000
+        /// Most members one request (POST, PUT or PATCH) may add to a Group: each added member
+        /// with a subject raises a signal, written in the write's transaction and processed before
+        /// the IdP is answered. Default 10,000.
+        public var maxMembersAddedPerRequest = 10_000
+
+        public init() {}
+    }
+    /// Largest request body parsed, in bytes. The HTTP layer reads at most 64 KiB of a JSON API
+    /// body today, so over the wire this is never the binding limit.
+    static let maxBodyBytes = 1 << 20
 
     let baseURL: String
     let connections: [SCIMConnection]
     let store: any SCIMStore & AuditLog
     let signals: SignalProcessor
     let clock: any WallClock
+    let limits: Limits
     /// Tokens already checked: a token's PBKDF2 check is paid once per process.
     let known = SecretMemo()
 
-    public init(issuer: String, connections: [SCIMConnection], store: any SCIMStore & AuditLog, signals: SignalProcessor, clock: any WallClock) {
+    public init(issuer: String, connections: [SCIMConnection], store: any SCIMStore & AuditLog, signals: SignalProcessor, clock: any WallClock,
+                limits: Limits = Limits()) {
+        self.limits = limits
         self.baseURL = (issuer.hasSuffix("/") ? String(issuer.dropLast()) : issuer) + "/scim/v2"
         self.connections = connections
         self.store = store
@@ -171,12 +193,37 @@ public struct SCIMService: APIEndpoint {
     // MARK: - Resources
 
     func list(_ kind: SCIMResource.Kind, _ connection: SCIMConnection, query: [String: String]) async throws -> EndpointResponse {
-        let selector = try query["filter"].map { try Self.selector($0, kind: kind) } ?? .all
         let startIndex = max(Int(query["startIndex"] ?? "") ?? 1, 1)
         let count = min(max(Int(query["count"] ?? "") ?? Self.maxResults, 0), Self.maxResults)
-        let (total, found) = try await store.scimResources(kind, connection: connection.name, where: selector, startIndex: startIndex, count: count)
-        var rendered: [JSONValue] = []
-        for resource in found { rendered.append(.object(Self.project(try await render(resource), query: query))) }
+        let total: Int
+        let found: [SCIMResource]
+        if let text = query["filter"] {
+            let (filter, compiled) = try Self.filter(text, kind: kind)
+            if let selector = Self.selector(filter, kind: kind) {
+                // The shapes IdPs send: one indexed look-up, paged by the store.
+                (total, found) = try await store.scimResources(kind, connection: connection.name, where: selector, startIndex: startIndex, count: count)
+            } else {
+                // Anything else is evaluated here, over the resources one conjunct's look-up
+                // leaves or over all of the connection's, at most maxFilterScan of them.
+                let narrowed = Self.narrowing(filter, kind: kind) ?? .all
+                let (candidates, scanned) = try await store.scimResources(kind, connection: connection.name, where: narrowed, startIndex: 1,
+                                                                          count: limits.maxFilterScan)
+                guard candidates <= limits.maxFilterScan else {
+                    throw Refusal(status: 400, scimType: "tooMany",
+                                  detail: "the filter would be evaluated over more than \(limits.maxFilterScan) resources; add userName, displayName, externalId or id eq",
+                                  reason: .scimFilterTooBroad)
+                }
+                var matching: [SCIMResource] = []
+                for resource in scanned {
+                    if compiled.matches(try Self.filterView(resource)) { matching.append(resource) }
+                }
+                total = matching.count
+                found = Array(matching.dropFirst(startIndex - 1).prefix(count))
+            }
+        } else {
+            (total, found) = try await store.scimResources(kind, connection: connection.name, where: .all, startIndex: startIndex, count: count)
+        }
+        let rendered = try await render(found).map { JSONValue.object(Self.project($0, query: query)) }
         return Self.ok(JSONObject([
             "schemas": .array([.string(Self.listSchema)]), "totalResults": .number(JSONNumber(Int64(total))),
             "startIndex": .number(JSONNumber(Int64(startIndex))), "itemsPerPage": .number(JSONNumber(Int64(rendered.count))),
@@ -184,21 +231,52 @@ public struct SCIMService: APIEndpoint {
         ]))
     }
 
-    /// The filters IdPs send (`userName eq "…"`, `externalId eq "…"`, `displayName eq "…"`,
-    /// `id eq "…"`); anything else is `invalidFilter`.
-    static func selector(_ filter: String, kind: SCIMResource.Kind) throws -> SCIMSelector {
-        let parts = filter.trimmingCharacters(in: .whitespaces).split(separator: " ", maxSplits: 2).map(String.init)
-        guard parts.count == 3, parts[1].lowercased() == "eq", parts[2].count >= 2, parts[2].hasPrefix("\""), parts[2].hasSuffix("\"") else {
-            throw Refusal(status: 400, scimType: "invalidFilter", detail: "supported filters: ATTRIBUTE eq \"value\"", reason: .scimInvalidFilter)
+    /// A `filter` parsed (RFC 7644 §3.4.2.2, `SCIMFilterParser`) and checked against the resource
+    /// type's attributes (`SCIMFilterSchema`): anything else is `invalidFilter`.
+    static func filter(_ text: String, kind: SCIMResource.Kind) throws -> (SCIMFilter, SCIMCompiledFilter) {
+        do {
+            let filter = try SCIMFilterParser.parseFilter(text)
+            return (filter, try SCIMCompiledFilter(filter, schema: .of(kind)))
+        } catch {
+            throw Refusal(status: 400, scimType: "invalidFilter", detail: "invalid filter: \(error.detail)", reason: .scimInvalidFilter)
         }
-        let value = String(parts[2].dropFirst().dropLast()).replacingOccurrences(of: "\\\"", with: "\"")
-        switch parts[0].lowercased() {
+    }
+
+    /// The store's look-up for a filter that is exactly `userName`/`displayName` (of its kind),
+    /// `externalId` or `id` `eq` a string: the filters IdPs send before acting.
+    static func selector(_ filter: SCIMFilter, kind: SCIMResource.Kind) -> SCIMSelector? {
+        guard case .compare(let path, .eq, .string(let value)) = filter, path.subAttribute == nil else { return nil }
+        if let schema = path.schema, schema.lowercased() != SCIMFilterSchema.of(kind).coreSchema.lowercased() { return nil }
+        switch path.name.lowercased() {
         case "username" where kind == .user, "displayname" where kind == .group: return .name(value)
         case "externalid": return .externalID(value)
         case "id": return .id(value)
-        default:
-            throw Refusal(status: 400, scimType: "invalidFilter", detail: "\(parts[0].prefix(40)) cannot be filtered on", reason: .scimInvalidFilter)
+        default: return nil
         }
+    }
+
+    /// A look-up that every match of `filter` satisfies: one conjunct of a top-level `and` that is
+    /// a selector (Entra's `id eq "…" and members[value eq "…"]`).
+    static func narrowing(_ filter: SCIMFilter, kind: SCIMResource.Kind) -> SCIMSelector? {
+        guard case .and(let operands) = filter else { return nil }
+        return operands.lazy.compactMap { selector($0, kind: kind) }.first
+    }
+
+    /// A resource as filters read it: its stored attributes with what the store keeps apart (`id`,
+    /// `externalId`, the name, `active`, a Group's members) put back.
+    static func filterView(_ resource: SCIMResource) throws -> JSONObject {
+        var object = try storedAttributes(resource)
+        func put(_ name: String, _ value: JSONValue?) { object[object.key(matching: name) ?? name] = value }
+        put("id", .string(resource.id))
+        put("externalId", resource.externalID.map(JSONValue.string))
+        if resource.kind == .user {
+            put("userName", .string(resource.name))
+            put("active", .bool(resource.active))
+        } else {
+            put("displayName", .string(resource.name))
+            put("members", .array(resource.members.map { .object(JSONObject(["value": .string($0), "type": "User"])) }))
+        }
+        return object
     }
 
     /// `attributes` and `excludedAttributes` (RFC 7644 §3.4.2.5): `id` and `schemas` are always
@@ -251,6 +329,7 @@ public struct SCIMService: APIEndpoint {
     func create(_ kind: SCIMResource.Kind, _ connection: SCIMConnection, body: JSONObject) async throws -> EndpointResponse {
         let now = clock.now()
         let resource = try build(kind, connection, from: body, id: UUID().uuidString.lowercased(), created: now, version: 1, previous: nil)
+        try checkMembers(resource, previous: nil)
         let raised = try await signalsFor(new: resource, previous: nil, connection: connection)
         switch try await store.writeSCIM(resource, create: true, signals: raised) {
         case .written: break
@@ -282,6 +361,7 @@ public struct SCIMService: APIEndpoint {
     }
 
     func write(_ resource: SCIMResource, previous: SCIMResource, connection: SCIMConnection) async throws -> EndpointResponse {
+        try checkMembers(resource, previous: previous)
         let raised = try await signalsFor(new: resource, previous: previous, connection: connection)
         switch try await store.writeSCIM(resource, create: false, signals: raised) {
         case .written: break
@@ -290,6 +370,25 @@ public struct SCIMService: APIEndpoint {
         }
         await process(raised)
         return Self.ok(try await render(resource))
+    }
+
+    /// A Group may hold at most `limits.maxGroupMembers` members and a request add at most
+    /// `limits.maxMembersAddedPerRequest`; past either, 400 `invalidValue` (RFC 7644 §3.12: the value is
+    /// not compatible with the resource as this service provider keeps it; `tooMany` is for
+    /// filters and 413 for payloads over a size limit), audited, and nothing written.
+    func checkMembers(_ resource: SCIMResource, previous: SCIMResource?) throws {
+        guard resource.kind == .group else { return }
+        if resource.members.count > limits.maxGroupMembers {
+            throw Refusal(status: 400, scimType: "invalidValue", detail: "a group holds at most \(limits.maxGroupMembers) members",
+                          reason: .scimTooManyMembers)
+        }
+        let before = Set((previous?.members ?? []).map { Array($0.utf8) })
+        let added = resource.members.lazy.filter { !before.contains(Array($0.utf8)) }.count
+        if added > limits.maxMembersAddedPerRequest {
+            throw Refusal(status: 400, scimType: "invalidValue",
+                          detail: "one request adds at most \(limits.maxMembersAddedPerRequest) members; send the rest in further requests",
+                          reason: .scimTooManyMembers)
+        }
     }
 
     func delete(_ kind: SCIMResource.Kind, _ connection: SCIMConnection, id: String) async throws -> EndpointResponse {
@@ -339,24 +438,37 @@ public struct SCIMService: APIEndpoint {
         }
     }
 
-    /// One `attributes` signal per member whose groups change: their groups after the write.
+    /// One `attributes` signal per member whose groups change: their groups after the write. Three
+    /// reads whatever the number of members (the users, their memberships, those groups' names).
     func groupSignals(group: String, oldMembers: [String], newMembers: [String], renamed: Bool, newName: String?,
                       connection: SCIMConnection) async throws -> [InboundSignal] {
         let before = Set(oldMembers), after = Set(newMembers)
-        let affected = renamed ? before.union(after) : before.symmetricDifference(after)
+        let affected = (renamed ? before.union(after) : before.symmetricDifference(after)).sorted()
+        guard !affected.isEmpty else { return [] }
+        let users = try await store.scimSummaries(.user, connection: connection.name, ids: affected).filter { $0.subject != nil }
+        guard !users.isEmpty else { return [] }
+        let memberships = try await store.scimMemberships(of: users.map(\.id), connection: connection.name)
+        let otherGroups = Set(memberships.values.joined()).subtracting([group])
+        var names: [String: String] = [:]
+        for summary in try await store.scimSummaries(.group, connection: connection.name, ids: otherGroups.sorted()) {
+            names[summary.id] = groupName(summary, connection)
+        }
         var raised: [InboundSignal] = []
-        for userID in affected.sorted() {
-            guard let user = try await store.scimResource(.user, connection: connection.name, id: userID), let subject = user.subject else { continue }
-            var names = try await store.scimGroups(containing: userID, connection: connection.name)
-                .filter { $0.id != group }.compactMap { groupName($0, connection) }
-            if after.contains(userID), let newName { names.append(newName) }
+        for user in users.sorted(by: { $0.id < $1.id }) {
+            guard let subject = user.subject else { continue }
+            var groups = (memberships[user.id] ?? []).filter { $0 != group }.compactMap { names[$0] }
+            if after.contains(user.id), let newName { groups.append(newName) }
             raised.append(signal(connection, event: "scim:group-membership", subject: subject,
-                                 action: .attributes(groups: Array(Set(names)).sorted(), roles: nil)))
+                                 action: .attributes(groups: Array(Set(groups)).sorted(), roles: nil)))
         }
         return raised
     }
 
     func groupName(_ group: SCIMResource, _ connection: SCIMConnection) -> String? {
+        groupName(SCIMSummary(group), connection)
+    }
+
+    func groupName(_ group: SCIMSummary, _ connection: SCIMConnection) -> String? {
         connection.groupAttribute == .displayName ? group.name : group.externalID
     }
 
@@ -370,6 +482,8 @@ public struct SCIMService: APIEndpoint {
         for member in body.members {
             switch member.name.lowercased() {
             case "id", "meta", "groups", "password", "schemas": continue
+            // A Group's members are kept apart (SCIMResource.members), never in the document.
+            case "members" where kind == .group: continue
             default: attributes[member.name] = SCIMPatch.normalise(member.value, for: member.name)
             }
         }
@@ -399,8 +513,10 @@ public struct SCIMService: APIEndpoint {
                 guard let member = item.objectValue?[member: "value"]?.stringValue else {
                     throw Refusal(status: 400, scimType: "invalidValue", detail: "each member needs a value (a User id)", reason: .scimInvalidValue)
                 }
-                if !members.contains(member) { members.append(member) }
+                members.append(member)
             }
+            // Unique and ordered as stores keep them (a set, not a pairwise scan of thousands).
+            members = SCIMResource.normalisedMembers(members)
         }
         var email: String? = nil
         if kind == .user, case .array(let emails)? = body[member: "emails"] {
@@ -420,41 +536,68 @@ public struct SCIMService: APIEndpoint {
                             lastModified: clock.now(), version: version)
     }
 
-    /// The attributes a PATCH works on: the stored ones plus `active` and `members`.
+    /// The attributes a PATCH works on: the stored ones plus a Group's `members`.
     static func patchable(_ resource: SCIMResource) throws -> JSONObject {
-        guard case .object(let object) = try JSONValue.parse(resource.attributes) else { return JSONObject() }
+        var object = try storedAttributes(resource)
+        if resource.kind == .group {
+            object[object.key(matching: "members") ?? "members"] = .array(resource.members.map { .object(JSONObject(["value": .string($0)])) })
+        }
+        return object
+    }
+
+    /// The attributes as stored (a legacy copy of a Group's members left out).
+    static func storedAttributes(_ resource: SCIMResource) throws -> JSONObject {
+        guard case .object(var object) = try JSONValue.parse(resource.attributes, limits: JSONLimits(maxBytes: maxBodyBytes, maxDepth: 20)) else {
+            return JSONObject()
+        }
+        if resource.kind == .group, let key = object.key(matching: "members") { object[key] = nil }
         return object
     }
 
     func render(_ resource: SCIMResource) async throws -> JSONObject {
+        try await render([resource])[0]
+    }
+
+    /// Renders resources with the reads batched: one for the groups of every User among them,
+    /// one for the names of every Group member, whatever their number.
+    func render(_ resources: [SCIMResource]) async throws -> [JSONObject] {
+        guard let connection = resources.first?.connection else { return [] }
+        var groupsOfUser: [String: [SCIMSummary]] = [:]
+        let users = resources.filter { $0.kind == .user }.map(\.id)
+        if !users.isEmpty {
+            let memberships = try await store.scimMemberships(of: users, connection: connection)
+            let groups = try await store.scimSummaries(.group, connection: connection, ids: Set(memberships.values.joined()).sorted())
+            for user in users {
+                let ids = Set(memberships[user] ?? [])
+                groupsOfUser[user] = groups.filter { ids.contains($0.id) }
+            }
+        }
+        var userNames: [String: String] = [:]
+        let members = Set(resources.filter { $0.kind == .group }.flatMap(\.members))
+        if !members.isEmpty {
+            for user in try await store.scimSummaries(.user, connection: connection, ids: members.sorted()) { userNames[user.id] = user.name }
+        }
+        return try resources.map { try render($0, groups: groupsOfUser[$0.id] ?? [], userNames: userNames) }
+    }
+
+    func render(_ resource: SCIMResource, groups: [SCIMSummary], userNames: [String: String]) throws -> JSONObject {
         var object = JSONObject()
         object["schemas"] = .array(resource.kind == .user ? userSchemas(resource) : [.string(Self.groupSchema)])
         object["id"] = .string(resource.id)
-        if case .object(let attributes) = try JSONValue.parse(resource.attributes) {
-            for member in attributes.members { object[member.name] = member.value }
-        }
+        for member in try Self.storedAttributes(resource).members { object[member.name] = member.value }
         if resource.kind == .user {
             // A deactivated user always reads back with active:false, whatever was patched away.
             if !resource.active { object[object.key(matching: "active") ?? "active"] = .bool(false) }
-            let groups = try await store.scimGroups(containing: resource.id, connection: resource.connection)
             if !groups.isEmpty {
                 object["groups"] = .array(groups.map { .object(JSONObject(["value": .string($0.id), "display": .string($0.name),
-                                                                            "$ref": .string("\(baseURL)/Groups/\($0.id)")])) })
+                                                                          "$ref": .string("\(baseURL)/Groups/\($0.id)")])) })
             }
         } else {
-            // Members as the IdP gave them, completed with what it left out.
-            var members: [JSONValue] = []
-            let given = (object[member: "members"]?.arrayValue ?? []).compactMap(\.objectValue)
-            for id in resource.members {
-                var member = given.first { $0[member: "value"]?.stringValue == id } ?? JSONObject(["value": .string(id)])
-                if member[member: "$ref"] == nil { member["$ref"] = .string("\(baseURL)/Users/\(id)") }
-                if member[member: "type"] == nil { member["type"] = .string("User") }
-                if member[member: "display"] == nil, let user = try await store.scimResource(.user, connection: resource.connection, id: id) {
-                    member["display"] = .string(user.name)
-                }
-                members.append(.object(member))
-            }
-            object[object.key(matching: "members") ?? "members"] = .array(members)
+            object["members"] = .array(resource.members.map { id in
+                var member = JSONObject(["value": .string(id), "$ref": .string("\(baseURL)/Users/\(id)"), "type": "User"])
+                if let name = userNames[id] { member["display"] = .string(name) }
+                return .object(member)
+            })
         }
         let f = ISO8601DateFormatter()
         object["meta"] = .object(JSONObject([
@@ -476,7 +619,7 @@ public struct SCIMService: APIEndpoint {
 
     func json(_ request: APIRequest) throws -> JSONObject {
         do {
-            guard case .object(let object) = try JSONValue.parse(request.body) else {
+            guard case .object(let object) = try JSONValue.parse(request.body, limits: JSONLimits(maxBytes: Self.maxBodyBytes, maxDepth: 20)) else {
                 throw Refusal(status: 400, scimType: "invalidSyntax", detail: "the body must be a JSON object", reason: .scimInvalidRequest)
             }
             return object
@@ -506,6 +649,12 @@ extension ReasonCode {
     /// A SCIM request that is not valid JSON of the right media type, or a method not allowed.
     public static let scimInvalidRequest = ReasonCode("scim_invalid_request")
     public static let scimInvalidFilter = ReasonCode("scim_invalid_filter")
+    /// A filter the store cannot look up that would be evaluated over more than
+    /// `SCIMService.Limits.maxFilterScan` resources (`tooMany`).
+    public static let scimFilterTooBroad = ReasonCode("scim_filter_too_broad")
+    /// A Group write past `SCIMService.Limits.maxGroupMembers` members or adding more than
+    /// `SCIMService.Limits.maxMembersAddedPerRequest` in one request.
+    public static let scimTooManyMembers = ReasonCode("scim_too_many_members")
     public static let scimInvalidPatch = ReasonCode("scim_invalid_patch")
     public static let scimInvalidValue = ReasonCode("scim_invalid_value")
     /// A SCIM create or rename to a name another resource of the connection has.

@@ -21,6 +21,21 @@ DELIBERATE = [
     ("check_remove_attribute", "did not remove attribute 'active'"),
 ]
 
+
+def members_differ_only_in_ref_and_type(result):
+    """A Group's members read back with our `$ref` (this service's URL of the User) and `type`
+    ("User": members are Users of the connection) rather than the random ones scim2-tester sent:
+    members are kept one row each (schema 9), not as the document the client sent. Any other
+    difference, in the member values above all, still fails."""
+    data = getattr(result, "data", None) or {}
+    if result.title not in ("check_add_attribute", "check_replace_attribute") or data.get("urn") != "members":
+        return False
+    expected, actual = data.get("expected") or [], data.get("modify_actual") or []
+    return len(expected) == len(actual) and all(
+        e.value == a.value and a.type == "User" and (a.ref or "").endswith("/Users/" + a.value) and e.display is None
+        for e, a in zip(expected, actual)
+    )
+
 base, token = sys.argv[1], sys.argv[2]
 http = httpx2.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30)
 client = SyncSCIMClient(http)
@@ -31,7 +46,8 @@ for result in results:
     if result.reason:
         line += f"\t{result.reason}"
     print(line)
-    deliberate = any(result.title == title and text in (result.reason or "") for title, text in DELIBERATE)
+    deliberate = any(result.title == title and text in (result.reason or "") for title, text in DELIBERATE) \
+        or members_differ_only_in_ref_and_type(result)
     if deliberate:
         print(f"  (deliberate deviation, documented)")
     elif result.status in (Status.ERROR, Status.CRITICAL):

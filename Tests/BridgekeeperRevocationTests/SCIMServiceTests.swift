@@ -1,0 +1,223 @@
+import BridgekeeperAudit
+import BridgekeeperCore
+import BridgekeeperGrants
+import BridgekeeperJOSE
+import BridgekeeperPolicy
+@testable import BridgekeeperRevocation
+import BridgekeeperStore
+import Foundation
+import Synchronization
+import Testing
+
+/// The SCIM service on the in-memory store, without a socket: group member caps and the number of
+/// store reads a request makes.
+@Suite("SCIM service: member caps, batched reads")
+struct SCIMServiceTests {
+    static let token = "scim-service-test-token-0123456789"
+    static let now = Date(timeIntervalSince1970: 1_800_000_000)
+    static let connection = "okta"
+
+    struct Clock: WallClock { func now() -> Date { SCIMServiceTests.now } }
+
+    /// The store with its SCIM reads counted (every other call passes through).
+    final class CountingStore: SCIMStore, AuditLog {
+        let inner: MemoryStore
+        let reads = Mutex(0)
+        init(_ inner: MemoryStore) { self.inner = inner }
+        func count() { reads.withLock { $0 += 1 } }
+
+        func scimResource(_ kind: SCIMResource.Kind, connection: String, id: String) async throws -> SCIMResource? {
+            count()
+            return await inner.scimResource(kind, connection: connection, id: id)
+        }
+        func scimResources(_ kind: SCIMResource.Kind, connection: String, where selector: SCIMSelector, startIndex: Int,
+                           count n: Int) async throws -> (total: Int, resources: [SCIMResource]) {
+            count()
+            return await inner.scimResources(kind, connection: connection, where: selector, startIndex: startIndex, count: n)
+        }
+        func scimGroups(containing userID: String, connection: String) async throws -> [SCIMSummary] {
+            count()
+            return await inner.scimGroups(containing: userID, connection: connection)
+        }
+        func scimSummaries(_ kind: SCIMResource.Kind, connection: String, ids: [String]) async throws -> [SCIMSummary] {
+            count()
+            return await inner.scimSummaries(kind, connection: connection, ids: ids)
+        }
+        func scimMemberships(of userIDs: [String], connection: String) async throws -> [String: [String]] {
+            count()
+            return await inner.scimMemberships(of: userIDs, connection: connection)
+        }
+        func writeSCIM(_ resource: SCIMResource, create: Bool, signals: [InboundSignal]) async throws -> SCIMWriteOutcome {
+            await inner.writeSCIM(resource, create: create, signals: signals)
+        }
+        func deleteSCIM(_ kind: SCIMResource.Kind, connection: String, id: String, signals: [InboundSignal]) async throws -> SCIMWriteOutcome {
+            await inner.deleteSCIM(kind, connection: connection, id: id, signals: signals)
+        }
+        func subjects(withEmail email: String) async throws -> [SubjectKey] { await inner.subjects(withEmail: email) }
+        func append(_ event: AuditEvent) async throws -> AuditRecord { await inner.append(event) }
+        func auditRecords(afterSequence: Int64, limit: Int) async throws -> [AuditRecord] {
+            await inner.auditRecords(afterSequence: afterSequence, limit: limit)
+        }
+        func lastAuditRecord() async throws -> AuditRecord? { await inner.lastAuditRecord() }
+    }
+
+    struct Fixture {
+        let memory = MemoryStore()
+        let store: CountingStore
+        let service: SCIMService
+
+        let limits: SCIMService.Limits
+
+        init(limits: SCIMService.Limits = SCIMService.Limits()) async throws {
+            self.limits = limits
+            store = CountingStore(memory)
+            let sealing = try KeySealing(keyEncryptionKey: SecureRandom.bytes(32))
+            _ = try await KeyManagement.ensureKey(in: memory, sealing: sealing, algorithm: .es256, now: SCIMServiceTests.now.addingTimeInterval(-1000))
+            let keys = KeyRing(sealing: sealing)
+            try await keys.reload(from: memory, now: SCIMServiceTests.now)
+            let processor = SignalProcessor(issuer: "https://broker.example", store: memory, keys: keys, policy: Policy(rules: []),
+                                            catalog: Catalog(servers: []), delegation: .default, clock: Clock())
+            let hash = try SecretHash(encoded: SecretHash.make(secret: SCIMServiceTests.token, iterations: SecretHash.minimumIterations))
+            let connection = SCIMConnection(name: SCIMServiceTests.connection, issuer: "https://idp.example", tenant: nil, tokenHash: hash)
+            service = SCIMService(issuer: "https://broker.example", connections: [connection], store: store, signals: processor, clock: Clock(),
+                                  limits: limits)
+        }
+
+        func call(_ method: String, _ path: String, body: String = "", query: [String: String] = [:]) async -> EndpointResponse {
+            await service.handle(APIRequest(method: method, path: path.split(separator: "/").map(String.init), query: query,
+                                            authorization: "Bearer \(SCIMServiceTests.token)", contentType: "application/scim+json",
+                                            body: Array(body.utf8), remoteAddress: "127.0.0.1"))
+        }
+
+        /// Users `u-00000` … written straight to the store, each with a subject (so each membership
+        /// change raises a signal).
+        func users(_ count: Int) async throws -> [String] {
+            var ids: [String] = []
+            for index in 0..<count {
+                let id = String(format: "u-%05d", index)
+                let user = SCIMResource(kind: .user, connection: SCIMServiceTests.connection, id: id, name: "\(id)@example.com", externalID: "ext-\(id)",
+                                        active: true, email: nil, subject: SubjectKey(issuer: "https://idp.example", subject: "ext-\(id)"), members: [],
+                                        attributes: #"{"userName":"\#(id)@example.com"}"#, created: SCIMServiceTests.now,
+                                        lastModified: SCIMServiceTests.now, version: 1)
+                _ = await memory.writeSCIM(user, create: true, signals: [])
+                ids.append(id)
+            }
+            return ids
+        }
+    }
+
+    static func members(_ ids: some Sequence<String>) -> String {
+        "[" + ids.map { #"{"value":"\#($0)"}"# }.joined(separator: ",") + "]"
+    }
+
+    static func add(_ ids: some Sequence<String>) -> String {
+        #"{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"add","path":"members","value":\#(members(ids))}]}"#
+    }
+
+    func json(_ response: EndpointResponse) throws -> JSONObject { try #require(try JSONValue.parse(response.body, limits: JSONLimits(maxBytes: 1 << 24)).objectValue) }
+
+    static var smallCaps: SCIMService.Limits {
+        var limits = SCIMService.Limits()
+        limits.maxGroupMembers = 500
+        limits.maxMembersAddedPerRequest = 200
+        limits.maxFilterScan = 50
+        return limits
+    }
+
+    @Test("a request adding more than maxMembersAddedPerRequest members, or taking a group past maxGroupMembers, is 400 invalidValue, audited, and writes nothing")
+    func memberCaps() async throws {
+        let f = try await Fixture(limits: Self.smallCaps)
+        let created = await f.call("POST", "Groups", body: #"{"displayName":"everyone","members":[{"value":"first"}]}"#)
+        #expect(created.status == 201, "\(created.body)")
+        let id = try #require(try json(created)["id"]?.stringValue)
+
+        let tooMany = (0...f.limits.maxMembersAddedPerRequest).map { "m\($0)" }
+        let refused = await f.call("PATCH", "Groups/\(id)", body: Self.add(tooMany))
+        #expect(refused.status == 400, "\(refused.body)")
+        #expect(try json(refused)["scimType"] == "invalidValue")
+        #expect(try await f.memory.lastAuditRecord()?.event.reason == .scimTooManyMembers)
+        #expect(await f.memory.scimResource(.group, connection: Self.connection, id: id)?.members == ["first"], "nothing written")
+
+        // The same at creation.
+        let body = #"{"displayName":"big","members":\#(Self.members(tooMany))}"#
+        let createRefused = await f.call("POST", "Groups", body: body)
+        #expect(createRefused.status == 400)
+        #expect(await f.memory.scimResources(.group, connection: Self.connection, where: .name("big"), startIndex: 1, count: 1).total == 0)
+
+        // Exactly the per-request cap is accepted.
+        let atCap = (1...f.limits.maxMembersAddedPerRequest).map { "m\($0)" }
+        #expect(await f.call("PATCH", "Groups/\(id)", body: Self.add(atCap)).status == 200)
+        #expect(await f.memory.scimResource(.group, connection: Self.connection, id: id)?.members.count == f.limits.maxMembersAddedPerRequest + 1)
+
+        // The group cap: fill to it in steps under the request cap, then one more is refused.
+        var next = f.limits.maxMembersAddedPerRequest + 1
+        while next < f.limits.maxGroupMembers {
+            let batch = (next..<min(next + f.limits.maxMembersAddedPerRequest, f.limits.maxGroupMembers)).map { "m\($0)" }
+            let response = await f.call("PATCH", "Groups/\(id)", body: Self.add(batch))
+            #expect(response.status == 200, "\(response.body.prefix(200))")
+            next += batch.count
+        }
+        #expect(await f.memory.scimResource(.group, connection: Self.connection, id: id)?.members.count == f.limits.maxGroupMembers)
+        let over = await f.call("PATCH", "Groups/\(id)", body: Self.add(["one-too-many"]))
+        #expect(over.status == 400)
+        #expect(try json(over)["scimType"] == "invalidValue")
+        #expect(try json(over)["detail"]?.stringValue?.contains("\(f.limits.maxGroupMembers)") == true)
+        #expect(try await f.memory.lastAuditRecord()?.event.reason == .scimTooManyMembers)
+        #expect(await f.memory.scimResource(.group, connection: Self.connection, id: id)?.members.contains("one-too-many") == false)
+    }
+
+    @Test("adding 300 members raises one signal each and reads the store a fixed number of times; so do rendering the group, a user and a page of users")
+    func batchedReads() async throws {
+        let f = try await Fixture()
+        let ids = try await f.users(300)
+        let created = await f.call("POST", "Groups", body: #"{"displayName":"everyone"}"#)
+        let id = try #require(try json(created)["id"]?.stringValue)
+        _ = await f.call("POST", "Groups", body: #"{"displayName":"other","members":\#(Self.members(ids.prefix(10)))}"#)
+
+        f.store.reads.withLock { $0 = 0 }
+        let added = await f.call("PATCH", "Groups/\(id)", body: Self.add(ids))
+        #expect(added.status == 200)
+        let addReads = f.store.reads.withLock { $0 }
+        // existing + users + memberships + group names + member names for the response.
+        #expect(addReads <= 6, "\(addReads) reads for 300 members")
+        let rendered = try json(added)["members"]?.arrayValue ?? []
+        #expect(rendered.count == 300)
+        #expect(rendered.first?.objectValue?["display"] == "u-00000@example.com")
+        // Every member's groups were recomputed and recorded: the first ten are in both groups.
+        let first = SubjectKey(issuer: "https://idp.example", subject: "ext-u-00000")
+        #expect(try await f.memory.attributes(of: first)?.attributes.groups == ["everyone", "other"])
+        let last = SubjectKey(issuer: "https://idp.example", subject: "ext-u-00299")
+        #expect(try await f.memory.attributes(of: last)?.attributes.groups == ["everyone"])
+
+        f.store.reads.withLock { $0 = 0 }
+        #expect(await f.call("GET", "Groups/\(id)").status == 200)
+        #expect(f.store.reads.withLock { $0 } <= 2)
+
+        f.store.reads.withLock { $0 = 0 }
+        let user = try json(await f.call("GET", "Users/u-00003"))
+        #expect(user["groups"]?.arrayValue?.compactMap { $0.objectValue?["display"]?.stringValue } == ["everyone", "other"])
+        #expect(f.store.reads.withLock { $0 } <= 3)
+
+        f.store.reads.withLock { $0 = 0 }
+        let page = try json(await f.call("GET", "Users", query: ["count": "200"]))
+        #expect(page["itemsPerPage"] == .number(JSONNumber(200)))
+        #expect(f.store.reads.withLock { $0 } <= 3, "one page of users: the page, memberships, group names")
+    }
+
+    @Test("general filters are evaluated over at most maxFilterScan resources: past it tooMany, audited; the IdPs' eq look-ups are never refused")
+    func scanBound() async throws {
+        let f = try await Fixture(limits: Self.smallCaps)
+        _ = try await f.users(f.limits.maxFilterScan + 1)
+        let broad = await f.call("GET", "Users", query: ["filter": #"userName sw "u-""#])
+        #expect(broad.status == 400)
+        #expect(try json(broad)["scimType"] == "tooMany")
+        #expect(try await f.memory.lastAuditRecord()?.event.reason == .scimFilterTooBroad)
+        let exact = try json(await f.call("GET", "Users", query: ["filter": #"userName eq "u-00042@example.com""#]))
+        #expect(exact["totalResults"] == .number(JSONNumber(1)))
+        // Narrowed by a look-up, a general filter is answered however many resources there are.
+        let narrowed = try json(await f.call("GET", "Users", query: ["filter": #"userName eq "u-00042@example.com" and active eq true"#]))
+        #expect(narrowed["totalResults"] == .number(JSONNumber(1)))
+        let none = try json(await f.call("GET", "Users", query: ["filter": #"externalId eq "ext-u-00042" and active eq false"#]))
+        #expect(none["totalResults"] == .number(JSONNumber(0)))
+    }
+}

@@ -1,0 +1,108 @@
+import BridgekeeperCore
+import BridgekeeperStore
+@testable import BridgekeeperStoreSQLite
+import Foundation
+import Testing
+
+/// The SCIM part of the store contract (issue 6), on every store: large groups are written, read,
+/// listed and changed member by member; memberships are found by user.
+@Suite("Store contract: SCIM resources")
+struct SCIMStoreTests {
+    typealias F = Fixture
+    static let connection = "okta"
+
+    static func user(_ id: String, name: String? = nil) -> SCIMResource {
+        SCIMResource(kind: .user, connection: connection, id: id, name: name ?? "\(id)@example.com", externalID: "ext-\(id)", active: true, email: nil,
+                     subject: SubjectKey(issuer: F.idp, subject: "ext-\(id)"), members: [], attributes: #"{"userName":"\#(name ?? "\(id)@example.com")"}"#,
+                     created: F.t0, lastModified: F.t0, version: 1)
+    }
+
+    static func group(_ id: String, name: String, members: [String], version: Int = 1, externalID: String? = nil) -> SCIMResource {
+        SCIMResource(kind: .group, connection: connection, id: id, name: name, externalID: externalID, active: true, email: nil, subject: nil,
+                     members: members, attributes: #"{"displayName":"\#(name)"}"#, created: F.t0, lastModified: F.t0, version: version)
+    }
+
+    /// 20,000 user ids, in ascending order (the order stores return members in).
+    static let many = (0..<20_000).map { String(format: "u-%05d", $0) }
+
+    @Test("a 20,000-member group is written, read back whole, listed, patched one member in and one out, and found from its members' side",
+          arguments: StoreKind.allCases)
+    func largeGroup(_ kind: StoreKind) async throws {
+        try await kind.withStore { store async throws in
+            let group = Self.group("g-1", name: "everyone", members: Self.many)
+            #expect(try await store.writeSCIM(group, create: true, signals: []) == .written)
+            #expect(try await store.writeSCIM(Self.group("g-2", name: "small", members: ["u-00007"]), create: true, signals: []) == .written)
+
+            let read = try #require(try await store.scimResource(.group, connection: Self.connection, id: "g-1"))
+            #expect(read.members.count == 20_000)
+            #expect(read.members == Self.many)
+            #expect(read == group)
+
+            let (total, listed) = try await store.scimResources(.group, connection: Self.connection, where: .all, startIndex: 1, count: 10)
+            #expect(total == 2)
+            #expect(listed.map(\.id) == ["g-1", "g-2"])
+            #expect(listed.first?.members.count == 20_000)
+            #expect(listed.last?.members == ["u-00007"])
+            let (named, byName) = try await store.scimResources(.group, connection: Self.connection, where: .name("EVERYONE"), startIndex: 1, count: 10)
+            #expect(named == 1)
+            #expect(byName.first?.members.count == 20_000)
+
+            #expect(try await store.scimGroups(containing: "u-00007", connection: Self.connection).map(\.id) == ["g-1", "g-2"])
+            #expect(try await store.scimGroups(containing: "u-19999", connection: Self.connection).map(\.id) == ["g-1"])
+            #expect(try await store.scimGroups(containing: "u-00007", connection: "other").isEmpty)
+
+            // One member out, one in.
+            let patched = Self.group("g-1", name: "everyone", members: Array(Self.many.dropFirst()) + ["u-20000"], version: 2)
+            #expect(try await store.writeSCIM(patched, create: false, signals: []) == .written)
+            let after = try #require(try await store.scimResource(.group, connection: Self.connection, id: "g-1"))
+            #expect(after.members.count == 20_000)
+            #expect(after.members.first == "u-00001")
+            #expect(after.members.last == "u-20000")
+            #expect(after.version == 2)
+            #expect(try await store.scimGroups(containing: "u-00000", connection: Self.connection).isEmpty)
+            #expect(try await store.scimGroups(containing: "u-20000", connection: Self.connection).map(\.id) == ["g-1"])
+
+            // A user deleted leaves every group.
+            #expect(try await store.writeSCIM(Self.user("u-00007"), create: true, signals: []) == .written)
+            #expect(try await store.deleteSCIM(.user, connection: Self.connection, id: "u-00007", signals: []) == .written)
+            #expect(try await store.scimGroups(containing: "u-00007", connection: Self.connection).isEmpty)
+            #expect(try await store.scimResource(.group, connection: Self.connection, id: "g-2")?.members == [])
+            #expect(try await store.scimResource(.group, connection: Self.connection, id: "g-1")?.members.count == 19_999)
+
+            // A group deleted takes its memberships along.
+            #expect(try await store.deleteSCIM(.group, connection: Self.connection, id: "g-1", signals: []) == .written)
+            #expect(try await store.scimGroups(containing: "u-12345", connection: Self.connection).isEmpty)
+        }
+    }
+
+    @Test("migration 9 carries members that schema 8 kept as JSON (members_json and a copy in attributes, 3,000 of them: past the parser's 64 KiB) into rows, and drops both documents")
+    func migrationFromMembersJSON() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let path = folder.file("store.sqlite")
+        let old = try await SQLiteStore.open(path: path, migratingThrough: 8)
+        #expect(try await old.schemaVersion() == 8)
+        // As the schema-8 code wrote a group: members in members_json and in attributes, and (for
+        // groups it had written) in scim_members too; this one lost a row to show the carry-over.
+        let ids = (0..<3_000).map { String(format: "u-%05d", $0) }
+        let array = "[" + ids.map { "\"\($0)\"" }.joined(separator: ",") + "]"
+        let objects = "[" + ids.map { #"{"value":"\#($0)"}"# }.joined(separator: ",") + "]"
+        try await old.execute("""
+            INSERT INTO scim_resources (kind, connection, id, name, name_lower, external_id, active, email, issuer, tenant, subject,
+                                        members_json, attributes, created, last_modified, version)
+            VALUES ('Group', 'okta', 'g-1', 'Everyone', 'everyone', NULL, 1, NULL, NULL, NULL, NULL,
+                    '\(array)', '{"displayName":"Everyone","members":\(objects)}', 1800000000, 1800000000, 3)
+            """)
+        try await old.execute("INSERT INTO scim_members (connection, group_id, user_id) VALUES ('okta', 'g-1', 'u-00001')")
+        await old.close()
+
+        let store = try await SQLiteStore.open(path: path)
+        #expect(try await store.schemaVersion() == 9)
+        let group = try #require(try await store.scimResource(.group, connection: "okta", id: "g-1"))
+        #expect(group.members == ids)
+        #expect(group.attributes == #"{"displayName":"Everyone"}"#)
+        #expect(group.version == 3)
+        #expect(try await store.scimGroups(containing: "u-02999", connection: "okta").map(\.id) == ["g-1"])
+        await store.close()
+    }
+}

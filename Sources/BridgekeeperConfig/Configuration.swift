@@ -95,7 +95,8 @@ public struct Configuration: Sendable {
         public var credential: Credential
         public var methods: Set<AuthenticatedClient.Method>?
         public var grantTypes: [String]
-        /// Catalog server names; nil = all.
+        /// Catalog server names (`["*"]` expanded to every server but the management API); nil =
+        /// not given, which reaches no server (deny by default; `warnings` tells the operator).
         public var servers: [String]?
         public var introspection: Bool
         /// The client's id at each IdP, by IdP name (for ID-token exchange).
@@ -555,7 +556,12 @@ extension Configuration {
                 }
             }
             let supported = [JWTBearerGrant.grantType, TokenExchangeGrant.grantType]
-            let grantTypes = try m["grant_types"]?.strings() ?? (idpClientIDs.isEmpty ? [JWTBearerGrant.grantType] : supported)
+            // A gateway (introspection or the feed) gets no grant unless it names one: its
+            // credential must not also redeem ID-JAGs.
+            let introspects = try m["introspection"]?.bool() ?? false, readsFeed = try m["revocation_feed"]?.bool() ?? false
+            let gateway = introspects || readsFeed
+            let grantTypes = try m["grant_types"]?.strings()
+                ?? (gateway ? [] : idpClientIDs.isEmpty ? [JWTBearerGrant.grantType] : supported)
             for (index, grant) in grantTypes.enumerated() where !supported.containsExactly(grant) {
                 throw ConfigurationError(path: "\(item.child("grant_types"))[\(index)]", "unsupported grant type \(grant)")
             }
@@ -564,9 +570,14 @@ extension Configuration {
             }
             var servers: [String]? = nil
             if let serversNode = m["servers"] {
-                let names = try serversNode.strings()
-                for (index, name) in names.enumerated() where catalog.server(named: name) == nil {
-                    throw ConfigurationError(path: "\(serversNode.path)[\(index)]", "no server named \(name) in servers")
+                var names: [String] = []
+                for (index, name) in try serversNode.strings().enumerated() {
+                    // "*" is every catalog server but the management API, which is reached only by name.
+                    let named = name == "*" ? catalog.servers.filter { !$0.builtIn }.map(\.name) : [name]
+                    if name != "*", catalog.server(named: name) == nil {
+                        throw ConfigurationError(path: "\(serversNode.path)[\(index)]", "no server named \(name) in servers")
+                    }
+                    names += named.filter { !names.contains($0) }
                 }
                 servers = names
             }

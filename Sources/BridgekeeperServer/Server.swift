@@ -107,7 +107,8 @@ public final class BridgekeeperServer: Sendable {
             case .secret(let hash): credential = .secret(hash)
             case .keys(let keys, let algorithms): credential = .privateKeyJWT(keys: source(keys), algorithms: algorithms)
             }
-            let resources = client.servers.map { names in names.compactMap { c.catalog.server(named: $0)?.resource } }
+            // No `servers`: no server (deny by default; `Configuration.warnings` says so).
+            let resources = (client.servers ?? []).compactMap { c.catalog.server(named: $0)?.resource }
             return ClientRegistration(id: client.id, credential: credential, methods: client.methods, grantTypes: client.grantTypes,
                                       resources: resources, mayIntrospect: client.introspection, idpClientIDs: client.idpClientIDs,
                                       authorizationServerClientIDs: client.authorizationServerClientIDs, mayReadRevocationFeed: client.revocationFeed)

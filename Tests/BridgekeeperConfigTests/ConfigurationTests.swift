@@ -145,7 +145,7 @@ struct ConfigurationDefaultsTests {
         #expect(idp.rolesClaim == "roles")
     }
 
-    @Test("clients, servers and policy are read as written; a client defaults to the jwt-bearer grant and all servers")
+    @Test("clients, servers and policy are read as written; a client defaults to the jwt-bearer grant and no server")
     func fullFile() throws {
         let c = try ConfigFile().parse()
         #expect(c.clients.map(\.id) == ["mcp-client", "gateway"])
@@ -677,6 +677,52 @@ struct ConfigurationErrorTests {
         expectRefused(file, path: "clients[0].servers[1]", because: "no server named jira")
         file.clients = file.clients.replacingOccurrences(of: "[github, jira]", with: "[github]")
         #expect(try file.parse().clients[0].servers == ["github"])
+    }
+
+    @Test("a gateway client (introspection or revocation_feed) without grant_types gets no grant; one that names a grant keeps it")
+    func gatewayClientGetsNoGrant() throws {
+        var file = ConfigFile()
+        file.clients = """
+            clients:
+              - id: introspector
+                secret_hash: \(ConfigFile.secretHash)
+                introspection: true
+              - id: feed
+                secret_hash: \(ConfigFile.secretHash)
+                revocation_feed: true
+              - id: both
+                secret_hash: \(ConfigFile.secretHash)
+                introspection: true
+                grant_types: [urn:ietf:params:oauth:grant-type:jwt-bearer]
+                servers: [github]
+              - id: client
+                secret_hash: \(ConfigFile.secretHash)
+            """
+        let clients = try file.parse().clients
+        #expect(clients[0].grantTypes.isEmpty)
+        #expect(clients[1].grantTypes.isEmpty)
+        #expect(clients[2].grantTypes == ["urn:ietf:params:oauth:grant-type:jwt-bearer"])
+        #expect(clients[3].grantTypes == ["urn:ietf:params:oauth:grant-type:jwt-bearer"])
+    }
+
+    @Test("a client's servers: [\"*\"] is every catalog server but the management API, which is reached only by name")
+    func clientAllServers() throws {
+        var file = ConfigFile()
+        file.clients = """
+            clients:
+              - id: all
+                secret_hash: \(ConfigFile.secretHash)
+                servers: ["*"]
+              - id: all-and-admin
+                secret_hash: \(ConfigFile.secretHash)
+                servers: ["*", bridgekeeper, github]
+              - id: none
+                secret_hash: \(ConfigFile.secretHash)
+            """
+        let c = try file.parse()
+        #expect(c.clients[0].servers == ["github", "notion"])
+        #expect(c.clients[1].servers == ["github", "notion", "bridgekeeper"])
+        #expect(c.clients[2].servers == nil)
     }
 
     @Test("a client id used twice is refused")

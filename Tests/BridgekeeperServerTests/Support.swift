@@ -119,6 +119,7 @@ final class TestDeployment: Sendable {
           - id: \(Self.clientID)
             secret_hash: "\(secretHash)"
             auth_methods: [client_secret_basic]
+            servers: ["*", bridgekeeper]
             idp_client_ids: {\((["test-idp: \(Self.upstreamClientID)"] + upstreamClientIDs.sorted { $0.key < $1.key }.map { "\($0): \($1)" }).joined(separator: ", "))}
             \(mcpClientExtra)
           - id: \(Self.postClientID)
@@ -128,10 +129,12 @@ final class TestDeployment: Sendable {
           - id: \(Self.jwtClientID)
             jwks_file: client-jwks.json
             algorithms: [ES256]
+            servers: ["*", bridgekeeper]
           - id: \(Self.gatewayID)
             secret_hash: "\(gatewayHash)"
             grant_types: []
             introspection: true
+            servers: ["*", bridgekeeper]
         \(clients)
         servers:
           - name: github

@@ -19,6 +19,17 @@ extension Configuration {
     /// What this configuration allows that an operator probably did not mean, by key path.
     public var warnings: [ConfigurationWarning] {
         var found: [ConfigurationWarning] = []
+        // Issuers are compared byte for byte (RFC 8414 §3.3, OIDC Discovery §4.3, RFC 7519 `iss`):
+        // a trailing slash is part of the string, and most servers write their issuer without one.
+        func checkSlash(_ issuer: String, _ path: String, _ whose: String) {
+            guard issuer.hasSuffix("/") else { return }
+            found.append(ConfigurationWarning(path: path, "ends with /: \(whose) must carry exactly this string, slash included, "
+                                              + "so an issuer written without it (the usual form) never matches"))
+        }
+        checkSlash(issuer, "issuer", "tokens and discovery documents naming Bridgekeeper")
+        for (index, idp) in idps.enumerated() {
+            checkSlash(idp.issuer, "idps[\(index)].issuer", "the IdP's tokens (iss) and its discovery document (issuer)")
+        }
         // A client without `servers` reaches no server (deny by default).
         for (index, client) in clients.enumerated() where client.servers == nil && (!client.grantTypes.isEmpty || client.introspection) {
             let path = "clients[\(index)].servers"

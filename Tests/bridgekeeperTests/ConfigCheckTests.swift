@@ -85,6 +85,23 @@ struct ConfigCheckTests {
                 "\(result.stderr)")
     }
 
+    @Test("an issuer with a trailing slash passes with a warning naming its key path: tokens must carry exactly that string")
+    func trailingSlashIssuerWarns() throws {
+        let yaml = Self.good.replacingOccurrences(of: "category: delete", with: "category: destructive")
+            .replacingOccurrences(of: "issuer: https://auth.example.com", with: "issuer: https://auth.example.com/")
+            .replacingOccurrences(of: "issuer: https://idp.example.com", with: "issuer: https://idp.example.com/")
+        let (folder, file) = try Self.write(yaml)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let result = try CLI.bridgekeeper("config", "check", file)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.hasPrefix("ok: issuer https://auth.example.com/;"), "\(result.stdout)")
+        let lines = result.stderr.split(separator: "\n").map(String.init)
+        #expect(lines.count == 2, "\(result.stderr)")
+        #expect(lines.first?.hasPrefix("warning: issuer: ends with /") == true, "\(result.stderr)")
+        #expect(lines.last?.hasPrefix("warning: idps[0].issuer: ends with /") == true, "\(result.stderr)")
+        #expect(lines.allSatisfy { $0.contains("exactly") }, "\(result.stderr)")
+    }
+
     /// Runs the binary with `environment` added to (or, for nil values, removed from) this process's.
     static func bridgekeeper(_ arguments: [String], environment changes: [String: String?]) throws -> CLI.Result {
         let process = Process()

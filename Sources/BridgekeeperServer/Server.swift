@@ -58,7 +58,8 @@ public final class BridgekeeperServer: Sendable {
             // before the first request is served.
             let resumed = try await signals.resumePending()
             if resumed > 0 { logger.notice("resumed pending revocation signals", metadata: ["count": "\(resumed)"]) }
-            let (services, pollers) = makeServices(configuration, store: store, keys: keys, bridgeKeys: bridgeKeys, signals: signals, clock: clock)
+            let (services, pollers) = makeServices(configuration, store: store, keys: keys, bridgeKeys: bridgeKeys, signals: signals, clock: clock,
+                                                   logger: logger)
             return BridgekeeperServer(configuration: configuration, store: store, services: services, keys: keys, bridgeKeys: bridgeKeys,
                                       signals: signals, pollers: pollers, sealing: sealing, logger: logger, clock: clock)
         } catch {
@@ -82,7 +83,7 @@ public final class BridgekeeperServer: Sendable {
     }
 
     static func makeServices(_ c: Configuration, store: SQLiteStore, keys: KeyRing, bridgeKeys: KeyRing?, signals: SignalProcessor,
-                             clock: any WallClock) -> (HTTPServices, [SSFPoller]) {
+                             clock: any WallClock, logger: Logger) -> (HTTPServices, [SSFPoller]) {
         var fetchSettings = CurlFetcher.Settings()
         fetchSettings.allowLoopbackHTTP = c.allowLoopbackHTTP
         let cache = JWKSCache(fetcher: CurlFetcher(settings: fetchSettings), clock: clock)
@@ -176,7 +177,7 @@ public final class BridgekeeperServer: Sendable {
         let services = HTTPServices(issuer: c.issuer, tokenEndpoint: endpoint, tokenManagement: management, keys: keys, catalog: c.catalog,
                                     metadata: metadata, addressLimiter: RateLimiter(rate: c.perAddressLimit.rate, burst: c.perAddressLimit.burst),
                                     jwksMaxAge: max(0, min(300, Int(c.keyPropagationDelay - c.keyReloadInterval))), clock: clock, bridge: bridge,
-                                    management: managementAPI, apis: apis, documents: documents)
+                                    management: managementAPI, apis: apis, documents: documents, logger: logger)
         return (services, pollers)
     }
 

@@ -201,10 +201,11 @@ final class TestDeployment: Sendable {
 
 /// Starts the real server (SQLite in the deployment's folder) on a loopback port and runs `body`
 /// with an HTTP client; the store is closed afterwards.
-func withServer<T: Sendable>(_ deployment: TestDeployment, clock: any WallClock,
+func withServer<T: Sendable>(_ deployment: TestDeployment, clock: any WallClock, logger given: Logger? = nil,
                              _ body: @Sendable (any TestClientProtocol, BridgekeeperServer) async throws -> T) async throws -> T {
     var logger = Logger(label: "test")
     logger.logLevel = .critical
+    if let given { logger = given }
     await ServerSlots.shared.acquire()
     do {
         let server = try await BridgekeeperServer.prepare(try deployment.configuration(), clock: clock, logger: logger)

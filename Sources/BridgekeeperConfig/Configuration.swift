@@ -77,6 +77,23 @@ public struct Configuration: Sendable {
         }
         var expandedIssuers: [Issuer] = []
         public var groupsOverage: TrustedIdP.GroupsOverage = .refuse
+        /// How the IdP's fetched keys are cached (`key_cache`).
+        public var keyCache = KeyCache()
+
+        /// `idps[].key_cache`: the bounds of the cache of keys fetched from a `jwks_uri` or found by
+        /// discovery, per IdP.
+        public struct KeyCache: Sendable, Equatable {
+            /// Least time between two refetches prompted by an unknown `kid`, seconds. Default 30, 5 to 3600.
+            public var unknownKIDRefetchInterval: TimeInterval = 30
+            /// Longest a fetched key set is used before it is fetched again, whatever its
+            /// Cache-Control says, seconds. Default 86400, 60 to 604800.
+            public var maxAge: TimeInterval = 86_400
+            /// How long past its freshness the last good set is used while the IdP cannot be
+            /// reached, seconds. Default 86400, 0 to 604800 (0: never).
+            public var maxStaleness: TimeInterval = 86_400
+
+            public init() {}
+        }
 
         /// The issuer that names `tenant`'s people (a per-tenant issuer from a template), or the
         /// IdP's only issuer.
@@ -372,7 +389,7 @@ extension Configuration {
         var idps: [IdP] = []
         for item in try node.sequence() {
             let m = try item.mapping(allowed: ["name", "profile", "issuer", "jwks_uri", "jwks_file", "algorithms", "max_assertion_lifetime", "leeway",
-                                               "tenant", "claims", "max_id_token_lifetime", "max_id_token_age", "on_groups_overage"])
+                                               "tenant", "claims", "max_id_token_lifetime", "max_id_token_age", "on_groups_overage", "key_cache"])
             guard let name = try m["name"]?.string() else { throw ConfigurationError(path: item.child("name"), "is required") }
             var profile = IdPProfile.oidc
             if let profileNode = m["profile"] {
@@ -456,6 +473,13 @@ extension Configuration {
             idp.maxIDTokenAge = try m["max_id_token_age"].map { node throws(ConfigurationError) in TimeInterval(try node.integer(in: 60...2_592_000)) }
             idp.profile = profile
             idp.issuers = issuers
+            if let cacheNode = m["key_cache"] {
+                if case .fixed = keys { throw cacheNode.error("applies only to keys fetched from jwks_uri or by discovery, not jwks_file") }
+                let c = try cacheNode.mapping(allowed: ["unknown_kid_refetch_interval", "max_age", "max_staleness"])
+                idp.keyCache.unknownKIDRefetchInterval = TimeInterval(try c["unknown_kid_refetch_interval"]?.integer(in: 5...3600) ?? 30)
+                idp.keyCache.maxAge = TimeInterval(try c["max_age"]?.integer(in: 60...604_800) ?? 86_400)
+                idp.keyCache.maxStaleness = TimeInterval(try c["max_staleness"]?.integer(in: 0...604_800) ?? 86_400)
+            }
             if let overage = m["on_groups_overage"] {
                 guard let rule = TrustedIdP.GroupsOverage(rawValue: try overage.string()) else {
                     throw overage.error("must be refuse (the only rule: access is never decided on a partial group list)")

@@ -88,19 +88,26 @@ public final class BridgekeeperServer: Sendable {
         fetchSettings.allowLoopbackHTTP = c.allowLoopbackHTTP
         let cache = JWKSCache(fetcher: CurlFetcher(settings: fetchSettings), clock: clock)
         let fetcher = CurlFetcher(settings: fetchSettings)
-        func source(_ keys: Configuration.Keys) -> any KeySource {
+        func source(_ keys: Configuration.Keys, cache: JWKSCache = cache) -> any KeySource {
             switch keys {
             case .remote(let url): return RemoteKeySource(cache: cache, url: url)
             case .fixed(let set): return StaticKeySource(set)
             case .discover(let issuer): return DiscoveredKeySource(issuer: issuer, fetcher: fetcher, cache: cache, clock: clock)
             }
         }
-        let idps = c.idps.map {
-            TrustedIdP(name: $0.name, issuer: $0.issuer,
-                       issuers: $0.issuers.map { TrustedIdP.Issuer(issuer: $0.issuer, tenant: $0.tenant, keys: source($0.keys)) },
-                       algorithms: $0.algorithms, maxAssertionLifetime: $0.maxAssertionLifetime, leeway: $0.leeway, tenant: $0.tenant,
-                       groupsClaim: $0.groupsClaim, rolesClaim: $0.rolesClaim, subjectClaim: $0.subjectClaim,
-                       maxIDTokenLifetime: $0.maxIDTokenLifetime, maxIDTokenAge: $0.maxIDTokenAge, groupsOverage: $0.groupsOverage)
+        let idps = c.idps.map { idp -> TrustedIdP in
+            // Each IdP's keys in a cache of its own, with its own bounds (`idps[].key_cache`).
+            var settings = JWKSCache.Settings()
+            settings.unknownKeyInterval = idp.keyCache.unknownKIDRefetchInterval
+            settings.maximumLifetime = idp.keyCache.maxAge
+            settings.defaultLifetime = min(settings.defaultLifetime, idp.keyCache.maxAge)
+            settings.maximumStaleness = idp.keyCache.maxStaleness
+            let idpCache = JWKSCache(fetcher: CurlFetcher(settings: fetchSettings), clock: clock, settings: settings)
+            return TrustedIdP(name: idp.name, issuer: idp.issuer,
+                              issuers: idp.issuers.map { TrustedIdP.Issuer(issuer: $0.issuer, tenant: $0.tenant, keys: source($0.keys, cache: idpCache)) },
+                              algorithms: idp.algorithms, maxAssertionLifetime: idp.maxAssertionLifetime, leeway: idp.leeway, tenant: idp.tenant,
+                              groupsClaim: idp.groupsClaim, rolesClaim: idp.rolesClaim, subjectClaim: idp.subjectClaim,
+                              maxIDTokenLifetime: idp.maxIDTokenLifetime, maxIDTokenAge: idp.maxIDTokenAge, groupsOverage: idp.groupsOverage)
         }
         let registrations = c.clients.map { client -> ClientRegistration in
             let credential: ClientRegistration.Credential

@@ -1294,3 +1294,64 @@ struct SignalSourceConfigurationTests {
         expectRefused(file, path: "signals.ssf[0].poll", because: "only a stream with delivery: poll")
     }
 }
+
+@Suite("Configuration: an IdP's key cache (idps[].key_cache)")
+struct ConfigurationKeyCacheTests {
+    @Test("defaults: refetch on an unknown kid at most every 30 s, keys at most a day old, last good keys a day past freshness")
+    func defaults() throws {
+        let cache = try ConfigFile().parse().idps[0].keyCache
+        #expect(cache.unknownKIDRefetchInterval == 30)
+        #expect(cache.maxAge == 86_400)
+        #expect(cache.maxStaleness == 86_400)
+    }
+
+    @Test("each bound can be set per IdP")
+    func overrides() throws {
+        var file = ConfigFile()
+        file.idps += """
+
+                key_cache: { unknown_kid_refetch_interval: 5, max_age: 600, max_staleness: 0 }
+              - name: other
+                issuer: https://other.example.com
+                jwks_uri: https://other.example.com/keys
+                key_cache: { unknown_kid_refetch_interval: 3600 }
+            """
+        let idps = try file.parse().idps
+        #expect(idps[0].keyCache.unknownKIDRefetchInterval == 5)
+        #expect(idps[0].keyCache.maxAge == 600)
+        #expect(idps[0].keyCache.maxStaleness == 0)
+        #expect(idps[1].keyCache.unknownKIDRefetchInterval == 3600)
+        #expect(idps[1].keyCache.maxAge == 86_400)
+    }
+
+    @Test("out-of-bounds values, unknown keys and a key_cache beside jwks_file are refused, naming the key path", arguments: [
+        ("key_cache: { unknown_kid_refetch_interval: 4 }", "idps[0].key_cache.unknown_kid_refetch_interval", "5 to 3600"),
+        ("key_cache: { unknown_kid_refetch_interval: 3601 }", "idps[0].key_cache.unknown_kid_refetch_interval", "5 to 3600"),
+        ("key_cache: { max_age: 59 }", "idps[0].key_cache.max_age", "60 to 604800"),
+        ("key_cache: { max_staleness: -1 }", "idps[0].key_cache.max_staleness", "0 to 604800"),
+        ("key_cache: { max_staleness: 604801 }", "idps[0].key_cache.max_staleness", "0 to 604800"),
+        ("key_cache: { refetch_interval: 10 }", "idps[0].key_cache.refetch_interval", "unknown key"),
+    ])
+    func refused(_ line: String, _ path: String, _ why: String) {
+        var file = ConfigFile()
+        file.idps += "\n    " + line
+        expectRefused(file, path: path, because: why)
+    }
+
+    @Test("a key_cache on an IdP whose keys are a file is refused: nothing is fetched")
+    func notWithFile() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let key = try SigningKey.generate(.rs256, keyID: "k")
+        _ = try folder.write("jwks.json", JSONValue.object(JSONObject(["keys": .array([.object(try key.publicJWK())])])).serialized())
+        var file = ConfigFile()
+        file.idps = """
+            idps:
+              - name: corp
+                issuer: https://idp.example.com
+                jwks_file: jwks.json
+                key_cache: { max_age: 600 }
+            """
+        expectRefused(file, path: "idps[0].key_cache", because: "jwks_uri", baseDirectory: folder.path)
+    }
+}

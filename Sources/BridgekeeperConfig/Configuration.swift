@@ -609,13 +609,9 @@ extension Configuration {
                                 introspection: try m["introspection"]?.bool() ?? false)
             client.idpClientIDs = idpClientIDs
             client.authorizationServerClientIDs = asClientIDs
-            if let feedNode = m["revocation_feed"], try feedNode.bool() {
-                // The feed's endpoints take JSON bodies, so the client authenticates with HTTP Basic.
-                guard case .secret = credential, methods?.contains(.clientSecretBasic) ?? true else {
-                    throw feedNode.error("revocation_feed needs a client that authenticates with client_secret_basic (secret_hash)")
-                }
-                client.revocationFeed = true
-            }
+            // A feed client authenticates at /ssf with HTTP Basic (a secret client with
+            // client_secret_basic) or with a feed token it gets by client_credentials (any client).
+            client.revocationFeed = readsFeed
             clients.append(client)
         }
         return clients
@@ -698,6 +694,9 @@ extension Configuration {
             }
             if let management, management.name == name || management.resource == resource {
                 throw item.error("the name \(management.name) and the resource \(management.resource) are Bridgekeeper's management API")
+            }
+            if let issuer, resource.canonical.isExactly(FeedAccess.resource(issuer: issuer)) {
+                throw resourceNode.error("is the revocation feed's resource (the audience of feed tokens), not a server's")
             }
             var tools: [Tool] = []
             for toolNode in try m["tools"]?.sequence() ?? [] {

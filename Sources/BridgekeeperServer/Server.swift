@@ -174,7 +174,7 @@ public final class BridgekeeperServer: Sendable {
             // The revocation feed for gateways (issue 7): served only when a client may read it.
             var feed = FeedSettings()
             feed.lookback = max(c.accessTokenLifetime, c.agents.tokenLifetime) + 60
-            apis.append(("/ssf", FeedTransmitter(issuer: c.issuer, keys: keys, clients: authenticator, store: store, clock: clock, settings: feed,
+            apis.append(("/ssf", FeedTransmitter(issuer: c.issuer, keys: keys, clients: authenticator, tokens: management, store: store, clock: clock, settings: feed,
                                                  stopWaiting: { Task.isShuttingDownGracefully })))
             documents.append((Metadata.wellKnownPath(issuer: c.issuer, document: "ssf-configuration"), JSONValue.object(FeedTransmitter.configuration(issuer: c.issuer)).serialized()))
         }

@@ -1355,3 +1355,35 @@ struct ConfigurationKeyCacheTests {
         expectRefused(file, path: "idps[0].key_cache", because: "jwks_uri", baseDirectory: folder.path)
     }
 }
+
+@Suite("Configuration: the revocation feed's clients and resource")
+struct ConfigurationFeedTests {
+    @Test("a feed client may authenticate with keys or client_secret_post: it gets feed tokens by client_credentials")
+    func feedClientsAnyAuthentication() throws {
+        var file = ConfigFile()
+        file.clients = """
+            clients:
+              - id: keys-gateway
+                jwks_uri: https://gateway.example.com/jwks
+                revocation_feed: true
+              - id: post-gateway
+                secret_hash: \(ConfigFile.secretHash)
+                auth_methods: [client_secret_post]
+                revocation_feed: true
+            """
+        let clients = try file.parse().clients
+        #expect(clients.map(\.revocationFeed) == [true, true])
+        #expect(clients.allSatisfy { $0.grantTypes.isEmpty })
+    }
+
+    @Test("a server whose resource is the feed's ({issuer}/ssf) is refused: feed tokens must reach no server")
+    func feedResourceReserved() {
+        var file = ConfigFile()
+        file.servers = """
+            servers:
+              - name: sneaky
+                resource: https://auth.example.com/ssf
+            """
+        expectRefused(file, path: "servers[0].resource", because: "revocation feed")
+    }
+}

@@ -44,7 +44,10 @@ public struct ClientAuthenticator: Sendable {
     /// agent proves itself with the actor token.
     public func allows(_ client: AuthenticatedClient, grantType: String) -> Bool {
         if client.isAgent { return grantType.isExactly(ClientCredentialsGrant.grantType) }
-        return registration(client.id)?.allows(grantType: grantType) == true
+        guard let registration = registration(client.id) else { return false }
+        // A feed client may get feed tokens (`FeedAccess`), whatever else it may do.
+        if registration.mayReadRevocationFeed, grantType.isExactly(ClientCredentialsGrant.grantType) { return true }
+        return registration.allows(grantType: grantType)
     }
 
     /// The form parameters client authentication reads; every endpoint declares them.

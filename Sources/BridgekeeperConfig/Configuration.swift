@@ -77,6 +77,23 @@ public struct Configuration: Sendable {
         }
         var expandedIssuers: [Issuer] = []
         public var groupsOverage: TrustedIdP.GroupsOverage = .refuse
+        /// How the IdP's fetched keys are cached (`key_cache`).
+        public var keyCache = KeyCache()
+
+        /// `idps[].key_cache`: the bounds of the cache of keys fetched from a `jwks_uri` or found by
+        /// discovery, per IdP.
+        public struct KeyCache: Sendable, Equatable {
+            /// Least time between two refetches prompted by an unknown `kid`, seconds. Default 30, 5 to 3600.
+            public var unknownKIDRefetchInterval: TimeInterval = 30
+            /// Longest a fetched key set is used before it is fetched again, whatever its
+            /// Cache-Control says, seconds. Default 86400, 60 to 604800.
+            public var maxAge: TimeInterval = 86_400
+            /// How long past its freshness the last good set is used while the IdP cannot be
+            /// reached, seconds. Default 86400, 0 to 604800 (0: never).
+            public var maxStaleness: TimeInterval = 86_400
+
+            public init() {}
+        }
 
         /// The issuer that names `tenant`'s people (a per-tenant issuer from a template), or the
         /// IdP's only issuer.
@@ -95,7 +112,8 @@ public struct Configuration: Sendable {
         public var credential: Credential
         public var methods: Set<AuthenticatedClient.Method>?
         public var grantTypes: [String]
-        /// Catalog server names; nil = all.
+        /// Catalog server names (`["*"]` expanded to every server but the management API); nil =
+        /// not given, which reaches no server (deny by default; `warnings` tells the operator).
         public var servers: [String]?
         public var introspection: Bool
         /// The client's id at each IdP, by IdP name (for ID-token exchange).
@@ -371,7 +389,7 @@ extension Configuration {
         var idps: [IdP] = []
         for item in try node.sequence() {
             let m = try item.mapping(allowed: ["name", "profile", "issuer", "jwks_uri", "jwks_file", "algorithms", "max_assertion_lifetime", "leeway",
-                                               "tenant", "claims", "max_id_token_lifetime", "max_id_token_age", "on_groups_overage"])
+                                               "tenant", "claims", "max_id_token_lifetime", "max_id_token_age", "on_groups_overage", "key_cache"])
             guard let name = try m["name"]?.string() else { throw ConfigurationError(path: item.child("name"), "is required") }
             var profile = IdPProfile.oidc
             if let profileNode = m["profile"] {
@@ -455,6 +473,13 @@ extension Configuration {
             idp.maxIDTokenAge = try m["max_id_token_age"].map { node throws(ConfigurationError) in TimeInterval(try node.integer(in: 60...2_592_000)) }
             idp.profile = profile
             idp.issuers = issuers
+            if let cacheNode = m["key_cache"] {
+                if case .fixed = keys { throw cacheNode.error("applies only to keys fetched from jwks_uri or by discovery, not jwks_file") }
+                let c = try cacheNode.mapping(allowed: ["unknown_kid_refetch_interval", "max_age", "max_staleness"])
+                idp.keyCache.unknownKIDRefetchInterval = TimeInterval(try c["unknown_kid_refetch_interval"]?.integer(in: 5...3600) ?? 30)
+                idp.keyCache.maxAge = TimeInterval(try c["max_age"]?.integer(in: 60...604_800) ?? 86_400)
+                idp.keyCache.maxStaleness = TimeInterval(try c["max_staleness"]?.integer(in: 0...604_800) ?? 86_400)
+            }
             if let overage = m["on_groups_overage"] {
                 guard let rule = TrustedIdP.GroupsOverage(rawValue: try overage.string()) else {
                     throw overage.error("must be refuse (the only rule: access is never decided on a partial group list)")
@@ -555,7 +580,12 @@ extension Configuration {
                 }
             }
             let supported = [JWTBearerGrant.grantType, TokenExchangeGrant.grantType]
-            let grantTypes = try m["grant_types"]?.strings() ?? (idpClientIDs.isEmpty ? [JWTBearerGrant.grantType] : supported)
+            // A gateway (introspection or the feed) gets no grant unless it names one: its
+            // credential must not also redeem ID-JAGs.
+            let introspects = try m["introspection"]?.bool() ?? false, readsFeed = try m["revocation_feed"]?.bool() ?? false
+            let gateway = introspects || readsFeed
+            let grantTypes = try m["grant_types"]?.strings()
+                ?? (gateway ? [] : idpClientIDs.isEmpty ? [JWTBearerGrant.grantType] : supported)
             for (index, grant) in grantTypes.enumerated() where !supported.containsExactly(grant) {
                 throw ConfigurationError(path: "\(item.child("grant_types"))[\(index)]", "unsupported grant type \(grant)")
             }
@@ -564,9 +594,14 @@ extension Configuration {
             }
             var servers: [String]? = nil
             if let serversNode = m["servers"] {
-                let names = try serversNode.strings()
-                for (index, name) in names.enumerated() where catalog.server(named: name) == nil {
-                    throw ConfigurationError(path: "\(serversNode.path)[\(index)]", "no server named \(name) in servers")
+                var names: [String] = []
+                for (index, name) in try serversNode.strings().enumerated() {
+                    // "*" is every catalog server but the management API, which is reached only by name.
+                    let named = name == "*" ? catalog.servers.filter { !$0.builtIn }.map(\.name) : [name]
+                    if name != "*", catalog.server(named: name) == nil {
+                        throw ConfigurationError(path: "\(serversNode.path)[\(index)]", "no server named \(name) in servers")
+                    }
+                    names += named.filter { !names.contains($0) }
                 }
                 servers = names
             }
@@ -574,13 +609,9 @@ extension Configuration {
                                 introspection: try m["introspection"]?.bool() ?? false)
             client.idpClientIDs = idpClientIDs
             client.authorizationServerClientIDs = asClientIDs
-            if let feedNode = m["revocation_feed"], try feedNode.bool() {
-                // The feed's endpoints take JSON bodies, so the client authenticates with HTTP Basic.
-                guard case .secret = credential, methods?.contains(.clientSecretBasic) ?? true else {
-                    throw feedNode.error("revocation_feed needs a client that authenticates with client_secret_basic (secret_hash)")
-                }
-                client.revocationFeed = true
-            }
+            // A feed client authenticates at /ssf with HTTP Basic (a secret client with
+            // client_secret_basic) or with a feed token it gets by client_credentials (any client).
+            client.revocationFeed = readsFeed
             clients.append(client)
         }
         return clients
@@ -663,6 +694,9 @@ extension Configuration {
             }
             if let management, management.name == name || management.resource == resource {
                 throw item.error("the name \(management.name) and the resource \(management.resource) are Bridgekeeper's management API")
+            }
+            if let issuer, resource.canonical.isExactly(FeedAccess.resource(issuer: issuer)) {
+                throw resourceNode.error("is the revocation feed's resource (the audience of feed tokens), not a server's")
             }
             var tools: [Tool] = []
             for toolNode in try m["tools"]?.sequence() ?? [] {

@@ -39,12 +39,31 @@ public struct OAuthError: Error, Sendable, Hashable, CustomStringConvertible {
         "{\"error\":\"\(code.rawValue)\",\"error_description\":\"\(message)\"}"
     }
 
-    /// RFC 6749 §5.2 limits `error_description` to %x20-21 / %x23-5B / %x5D-7E: no quote, no backslash,
-    /// nothing outside printable ASCII. Anything else becomes "?".
+    /// At most this many bytes of `error_description`.
+    public static let maxDescriptionBytes = 300
+
+    /// RFC 6749 §5.2 limits `error_description` to %x20-21 / %x23-5B / %x5D-7E: no quote, no
+    /// backslash, nothing outside printable ASCII. The text stays readable and nothing is lost:
+    /// a double quote is shown as a single quote (`no key with kid 'rig-idp-1'`); a backslash, a
+    /// percent sign and every byte outside %x20-7E (control characters, each byte of a non-ASCII
+    /// character's UTF-8) are percent-encoded as `%XX`, so percent-decoding gives the text back.
+    /// Cut at `maxDescriptionBytes` before a whole character, never inside an escape.
     public static func descriptionSafe(_ text: String) -> String {
-        String(decoding: text.utf8.prefix(300).map { byte in
-            (byte >= 0x20 && byte <= 0x7E && byte != 0x22 && byte != 0x5C) ? byte : UInt8(ascii: "?")
-        }, as: UTF8.self)
+        let hex = Array("0123456789ABCDEF".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(min(text.utf8.count, maxDescriptionBytes))
+        for scalar in text.unicodeScalars {
+            var unit: [UInt8] = []
+            switch scalar.value {
+            case 0x22: unit = [UInt8(ascii: "'")]
+            case 0x20...0x7E where scalar.value != 0x25 && scalar.value != 0x5C: unit = [UInt8(scalar.value)]
+            default:
+                for byte in String(scalar).utf8 { unit += [UInt8(ascii: "%"), hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]] }
+            }
+            guard out.count + unit.count <= maxDescriptionBytes else { break }
+            out.append(contentsOf: unit)
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 }
 

@@ -29,6 +29,8 @@ public struct SubjectKey: Sendable, Hashable, CustomStringConvertible {
 /// token and audit record carries it so that nobody has to guess.
 public enum PrincipalClass: String, Sendable, Hashable {
     case human, agent
+    /// A configured client acting as itself: the revocation feed's tokens.
+    case client
 }
 
 /// A client that proved who it is at the token, introspection or revocation endpoint.

@@ -50,13 +50,23 @@ public enum Metadata {
     /// identity provider: served at `{bridge}/.well-known/openid-configuration` and at the RFC 8414
     /// path. Its `jwks_uri` publishes only bridge keys; it issues ID-JAGs by token exchange at the
     /// main token endpoint.
-    public static func bridge(issuer: String, bridgeIssuer: String) -> JSONObject {
+    ///
+    /// OpenID Connect Discovery 1.0 §3 requires `subject_types_supported` and
+    /// `id_token_signing_alg_values_supported`, and strict relying parties refuse a document without
+    /// them: the subject type is `public` (an ID-JAG's `sub` is the IdP's, the same for every
+    /// relying party), and the algorithms are those the bridge signs with. The bridge issues no ID
+    /// tokens, so RS256 is listed only when it is the signing algorithm (§3 asks every OpenID
+    /// Provider to include it; naming an algorithm the bridge never uses would invite a relying
+    /// party to accept it).
+    public static func bridge(issuer: String, bridgeIssuer: String, signingAlgorithms: [String]) -> JSONObject {
         let authMethods: [String] = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
         return JSONObject([
             "issuer": .string(bridgeIssuer),
             "jwks_uri": .string(endpoint(bridgeIssuer, "/jwks.json")),
             "token_endpoint": .string(endpoint(issuer, "/token")),
             "response_types_supported": .array([]),
+            "subject_types_supported": .array([.string("public")]),
+            "id_token_signing_alg_values_supported": .array(signingAlgorithms.map(JSONValue.string)),
             "grant_types_supported": .array([.string(TokenExchangeGrant.grantType)]),
             "token_endpoint_auth_methods_supported": .array(authMethods.map(JSONValue.string)),
             "identity_chaining_requested_token_types_supported": .array([.string(TokenExchangeGrant.idJAGType)]),

@@ -1,8 +1,9 @@
 public import BridgekeeperCore
 public import BridgekeeperGrants
+import BridgekeeperAudit
 import Foundation
 public import Hummingbird
-import Logging
+public import Logging
 import BridgekeeperJOSE
 public import BridgekeeperPolicy
 import NIOCore
@@ -33,11 +34,15 @@ public struct HTTPServices: Sendable {
     public let apis: [(prefix: String, endpoint: any APIEndpoint)]
     /// Other public JSON documents by path (the revocation feed's `/.well-known/ssf-configuration`).
     public let documents: [(path: String, body: String)]
+    /// Where each refusal is logged, one `notice` line per audited denial (`logRefusals`).
+    public let logger: Logger
 
     public init(issuer: String, tokenEndpoint: TokenEndpoint, tokenManagement: TokenManagement, keys: KeyRing, catalog: Catalog,
                 metadata: String, addressLimiter: RateLimiter?, jwksMaxAge: Int, clock: any WallClock,
                 bridge: (keys: KeyRing, metadata: String)? = nil, management: (any APIEndpoint)? = nil,
-                apis: [(prefix: String, endpoint: any APIEndpoint)] = [], documents: [(path: String, body: String)] = []) {
+                apis: [(prefix: String, endpoint: any APIEndpoint)] = [], documents: [(path: String, body: String)] = [],
+                logger: Logger = Logger(label: "bridgekeeper")) {
+        self.logger = logger
         self.apis = apis
         self.documents = documents
         self.issuer = issuer
@@ -72,19 +77,19 @@ public struct BridgekeeperRequestContext: RequestContext {
 public func buildRouter(_ services: HTTPServices) -> Router<BridgekeeperRequestContext> {
     let router = Router(context: BridgekeeperRequestContext.self)
     router.post("/token") { request, context in
-        await oauthPost(request, context, services) { body, authorization, remote in
+        await logRefusals(request, context, services) { await oauthPost(request, context, services) { body, authorization, remote in
             await services.tokenEndpoint.handle(body: body, authorization: authorization, remoteAddress: remote)
-        }
+        } }
     }
     router.post("/introspect") { request, context in
-        await oauthPost(request, context, services) { body, authorization, remote in
+        await logRefusals(request, context, services) { await oauthPost(request, context, services) { body, authorization, remote in
             await services.tokenManagement.introspect(body: body, authorization: authorization, remoteAddress: remote)
-        }
+        } }
     }
     router.post("/revoke") { request, context in
-        await oauthPost(request, context, services) { body, authorization, remote in
+        await logRefusals(request, context, services) { await oauthPost(request, context, services) { body, authorization, remote in
             await services.tokenManagement.revoke(body: body, authorization: authorization, remoteAddress: remote)
-        }
+        } }
     }
     // No grant here uses the authorization endpoint (response_types_supported is empty): every
     // request is refused without a redirect (RFC 6749 §4.1.2.1: no registered redirect URI to trust).
@@ -117,7 +122,7 @@ public func buildRouter(_ services: HTTPServices) -> Router<BridgekeeperRequestC
     }
     if let management = services.management {
         let handler: @Sendable (Request, BridgekeeperRequestContext) async -> Response = { request, context in
-            await apiCall(request, context, services, management, prefixDepth: 2)
+            await logRefusals(request, context, services) { await apiCall(request, context, services, management, prefixDepth: 2) }
         }
         // Every path under /admin/v1 reaches the API, so an unknown one gets its JSON 404, audited.
         for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete] {
@@ -127,7 +132,7 @@ public func buildRouter(_ services: HTTPServices) -> Router<BridgekeeperRequestC
     for api in services.apis {
         let depth = api.prefix.split(separator: "/").count
         let handler: @Sendable (Request, BridgekeeperRequestContext) async -> Response = { request, context in
-            await apiCall(request, context, services, api.endpoint, prefixDepth: depth)
+            await logRefusals(request, context, services) { await apiCall(request, context, services, api.endpoint, prefixDepth: depth) }
         }
         for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete] {
             router.on(RouterPath(api.prefix), method: method, use: handler)
@@ -141,6 +146,31 @@ public func buildRouter(_ services: HTTPServices) -> Router<BridgekeeperRequestC
         json(#"{"status":"ok"}"#, cacheControl: "no-store")
     }
     return router
+}
+
+/// Runs a request's handler with a `DenialTap`, then logs one `notice` line per denial it audited:
+/// the reason code, the client, the route (method and path, never the query), the status and the
+/// peer address. Never a token, assertion, secret or body: only what the audit record holds by
+/// name, made printable (`OAuthError.descriptionSafe`). At the default level (`info`) every
+/// refusal is logged; rate-limit answers (429) are not refusals and are not logged.
+func logRefusals(_ request: Request, _ context: BridgekeeperRequestContext, _ services: HTTPServices,
+                 _ handle: () async -> Response) async -> Response {
+    let tap = DenialTap()
+    let answer = await DenialTap.$current.withValue(tap) { await handle() }
+    // The client the audit record names; else the one a Basic header claims (its user name only).
+    let claimed = ClientAuthenticator.claimedClientID(authorization: request.headers[.authorization])
+    for denial in tap.denials {
+        var metadata: Logger.Metadata = [
+            "reason": "\(denial.reason.rawValue)",
+            "client_id": "\((denial.clientID ?? claimed).map(OAuthError.descriptionSafe) ?? "-")",
+            "route": "\(request.method.rawValue) \(OAuthError.descriptionSafe(String(request.uri.path.prefix(200))))",
+            "status": "\(answer.status.code)",
+        ]
+        if let remote = context.remoteAddress { metadata["remote"] = "\(remote)" }
+        if let issuer = denial.issuer { metadata["iss"] = "\(OAuthError.descriptionSafe(issuer))" }
+        services.logger.notice("request refused", metadata: metadata)
+    }
+    return answer
 }
 
 func json(_ body: String, cacheControl: String, contentType: String = "application/json") -> Response {

@@ -58,7 +58,8 @@ public final class BridgekeeperServer: Sendable {
             // before the first request is served.
             let resumed = try await signals.resumePending()
             if resumed > 0 { logger.notice("resumed pending revocation signals", metadata: ["count": "\(resumed)"]) }
-            let (services, pollers) = makeServices(configuration, store: store, keys: keys, bridgeKeys: bridgeKeys, signals: signals, clock: clock)
+            let (services, pollers) = makeServices(configuration, store: store, keys: keys, bridgeKeys: bridgeKeys, signals: signals, clock: clock,
+                                                   logger: logger)
             return BridgekeeperServer(configuration: configuration, store: store, services: services, keys: keys, bridgeKeys: bridgeKeys,
                                       signals: signals, pollers: pollers, sealing: sealing, logger: logger, clock: clock)
         } catch {
@@ -82,24 +83,31 @@ public final class BridgekeeperServer: Sendable {
     }
 
     static func makeServices(_ c: Configuration, store: SQLiteStore, keys: KeyRing, bridgeKeys: KeyRing?, signals: SignalProcessor,
-                             clock: any WallClock) -> (HTTPServices, [SSFPoller]) {
+                             clock: any WallClock, logger: Logger) -> (HTTPServices, [SSFPoller]) {
         var fetchSettings = CurlFetcher.Settings()
         fetchSettings.allowLoopbackHTTP = c.allowLoopbackHTTP
         let cache = JWKSCache(fetcher: CurlFetcher(settings: fetchSettings), clock: clock)
         let fetcher = CurlFetcher(settings: fetchSettings)
-        func source(_ keys: Configuration.Keys) -> any KeySource {
+        func source(_ keys: Configuration.Keys, cache: JWKSCache = cache) -> any KeySource {
             switch keys {
             case .remote(let url): return RemoteKeySource(cache: cache, url: url)
             case .fixed(let set): return StaticKeySource(set)
             case .discover(let issuer): return DiscoveredKeySource(issuer: issuer, fetcher: fetcher, cache: cache, clock: clock)
             }
         }
-        let idps = c.idps.map {
-            TrustedIdP(name: $0.name, issuer: $0.issuer,
-                       issuers: $0.issuers.map { TrustedIdP.Issuer(issuer: $0.issuer, tenant: $0.tenant, keys: source($0.keys)) },
-                       algorithms: $0.algorithms, maxAssertionLifetime: $0.maxAssertionLifetime, leeway: $0.leeway, tenant: $0.tenant,
-                       groupsClaim: $0.groupsClaim, rolesClaim: $0.rolesClaim, subjectClaim: $0.subjectClaim,
-                       maxIDTokenLifetime: $0.maxIDTokenLifetime, maxIDTokenAge: $0.maxIDTokenAge, groupsOverage: $0.groupsOverage)
+        let idps = c.idps.map { idp -> TrustedIdP in
+            // Each IdP's keys in a cache of its own, with its own bounds (`idps[].key_cache`).
+            var settings = JWKSCache.Settings()
+            settings.unknownKeyInterval = idp.keyCache.unknownKIDRefetchInterval
+            settings.maximumLifetime = idp.keyCache.maxAge
+            settings.defaultLifetime = min(settings.defaultLifetime, idp.keyCache.maxAge)
+            settings.maximumStaleness = idp.keyCache.maxStaleness
+            let idpCache = JWKSCache(fetcher: CurlFetcher(settings: fetchSettings), clock: clock, settings: settings)
+            return TrustedIdP(name: idp.name, issuer: idp.issuer,
+                              issuers: idp.issuers.map { TrustedIdP.Issuer(issuer: $0.issuer, tenant: $0.tenant, keys: source($0.keys, cache: idpCache)) },
+                              algorithms: idp.algorithms, maxAssertionLifetime: idp.maxAssertionLifetime, leeway: idp.leeway, tenant: idp.tenant,
+                              groupsClaim: idp.groupsClaim, rolesClaim: idp.rolesClaim, subjectClaim: idp.subjectClaim,
+                              maxIDTokenLifetime: idp.maxIDTokenLifetime, maxIDTokenAge: idp.maxIDTokenAge, groupsOverage: idp.groupsOverage)
         }
         let registrations = c.clients.map { client -> ClientRegistration in
             let credential: ClientRegistration.Credential
@@ -107,7 +115,8 @@ public final class BridgekeeperServer: Sendable {
             case .secret(let hash): credential = .secret(hash)
             case .keys(let keys, let algorithms): credential = .privateKeyJWT(keys: source(keys), algorithms: algorithms)
             }
-            let resources = client.servers.map { names in names.compactMap { c.catalog.server(named: $0)?.resource } }
+            // No `servers`: no server (deny by default; `Configuration.warnings` says so).
+            let resources = (client.servers ?? []).compactMap { c.catalog.server(named: $0)?.resource }
             return ClientRegistration(id: client.id, credential: credential, methods: client.methods, grantTypes: client.grantTypes,
                                       resources: resources, mayIntrospect: client.introspection, idpClientIDs: client.idpClientIDs,
                                       authorizationServerClientIDs: client.authorizationServerClientIDs, mayReadRevocationFeed: client.revocationFeed)
@@ -134,7 +143,8 @@ public final class BridgekeeperServer: Sendable {
             issuer: c.issuer, grantTypes: endpoint.grantTypes,
             signingAlgorithms: ["ES256", "ES384", "ES512", "EdDSA", "RS256", "PS256"], catalog: c.catalog, bridging: bridgeKeys != nil)).serialized()
         let bridge = bridgeKeys.map { ring in
-            (keys: ring, metadata: JSONValue.object(Metadata.bridge(issuer: c.issuer, bridgeIssuer: c.bridgeIssuer)).serialized())
+            (keys: ring, metadata: JSONValue.object(Metadata.bridge(issuer: c.issuer, bridgeIssuer: c.bridgeIssuer,
+                                                                            signingAlgorithms: [c.signingAlgorithm.rawValue])).serialized())
         }
         let managementAPI = try? ManagementAPI(configuration: c, store: store, tokens: management, clock: clock, signals: signals)
         var apis: [(prefix: String, endpoint: any APIEndpoint)] = []
@@ -164,7 +174,7 @@ public final class BridgekeeperServer: Sendable {
             // The revocation feed for gateways (issue 7): served only when a client may read it.
             var feed = FeedSettings()
             feed.lookback = max(c.accessTokenLifetime, c.agents.tokenLifetime) + 60
-            apis.append(("/ssf", FeedTransmitter(issuer: c.issuer, keys: keys, clients: authenticator, store: store, clock: clock, settings: feed,
+            apis.append(("/ssf", FeedTransmitter(issuer: c.issuer, keys: keys, clients: authenticator, tokens: management, store: store, clock: clock, settings: feed,
                                                  stopWaiting: { Task.isShuttingDownGracefully })))
             documents.append((Metadata.wellKnownPath(issuer: c.issuer, document: "ssf-configuration"), JSONValue.object(FeedTransmitter.configuration(issuer: c.issuer)).serialized()))
         }
@@ -174,7 +184,7 @@ public final class BridgekeeperServer: Sendable {
         let services = HTTPServices(issuer: c.issuer, tokenEndpoint: endpoint, tokenManagement: management, keys: keys, catalog: c.catalog,
                                     metadata: metadata, addressLimiter: RateLimiter(rate: c.perAddressLimit.rate, burst: c.perAddressLimit.burst),
                                     jwksMaxAge: max(0, min(300, Int(c.keyPropagationDelay - c.keyReloadInterval))), clock: clock, bridge: bridge,
-                                    management: managementAPI, apis: apis, documents: documents)
+                                    management: managementAPI, apis: apis, documents: documents, logger: logger)
         return (services, pollers)
     }
 

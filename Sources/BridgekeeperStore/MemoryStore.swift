@@ -45,7 +45,11 @@ public actor MemoryStore: BridgekeeperStore {
         return expired.count
     }
 
-    public func append(_ event: AuditEvent) -> AuditRecord { appendRecord(event) }
+    public func append(_ event: AuditEvent) -> AuditRecord {
+        let record = appendRecord(event)
+        DenialTap.note(event)
+        return record
+    }
 
     private func appendRecord(_ event: AuditEvent) -> AuditRecord {
         let record = AuditChain.append(event, after: audit.last)

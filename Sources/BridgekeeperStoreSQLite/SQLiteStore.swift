@@ -219,9 +219,11 @@ public final class SQLiteStore: BridgekeeperStore {
     // MARK: AuditLog
 
     public func append(_ event: AuditEvent) async throws -> AuditRecord {
-        try await withCheckedThrowingContinuation { continuation in
+        let record: AuditRecord = try await withCheckedThrowingContinuation { continuation in
             queue.enqueue(.audit(event, continuation))
         }
+        DenialTap.note(event)  // durable now: the request's refusal log line may name it
+        return record
     }
 
     public func auditRecords(afterSequence: Int64, limit: Int) async throws -> [AuditRecord] {

@@ -8,7 +8,11 @@ public import Foundation
 public struct FeedSubscriptionSettings: Sendable {
     /// The gateway's client at the broker (registered with `revocation_feed: true`).
     public var clientID: String
+    /// Its secret, for HTTP Basic; empty when `tokenSource` is used.
     public var clientSecret: String
+    /// Where feed tokens come from, when the gateway authenticates with `Authorization: Bearer`
+    /// (RFC 6750) rather than HTTP Basic: e.g. a `ClientCredentialsTokenSource`.
+    public var tokenSource: (any FeedTokenSource)?
     /// The stream's `description` at the broker (shown with its acknowledgements on receipts).
     public var description: String?
     /// SETs per poll. Default 1,000.
@@ -20,9 +24,17 @@ public struct FeedSubscriptionSettings: Sendable {
     /// access-token lifetime (3,600 s) plus leeway. After that the token has expired anyway.
     public var revocationRetention: TimeInterval = 3_720
 
+    /// HTTP Basic with the client's secret on every request.
     public init(clientID: String, clientSecret: String) {
         self.clientID = clientID
         self.clientSecret = clientSecret
+    }
+
+    /// A bearer feed token from `tokenSource` on every request; the secret or key stays with it.
+    public init(clientID: String, tokenSource: any FeedTokenSource) {
+        self.clientID = clientID
+        self.clientSecret = ""
+        self.tokenSource = tokenSource
     }
 }
 
@@ -58,7 +70,6 @@ public actor RevocationFeedSubscription {
     public let verifier: AccessTokenVerifier
     let settings: FeedSubscriptionSettings
     let fetcher: CurlFetcher
-    let client: SSFStreamClient
     let clock: any WallClock
     /// The stream at the broker, once created.
     public private(set) var streamID: String?
@@ -75,13 +86,21 @@ public actor RevocationFeedSubscription {
         self.settings = settings
         self.fetcher = fetcher
         self.clock = clock
-        client = SSFStreamClient(fetcher: fetcher, authorization: HTTPRequest.basicAuthorization(clientID: settings.clientID, secret: settings.clientSecret))
+    }
+
+    /// The stream calls' client, with the current `Authorization`: Basic, or a bearer feed token.
+    func streamClient() async throws(SSFPollError) -> SSFStreamClient {
+        guard let source = settings.tokenSource else {
+            return SSFStreamClient(fetcher: fetcher, authorization: HTTPRequest.basicAuthorization(clientID: settings.clientID, secret: settings.clientSecret))
+        }
+        return SSFStreamClient(fetcher: fetcher, token: try await source.token())
     }
 
     /// Finds the broker's transmitter configuration (its `issuer` must be the verifier's) and
     /// creates a poll stream; the stream id.
     @discardableResult
     public func subscribe() async throws(SSFPollError) -> String {
+        let client = try await streamClient()
         do {
             let found = try await client.discover(issuer: verifier.settings.issuer)
             guard found.deliveryMethods.contains(SSFTransmitterMetadata.poll) else {
@@ -101,8 +120,11 @@ public actor RevocationFeedSubscription {
             errors.removeAll()
             return id
         } catch let error as SSFPollError {
+            await settings.tokenSource?.invalidate()
             throw error
         } catch {
+            // A refused token is fetched anew next time.
+            await settings.tokenSource?.invalidate()
             throw SSFPollError(.transport, "\(error)")
         }
     }
@@ -117,6 +139,8 @@ public actor RevocationFeedSubscription {
         }
         guard let endpoint = pollEndpoint else { throw SSFPollError(.streamGone, "no stream") }
         let request = SSFPollRequest(maxEvents: settings.maxEvents, returnImmediately: !wait, acknowledgements: acknowledgements, errors: errors)
+        let client: SSFStreamClient
+        do throws(SSFPollError) { client = try await streamClient() } catch { throw failed(error) }
         var outbound = HTTPRequest(method: .post, url: endpoint,
                                    headers: [HTTPRequest.Header("Authorization", client.authorization), HTTPRequest.Header("Content-Type", "application/json"),
                                              HTTPRequest.Header("Accept", "application/json")],
@@ -130,6 +154,7 @@ public actor RevocationFeedSubscription {
             streamID = nil
             throw failed(SSFPollError(.streamGone, "the broker no longer has the stream"))
         }
+        if answer.status == 401 { await settings.tokenSource?.invalidate() }  // expired or revoked: a new one next round
         guard answer.status == 200 else { throw failed(SSFPollError(.transport, "HTTP \(answer.status) from the feed")) }
         let response: SSFPollResponse
         do throws(SSFPollError) { response = try SSFPollResponse.parse(answer.body) } catch { throw failed(SSFPollError(.invalidResponse, error.reason)) }
@@ -189,6 +214,7 @@ public actor RevocationFeedSubscription {
     /// Deletes the stream at the broker (a gateway shutting down for good).
     public func unsubscribe() async throws(SSFPollError) {
         guard let metadata, let streamID else { return }
+        let client = try await streamClient()
         do throws(FetchError) { try await client.delete(at: metadata, streamID: streamID) } catch { throw SSFPollError(.transport, error.description) }
         self.streamID = nil
         pollEndpoint = nil

@@ -49,6 +49,9 @@ struct ServeCommand: AsyncParsableCommand {
                 return handler
             }
             let logger = Logger(label: "bridgekeeper")
+            for warning in configuration.warnings {
+                logger.warning("configuration warning", metadata: ["path": "\(warning.path)", "warning": "\(warning.message)"])
+            }
             let server = try await BridgekeeperServer.prepare(configuration, logger: logger)
             let walkthrough = demo ? Self.walkthrough(configuration, data: data, fixtures: fixtures) : nil
             let (issuer, host) = (configuration.issuer, configuration.host)
@@ -171,6 +174,7 @@ struct ConfigCommand: AsyncParsableCommand {
         func run() throws {
             try reportingFailures {
                 let c = try Configuration.load(file: file)
+                for warning in c.warnings { FileHandleWriter.write("warning: \(warning)\n", to: 2) }
                 print("ok: issuer \(c.issuer); \(c.idps.count) IdP(s), \(c.clients.count) client(s), \(c.catalog.servers.filter { !$0.builtIn }.count) server(s), \(c.policy.rules.count) policy rule(s)")
             }
         }

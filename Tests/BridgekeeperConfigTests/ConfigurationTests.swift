@@ -145,7 +145,7 @@ struct ConfigurationDefaultsTests {
         #expect(idp.rolesClaim == "roles")
     }
 
-    @Test("clients, servers and policy are read as written; a client defaults to the jwt-bearer grant and all servers")
+    @Test("clients, servers and policy are read as written; a client defaults to the jwt-bearer grant and no server")
     func fullFile() throws {
         let c = try ConfigFile().parse()
         #expect(c.clients.map(\.id) == ["mcp-client", "gateway"])
@@ -677,6 +677,52 @@ struct ConfigurationErrorTests {
         expectRefused(file, path: "clients[0].servers[1]", because: "no server named jira")
         file.clients = file.clients.replacingOccurrences(of: "[github, jira]", with: "[github]")
         #expect(try file.parse().clients[0].servers == ["github"])
+    }
+
+    @Test("a gateway client (introspection or revocation_feed) without grant_types gets no grant; one that names a grant keeps it")
+    func gatewayClientGetsNoGrant() throws {
+        var file = ConfigFile()
+        file.clients = """
+            clients:
+              - id: introspector
+                secret_hash: \(ConfigFile.secretHash)
+                introspection: true
+              - id: feed
+                secret_hash: \(ConfigFile.secretHash)
+                revocation_feed: true
+              - id: both
+                secret_hash: \(ConfigFile.secretHash)
+                introspection: true
+                grant_types: [urn:ietf:params:oauth:grant-type:jwt-bearer]
+                servers: [github]
+              - id: client
+                secret_hash: \(ConfigFile.secretHash)
+            """
+        let clients = try file.parse().clients
+        #expect(clients[0].grantTypes.isEmpty)
+        #expect(clients[1].grantTypes.isEmpty)
+        #expect(clients[2].grantTypes == ["urn:ietf:params:oauth:grant-type:jwt-bearer"])
+        #expect(clients[3].grantTypes == ["urn:ietf:params:oauth:grant-type:jwt-bearer"])
+    }
+
+    @Test("a client's servers: [\"*\"] is every catalog server but the management API, which is reached only by name")
+    func clientAllServers() throws {
+        var file = ConfigFile()
+        file.clients = """
+            clients:
+              - id: all
+                secret_hash: \(ConfigFile.secretHash)
+                servers: ["*"]
+              - id: all-and-admin
+                secret_hash: \(ConfigFile.secretHash)
+                servers: ["*", bridgekeeper, github]
+              - id: none
+                secret_hash: \(ConfigFile.secretHash)
+            """
+        let c = try file.parse()
+        #expect(c.clients[0].servers == ["github", "notion"])
+        #expect(c.clients[1].servers == ["github", "notion", "bridgekeeper"])
+        #expect(c.clients[2].servers == nil)
     }
 
     @Test("a client id used twice is refused")
@@ -1246,5 +1292,98 @@ struct SignalSourceConfigurationTests {
         expectRefused(file, path: "signals.ssf[0].delivery", because: "push (RFC 8935) or poll (RFC 8936)")
         file.extra = "signals:\n  ssf:\n    - { name: tx, idp: corp, issuer: \"https://tx.example\", jwks_uri: \"https://tx.example/jwks\", push_authorization_hash: \"\(Self.hash)\", poll: { endpoint: \"https://tx.example/p\", token: t } }"
         expectRefused(file, path: "signals.ssf[0].poll", because: "only a stream with delivery: poll")
+    }
+}
+
+@Suite("Configuration: an IdP's key cache (idps[].key_cache)")
+struct ConfigurationKeyCacheTests {
+    @Test("defaults: refetch on an unknown kid at most every 30 s, keys at most a day old, last good keys a day past freshness")
+    func defaults() throws {
+        let cache = try ConfigFile().parse().idps[0].keyCache
+        #expect(cache.unknownKIDRefetchInterval == 30)
+        #expect(cache.maxAge == 86_400)
+        #expect(cache.maxStaleness == 86_400)
+    }
+
+    @Test("each bound can be set per IdP")
+    func overrides() throws {
+        var file = ConfigFile()
+        file.idps += """
+
+                key_cache: { unknown_kid_refetch_interval: 5, max_age: 600, max_staleness: 0 }
+              - name: other
+                issuer: https://other.example.com
+                jwks_uri: https://other.example.com/keys
+                key_cache: { unknown_kid_refetch_interval: 3600 }
+            """
+        let idps = try file.parse().idps
+        #expect(idps[0].keyCache.unknownKIDRefetchInterval == 5)
+        #expect(idps[0].keyCache.maxAge == 600)
+        #expect(idps[0].keyCache.maxStaleness == 0)
+        #expect(idps[1].keyCache.unknownKIDRefetchInterval == 3600)
+        #expect(idps[1].keyCache.maxAge == 86_400)
+    }
+
+    @Test("out-of-bounds values, unknown keys and a key_cache beside jwks_file are refused, naming the key path", arguments: [
+        ("key_cache: { unknown_kid_refetch_interval: 4 }", "idps[0].key_cache.unknown_kid_refetch_interval", "5 to 3600"),
+        ("key_cache: { unknown_kid_refetch_interval: 3601 }", "idps[0].key_cache.unknown_kid_refetch_interval", "5 to 3600"),
+        ("key_cache: { max_age: 59 }", "idps[0].key_cache.max_age", "60 to 604800"),
+        ("key_cache: { max_staleness: -1 }", "idps[0].key_cache.max_staleness", "0 to 604800"),
+        ("key_cache: { max_staleness: 604801 }", "idps[0].key_cache.max_staleness", "0 to 604800"),
+        ("key_cache: { refetch_interval: 10 }", "idps[0].key_cache.refetch_interval", "unknown key"),
+    ])
+    func refused(_ line: String, _ path: String, _ why: String) {
+        var file = ConfigFile()
+        file.idps += "\n    " + line
+        expectRefused(file, path: path, because: why)
+    }
+
+    @Test("a key_cache on an IdP whose keys are a file is refused: nothing is fetched")
+    func notWithFile() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let key = try SigningKey.generate(.rs256, keyID: "k")
+        _ = try folder.write("jwks.json", JSONValue.object(JSONObject(["keys": .array([.object(try key.publicJWK())])])).serialized())
+        var file = ConfigFile()
+        file.idps = """
+            idps:
+              - name: corp
+                issuer: https://idp.example.com
+                jwks_file: jwks.json
+                key_cache: { max_age: 600 }
+            """
+        expectRefused(file, path: "idps[0].key_cache", because: "jwks_uri", baseDirectory: folder.path)
+    }
+}
+
+@Suite("Configuration: the revocation feed's clients and resource")
+struct ConfigurationFeedTests {
+    @Test("a feed client may authenticate with keys or client_secret_post: it gets feed tokens by client_credentials")
+    func feedClientsAnyAuthentication() throws {
+        var file = ConfigFile()
+        file.clients = """
+            clients:
+              - id: keys-gateway
+                jwks_uri: https://gateway.example.com/jwks
+                revocation_feed: true
+              - id: post-gateway
+                secret_hash: \(ConfigFile.secretHash)
+                auth_methods: [client_secret_post]
+                revocation_feed: true
+            """
+        let clients = try file.parse().clients
+        #expect(clients.map(\.revocationFeed) == [true, true])
+        #expect(clients.allSatisfy { $0.grantTypes.isEmpty })
+    }
+
+    @Test("a server whose resource is the feed's ({issuer}/ssf) is refused: feed tokens must reach no server")
+    func feedResourceReserved() {
+        var file = ConfigFile()
+        file.servers = """
+            servers:
+              - name: sneaky
+                resource: https://auth.example.com/ssf
+            """
+        expectRefused(file, path: "servers[0].resource", because: "revocation feed")
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import BridgekeeperCore
 import Testing
 
@@ -78,10 +79,27 @@ struct OAuthErrorTests {
         }
     }
 
-    @Test("the body is exact JSON and error_description keeps to RFC 6749's character set")
+    @Test("the body is exact JSON and error_description keeps to RFC 6749's character set, readably")
     func body() {
-        let error = OAuthError(.invalidGrant, "bad \"assertion\"\\\n é", reason: ReasonCode("test"))
-        #expect(error.message == "bad ?assertion??? ??")
-        #expect(error.body == #"{"error":"invalid_grant","error_description":"bad ?assertion??? ??"}"#)
+        // Quotes read as single quotes; a backslash, a percent sign and every byte outside
+        // printable ASCII are percent-encoded, so nothing is lost and nothing is ambiguous.
+        let error = OAuthError(.invalidGrant, "bad \"assertion\"\\\n é 100%", reason: ReasonCode("test"))
+        #expect(error.message == "bad 'assertion'%5C%0A %C3%A9 100%25")
+        #expect(error.body == #"{"error":"invalid_grant","error_description":"bad 'assertion'%5C%0A %C3%A9 100%25"}"#)
+        #expect(OAuthError.descriptionSafe("no key with kid \"rig-idp-1\" for RS256") == "no key with kid 'rig-idp-1' for RS256")
+        // The percent-encoded form decodes back to the text, quotes aside.
+        #expect(OAuthError.descriptionSafe("a\\b%c\u{7}d😀").removingPercentEncoding == "a\\b%c\u{7}d😀")
+    }
+
+    @Test("a long error_description is cut at 300 bytes, never inside an escape")
+    func longDescription() {
+        for prefix in 0..<3 {
+            let text = String(repeating: "a", count: 297 + prefix) + "ééé"
+            let safe = OAuthError.descriptionSafe(text)
+            #expect(safe.utf8.count <= 300, "\(safe.utf8.count)")
+            #expect(safe.utf8.allSatisfy { (0x20...0x7E).contains($0) && $0 != 0x22 && $0 != 0x5C })
+            #expect(safe.removingPercentEncoding != nil, "\(safe.suffix(8))")
+            #expect(!safe.hasSuffix("%") && !safe.dropLast().hasSuffix("%"), "\(safe.suffix(8))")
+        }
     }
 }

@@ -29,6 +29,7 @@ struct AgentInteropTests {
             secret_hash: "\(setup.secretHash)"
             auth_methods: [client_secret_basic]
             idp_client_ids: { interop-idp: \(upstreamClientID) }
+            servers: ["*", bridgekeeper]
         servers:
           - name: github
             resource: \(Broker.githubResource)

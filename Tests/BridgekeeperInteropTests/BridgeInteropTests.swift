@@ -233,6 +233,7 @@ enum BridgeChain {
             auth_methods: [client_secret_basic, client_secret_post]
             idp_client_ids: {interop-idp: \(upstreamClientID)}
             authorization_server_client_ids: {downstream: \(clientAtB)}
+            servers: [crm]
         servers:
           - name: crm
             resource: \(crmResource)
@@ -261,6 +262,7 @@ enum BridgeChain {
           - id: \(clientAtB)
             secret_hash: "\(setup.secretHash)"
             auth_methods: [client_secret_basic, client_secret_post]
+            servers: [crm]
         servers:
           - name: crm
             resource: \(crmResource)

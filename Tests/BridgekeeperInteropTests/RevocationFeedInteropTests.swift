@@ -133,6 +133,81 @@ struct RevocationFeedInteropTests {
         }
     }
 
+    /// A verifier for github and its subscription authenticated by feed tokens from `source`.
+    static func bearerGateway(_ broker: Broker, source: any FeedTokenSource, clock: any WallClock) -> (AccessTokenVerifier, RevocationFeedSubscription) {
+        var settings = VerifierSettings(issuer: broker.issuer, resource: Broker.githubResource)
+        settings.maxStaleness = 30
+        let verifier = AccessTokenVerifier.discovering(settings, fetcher: fetcher(), clock: clock)
+        let feed = FeedSubscriptionSettings(clientID: Broker.gatewayClient, tokenSource: source)
+        return (verifier, RevocationFeedSubscription(verifier: verifier, settings: feed, fetcher: fetcher(), clock: clock))
+    }
+
+    @Test("a gateway subscribed with feed tokens (client_credentials, cached until shortly before expiry) gets revocations; its polls carry no secret")
+    func bearerSubscription() async throws {
+        try await withBroker { broker in
+            let clock = SteppedClock()
+            let source = ClientCredentialsTokenSource(tokenEndpoint: broker.issuer + "/token", clientID: Broker.gatewayClient,
+                                                      authentication: .clientSecret(Broker.clientSecret), fetcher: Self.fetcher(), clock: clock)
+            let (verifier, subscription) = Self.bearerGateway(broker, source: source, clock: clock)
+            let token = try await broker.redeemDirectly(try broker.idJAG(client: Broker.postClient))
+            _ = try await subscription.round(wait: false)
+            _ = try await subscription.round(wait: false)
+            #expect((try? await verifier.verify(token).get()) != nil)
+            #expect(await source.fetched == 1, "one feed token for the stream and every poll")
+            try await Self.revoke(token, at: broker)
+            _ = try await subscription.round(wait: false)
+            _ = try await subscription.round(wait: false)
+            #expect(Self.code(await verifier.verify(token)) == .revoked)
+            // 30 s before the token's expiry (300 s) a new one is fetched.
+            clock.advance(by: 275)
+            _ = try await subscription.round(wait: false)
+            #expect(await source.fetched == 2)
+            let records = try await broker.server.store.auditRecords(afterSequence: 0, limit: 100_000)
+            #expect(records.filter { $0.event.reason.rawValue == "feed_token_issued" && $0.event.clientID == Broker.gatewayClient }.count == 2)
+            #expect(!records.contains { $0.event.kind == .denial && $0.event.clientID == Broker.gatewayClient })
+            #expect(records.contains { $0.event.reason == .feedAcknowledged && $0.event.clientID == Broker.gatewayClient })
+        }
+    }
+
+    @Test("a gateway with a private key (private_key_jwt, no secret at all) subscribes with feed tokens; a revoked feed token is replaced")
+    func bearerSubscriptionWithKey() async throws {
+        // The feed client's public key is the test IdP's (the only key file of the deployment).
+        let yaml: (BrokerSetup) -> String = { setup in
+            Broker.yaml(setup).replacingOccurrences(of: "\nservers:\n", with: "\n  - id: feed-keys\n    jwks_file: idp-jwks.json\n    algorithms: [RS256]\n    revocation_feed: true\nservers:\n")
+        }
+        try await withBrokers([yaml]) { brokers in
+            let broker = brokers[0]
+            let clock = SteppedClock()
+            let source = ClientCredentialsTokenSource(tokenEndpoint: broker.issuer + "/token", clientID: "feed-keys",
+                                                      authentication: .privateKeyJWT(broker.idpKey, issuer: broker.issuer),
+                                                      fetcher: Self.fetcher(), clock: clock)
+            var settings = VerifierSettings(issuer: broker.issuer, resource: Broker.githubResource)
+            settings.maxStaleness = 30
+            let verifier = AccessTokenVerifier.discovering(settings, fetcher: Self.fetcher(), clock: clock)
+            let subscription = RevocationFeedSubscription(verifier: verifier, settings: FeedSubscriptionSettings(clientID: "feed-keys", tokenSource: source),
+                                                          fetcher: Self.fetcher(), clock: clock)
+            _ = try await subscription.round(wait: false)
+            #expect(await source.fetched == 1)
+            // The broker revokes the feed token (RFC 7009 by the client): the next poll is refused
+            // 401, the token is dropped, and the round after fetches a new one and goes on.
+            let feedToken = try await source.token()
+            let assertion = try broker.idpKey.signJWT(type: "client-authentication+jwt", claims: JSONObject([
+                "iss": "feed-keys", "sub": "feed-keys", "aud": .string(broker.issuer), "jti": .string(SecureRandom.identifier()),
+                "iat": .number(JSONNumber(Int64(Date().timeIntervalSince1970))), "exp": .number(JSONNumber(Int64(Date().timeIntervalSince1970) + 60)),
+            ]))
+            let revoked = try await Self.fetcher().send(HTTPRequest.form(broker.issuer + "/revoke", [
+                ("token", feedToken), ("client_id", "feed-keys"), ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+                ("client_assertion", assertion),
+            ]))
+            #expect(revoked.status == 200)
+            await #expect(throws: SSFPollError.self) { _ = try await subscription.round(wait: false) }
+            let records = try await broker.server.store.auditRecords(afterSequence: 0, limit: 100_000)
+            #expect(records.last { $0.event.kind == .denial }?.event.reason.rawValue == "feed_token_invalid")
+            _ = try await subscription.round(wait: false)
+            #expect(await source.fetched == 2)
+        }
+    }
+
     @Test("a gateway that subscribes after a revocation learns it: a new stream replays every revocation of a token that may still be live")
     func newSubscriberLearnsEarlierRevocations() async throws {
         try await withBroker { broker in

@@ -23,6 +23,7 @@ struct SCIMInteropTests {
           - id: \(Broker.basicClient)
             secret_hash: "\(setup.secretHash)"
             auth_methods: [client_secret_basic]
+            servers: ["*"]
         servers:
           - name: github
             resource: \(Broker.githubResource)

@@ -31,6 +31,7 @@ struct SSFInteropTests {
                 secret_hash: "\(setup.secretHash)"
                 grant_types: []
                 introspection: true
+                servers: ["*"]
             servers:
 
             """) + """

@@ -63,18 +63,22 @@ final class Broker: Sendable {
           - id: \(postClient)
             secret_hash: "\(secretHash)"
             auth_methods: [client_secret_post]
+            servers: ["*", bridgekeeper]
           - id: \(basicClient)
             secret_hash: "\(secretHash)"
             auth_methods: [client_secret_basic]
+            servers: ["*", bridgekeeper]
           - id: "\(encodedClient)"
             secret_hash: "\(encodedSecretHash)"
             auth_methods: [client_secret_basic]
+            servers: ["*", bridgekeeper]
           - id: \(gatewayClient)
             secret_hash: "\(secretHash)"
             auth_methods: [client_secret_basic]
             grant_types: []
             introspection: true
             revocation_feed: true
+            servers: ["*"]
         servers:
           - name: github
             resource: \(githubResource)

@@ -244,6 +244,11 @@ struct BridgeIDJAGTests: JWTBearerTesting {
                 #expect(json["jwks_uri"] == .string(Self.bridgeIssuer + "/jwks.json"))
                 #expect(json["token_endpoint"] == .string(TestDeployment.issuer + "/token"))
                 #expect(json["identity_chaining_requested_token_types_supported"] == .array([.string(Self.idJAGType)]))
+                // OpenID Connect Discovery 1.0 §3: both REQUIRED, which strict relying parties check.
+                // The bridge's sub is the IdP's, the same for every relying party: public.
+                #expect(json["subject_types_supported"] == .array([.string("public")]), "\(path)")
+                // What the bridge signs with (keys.algorithm, ES256 here): the algorithm of its JWTs.
+                #expect(json["id_token_signing_alg_values_supported"] == .array([.string("ES256")]), "\(path)")
             }
             let main = try #require(try await client.execute(uri: "/.well-known/oauth-authorization-server", method: .get).json)
             #expect(main["identity_chaining_requested_token_types_supported"]

@@ -258,6 +258,7 @@ struct ClientAuthenticationTests {
               - id: pad-\(index)
                 secret_hash: "\(SecretHash.make(secret: secret, iterations: 10_000))"
                 auth_methods: [client_secret_basic]
+                servers: [github]
 
             """
         }

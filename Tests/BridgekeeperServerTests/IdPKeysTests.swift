@@ -107,4 +107,56 @@ struct IdPKeysTests {
             #expect(during.status == .ok, "\(during.text)")
         }
     }
+
+    @Test("each IdP's key cache has its own bounds: after a rotation, the IdP with a 5 s refetch interval is asked again at 10 s, the one with 60 s only after 60 s")
+    func perIdPRefetchInterval() async throws {
+        var folders: [String] = []
+        defer { for folder in folders { try? FileManager.default.removeItem(atPath: folder) } }
+        var started: [(key: SigningKey, next: SigningKey, server: LoopbackIdP)] = []
+        for _ in 0..<2 {
+            let folder = NSTemporaryDirectory() + "bk-idp-" + UUID().uuidString
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            folders.append(folder)
+            let key = try SigningKey.generate(.rs256, keyID: "current"), next = try SigningKey.generate(.rs256, keyID: "next")
+            try Self.jwks([key]).write(toFile: folder + "/jwks-a.json", atomically: true, encoding: .utf8)
+            try Self.jwks([key, next]).write(toFile: folder + "/jwks-b.json", atomically: true, encoding: .utf8)
+            started.append((key, next, try LoopbackIdP(directory: folder)))
+        }
+        let idps = started
+        let otherIssuer = "https://other-idp.test.example"
+        let deployment = try TestDeployment(
+            extra: "development:\n  allow_loopback_http: true",
+            idpExtra: """
+                  - name: other-idp
+                    issuer: \(otherIssuer)
+                    jwks_uri: http://127.0.0.1:\(idps[1].server.port)/rotating
+                    algorithms: [RS256]
+                    key_cache: { unknown_kid_refetch_interval: 60 }
+                """,
+            idpKeys: "jwks_uri: http://127.0.0.1:\(idps[0].server.port)/rotating\n    key_cache: { unknown_kid_refetch_interval: 5 }")
+        let clock = TestClock(Date(timeIntervalSince1970: 1_800_000_000))
+        try await withServer(deployment, clock: clock) { client, _ in
+            func redeem(_ index: Int, signedBy key: SigningKey) async throws -> TestResponse {
+                var claims = TestIdP.claims(now: clock.now())
+                if index == 1 { claims["iss"] = .string(otherIssuer) }
+                return try await client.redeem(try key.signJWT(type: "oauth-id-jag+jwt", claims: claims))
+            }
+            for index in 0..<2 {
+                // Each IdP's current key is fetched; its next key is unknown until it rotates.
+                let current = try await redeem(index, signedBy: idps[index].key)
+                #expect(current.status == .ok, "IdP \(index): \(current.text)")
+                #expect(try await redeem(index, signedBy: idps[index].next).status == .badRequest, "IdP \(index)")
+                try idps[index].server.control("/rotate")
+            }
+            clock.advance(10)
+            let fast = try await redeem(0, signedBy: idps[0].next)
+            #expect(fast.status == .ok, "5 s interval, 10 s later: refetched: \(fast.text)")
+            let slow = try await redeem(1, signedBy: idps[1].next)
+            #expect(slow.status == .badRequest, "60 s interval, 10 s later: not asked again: \(slow.text)")
+            #expect(slow.json?["error"] == .string("invalid_grant"))
+            clock.advance(51)
+            let later = try await redeem(1, signedBy: idps[1].next)
+            #expect(later.status == .ok, "60 s interval, 61 s later: refetched: \(later.text)")
+        }
+    }
 }

@@ -119,6 +119,7 @@ final class TestDeployment: Sendable {
           - id: \(Self.clientID)
             secret_hash: "\(secretHash)"
             auth_methods: [client_secret_basic]
+            servers: ["*", bridgekeeper]
             idp_client_ids: {\((["test-idp: \(Self.upstreamClientID)"] + upstreamClientIDs.sorted { $0.key < $1.key }.map { "\($0): \($1)" }).joined(separator: ", "))}
             \(mcpClientExtra)
           - id: \(Self.postClientID)
@@ -128,10 +129,12 @@ final class TestDeployment: Sendable {
           - id: \(Self.jwtClientID)
             jwks_file: client-jwks.json
             algorithms: [ES256]
+            servers: ["*", bridgekeeper]
           - id: \(Self.gatewayID)
             secret_hash: "\(gatewayHash)"
             grant_types: []
             introspection: true
+            servers: ["*", bridgekeeper]
         \(clients)
         servers:
           - name: github
@@ -200,10 +203,11 @@ final class TestDeployment: Sendable {
 
 /// Starts the real server (SQLite in the deployment's folder) on a loopback port and runs `body`
 /// with an HTTP client; the store is closed afterwards.
-func withServer<T: Sendable>(_ deployment: TestDeployment, clock: any WallClock,
+func withServer<T: Sendable>(_ deployment: TestDeployment, clock: any WallClock, logger given: Logger? = nil,
                              _ body: @Sendable (any TestClientProtocol, BridgekeeperServer) async throws -> T) async throws -> T {
     var logger = Logger(label: "test")
     logger.logLevel = .critical
+    if let given { logger = given }
     await ServerSlots.shared.acquire()
     do {
         let server = try await BridgekeeperServer.prepare(try deployment.configuration(), clock: clock, logger: logger)

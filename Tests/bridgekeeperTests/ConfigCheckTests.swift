@@ -63,6 +63,45 @@ struct ConfigCheckTests {
         #expect(result.stderr.hasPrefix("error: invalid_configuration: idps[0].jwks_url: unknown key"), "\(result.stderr)")
     }
 
+    @Test("a client without servers passes with a warning on stderr naming clients[N].servers: it reaches no server")
+    func clientWithoutServersWarns() throws {
+        let hash = "pbkdf2-sha256$10000$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+        let yaml = Self.good.replacingOccurrences(of: "category: delete", with: "category: destructive") + """
+
+            clients:
+              - { id: listed, secret_hash: "\(hash)", servers: [github] }
+              - { id: unlisted, secret_hash: "\(hash)" }
+              - { id: gateway, secret_hash: "\(hash)", introspection: true }
+            """
+        let (folder, file) = try Self.write(yaml)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let result = try CLI.bridgekeeper("config", "check", file)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout == "ok: issuer https://auth.example.com; 1 IdP(s), 3 client(s), 1 server(s), 1 policy rule(s)\n")
+        let lines = result.stderr.split(separator: "\n").map(String.init)
+        #expect(lines.count == 2, "\(result.stderr)")
+        #expect(lines.first?.hasPrefix("warning: clients[1].servers: not given, so this client gets tokens for no server") == true, "\(result.stderr)")
+        #expect(lines.last?.hasPrefix("warning: clients[2].servers: not given, so every token introspects as inactive for this client") == true,
+                "\(result.stderr)")
+    }
+
+    @Test("an issuer with a trailing slash passes with a warning naming its key path: tokens must carry exactly that string")
+    func trailingSlashIssuerWarns() throws {
+        let yaml = Self.good.replacingOccurrences(of: "category: delete", with: "category: destructive")
+            .replacingOccurrences(of: "issuer: https://auth.example.com", with: "issuer: https://auth.example.com/")
+            .replacingOccurrences(of: "issuer: https://idp.example.com", with: "issuer: https://idp.example.com/")
+        let (folder, file) = try Self.write(yaml)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let result = try CLI.bridgekeeper("config", "check", file)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.hasPrefix("ok: issuer https://auth.example.com/;"), "\(result.stdout)")
+        let lines = result.stderr.split(separator: "\n").map(String.init)
+        #expect(lines.count == 2, "\(result.stderr)")
+        #expect(lines.first?.hasPrefix("warning: issuer: ends with /") == true, "\(result.stderr)")
+        #expect(lines.last?.hasPrefix("warning: idps[0].issuer: ends with /") == true, "\(result.stderr)")
+        #expect(lines.allSatisfy { $0.contains("exactly") }, "\(result.stderr)")
+    }
+
     /// Runs the binary with `environment` added to (or, for nil values, removed from) this process's.
     static func bridgekeeper(_ arguments: [String], environment changes: [String: String?]) throws -> CLI.Result {
         let process = Process()

@@ -8,7 +8,8 @@ import Foundation
 /// `client_credentials` (RFC 6749 §4.4) for an agent acting as itself (issue 5): the agent
 /// authenticated with its own credential (`private_key_jwt` by default), and gets a short-lived
 /// token whose `sub` is the agent, for one server the catalog marks as shared, bounded by its
-/// owner's current rights. Never a person's credentials: configured clients cannot use it.
+/// owner's current rights. Never a person's credentials: configured clients cannot use it, except a
+/// feed client (`revocation_feed: true`), which gets a feed token (`FeedAccess`) and nothing else.
 ///
 /// Order: the client is an agent → it is still active → registered to act as itself → `resource`
 /// (one, a catalog server, shared) → owner not disabled (also decided in the commit) → owner's
@@ -28,6 +29,10 @@ public struct ClientCredentialsGrant: Grant {
 
     public func issue(_ request: TokenRequest, for client: AuthenticatedClient, draft: inout AuditDraft) async throws(OAuthError) -> TokenResponse {
         let form = request.form
+        if !client.isAgent, deps.clients.registration(client.id)?.mayReadRevocationFeed == true {
+            // A gateway: a token for the revocation feed only.
+            return try await deps.issueFeedToken(request, for: client, draft: &draft)
+        }
         guard client.isAgent, let agents = deps.agents else {
             throw OAuthError(.unauthorizedClient, "client_credentials is for registered agents acting as themselves", reason: .grantTypeNotAllowed)
         }

@@ -44,7 +44,10 @@ public struct ClientAuthenticator: Sendable {
     /// agent proves itself with the actor token.
     public func allows(_ client: AuthenticatedClient, grantType: String) -> Bool {
         if client.isAgent { return grantType.isExactly(ClientCredentialsGrant.grantType) }
-        return registration(client.id)?.allows(grantType: grantType) == true
+        guard let registration = registration(client.id) else { return false }
+        // A feed client may get feed tokens (`FeedAccess`), whatever else it may do.
+        if registration.mayReadRevocationFeed, grantType.isExactly(ClientCredentialsGrant.grantType) { return true }
+        return registration.allows(grantType: grantType)
     }
 
     /// The form parameters client authentication reads; every endpoint declares them.
@@ -82,6 +85,13 @@ public struct ClientAuthenticator: Sendable {
     }
 
     /// `Basic base64(urlencode(id):urlencode(secret))` (RFC 6749 §2.3.1, RFC 7617).
+    /// The client id an `Authorization: Basic` header claims (its user name), unverified and
+    /// without the secret: for logging a refusal before the client is known.
+    public static func claimedClientID(authorization: String?) -> String? {
+        guard let authorization, let credentials = try? basicCredentials(authorization) else { return nil }
+        return credentials.id
+    }
+
     static func basicCredentials(_ header: String) throws(OAuthError) -> (id: String, secret: String)? {
         let bytes = Array(header.utf8)
         guard bytes.count > 6, bytes.prefix(6).map({ $0 | 0x20 }) == Array("basic ".utf8) else {

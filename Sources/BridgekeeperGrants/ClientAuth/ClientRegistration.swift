@@ -18,9 +18,9 @@ public struct ClientRegistration: Sendable {
     public let methods: Set<AuthenticatedClient.Method>
     /// Grant types the client may use (exact URNs).
     public let grantTypes: [String]
-    /// MCP servers (canonical resource indicators) the client may obtain tokens for; nil means
-    /// every server in the catalog.
-    public let resources: [ResourceURI]?
+    /// MCP servers (canonical resource indicators) the client may obtain tokens for, and whose
+    /// tokens it sees as active at introspection; none unless named (deny by default).
+    public let resources: [ResourceURI]
     /// Whether the client may call introspection (a gateway).
     public let mayIntrospect: Bool
     /// The client's own client id at each IdP (by the IdP's configured name): an ID token of that
@@ -33,7 +33,7 @@ public struct ClientRegistration: Sendable {
     public let mayReadRevocationFeed: Bool
 
     public init(id: String, credential: Credential, methods: Set<AuthenticatedClient.Method>? = nil, grantTypes: [String],
-                resources: [ResourceURI]? = nil, mayIntrospect: Bool = false, idpClientIDs: [String: String] = [:],
+                resources: [ResourceURI] = [], mayIntrospect: Bool = false, idpClientIDs: [String: String] = [:],
                 authorizationServerClientIDs: [String: String] = [:], mayReadRevocationFeed: Bool = false) {
         self.mayReadRevocationFeed = mayReadRevocationFeed
         self.id = id
@@ -51,7 +51,7 @@ public struct ClientRegistration: Sendable {
 
     public func allows(grantType: String) -> Bool { grantTypes.containsExactly(grantType) }
 
-    public func allows(resource: ResourceURI) -> Bool { resources.map { $0.contains(resource) } ?? true }
+    public func allows(resource: ResourceURI) -> Bool { resources.contains(resource) }
 }
 
 /// A client secret's salted hash: `pbkdf2-sha256$<iterations>$<salt>$<hash>`, salt and hash in

@@ -27,8 +27,9 @@ public struct FeedSettings: Sendable, Hashable {
 /// `/ssf/…`, its configuration at `/.well-known/ssf-configuration`.
 ///
 /// - Streams (SSF 1.0 §8.1.1) are created, read and deleted by clients registered with
-///   `revocation_feed: true`, authenticated with HTTP Basic (RFC 6749 §2.3.1). Delivery is RFC 8936
-///   poll only.
+///   `revocation_feed: true`, authenticated with HTTP Basic (RFC 6749 §2.3.1) or with a feed token
+///   (`FeedAccess`: `client_credentials`, then `Authorization: Bearer`, RFC 6750). Delivery is
+///   RFC 8936 poll only.
 /// - The feed is the audit log read through `RevocationFeed`: every token revocation and every
 ///   subject revocation becomes a CAEP `session-revoked` SET, signed with the broker's access-token
 ///   key (`typ` `secevent+jwt`), its `jti` naming the audit sequence.
@@ -45,14 +46,18 @@ public struct FeedTransmitter: APIEndpoint {
     let issuer: String
     let keys: KeyRing
     let clients: ClientAuthenticator
+    /// Verifies bearer tokens as our own, active (unexpired, unrevoked) access tokens.
+    let tokens: TokenManagement?
     let store: any RevocationFeedStore & AuditLog
     let clock: any WallClock
     let settings: FeedSettings
     /// True once the server is shutting down: held polls are answered at once.
     let stopWaiting: @Sendable () -> Bool
 
-    public init(issuer: String, keys: KeyRing, clients: ClientAuthenticator, store: any RevocationFeedStore & AuditLog, clock: any WallClock,
+    public init(issuer: String, keys: KeyRing, clients: ClientAuthenticator, tokens: TokenManagement? = nil,
+                store: any RevocationFeedStore & AuditLog, clock: any WallClock,
                 settings: FeedSettings = FeedSettings(), stopWaiting: @escaping @Sendable () -> Bool = { false }) {
+        self.tokens = tokens
         self.issuer = issuer
         self.keys = keys
         self.clients = clients
@@ -70,7 +75,8 @@ public struct FeedTransmitter: APIEndpoint {
             "spec_version": "1_0", "issuer": .string(issuer), "jwks_uri": .string(issuer + "/jwks.json"),
             "delivery_methods_supported": .array([.string(pollMethod)]),
             "configuration_endpoint": .string(issuer + "/ssf/streams"), "status_endpoint": .string(issuer + "/ssf/status"),
-            "authorization_schemes": .array([.object(JSONObject(["spec_urn": "urn:ietf:rfc:6749"]))]),
+            // HTTP Basic client credentials (RFC 6749 §2.3.1) or a feed token as a bearer token (RFC 6750).
+            "authorization_schemes": .array([.object(JSONObject(["spec_urn": "urn:ietf:rfc:6749"])), .object(JSONObject(["spec_urn": "urn:ietf:rfc:6750"]))]),
             "default_subjects": "ALL",
         ])
     }
@@ -113,8 +119,12 @@ public struct FeedTransmitter: APIEndpoint {
         }
     }
 
-    /// HTTP Basic client authentication, and the client's right to the feed.
+    /// HTTP Basic client authentication or a feed token, and the client's right to the feed.
     func authenticate(_ request: APIRequest, draft: inout AuditDraft) async throws(FeedRefusal) -> String {
+        if let authorization = request.authorization, authorization.utf8.count > 7,
+           authorization.prefix(7).lowercased() == "bearer " {
+            return try await authenticate(bearer: String(authorization.dropFirst(7)), draft: &draft)
+        }
         do throws(OAuthError) {
             let client = try await clients.authenticate(authorization: request.authorization, form: FormParameters(pairs: []))
             draft.clientID = client.id
@@ -125,6 +135,25 @@ public struct FeedTransmitter: APIEndpoint {
         } catch {
             throw FeedRefusal(error)
         }
+    }
+
+    /// A feed token (RFC 6750 §2.1): our own access token, active (signature, unexpired, unrevoked,
+    /// its subject not disabled), whose audience is the feed and whose scope holds
+    /// `revocation_feed`, issued to a client that may still read the feed. Any failure is 401
+    /// `invalid_token` with a Bearer challenge (RFC 6750 §3.1), audited.
+    func authenticate(bearer token: String, draft: inout AuditDraft) async throws(FeedRefusal) -> String {
+        let token = token.trimmingCharacters(in: .whitespaces)
+        guard let tokens, let state = await tokens.activeState(token) else {
+            throw FeedRefusal.bearer("the token is not an active access token of this broker", reason: .feedTokenInvalid)
+        }
+        draft.clientID = state.token.clientID
+        guard state.token.resource.isExactly(FeedAccess.resource(issuer: issuer)), state.token.scope.containsExactly(FeedAccess.scope) else {
+            throw FeedRefusal.bearer("the token is not for the revocation feed", reason: .feedTokenWrongAudience)
+        }
+        guard clients.registration(state.token.clientID)?.mayReadRevocationFeed == true else {
+            throw FeedRefusal.bearer("the token's client may not read the revocation feed", reason: .notFeedClient)
+        }
+        return state.token.clientID
     }
 
     /// SSF 1.0 §8.1.1.1: poll delivery only, `session-revoked` among the events requested (when the
@@ -309,9 +338,13 @@ public struct FeedTransmitter: APIEndpoint {
         if refusal.status >= 500 { return .serverError }
         _ = try await store.append(draft.event(.denial, reason: refusal.reason, time: clock.now()))
         if let oauth = refusal.oauth { return .error(oauth) }
+        var headers: [String: String] = [:]
+        if refusal.bearerChallenge {
+            headers["WWW-Authenticate"] = "Bearer realm=\"bridgekeeper\", error=\"\(refusal.code)\", error_description=\"\(OAuthError.descriptionSafe(refusal.message))\""
+        }
         return EndpointResponse(status: refusal.status, body: JSONValue.object(JSONObject([
             "error": .string(refusal.code), "error_description": .string(refusal.message),
-        ])).serialized())
+        ])).serialized(), headers: headers)
     }
 }
 
@@ -323,6 +356,8 @@ struct FeedRefusal: Error {
     let message: String
     let reason: ReasonCode
     let oauth: OAuthError?
+    /// Answered with an RFC 6750 §3 `WWW-Authenticate: Bearer` challenge.
+    var bearerChallenge = false
 
     init(_ status: Int, _ code: String, _ message: String, reason: ReasonCode) {
         self.status = status
@@ -330,6 +365,13 @@ struct FeedRefusal: Error {
         self.message = message
         self.reason = reason
         oauth = nil
+    }
+
+    /// A bearer token refused: 401 `invalid_token` (RFC 6750 §3.1).
+    static func bearer(_ message: String, reason: ReasonCode) -> FeedRefusal {
+        var refusal = FeedRefusal(401, "invalid_token", message, reason: reason)
+        refusal.bearerChallenge = true
+        return refusal
     }
 
     init(_ error: OAuthError) {
@@ -347,6 +389,12 @@ struct FeedRefusal: Error {
 extension ReasonCode {
     /// A client without `revocation_feed: true` asked for the feed.
     public static let notFeedClient = ReasonCode("not_feed_client")
+    /// A bearer token at the feed that is not an active access token of this broker (unknown,
+    /// malformed, expired, revoked, its subject disabled).
+    public static let feedTokenInvalid = ReasonCode("feed_token_invalid")
+    /// An active access token of this broker at the feed that is not a feed token (another
+    /// audience, or without the revocation_feed scope).
+    public static let feedTokenWrongAudience = ReasonCode("feed_token_wrong_audience")
     public static let feedInvalidRequest = ReasonCode("feed_invalid_request")
     /// A stream id that does not exist, or is another client's.
     public static let feedNoSuchStream = ReasonCode("feed_no_such_stream")

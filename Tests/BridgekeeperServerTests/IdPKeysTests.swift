@@ -133,7 +133,15 @@ struct IdPKeysTests {
                     algorithms: [RS256]
                     key_cache: { unknown_kid_refetch_interval: 60 }
                 """,
-            idpKeys: "jwks_uri: http://127.0.0.1:\(idps[0].server.port)/rotating\n    key_cache: { unknown_kid_refetch_interval: 5 }")
+            idpKeys: "jwks_uri: http://127.0.0.1:\(idps[0].server.port)/rotating\n    key_cache: { unknown_kid_refetch_interval: 5 }",
+            policy: """
+              - id: other-idp-engineering-github
+                effect: allow
+                groups: [engineering]
+                idp: other-idp
+                servers: [github]
+                categories: [read, write]
+            """)
         let clock = TestClock(Date(timeIntervalSince1970: 1_800_000_000))
         try await withServer(deployment, clock: clock) { client, _ in
             func redeem(_ index: Int, signedBy key: SigningKey) async throws -> TestResponse {

@@ -167,6 +167,11 @@ public struct Configuration: Sendable {
     /// Permit `http://` JWKS URLs on loopback (tests and the demo only). Default false.
     public var allowLoopbackHTTP = false
     public var idps: [IdP]
+
+    /// The IdP whose exact issuers include `issuer` (an issuer template's per-tenant issuers too).
+    public func idp(issuing issuer: String) -> IdP? {
+        idps.first { $0.issuers.contains { $0.issuer.isExactly(issuer) } }
+    }
     public var clients: [Client]
     public var catalog: Catalog
     public var policy: Policy

@@ -79,15 +79,15 @@ public struct GrantDependencies: Sendable {
         }
     }
 
-    /// The policy decision on the groups and roles in `claims`, then scope = requested ∩ assertion
-    /// ∩ policy. A deny is answered with `denial` (the grants differ: RFC 6749 vs RFC 8693).
-    func grantedScope(claims: JWTClaims, idp: TrustedIdP, subject: SubjectKey, server: MCPServer, requested: Scope?, assertion: Scope?,
+    /// The policy decision on `attributes` (the groups and roles `claims` carry, with their origin),
+    /// then scope = requested ∩ assertion ∩ policy. A deny is answered with `denial` (the grants
+    /// differ: RFC 6749 vs RFC 8693).
+    func grantedScope(claims: JWTClaims, idp: TrustedIdP, attributes: SubjectAttributes, server: MCPServer, requested: Scope?, assertion: Scope?,
                       denial: OAuthError.Code) throws(OAuthError) -> Scope {
         if let groupsClaim = idp.groupsClaim, Self.groupsOverflowed(claims, groupsClaim) {
             throw OAuthError(denial, "the token's \(groupsClaim) did not fit in it (groups overage): access is not decided on a partial group list",
                              reason: .groupsOverage)
         }
-        let attributes = self.attributes(claims, idp, of: subject)
         switch policy.decide(for: attributes, on: server) {
         case .deny(let reason, let rules):
             // The person asking is told why (their own access): the reason code and, for a deny
@@ -294,6 +294,11 @@ struct IdPToken {
         case .keysUnavailable: OAuthError(code, "the issuer's keys are unavailable", reason: .keysUnavailable)
         }
     }
+}
+
+extension JWTClaims {
+    /// `iat` of a verified token (`ClaimRules` checked it is a NumericDate when present).
+    var verifiedIssuedAt: Date? { (try? issuedAt()) ?? nil }
 }
 
 extension ReasonCode {

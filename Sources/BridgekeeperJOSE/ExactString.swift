@@ -36,7 +36,7 @@ extension String {
 
 extension Optional where Wrapped == String {
     /// Exact equality where either side may be absent: two absent values are equal.
-    func isExactly(_ other: String?) -> Bool {
+    public func isExactly(_ other: String?) -> Bool {
         switch (self, other) {
         case (nil, nil): return true
         case (let a?, let b?): return a.isExactly(b)

@@ -50,8 +50,6 @@ public struct ManagementAPI: APIEndpoint {
     struct Caller {
         let subject: SubjectKey
         let tools: Set<String>
-        /// The configured IdP the caller's issuer belongs to.
-        let idp: String?
         var performer: String { AgentAdministration.performer(subject) }
         var isAdministrator: Bool { tools.contains(ManagementTool.admin) }
         func holds(_ tool: String) -> Bool { tools.contains(tool) }
@@ -60,18 +58,9 @@ public struct ManagementAPI: APIEndpoint {
         /// every one with `admin.all_tenants` (granted only by a rule that names it).
         func reaches(_ person: SubjectKey, configuration: Configuration) -> Bool {
             if holds(ManagementTool.allTenants) { return true }
-            guard let idp, ManagementAPI.idp(of: person.issuer, configuration) == idp else { return false }
-            switch (person.tenant, subject.tenant) {
-            case (nil, nil): return true
-            case (let a?, let b?): return a.utf8.elementsEqual(b.utf8)
-            default: return false
-            }
+            guard let own = configuration.idp(issuing: subject.issuer), let theirs = configuration.idp(issuing: person.issuer) else { return false }
+            return own.name.isExactly(theirs.name) && person.tenant.isExactly(subject.tenant)
         }
-    }
-
-    /// The name of the configured IdP whose issuers include `issuer`.
-    static func idp(of issuer: String, _ configuration: Configuration) -> String? {
-        configuration.idps.first { $0.issuers.contains { $0.issuer.utf8.elementsEqual(issuer.utf8) } }?.name
     }
 
     /// Refuses an administrator acting on a person outside their IdP and tenant.
@@ -153,7 +142,7 @@ public struct ManagementAPI: APIEndpoint {
         }
         let scopes = Set(token.scope)
         let tools = Set(server.tools.filter { scopes.contains($0.scope) }.map(\.name))
-        return Caller(subject: token.subject, tools: tools, idp: Self.idp(of: token.subject.issuer, configuration))
+        return Caller(subject: token.subject, tools: tools)
     }
 
     func require(_ caller: Caller, anyOf needed: [String]) throws {

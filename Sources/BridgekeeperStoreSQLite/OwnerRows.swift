@@ -23,25 +23,25 @@ extension SQLiteStore {
     public func recordAttributes(_ attributes: SubjectAttributes, of subject: SubjectKey, asOf: Date, winsTie: Bool) async throws -> AttributeRecording {
         let seconds = Int(asOf.timeIntervalSince1970.rounded(.down))
         let binds: [SQLiteData] = [.text(subject.storageKey), .text(Self.json(attributes.groups)), .text(Self.json(attributes.roles)), .integer(seconds)]
-        let previous: (groups: String, roles: String, seconds: Int, written: Bool)? = try await exclusive { db in
-            let old = try await db.query("SELECT groups_json, roles_json, updated_at FROM subject_attributes WHERE subject_key = ?", [binds[0]]).first
-            var found: (String, String, Int)? = nil
-            if let old {
-                guard let groups = old.column("groups_json")?.string, let roles = old.column("roles_json")?.string,
-                      let stored = old.column("updated_at")?.integer else { throw CorruptRow(table: "subject_attributes", column: "*") }
-                found = (groups, roles, stored)
-                if stored > seconds || (stored == seconds && !winsTie) { return (groups, roles, stored, false) }
+        // The stored row (groups, roles, as-of seconds) and whether the news replaced it.
+        let (old, written): ((String, String, Int)?, Bool) = try await exclusive { db in
+            var old: (String, String, Int)? = nil
+            if let row = try await db.query("SELECT groups_json, roles_json, updated_at FROM subject_attributes WHERE subject_key = ?", [binds[0]]).first {
+                guard let groups = row.column("groups_json")?.string, let roles = row.column("roles_json")?.string,
+                      let stored = row.column("updated_at")?.integer else { throw CorruptRow(table: "subject_attributes", column: "*") }
+                old = (groups, roles, stored)
+                if stored > seconds || (stored == seconds && !winsTie) { return (old, false) }
             }
             _ = try await db.query("""
                 INSERT INTO subject_attributes (subject_key, groups_json, roles_json, updated_at) VALUES (?, ?, ?, ?)
                 ON CONFLICT (subject_key) DO UPDATE SET groups_json = excluded.groups_json, roles_json = excluded.roles_json,
                                                        updated_at = excluded.updated_at
                 """, binds)
-            return found.map { ($0.0, $0.1, $0.2, true) }
+            return (old, true)
         }
-        guard let previous else { return .recorded(previous: nil) }
-        let stored = SubjectAttributes(origin: SubjectOrigin(subject), groups: try Self.strings(previous.groups), roles: try Self.strings(previous.roles))
-        return previous.written ? .recorded(previous: stored) : .stale(current: stored, asOf: Date(timeIntervalSince1970: Double(previous.seconds)))
+        guard let (groups, roles, stored) = old else { return .recorded(previous: nil) }
+        let attributes = SubjectAttributes(origin: SubjectOrigin(subject), groups: try Self.strings(groups), roles: try Self.strings(roles))
+        return written ? .recorded(previous: attributes) : .stale(current: attributes, asOf: Date(timeIntervalSince1970: Double(stored)))
     }
 
     public func liveAgentTokens(ownedBy owner: SubjectKey, now: Date) async throws -> [IssuedToken] {

@@ -17,19 +17,7 @@ import Testing
 extension AgentTokenTests {
     /// The robot-token deployment plus agent secrets and a security team that administers agents.
     func administeredDeployment() throws -> TestDeployment {
-        try TestDeployment(extra: "agents:\n  allow_client_secret: true\n", servers: """
-              - name: wiki
-                resource: \(Self.wikiResource)
-                shared: true
-                tools:
-                  - { name: read_page, category: read }
-                  - { name: edit_page, category: write }
-            """, policy: """
-              - id: engineering-wiki
-                effect: allow
-                groups: [engineering]
-                servers: [wiki]
-                categories: [read, write]
+        try deployment(agents: "agents:\n  allow_client_secret: true\n", policy: """
               - id: security-administers-agents
                 effect: allow
                 groups: [security]

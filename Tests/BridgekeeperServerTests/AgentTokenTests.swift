@@ -21,8 +21,9 @@ struct AgentTokenTests: JWTBearerTesting {
     static let bob = SubjectKey(issuer: TestIdP.issuer, subject: "00u-bob")
     static let jwtType = "urn:ietf:params:oauth:token-type:jwt"
 
-    /// The default deployment plus a shared `wiki` server, and destructive rights for `admins`.
-    func deployment(agents: String = "") throws -> TestDeployment {
+    /// The default deployment plus a shared `wiki` server, and destructive rights for `admins`
+    /// (and the rules in `policy`).
+    func deployment(agents: String = "", policy: String = "") throws -> TestDeployment {
         try TestDeployment(extra: agents, servers: """
               - name: wiki
                 resource: \(Self.wikiResource)
@@ -42,6 +43,7 @@ struct AgentTokenTests: JWTBearerTesting {
                 groups: [admins]
                 servers: [github, wiki]
                 categories: [destructive]
+            \(policy)
             """)
     }
 

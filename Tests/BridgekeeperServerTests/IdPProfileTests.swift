@@ -60,6 +60,16 @@ struct IdPProfileTests: JWTBearerTesting {
         """
     }
 
+    /// Engineers of the profile's IdP (`vendor`) read and write on github.
+    static let vendorEngineeringPolicy = """
+              - id: vendor-engineering-github
+                effect: allow
+                groups: [engineering]
+                idp: vendor
+                servers: [github]
+                categories: [read, write]
+            """
+
     var entraPolicy: String {
         """
           - id: entra-engineering-group
@@ -167,14 +177,7 @@ struct IdPProfileTests: JWTBearerTesting {
                 profile: okta
                 issuer: \(oktaIssuer)
                 jwks_file: idp-jwks.json
-            """, upstreamClientID: "0oa9x7mcpc1ientXd7h8", policy: """
-              - id: vendor-engineering-github
-                effect: allow
-                groups: [engineering]
-                idp: vendor
-                servers: [github]
-                categories: [read, write]
-            """)
+            """, upstreamClientID: "0oa9x7mcpc1ientXd7h8", policy: Self.vendorEngineeringPolicy)
         let clock = TestClock(jwtBearerStart)
         try await withServer(deployment, clock: clock) { client, server in
             var claims = try fixtureClaims("okta/id-token.json", now: clock.now())
@@ -260,14 +263,7 @@ struct IdPProfileTests: JWTBearerTesting {
             let deployment = try profileDeployment(idp: """
                   - name: vendor
                     issuer: \(base)
-                """, upstreamClientID: "oidc-app", policy: """
-              - id: vendor-engineering-github
-                effect: allow
-                groups: [engineering]
-                idp: vendor
-                servers: [github]
-                categories: [read, write]
-            """, extra: "development:\n  allow_loopback_http: true")
+                """, upstreamClientID: "oidc-app", policy: Self.vendorEngineeringPolicy, extra: "development:\n  allow_loopback_http: true")
             let clock = TestClock(jwtBearerStart)
             try await withServer(deployment, clock: clock) { client, server in
                 var claims = TestIdP.idTokenClaims(now: clock.now(), audience: "oidc-app")

@@ -104,12 +104,12 @@ extension GrantDependencies {
     /// exceed them. Best effort: the person's token is already issued; a failure here leaves the
     /// previous attributes, which the next issuance retries.
     ///
-    /// The token's claims are news as of its `iat`: when the stored attributes changed after that
-    /// (SCIM, Shared Signals or a hook removed a group since), they stay, and the old token's
-    /// claims are not written back.
-    func noteOwnerAttributes(_ attributes: SubjectAttributes, of subject: SubjectKey, claims: JWTClaims, now: Date) async {
+    /// The token's claims are news as of its `iat` (`issuedAt`; now when it has none): when the
+    /// stored attributes changed after that (SCIM, Shared Signals or a hook removed a group since),
+    /// they stay, and the old token's claims are not written back.
+    func noteOwnerAttributes(_ attributes: SubjectAttributes, of subject: SubjectKey, issuedAt: Date?, now: Date) async {
         guard let agents, !agents.known.isKnown(attributes, of: subject) else { return }
-        let asOf = ((try? claims.issuedAt()) ?? nil).map { min($0, now) } ?? now
+        let asOf = issuedAt.map { min($0, now) } ?? now
         do {
             switch try await agents.directory.recordAttributes(attributes, of: subject, asOf: asOf, winsTie: false) {
             case .recorded(let previous):

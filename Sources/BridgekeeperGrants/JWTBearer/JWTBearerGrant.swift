@@ -92,9 +92,10 @@ public struct JWTBearerGrant: Grant {
         let mark = ReplayMark(namespace: .assertion, issuer: signed.issuer, jti: jti, expiresAt: expiration.addingTimeInterval(idp.leeway))
         let tenant = signed.tenant(in: claims)
         let subjectKey = SubjectKey(issuer: signed.issuer, tenant: tenant.value, subject: subject)
+        let attributes = deps.attributes(claims, idp, of: subjectKey)
         let plan: Plan
         do throws(Refusal) {
-            plan = try decide(claims: claims, idp: idp, subject: subjectKey, tenant: tenant, requestedResource: requestedResource,
+            plan = try decide(claims: claims, idp: idp, attributes: attributes, tenant: tenant, requestedResource: requestedResource,
                               requestedScope: requestedScope, assertionClient: assertionClient, client: client, draft: &draft)
         } catch {
             let facts: RedemptionFacts
@@ -113,7 +114,7 @@ public struct JWTBearerGrant: Grant {
         case .replayed: throw Self.replayed
         case .subjectDisabled: throw Self.subjectDisabled
         }
-        await deps.noteOwnerAttributes(deps.attributes(claims, idp, of: subjectKey), of: subjectKey, claims: claims, now: now)
+        await deps.noteOwnerAttributes(attributes, of: subjectKey, issuedAt: claims.verifiedIssuedAt, now: now)
         return TokenResponse(accessToken: token, expiresIn: Int(deps.minter.lifetime), scope: plan.scope.description)
     }
 
@@ -135,7 +136,7 @@ public struct JWTBearerGrant: Grant {
 
     /// The steps after `jti` that need no store, in their documented order: `client_id`, resource,
     /// tenant, (subject not disabled: the store's), policy, scope.
-    private func decide(claims: JWTClaims, idp: TrustedIdP, subject: SubjectKey, tenant: (value: String?, trusted: Bool), requestedResource: ResourceURI?, requestedScope: Scope?,
+    private func decide(claims: JWTClaims, idp: TrustedIdP, attributes: SubjectAttributes, tenant: (value: String?, trusted: Bool), requestedResource: ResourceURI?, requestedScope: Scope?,
                         assertionClient: String, client: AuthenticatedClient, draft: inout AuditDraft) throws(Refusal) -> Plan {
         // Bound to the authenticated client.
         guard assertionClient.isExactly(client.id) else {
@@ -166,7 +167,7 @@ public struct JWTBearerGrant: Grant {
             if claims.object["scope"] != nil, claims.object["scope"]?.stringValue == nil {
                 throw OAuthError(.invalidGrant, "assertion scope must be a string", reason: .malformedScope)
             }
-            let scope = try deps.grantedScope(claims: claims, idp: idp, subject: subject, server: server, requested: requestedScope, assertion: assertionScope,
+            let scope = try deps.grantedScope(claims: claims, idp: idp, attributes: attributes, server: server, requested: requestedScope, assertion: assertionScope,
                                               denial: .invalidGrant)
             draft.scopes = scope.tokens
             return Plan(server: server, scope: scope)

@@ -205,9 +205,10 @@ public struct TokenExchangeGrant: Grant {
         }
 
         // Policy, then scope = requested ∩ policy.
+        let attributes = deps.attributes(claims, idp, of: subjectKey)
         let scope: Scope
         do throws(OAuthError) {
-            scope = try deps.grantedScope(claims: claims, idp: idp, subject: subjectKey, server: server, requested: requestedScope, assertion: nil,
+            scope = try deps.grantedScope(claims: claims, idp: idp, attributes: attributes, server: server, requested: requestedScope, assertion: nil,
                                           denial: .invalidRequest)
         } catch {
             let disabled: Bool
@@ -225,7 +226,7 @@ public struct TokenExchangeGrant: Grant {
             let (token, outcome) = try await deps.mintAndCommit(subject: subjectKey, server: server, scope: scope, client: client, marks: [],
                                                                 assertionID: draft.assertionID, now: now, draft: &draft)
             guard case .committed = outcome else { throw Self.subjectDisabled }
-            await deps.noteOwnerAttributes(deps.attributes(claims, idp, of: subjectKey), of: subjectKey, claims: claims, now: now)
+            await deps.noteOwnerAttributes(attributes, of: subjectKey, issuedAt: claims.verifiedIssuedAt, now: now)
             return TokenResponse(accessToken: token, expiresIn: Int(deps.minter.lifetime), scope: scope.description,
                                  issuedTokenType: Self.accessTokenType)
         case .idJAG(_, let authorizationServer):
@@ -289,7 +290,7 @@ public struct TokenExchangeGrant: Grant {
                                                              client: client, marks: [], assertionID: draft.assertionID,
                                                              lifetime: agents.tokenLifetime, now: now, draft: &draft)
         guard case .committed = outcome else { throw Self.subjectDisabled }
-        await deps.noteOwnerAttributes(owner, of: subject, claims: claims, now: now)
+        await deps.noteOwnerAttributes(owner, of: subject, issuedAt: claims.verifiedIssuedAt, now: now)
         return TokenResponse(accessToken: token, expiresIn: Int(agents.tokenLifetime), scope: scope.description, issuedTokenType: Self.accessTokenType)
     }
 

@@ -481,9 +481,10 @@ extension Configuration {
             if let cacheNode = m["key_cache"] {
                 if case .fixed = keys { throw cacheNode.error("applies only to keys fetched from jwks_uri or by discovery, not jwks_file") }
                 let c = try cacheNode.mapping(allowed: ["unknown_kid_refetch_interval", "max_age", "max_staleness"])
-                idp.keyCache.unknownKIDRefetchInterval = TimeInterval(try c["unknown_kid_refetch_interval"]?.integer(in: 5...3600) ?? 30)
-                idp.keyCache.maxAge = TimeInterval(try c["max_age"]?.integer(in: 60...604_800) ?? 86_400)
-                idp.keyCache.maxStaleness = TimeInterval(try c["max_staleness"]?.integer(in: 0...604_800) ?? 86_400)
+                // Only what is given replaces the defaults, which `KeyCache` states once.
+                if let value = try c["unknown_kid_refetch_interval"]?.integer(in: 5...3600) { idp.keyCache.unknownKIDRefetchInterval = TimeInterval(value) }
+                if let value = try c["max_age"]?.integer(in: 60...604_800) { idp.keyCache.maxAge = TimeInterval(value) }
+                if let value = try c["max_staleness"]?.integer(in: 0...604_800) { idp.keyCache.maxStaleness = TimeInterval(value) }
             }
             if let overage = m["on_groups_overage"] {
                 guard let rule = TrustedIdP.GroupsOverage(rawValue: try overage.string()) else {
@@ -611,7 +612,7 @@ extension Configuration {
                 servers = names
             }
             var client = Client(id: id, credential: credential, methods: methods, grantTypes: grantTypes, servers: servers,
-                                introspection: try m["introspection"]?.bool() ?? false)
+                                introspection: introspects)
             client.idpClientIDs = idpClientIDs
             client.authorizationServerClientIDs = asClientIDs
             // A feed client authenticates at /ssf with HTTP Basic (a secret client with

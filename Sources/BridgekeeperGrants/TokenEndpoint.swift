@@ -100,7 +100,7 @@ public struct TokenEndpoint: Sendable {
     /// The client a request claims to be, before authentication, for the per-client limit (which
     /// thereby also slows secret guessing).
     static func claimedClient(form: FormParameters, authorization: String?) -> String? {
-        if let authorization, let basic = try? ClientAuthenticator.basicCredentials(authorization) { return basic.id }
+        if let basic = ClientAuthenticator.claimedClientID(authorization: authorization) { return basic }
         if let id = form.value("client_id") { return id }
         if let assertion = form.value("client_assertion"), let jws = try? UnverifiedJWS(compact: assertion),
            let claims = try? jws.unverifiedClaims() { return claims["sub"]?.stringValue }

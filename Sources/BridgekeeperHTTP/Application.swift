@@ -77,17 +77,17 @@ public struct BridgekeeperRequestContext: RequestContext {
 public func buildRouter(_ services: HTTPServices) -> Router<BridgekeeperRequestContext> {
     let router = Router(context: BridgekeeperRequestContext.self)
     router.post("/token") { request, context in
-        await logRefusals(request, context, services) { await oauthPost(request, context, services) { body, authorization, remote in
+        await logRefusals(request, context, services, basicNamesClient: true) { await oauthPost(request, context, services) { body, authorization, remote in
             await services.tokenEndpoint.handle(body: body, authorization: authorization, remoteAddress: remote)
         } }
     }
     router.post("/introspect") { request, context in
-        await logRefusals(request, context, services) { await oauthPost(request, context, services) { body, authorization, remote in
+        await logRefusals(request, context, services, basicNamesClient: true) { await oauthPost(request, context, services) { body, authorization, remote in
             await services.tokenManagement.introspect(body: body, authorization: authorization, remoteAddress: remote)
         } }
     }
     router.post("/revoke") { request, context in
-        await logRefusals(request, context, services) { await oauthPost(request, context, services) { body, authorization, remote in
+        await logRefusals(request, context, services, basicNamesClient: true) { await oauthPost(request, context, services) { body, authorization, remote in
             await services.tokenManagement.revoke(body: body, authorization: authorization, remoteAddress: remote)
         } }
     }
@@ -152,14 +152,20 @@ public func buildRouter(_ services: HTTPServices) -> Router<BridgekeeperRequestC
 /// the reason code, the client, the route (method and path, never the query), the status and the
 /// peer address. Never a token, assertion, secret or body: only what the audit record holds by
 /// name, made printable (`OAuthError.descriptionSafe`). At the default level (`info`) every
-/// refusal is logged; rate-limit answers (429) are not refusals and are not logged.
-func logRefusals(_ request: Request, _ context: BridgekeeperRequestContext, _ services: HTTPServices,
+/// refusal is logged; rate-limit answers (429) are not refusals and are not logged, and neither are
+/// denials audited inside a request that succeeded (a gateway's rejected SET in a 200 feed poll).
+///
+/// `basicNamesClient`: on the OAuth endpoints a Basic user name is a client id, logged when the
+/// audit record names no client; elsewhere (management API, SCIM) it may be anything, even a token,
+/// and is never read.
+func logRefusals(_ request: Request, _ context: BridgekeeperRequestContext, _ services: HTTPServices, basicNamesClient: Bool = false,
                  _ handle: () async -> Response) async -> Response {
     let tap = DenialTap()
     let answer = await DenialTap.$current.withValue(tap) { await handle() }
-    // The client the audit record names; else the one a Basic header claims (its user name only).
-    let claimed = ClientAuthenticator.claimedClientID(authorization: request.headers[.authorization])
-    for denial in tap.denials {
+    let denials = tap.denials
+    guard !denials.isEmpty, answer.status.code >= 400 else { return answer }
+    let claimed = basicNamesClient ? ClientAuthenticator.claimedClientID(authorization: request.headers[.authorization]) : nil
+    for denial in denials {
         var metadata: Logger.Metadata = [
             "reason": "\(denial.reason.rawValue)",
             "client_id": "\((denial.clientID ?? claimed).map(OAuthError.descriptionSafe) ?? "-")",

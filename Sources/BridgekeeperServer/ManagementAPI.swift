@@ -126,11 +126,10 @@ public struct ManagementAPI: APIEndpoint {
         guard let authorization else {
             throw Refusal(status: 401, code: "", message: "", reason: .managementTokenMissing)
         }
-        let parts = authorization.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else {
+        guard let bearer = BearerToken.from(authorization: authorization) else {
             throw Refusal(status: 400, code: "invalid_request", message: "send the access token as Authorization: Bearer", reason: .managementTokenMissing)
         }
-        guard let state = await tokens.activeState(String(parts[1]).trimmingCharacters(in: .whitespaces)) else {
+        guard let state = await tokens.activeState(bearer) else {
             throw Refusal(status: 401, code: "invalid_token", message: "the access token is not active", reason: .managementTokenInvalid)
         }
         let token = state.token

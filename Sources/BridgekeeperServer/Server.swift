@@ -143,8 +143,11 @@ public final class BridgekeeperServer: Sendable {
             issuer: c.issuer, grantTypes: endpoint.grantTypes,
             signingAlgorithms: ["ES256", "ES384", "ES512", "EdDSA", "RS256", "PS256"], catalog: c.catalog, bridging: bridgeKeys != nil)).serialized()
         let bridge = bridgeKeys.map { ring in
-            (keys: ring, metadata: JSONValue.object(Metadata.bridge(issuer: c.issuer, bridgeIssuer: c.bridgeIssuer,
-                                                                            signingAlgorithms: [c.signingAlgorithm.rawValue])).serialized())
+            // The configured algorithm and those of the bridge keys already published: after the
+            // algorithm changes, ID-JAGs are still signed with the old key until it is rotated.
+            (keys: ring, metadata: JSONValue.object(Metadata.bridge(
+                issuer: c.issuer, bridgeIssuer: c.bridgeIssuer,
+                signingAlgorithms: ring.snapshot.algorithms.union([c.signingAlgorithm]).map(\.rawValue).sorted())).serialized())
         }
         let managementAPI = try? ManagementAPI(configuration: c, store: store, tokens: management, clock: clock, signals: signals)
         var apis: [(prefix: String, endpoint: any APIEndpoint)] = []

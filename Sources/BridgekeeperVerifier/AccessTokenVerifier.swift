@@ -194,11 +194,7 @@ public final class AccessTokenVerifier: Sendable {
 
     /// The token of an `Authorization: Bearer …` header value (RFC 6750 §2.1; the scheme is
     /// case-insensitive), or nil.
-    public static func bearerToken(fromAuthorization header: String?) -> String? {
-        guard let header, header.count > 7, header.prefix(7).lowercased() == "bearer " else { return nil }
-        let token = header.dropFirst(7).drop { $0 == " " }
-        return token.isEmpty ? nil : String(token)
-    }
+    public static func bearerToken(fromAuthorization header: String?) -> String? { BearerToken.from(authorization: header) }
 
     // MARK: Revocation inputs (the broker's feed applies these)
 

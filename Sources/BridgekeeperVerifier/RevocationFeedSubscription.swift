@@ -79,6 +79,8 @@ public actor RevocationFeedSubscription {
     var errors: [String: SETError] = [:]
     /// A round failed since the last success: the cache is cleared before answers resume.
     var missed = false
+    /// The Basic client, made once (nil with a token source, whose token changes).
+    let basicClient: SSFStreamClient?
 
     public init(verifier: AccessTokenVerifier, settings: FeedSubscriptionSettings, fetcher: CurlFetcher = CurlFetcher(),
                 clock: any WallClock = SystemClock()) {
@@ -86,13 +88,15 @@ public actor RevocationFeedSubscription {
         self.settings = settings
         self.fetcher = fetcher
         self.clock = clock
+        basicClient = settings.tokenSource == nil
+            ? SSFStreamClient(fetcher: fetcher, authorization: HTTPRequest.basicAuthorization(clientID: settings.clientID, secret: settings.clientSecret))
+            : nil
     }
 
     /// The stream calls' client, with the current `Authorization`: Basic, or a bearer feed token.
     func streamClient() async throws(SSFPollError) -> SSFStreamClient {
-        guard let source = settings.tokenSource else {
-            return SSFStreamClient(fetcher: fetcher, authorization: HTTPRequest.basicAuthorization(clientID: settings.clientID, secret: settings.clientSecret))
-        }
+        if let basicClient { return basicClient }
+        guard let source = settings.tokenSource else { throw SSFPollError(.transport, "no client credentials") }
         return SSFStreamClient(fetcher: fetcher, token: try await source.token())
     }
 
@@ -120,11 +124,11 @@ public actor RevocationFeedSubscription {
             errors.removeAll()
             return id
         } catch let error as SSFPollError {
-            await settings.tokenSource?.invalidate()
             throw error
         } catch {
-            // A refused token is fetched anew next time.
-            await settings.tokenSource?.invalidate()
+            // The broker refused the call (an expired or revoked feed token): a new token next
+            // time. A transport failure keeps the token, so retries do not mint one each.
+            if let fetch = error as? FetchError, fetch.code == .httpStatus { await settings.tokenSource?.invalidate() }
             throw SSFPollError(.transport, "\(error)")
         }
     }

@@ -43,6 +43,12 @@ struct FeedBearerTests: JWTBearerTesting {
         try await client.execute(uri: "/ssf/streams", method: .get, headers: [.authorization: "Bearer " + token])
     }
 
+    /// Creates a poll stream (RFC 8936 delivery) with `token`: what a refused token must not do.
+    func createStream(_ client: any TestClientProtocol, bearer token: String) async throws -> TestResponse {
+        try await client.execute(uri: "/ssf/streams", method: .post, headers: [.authorization: "Bearer " + token, .contentType: "application/json"],
+                                 body: ByteBuffer(string: #"{"delivery":{"method":"urn:ietf:rfc:8936"},"description":"t"}"#))
+    }
+
     /// A 401 with an RFC 6750 §3 challenge naming invalid_token, audited with `reason`, and no stream.
     func expectBearerRefusal(_ response: TestResponse, reason: String, server: BridgekeeperServer,
                              sourceLocation: SourceLocation = #_sourceLocation) async throws {
@@ -54,6 +60,13 @@ struct FeedBearerTests: JWTBearerTesting {
         let last = try await auditTrail(server).last?.event
         #expect(last?.kind == .denial, sourceLocation: sourceLocation)
         #expect(last?.reason.rawValue == reason, "audited \(last?.reason.rawValue ?? "nothing")", sourceLocation: sourceLocation)
+    }
+
+    /// The same refusal for listing and for creating a stream with `token`, and no stream created.
+    func expectBearerRefused(_ client: any TestClientProtocol, _ token: String, reason: String, server: BridgekeeperServer,
+                             sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        try await expectBearerRefusal(try await streams(client, bearer: token), reason: reason, server: server, sourceLocation: sourceLocation)
+        try await expectBearerRefusal(try await createStream(client, bearer: token), reason: reason, server: server, sourceLocation: sourceLocation)
         #expect(try await server.store.feedStreams(clientID: "feed-gateway").isEmpty, sourceLocation: sourceLocation)
     }
 
@@ -107,7 +120,7 @@ struct FeedBearerTests: JWTBearerTesting {
         try await withServer(deployment, clock: clock) { client, server in
             let token = try #require(try expectIssued(try await feedToken(client), scope: "revocation_feed")["access_token"]?.stringValue)
             clock.advance(301)
-            try await expectBearerRefusal(try await streams(client, bearer: token), reason: "feed_token_invalid", server: server)
+            try await expectBearerRefused(client, token, reason: "feed_token_invalid", server: server)
         }
     }
 
@@ -119,8 +132,8 @@ struct FeedBearerTests: JWTBearerTesting {
             let token = try #require(try expectIssued(try await feedToken(client), scope: "revocation_feed")["access_token"]?.stringValue)
             let revoked = try await client.post("/revoke", [("token", token)], authorization: basic("feed-gateway", Self.secret))
             #expect(revoked.status == .ok)
-            try await expectBearerRefusal(try await streams(client, bearer: token), reason: "feed_token_invalid", server: server)
-            try await expectBearerRefusal(try await streams(client, bearer: "not-a-token"), reason: "feed_token_invalid", server: server)
+            try await expectBearerRefused(client, token, reason: "feed_token_invalid", server: server)
+            try await expectBearerRefused(client, "not-a-token", reason: "feed_token_invalid", server: server)
         }
     }
 
@@ -130,11 +143,11 @@ struct FeedBearerTests: JWTBearerTesting {
         let clock = TestClock(jwtBearerStart)
         try await withServer(deployment, clock: clock) { client, server in
             let token = try await W.issue(client, deployment, clock)
-            try await expectBearerRefusal(try await streams(client, bearer: token), reason: "feed_token_wrong_audience", server: server)
+            try await expectBearerRefused(client, token, reason: "feed_token_wrong_audience", server: server)
         }
     }
 
-    @Test("a feed token reaches no MCP server: refused by the management API, inactive at introspection")
+    @Test("a feed token reaches no MCP server: refused by the management API, inactive at introspection, refused on audience by a gateway verifying offline")
     func feedTokenReachesNothingElse() async throws {
         let deployment = try Self.deployment()
         let clock = TestClock(jwtBearerStart)
@@ -145,6 +158,18 @@ struct FeedBearerTests: JWTBearerTesting {
             #expect(try await auditTrail(server).last?.event.reason.rawValue == "management_token_wrong_audience")
             let introspected = try await W.introspect(client, token)
             #expect(introspected.json?["active"] == .bool(false), "\(introspected.text)")
+            // A gateway verifying offline (the broker's keys, the server's resource as audience),
+            // as BridgekeeperVerifier does, refuses it on audience although its signature verifies.
+            let keys = try JWKSet(json: try await client.execute(uri: "/jwks.json", method: .get).text)
+            let signatures = JWSVerifier(keys: keys, algorithms: JWSAlgorithm.asymmetric)
+            let github = JWTVerifier(kind: .accessToken, signatures: signatures,
+                                     rules: ClaimRules(issuer: TestDeployment.issuer, audience: TestDeployment.githubResource))
+            #expect(throws: JOSEError(.wrongAudience, "aud does not match the expected audience exactly")) {
+                _ = try github.verify(token, now: clock.now())
+            }
+            let feed = JWTVerifier(kind: .accessToken, signatures: signatures,
+                                   rules: ClaimRules(issuer: TestDeployment.issuer, audience: Self.feedResource))
+            #expect(throws: Never.self) { _ = try feed.verify(token, now: clock.now()) }
         }
     }
 }

@@ -120,6 +120,24 @@ struct RefusalLogTests: JWTBearerTesting {
         }
     }
 
+    @Test("outside the OAuth endpoints a Basic user name is never logged as a client id: it may be a token")
+    func basicUserNameElsewhere() async throws {
+        let deployment = try TestDeployment()
+        let clock = TestClock(jwtBearerStart)
+        let log = CapturedLog()
+        try await withServer(deployment, clock: clock, logger: log.logger()) { client, _ in
+            let start = log.all.count
+            let secret = "ghp_0123456789abcdefTOKENinUSERNAME"
+            let basic = "Basic " + Data("\(secret):x-oauth-basic".utf8).base64EncodedString()
+            let response = try await client.execute(uri: "/admin/v1/agents", method: .get, headers: [.authorization: basic])
+            #expect(response.status == .badRequest, "\(response.text)")
+            let lines = visible(log, from: start)
+            #expect(lines.count == 1, "\(lines.map(\.text))")
+            #expect(lines.first?.metadata["client_id"] == "-")
+            #expect(log.all.allSatisfy { !$0.text.contains(secret) })
+        }
+    }
+
     @Test("a successful request logs no refusal")
     func successIsNotARefusal() async throws {
         let deployment = try TestDeployment()

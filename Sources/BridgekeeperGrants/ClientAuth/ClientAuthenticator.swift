@@ -84,14 +84,14 @@ public struct ClientAuthenticator: Sendable {
         throw OAuthError(.invalidClient, "client authentication is required", reason: .clientAuthenticationMissing)
     }
 
-    /// `Basic base64(urlencode(id):urlencode(secret))` (RFC 6749 §2.3.1, RFC 7617).
     /// The client id an `Authorization: Basic` header claims (its user name), unverified and
-    /// without the secret: for logging a refusal before the client is known.
+    /// without the secret: for the per-client limit and for logging a refusal before the client is known.
     public static func claimedClientID(authorization: String?) -> String? {
         guard let authorization, let credentials = try? basicCredentials(authorization) else { return nil }
         return credentials.id
     }
 
+    /// `Basic base64(urlencode(id):urlencode(secret))` (RFC 6749 §2.3.1, RFC 7617).
     static func basicCredentials(_ header: String) throws(OAuthError) -> (id: String, secret: String)? {
         let bytes = Array(header.utf8)
         guard bytes.count > 6, bytes.prefix(6).map({ $0 | 0x20 }) == Array("basic ".utf8) else {

@@ -121,9 +121,8 @@ public struct FeedTransmitter: APIEndpoint {
 
     /// HTTP Basic client authentication or a feed token, and the client's right to the feed.
     func authenticate(_ request: APIRequest, draft: inout AuditDraft) async throws(FeedRefusal) -> String {
-        if let authorization = request.authorization, authorization.utf8.count > 7,
-           authorization.prefix(7).lowercased() == "bearer " {
-            return try await authenticate(bearer: String(authorization.dropFirst(7)), draft: &draft)
+        if let token = BearerToken.from(authorization: request.authorization) {
+            return try await authenticate(bearer: token, draft: &draft)
         }
         do throws(OAuthError) {
             let client = try await clients.authenticate(authorization: request.authorization, form: FormParameters(pairs: []))
@@ -142,7 +141,6 @@ public struct FeedTransmitter: APIEndpoint {
     /// `revocation_feed`, issued to a client that may still read the feed. Any failure is 401
     /// `invalid_token` with a Bearer challenge (RFC 6750 §3.1), audited.
     func authenticate(bearer token: String, draft: inout AuditDraft) async throws(FeedRefusal) -> String {
-        let token = token.trimmingCharacters(in: .whitespaces)
         guard let tokens, let state = await tokens.activeState(token) else {
             throw FeedRefusal.bearer("the token is not an active access token of this broker", reason: .feedTokenInvalid)
         }

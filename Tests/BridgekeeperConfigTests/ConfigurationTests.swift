@@ -855,6 +855,67 @@ struct ConfigurationErrorTests {
         expectRefused(file, path: "policy[0]", because: "needs groups and/or roles")
     }
 
+    /// Two IdPs, one of them trusting two tenants (issue 18: groups belong to an IdP and tenant).
+    static let twoIdPs = """
+        idps:
+          - name: corp
+            issuer: https://idp.example.com
+            jwks_uri: https://idp.example.com/oauth2/v1/keys
+          - name: partners
+            issuer: https://partners.example.com
+            jwks_uri: https://partners.example.com/keys
+            tenant: { claim: tid, allowed: [t1, t2] }
+        """
+
+    static func groupRule(_ extra: String) -> String {
+        """
+        policy:
+          - id: eng
+            effect: allow
+            groups: [engineering]
+        \(extra)
+            servers: [github]
+            categories: [read]
+        """
+    }
+
+    @Test("a group or role rule must say which IdP (and, for a multi-tenant one, which tenants) its names belong to", arguments: [
+        ("", "policy[0]", "not the IdP they belong to"),
+        ("    idp: partners", "policy[0]", "trusts 2 tenants"),
+        ("    idp: nowhere", "policy[0].idp", "no IdP named nowhere"),
+        ("    idp: partners\n    tenants: [t3]", "policy[0].tenants[0]", "does not trust tenant t3"),
+        ("    tenants: [t1]", "policy[0].tenants", "needs idp"),
+        ("    idp: corp\n    tenants: [\"*\"]", "policy[0].tenants", "has no tenants"),
+        ("    idp: []", "policy[0].idp", "must name an IdP"),
+    ])
+    func ambiguousRule(_ extra: String, _ path: String, _ why: String) {
+        var file = ConfigFile()
+        file.idps = Self.twoIdPs
+        file.policy = Self.groupRule(extra)
+        expectRefused(file, path: path, because: why)
+    }
+
+    @Test("a rule's idp and tenants resolve to the IdP's exact issuers and the named tenants; one IdP of one tenant may leave them out")
+    func ruleSource() throws {
+        var file = ConfigFile()
+        file.idps = Self.twoIdPs
+        file.policy = Self.groupRule("    idp: [corp, partners]\n    tenants: [t2]")
+        let both = try #require(try file.parse().policy.rules.first?.source)
+        #expect(both.issuers == ["https://idp.example.com", "https://partners.example.com"] && both.tenants == ["t2"])
+        file.policy = Self.groupRule("    idp: partners\n    tenants: [\"*\"]")
+        let all = try #require(try file.parse().policy.rules.first?.source)
+        #expect(all.issuers == ["https://partners.example.com"] && all.tenants == nil)
+        file.policy = Self.groupRule("    idp: corp")
+        #expect(try file.parse().policy.rules.first?.source?.issuers == ["https://idp.example.com"])
+        // An everyone rule may leave them out: it then matches people of every trusted IdP.
+        file.policy = "policy:\n  - { id: all, effect: allow, everyone: true, servers: [github], categories: [read] }"
+        #expect(try file.parse().policy.rules.first?.source == nil)
+        // With the single default IdP, a group rule defaults to it.
+        var single = ConfigFile()
+        single.policy = Self.groupRule("")
+        #expect(try single.parse().policy.rules.first?.source == AttributeSource(idp: "corp", issuers: ["https://idp.example.com"]))
+    }
+
     @Test("an allow rule that names neither categories nor tools is refused")
     func allowWithoutGrant() {
         var file = ConfigFile()

@@ -60,33 +60,29 @@ extension SQLiteStore {
     }
 
     public func scimMemberships(of userIDs: [String], connection: String) async throws -> [String: [String]] {
-        var result: [String: [String]] = [:]
-        for chunk in Self.chunks(userIDs, Self.idsPerQuery) {
-            let rows = try await read("""
-                SELECT user_id, group_id FROM scim_members WHERE connection = ? AND user_id IN (\(Self.placeholders(chunk.count)))
-                ORDER BY user_id, group_id
-                """, [.text(connection)] + chunk.map(SQLiteData.text))
-            for row in rows {
-                guard let user = row.column("user_id")?.string, let group = row.column("group_id")?.string else { continue }
-                result[user, default: []].append(group)
-            }
-        }
-        return result
+        try await memberPairs(connection: connection, by: .user, ids: userIDs)
     }
 
     /// The members of each of `groups`, one query per 5,000 groups.
     func groupMembers(connection: String, groups: [String]) async throws -> [String: [String]] {
+        try await memberPairs(connection: connection, by: .group, ids: groups)
+    }
+
+    /// The `scim_members` rows whose `side` column is one of `ids`, as each id's partners (the
+    /// other column) in ascending byte order: one query per 5,000 ids. A row missing either id is
+    /// a `CorruptRow`, never skipped.
+    func memberPairs(connection: String, by side: SCIMResource.Kind, ids: [String]) async throws -> [String: [String]] {
+        let (key, partner) = side == .group ? ("group_id", "user_id") : ("user_id", "group_id")
         var result: [String: [String]] = [:]
-        for chunk in Self.chunks(groups, Self.idsPerQuery) {
+        for chunk in Self.chunks(ids, Self.idsPerQuery) {
             let rows = try await read("""
-                SELECT group_id, user_id FROM scim_members WHERE connection = ? AND group_id IN (\(Self.placeholders(chunk.count)))
-                ORDER BY group_id, user_id
+                SELECT \(key), \(partner) FROM scim_members WHERE connection = ? AND \(key) IN (\(Self.placeholders(chunk.count)))
+                ORDER BY \(key), \(partner)
                 """, [.text(connection)] + chunk.map(SQLiteData.text))
             for row in rows {
-                guard let group = row.column("group_id")?.string, let user = row.column("user_id")?.string else {
-                    throw CorruptRow(table: "scim_members", column: "user_id")
-                }
-                result[group, default: []].append(user)
+                guard let id = row.column(key)?.string else { throw CorruptRow(table: "scim_members", column: key) }
+                guard let other = row.column(partner)?.string else { throw CorruptRow(table: "scim_members", column: partner) }
+                result[id, default: []].append(other)
             }
         }
         return result

@@ -166,7 +166,7 @@ struct SCIMServiceTests {
         #expect(await f.memory.scimResource(.group, connection: Self.connection, id: id)?.members.contains("one-too-many") == false)
     }
 
-    @Test("adding 300 members raises one signal each and reads the store a fixed number of times; so do rendering the group, a user and a page of users")
+    @Test("adding 300 members raises one signal each (all counted, each member's groups recorded) and reads the store a fixed number of times; so do rendering the group, a user and a page of users")
     func batchedReads() async throws {
         let f = try await Fixture()
         let ids = try await f.users(300)
@@ -174,6 +174,7 @@ struct SCIMServiceTests {
         let id = try #require(try json(created)["id"]?.stringValue)
         _ = await f.call("POST", "Groups", body: #"{"displayName":"other","members":\#(Self.members(ids.prefix(10)))}"#)
 
+        let before = try await f.memory.lastAuditRecord()?.sequence ?? 0
         f.store.reads.withLock { $0 = 0 }
         let added = await f.call("PATCH", "Groups/\(id)", body: Self.add(ids))
         #expect(added.status == 200)
@@ -183,11 +184,16 @@ struct SCIMServiceTests {
         let rendered = try json(added)["members"]?.arrayValue ?? []
         #expect(rendered.count == 300)
         #expect(rendered.first?.objectValue?["display"] == "u-00000@example.com")
+        // One signal received per member, each for a different member, all of them.
+        let received = await f.memory.auditRecords(afterSequence: before, limit: 10_000).filter { $0.event.reason == .signalReceived }
+        #expect(received.count == 300)
+        #expect(Set(received.compactMap(\.event.subject)) == Set(ids.map { "ext-\($0)" }))
         // Every member's groups were recomputed and recorded: the first ten are in both groups.
-        let first = SubjectKey(issuer: "https://idp.example", subject: "ext-u-00000")
-        #expect(try await f.memory.attributes(of: first)?.attributes.groups == ["everyone", "other"])
-        let last = SubjectKey(issuer: "https://idp.example", subject: "ext-u-00299")
-        #expect(try await f.memory.attributes(of: last)?.attributes.groups == ["everyone"])
+        for (index, member) in ids.enumerated() {
+            let subject = SubjectKey(issuer: "https://idp.example", subject: "ext-\(member)")
+            let groups = try await f.memory.attributes(of: subject)?.attributes.groups
+            #expect(groups == (index < 10 ? ["everyone", "other"] : ["everyone"]), "\(member)")
+        }
 
         f.store.reads.withLock { $0 = 0 }
         #expect(await f.call("GET", "Groups/\(id)").status == 200)

@@ -103,6 +103,19 @@ struct SCIMStoreTests {
         #expect(group.attributes == #"{"displayName":"Everyone"}"#)
         #expect(group.version == 3)
         #expect(try await store.scimGroups(containing: "u-02999", connection: "okta").map(\.id) == ["g-1"])
+        // members_json is gone from the schema, and the schema-9 code writes to the migrated table
+        // (with members_json still there, NOT NULL and no default, its INSERT would fail).
+        try await store.execute("SELECT attributes FROM scim_resources")
+        await #expect(throws: (any Error).self, "no such column: members_json") {
+            try await store.execute("SELECT members_json FROM scim_resources")
+        }
+        let renamed = SCIMResource(kind: .group, connection: "okta", id: "g-1", name: "All", externalID: nil, active: true, email: nil, subject: nil,
+                                   members: Array(ids.dropFirst()), attributes: #"{"displayName":"All"}"#, created: group.created,
+                                   lastModified: group.lastModified, version: 4)
+        #expect(try await store.writeSCIM(renamed, create: false, signals: []) == .written)
+        #expect(try await store.writeSCIM(Self.group("g-2", name: "new", members: ["u-00001"]), create: true, signals: []) == .written)
+        #expect(try await store.scimResource(.group, connection: "okta", id: "g-1") == renamed)
+        #expect(try await store.scimGroups(containing: "u-00001", connection: "okta").map(\.id) == ["g-1", "g-2"])
         await store.close()
     }
 }

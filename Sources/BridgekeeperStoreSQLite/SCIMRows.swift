@@ -170,29 +170,30 @@ extension SQLiteStore {
     static func placeholders(_ count: Int) -> String { Array(repeating: "?", count: count).joined(separator: ", ") }
 
     static func scimSummary(_ row: SQLiteRow) throws -> SCIMSummary {
-        func optional(_ column: String) -> String? { row.column(column).flatMap { $0.isNull ? nil : $0.string } }
-        guard let kind = optional("kind").flatMap(SCIMResource.Kind.init(rawValue:)), let id = optional("id"), let name = optional("name") else {
-            throw CorruptRow(table: "scim_resources", column: "kind")
-        }
-        let subject = optional("subject").flatMap { sub in optional("issuer").map { SubjectKey(issuer: $0, tenant: optional("tenant"), subject: sub) } }
-        return SCIMSummary(kind: kind, id: id, name: name, externalID: optional("external_id"), subject: subject)
-    }
-
-    static func scimResource(_ row: SQLiteRow, members: [String]) throws -> SCIMResource {
         func text(_ column: String) throws -> String {
             guard let value = row.column(column)?.string else { throw CorruptRow(table: "scim_resources", column: column) }
             return value
         }
         func optional(_ column: String) -> String? { row.column(column).flatMap { $0.isNull ? nil : $0.string } }
+        guard let kind = SCIMResource.Kind(rawValue: try text("kind")) else { throw CorruptRow(table: "scim_resources", column: "kind") }
+        let subject = optional("subject").flatMap { sub in optional("issuer").map { SubjectKey(issuer: $0, tenant: optional("tenant"), subject: sub) } }
+        return SCIMSummary(kind: kind, id: try text("id"), name: try text("name"), externalID: optional("external_id"), subject: subject)
+    }
+
+    /// A whole row: its summary (`scimSummary`) and the rest of the columns.
+    static func scimResource(_ row: SQLiteRow, members: [String]) throws -> SCIMResource {
+        let summary = try scimSummary(row)
+        func text(_ column: String) throws -> String {
+            guard let value = row.column(column)?.string else { throw CorruptRow(table: "scim_resources", column: column) }
+            return value
+        }
         func integer(_ column: String) throws -> Int {
             guard let value = row.column(column)?.integer else { throw CorruptRow(table: "scim_resources", column: column) }
             return value
         }
-        guard let kind = SCIMResource.Kind(rawValue: try text("kind")) else { throw CorruptRow(table: "scim_resources", column: "kind") }
-        let subject = optional("subject").flatMap { sub in optional("issuer").map { SubjectKey(issuer: $0, tenant: optional("tenant"), subject: sub) } }
-        return SCIMResource(kind: kind, connection: try text("connection"), id: try text("id"), name: try text("name"), externalID: optional("external_id"),
-                            active: try integer("active") == 1, email: optional("email"), subject: subject,
-                            members: members, attributes: try text("attributes"),
+        return SCIMResource(kind: summary.kind, connection: try text("connection"), id: summary.id, name: summary.name, externalID: summary.externalID,
+                            active: try integer("active") == 1, email: row.column("email").flatMap { $0.isNull ? nil : $0.string },
+                            subject: summary.subject, members: members, attributes: try text("attributes"),
                             created: Date(timeIntervalSince1970: Double(try integer("created"))),
                             lastModified: Date(timeIntervalSince1970: Double(try integer("last_modified"))), version: try integer("version"))
     }

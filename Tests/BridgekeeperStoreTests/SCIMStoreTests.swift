@@ -94,6 +94,13 @@ struct SCIMStoreTests {
                     '\(array)', '{"displayName":"Everyone","members":\(objects)}', 1800000000, 1800000000, 3)
             """)
         try await old.execute("INSERT INTO scim_members (connection, group_id, user_id) VALUES ('okta', 'g-1', 'u-00001')")
+        // Schema 8 kept the client's spelling of the key: every case of `members` goes.
+        try await old.execute("""
+            INSERT INTO scim_resources (kind, connection, id, name, name_lower, external_id, active, email, issuer, tenant, subject,
+                                        members_json, attributes, created, last_modified, version)
+            VALUES ('Group', 'okta', 'g-3', 'Spelt', 'spelt', NULL, 1, NULL, NULL, NULL, NULL,
+                    '["u-00002"]', '{"Members":[{"value":"u-00002"}],"displayName":"Spelt","MEMBERS":[],"note":"members"}', 1800000001, 1800000001, 1)
+            """)
         await old.close()
 
         let store = try await SQLiteStore.open(path: path)
@@ -102,6 +109,9 @@ struct SCIMStoreTests {
         #expect(group.members == ids)
         #expect(group.attributes == #"{"displayName":"Everyone"}"#)
         #expect(group.version == 3)
+        let spelt = try #require(try await store.scimResource(.group, connection: "okta", id: "g-3"))
+        #expect(spelt.attributes == #"{"displayName":"Spelt","note":"members"}"#)
+        #expect(spelt.members == ["u-00002"])
         #expect(try await store.scimGroups(containing: "u-02999", connection: "okta").map(\.id) == ["g-1"])
         // members_json is gone from the schema, and the schema-9 code writes to the migrated table
         // (with members_json still there, NOT NULL and no default, its INSERT would fail).

@@ -434,7 +434,7 @@ public struct SCIMService: APIEndpoint {
         case .group:
             let renamed = previous.map { $0.name != resource.name || $0.externalID != resource.externalID } ?? false
             return try await groupSignals(group: resource.id, oldMembers: previous?.members ?? [], newMembers: resource.members, renamed: renamed,
-                                          newName: groupName(resource, connection), connection: connection)
+                                          newName: groupName(SCIMSummary(resource), connection), connection: connection)
         }
     }
 
@@ -445,7 +445,8 @@ public struct SCIMService: APIEndpoint {
         let before = Set(oldMembers), after = Set(newMembers)
         let affected = (renamed ? before.union(after) : before.symmetricDifference(after)).sorted()
         guard !affected.isEmpty else { return [] }
-        let users = try await store.scimSummaries(.user, connection: connection.name, ids: affected).filter { $0.subject != nil }
+        let users = try await store.scimSummaries(.user, connection: connection.name, ids: affected)
+            .compactMap { user in user.subject.map { (id: user.id, subject: $0) } }
         guard !users.isEmpty else { return [] }
         let memberships = try await store.scimMemberships(of: users.map(\.id), connection: connection.name)
         let otherGroups = Set(memberships.values.joined()).subtracting([group])
@@ -454,18 +455,13 @@ public struct SCIMService: APIEndpoint {
             names[summary.id] = groupName(summary, connection)
         }
         var raised: [InboundSignal] = []
-        for user in users.sorted(by: { $0.id < $1.id }) {
-            guard let subject = user.subject else { continue }
-            var groups = (memberships[user.id] ?? []).filter { $0 != group }.compactMap { names[$0] }
-            if after.contains(user.id), let newName { groups.append(newName) }
+        for (id, subject) in users.sorted(by: { $0.id < $1.id }) {
+            var groups = (memberships[id] ?? []).filter { $0 != group }.compactMap { names[$0] }
+            if after.contains(id), let newName { groups.append(newName) }
             raised.append(signal(connection, event: "scim:group-membership", subject: subject,
                                  action: .attributes(groups: Array(Set(groups)).sorted(), roles: nil)))
         }
         return raised
-    }
-
-    func groupName(_ group: SCIMResource, _ connection: SCIMConnection) -> String? {
-        groupName(SCIMSummary(group), connection)
     }
 
     func groupName(_ group: SCIMSummary, _ connection: SCIMConnection) -> String? {
@@ -515,8 +511,6 @@ public struct SCIMService: APIEndpoint {
                 }
                 members.append(member)
             }
-            // Unique and ordered as stores keep them (a set, not a pairwise scan of thousands).
-            members = SCIMResource.normalisedMembers(members)
         }
         var email: String? = nil
         if kind == .user, case .array(let emails)? = body[member: "emails"] {
@@ -536,21 +530,22 @@ public struct SCIMService: APIEndpoint {
                             lastModified: clock.now(), version: version)
     }
 
-    /// The attributes a PATCH works on: the stored ones plus a Group's `members`.
+    /// The attributes a PATCH works on: the stored ones plus a Group's `members` (which the stored
+    /// ones never hold).
     static func patchable(_ resource: SCIMResource) throws -> JSONObject {
         var object = try storedAttributes(resource)
         if resource.kind == .group {
-            object[object.key(matching: "members") ?? "members"] = .array(resource.members.map { .object(JSONObject(["value": .string($0)])) })
+            object["members"] = .array(resource.members.map { .object(JSONObject(["value": .string($0)])) })
         }
         return object
     }
 
-    /// The attributes as stored (a legacy copy of a Group's members left out).
+    /// The attributes as stored. A Group's never hold its members: `build` keeps them apart and
+    /// SQLite migration 9 removed the copies schema 8 had written.
     static func storedAttributes(_ resource: SCIMResource) throws -> JSONObject {
-        guard case .object(var object) = try JSONValue.parse(resource.attributes, limits: JSONLimits(maxBytes: maxBodyBytes, maxDepth: 20)) else {
+        guard case .object(let object) = try JSONValue.parse(resource.attributes, limits: JSONLimits(maxBytes: maxBodyBytes, maxDepth: 20)) else {
             return JSONObject()
         }
-        if resource.kind == .group, let key = object.key(matching: "members") { object[key] = nil }
         return object
     }
 
@@ -567,9 +562,11 @@ public struct SCIMService: APIEndpoint {
         if !users.isEmpty {
             let memberships = try await store.scimMemberships(of: users, connection: connection)
             let groups = try await store.scimSummaries(.group, connection: connection, ids: Set(memberships.values.joined()).sorted())
-            for user in users {
-                let ids = Set(memberships[user] ?? [])
-                groupsOfUser[user] = groups.filter { ids.contains($0.id) }
+            // Each user's groups in the store's order (by creation), by position rather than a
+            // scan of every group per user.
+            let position = Dictionary(groups.enumerated().map { ($1.id, $0) }, uniquingKeysWith: { first, _ in first })
+            for (user, ids) in memberships {
+                groupsOfUser[user] = ids.compactMap { position[$0] }.sorted().map { groups[$0] }
             }
         }
         var userNames: [String: String] = [:]

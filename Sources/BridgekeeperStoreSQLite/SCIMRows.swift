@@ -6,7 +6,8 @@ internal import SQLiteNIO
 /// SCIM resources on SQLite (issue 6): each write with the signals it raises, in one transaction.
 ///
 /// A group's members are rows of `scim_members` (schema 9), never one document: a write inserts and
-/// deletes only the members that changed, 500 rows a statement; reads ask for the members of every
+/// deletes only the members that changed from the resource it replaces (`memberChanges`), 500 rows
+/// a statement, without reading the group's rows; reads ask for the members of every
 /// group on a page in one query, and look-ups by many ids go 5,000 ids a query.
 extension SQLiteStore {
     /// Most ids bound in one `IN (…)` look-up.
@@ -88,8 +89,9 @@ extension SQLiteStore {
         return result
     }
 
-    public func writeSCIM(_ resource: SCIMResource, create: Bool, signals: [InboundSignal]) async throws -> SCIMWriteOutcome {
-        try await auditedMany { db in
+    public func writeSCIM(_ resource: SCIMResource, replacing previous: SCIMResource?, signals: [InboundSignal]) async throws -> SCIMWriteOutcome {
+        let create = previous == nil
+        return try await auditedMany { db in
             let taken = try await db.query("SELECT id FROM scim_resources WHERE kind = ? AND connection = ? AND name_lower = ? AND id != ?",
                                            [.text(resource.kind.rawValue), .text(resource.connection), .text(resource.name.lowercased()), .text(resource.id)])
             if !taken.isEmpty { return (SCIMWriteOutcome.nameTaken, []) }
@@ -115,34 +117,30 @@ extension SQLiteStore {
                     """, Array(binds[3...11]) + [binds[13], binds[14], binds[0], binds[1], binds[2]])
                 if updated.isEmpty { return (SCIMWriteOutcome.notFound, []) }
             }
-            if resource.kind == .group { try await Self.writeMembers(of: resource, db) }
+            if resource.kind == .group { try await Self.writeMembers(of: resource, previous: previous?.members ?? [], db) }
             for signal in signals { try await Self.insert(signal, db) }
             return (SCIMWriteOutcome.written, signals.map(\.receivedEvent))
         }
     }
 
-    /// Brings the group's member rows to `resource.members`, touching only the ones that changed.
-    static func writeMembers(of resource: SCIMResource, _ db: SQLiteConnection) async throws {
+    /// Moves the group's member rows from `previous` to `resource.members`: deletes exactly the
+    /// removed, inserts the added (OR IGNORE: a row already there is the member wanted).
+    static func writeMembers(of resource: SCIMResource, previous: [String], _ db: SQLiteConnection) async throws {
         let key: [SQLiteData] = [.text(resource.connection), .text(resource.id)]
-        let stored = try await db.query("SELECT user_id FROM scim_members WHERE connection = ? AND group_id = ?", key)
-            .compactMap { $0.column("user_id")?.string }
-        let storedBytes = Set(stored.map { Array($0.utf8) })
-        let wantedBytes = Set(resource.members.map { Array($0.utf8) })
-        let removed = stored.filter { !wantedBytes.contains(Array($0.utf8)) }
-        let added = resource.members.filter { !storedBytes.contains(Array($0.utf8)) }
+        let (added, removed) = SCIMResource.memberChanges(from: previous, to: resource.members)
         for chunk in chunks(removed, membersPerStatement) {
             _ = try await db.query("DELETE FROM scim_members WHERE connection = ? AND group_id = ? AND user_id IN (\(placeholders(chunk.count)))",
                                    key + chunk.map(SQLiteData.text))
         }
         for chunk in chunks(added, membersPerStatement) {
             let rows = Array(repeating: "(?, ?, ?)", count: chunk.count).joined(separator: ", ")
-            _ = try await db.query("INSERT INTO scim_members (connection, group_id, user_id) VALUES \(rows)",
+            _ = try await db.query("INSERT OR IGNORE INTO scim_members (connection, group_id, user_id) VALUES \(rows)",
                                    chunk.flatMap { key + [.text($0)] })
         }
     }
 
     public func deleteSCIM(_ kind: SCIMResource.Kind, connection: String, id: String, signals: [InboundSignal]) async throws -> SCIMWriteOutcome {
-        try await auditedMany { db in
+        return try await auditedMany { db in
             let deleted = try await db.query("DELETE FROM scim_resources WHERE kind = ? AND connection = ? AND id = ? RETURNING id",
                                              [.text(kind.rawValue), .text(connection), .text(id)])
             if deleted.isEmpty { return (SCIMWriteOutcome.notFound, []) }

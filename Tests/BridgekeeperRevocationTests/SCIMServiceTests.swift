@@ -47,8 +47,8 @@ struct SCIMServiceTests {
             count()
             return await inner.scimMemberships(of: userIDs, connection: connection)
         }
-        func writeSCIM(_ resource: SCIMResource, create: Bool, signals: [InboundSignal]) async throws -> SCIMWriteOutcome {
-            await inner.writeSCIM(resource, create: create, signals: signals)
+        func writeSCIM(_ resource: SCIMResource, replacing previous: SCIMResource?, signals: [InboundSignal]) async throws -> SCIMWriteOutcome {
+            await inner.writeSCIM(resource, replacing: previous, signals: signals)
         }
         func deleteSCIM(_ kind: SCIMResource.Kind, connection: String, id: String, signals: [InboundSignal]) async throws -> SCIMWriteOutcome {
             await inner.deleteSCIM(kind, connection: connection, id: id, signals: signals)
@@ -99,7 +99,7 @@ struct SCIMServiceTests {
                                         active: true, email: nil, subject: SubjectKey(issuer: "https://idp.example", subject: "ext-\(id)"), members: [],
                                         attributes: #"{"userName":"\#(id)@example.com"}"#, created: SCIMServiceTests.now,
                                         lastModified: SCIMServiceTests.now, version: 1)
-                _ = await memory.writeSCIM(user, create: true, signals: [])
+                _ = await memory.writeSCIM(user, replacing: nil, signals: [])
                 ids.append(id)
             }
             return ids

@@ -30,8 +30,8 @@ struct SCIMStoreTests {
     func largeGroup(_ kind: StoreKind) async throws {
         try await kind.withStore { store async throws in
             let group = Self.group("g-1", name: "everyone", members: Self.many)
-            #expect(try await store.writeSCIM(group, create: true, signals: []) == .written)
-            #expect(try await store.writeSCIM(Self.group("g-2", name: "small", members: ["u-00007"]), create: true, signals: []) == .written)
+            #expect(try await store.writeSCIM(group, replacing: nil, signals: []) == .written)
+            #expect(try await store.writeSCIM(Self.group("g-2", name: "small", members: ["u-00007"]), replacing: nil, signals: []) == .written)
 
             let read = try #require(try await store.scimResource(.group, connection: Self.connection, id: "g-1"))
             #expect(read.members.count == 20_000)
@@ -53,7 +53,7 @@ struct SCIMStoreTests {
 
             // One member out, one in.
             let patched = Self.group("g-1", name: "everyone", members: Array(Self.many.dropFirst()) + ["u-20000"], version: 2)
-            #expect(try await store.writeSCIM(patched, create: false, signals: []) == .written)
+            #expect(try await store.writeSCIM(patched, replacing: group, signals: []) == .written)
             let after = try #require(try await store.scimResource(.group, connection: Self.connection, id: "g-1"))
             #expect(after.members.count == 20_000)
             #expect(after.members.first == "u-00001")
@@ -63,7 +63,7 @@ struct SCIMStoreTests {
             #expect(try await store.scimGroups(containing: "u-20000", connection: Self.connection).map(\.id) == ["g-1"])
 
             // A user deleted leaves every group.
-            #expect(try await store.writeSCIM(Self.user("u-00007"), create: true, signals: []) == .written)
+            #expect(try await store.writeSCIM(Self.user("u-00007"), replacing: nil, signals: []) == .written)
             #expect(try await store.deleteSCIM(.user, connection: Self.connection, id: "u-00007", signals: []) == .written)
             #expect(try await store.scimGroups(containing: "u-00007", connection: Self.connection).isEmpty)
             #expect(try await store.scimResource(.group, connection: Self.connection, id: "g-2")?.members == [])
@@ -73,6 +73,20 @@ struct SCIMStoreTests {
             #expect(try await store.deleteSCIM(.group, connection: Self.connection, id: "g-1", signals: []) == .written)
             #expect(try await store.scimGroups(containing: "u-12345", connection: Self.connection).isEmpty)
         }
+    }
+
+    @Test("memberChanges merges two normalised member lists by their bytes: canonically equivalent ids are different members")
+    func memberChanges() {
+        let nfc = "caf\u{E9}", nfd = "cafe\u{301}"
+        let old = SCIMResource.normalisedMembers(["a", "b", nfc, "d"])
+        let new = SCIMResource.normalisedMembers(["b", nfd, "d", "e", "f"])
+        let (added, removed) = SCIMResource.memberChanges(from: old, to: new)
+        #expect(added.map { Array($0.utf8) } == [Array(nfd.utf8), Array("e".utf8), Array("f".utf8)])
+        #expect(removed.map { Array($0.utf8) } == [Array("a".utf8), Array(nfc.utf8)])
+        #expect(SCIMResource.memberChanges(from: [], to: new).added == new)
+        #expect(SCIMResource.memberChanges(from: old, to: []).removed == old)
+        let same = SCIMResource.memberChanges(from: Self.many, to: Self.many)
+        #expect(same.added.isEmpty && same.removed.isEmpty)
     }
 
     @Test("migration 9 carries members that schema 8 kept as JSON (members_json and a copy in attributes, 3,000 of them: past the parser's 64 KiB) into rows, and drops both documents")
@@ -122,8 +136,8 @@ struct SCIMStoreTests {
         let renamed = SCIMResource(kind: .group, connection: "okta", id: "g-1", name: "All", externalID: nil, active: true, email: nil, subject: nil,
                                    members: Array(ids.dropFirst()), attributes: #"{"displayName":"All"}"#, created: group.created,
                                    lastModified: group.lastModified, version: 4)
-        #expect(try await store.writeSCIM(renamed, create: false, signals: []) == .written)
-        #expect(try await store.writeSCIM(Self.group("g-2", name: "new", members: ["u-00001"]), create: true, signals: []) == .written)
+        #expect(try await store.writeSCIM(renamed, replacing: group, signals: []) == .written)
+        #expect(try await store.writeSCIM(Self.group("g-2", name: "new", members: ["u-00001"]), replacing: nil, signals: []) == .written)
         #expect(try await store.scimResource(.group, connection: "okta", id: "g-1") == renamed)
         #expect(try await store.scimGroups(containing: "u-00001", connection: "okta").map(\.id) == ["g-1", "g-2"])
         await store.close()

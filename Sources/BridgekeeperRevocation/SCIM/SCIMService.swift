@@ -331,7 +331,7 @@ public struct SCIMService: APIEndpoint {
         let resource = try build(kind, connection, from: body, id: UUID().uuidString.lowercased(), created: now, version: 1, previous: nil)
         try checkMembers(resource, previous: nil)
         let raised = try await signalsFor(new: resource, previous: nil, connection: connection)
-        switch try await store.writeSCIM(resource, create: true, signals: raised) {
+        switch try await store.writeSCIM(resource, replacing: nil, signals: raised) {
         case .written: break
         case .nameTaken: throw Refusal(status: 409, scimType: "uniqueness", detail: "\(kind == .user ? "userName" : "displayName") is taken", reason: .scimConflict)
         case .notFound: throw notFound()
@@ -363,7 +363,7 @@ public struct SCIMService: APIEndpoint {
     func write(_ resource: SCIMResource, previous: SCIMResource, connection: SCIMConnection) async throws -> EndpointResponse {
         try checkMembers(resource, previous: previous)
         let raised = try await signalsFor(new: resource, previous: previous, connection: connection)
-        switch try await store.writeSCIM(resource, create: false, signals: raised) {
+        switch try await store.writeSCIM(resource, replacing: previous, signals: raised) {
         case .written: break
         case .nameTaken: throw Refusal(status: 409, scimType: "uniqueness", detail: "that name is taken", reason: .scimConflict)
         case .notFound: throw notFound()
@@ -382,8 +382,7 @@ public struct SCIMService: APIEndpoint {
             throw Refusal(status: 400, scimType: "invalidValue", detail: "a group holds at most \(limits.maxGroupMembers) members",
                           reason: .scimTooManyMembers)
         }
-        let before = Set((previous?.members ?? []).map { Array($0.utf8) })
-        let added = resource.members.lazy.filter { !before.contains(Array($0.utf8)) }.count
+        let added = SCIMResource.memberChanges(from: previous?.members ?? [], to: resource.members).added.count
         if added > limits.maxMembersAddedPerRequest {
             throw Refusal(status: 400, scimType: "invalidValue",
                           detail: "one request adds at most \(limits.maxMembersAddedPerRequest) members; send the rest in further requests",
@@ -442,9 +441,12 @@ public struct SCIMService: APIEndpoint {
     /// reads whatever the number of members (the users, their memberships, those groups' names).
     func groupSignals(group: String, oldMembers: [String], newMembers: [String], renamed: Bool, newName: String?,
                       connection: SCIMConnection) async throws -> [InboundSignal] {
-        let before = Set(oldMembers), after = Set(newMembers)
-        let affected = (renamed ? before.union(after) : before.symmetricDifference(after)).sorted()
+        let changes = SCIMResource.memberChanges(from: oldMembers, to: newMembers)
+        // Renamed, every member before or after (the removed plus the new); else the changed ones.
+        let affected = changes.removed + (renamed ? newMembers : changes.added)
         guard !affected.isEmpty else { return [] }
+        // Affected and not removed is a member after the write.
+        let removed = Set(changes.removed.map { Array($0.utf8) })
         let users = try await store.scimSummaries(.user, connection: connection.name, ids: affected)
             .compactMap { user in user.subject.map { (id: user.id, subject: $0) } }
         guard !users.isEmpty else { return [] }
@@ -457,7 +459,7 @@ public struct SCIMService: APIEndpoint {
         var raised: [InboundSignal] = []
         for (id, subject) in users.sorted(by: { $0.id < $1.id }) {
             var groups = (memberships[id] ?? []).filter { $0 != group }.compactMap { names[$0] }
-            if after.contains(id), let newName { groups.append(newName) }
+            if !removed.contains(Array(id.utf8)), let newName { groups.append(newName) }
             raised.append(signal(connection, event: "scim:group-membership", subject: subject,
                                  action: .attributes(groups: Array(Set(groups)).sorted(), roles: nil)))
         }

@@ -23,8 +23,17 @@ struct SCIMServiceTests {
     final class CountingStore: SCIMStore, AuditLog {
         let inner: MemoryStore
         let reads = Mutex(0)
+        /// The SCIM reads since the last reset, by method (and kind where it takes one).
+        let calls = Mutex<[String]>([])
         init(_ inner: MemoryStore) { self.inner = inner }
-        func count() { reads.withLock { $0 += 1 } }
+        func count(_ call: String = #function) {
+            reads.withLock { $0 += 1 }
+            calls.withLock { $0.append(call) }
+        }
+        func reset() {
+            reads.withLock { $0 = 0 }
+            calls.withLock { $0 = [] }
+        }
 
         func scimResource(_ kind: SCIMResource.Kind, connection: String, id: String) async throws -> SCIMResource? {
             count()
@@ -32,7 +41,7 @@ struct SCIMServiceTests {
         }
         func scimResources(_ kind: SCIMResource.Kind, connection: String, where selector: SCIMSelector, startIndex: Int,
                            count n: Int) async throws -> (total: Int, resources: [SCIMResource]) {
-            count()
+            count("scimResources(count: \(n))")
             return await inner.scimResources(kind, connection: connection, where: selector, startIndex: startIndex, count: n)
         }
         func scimGroups(containing userID: String, connection: String) async throws -> [SCIMSummary] {
@@ -40,7 +49,7 @@ struct SCIMServiceTests {
             return await inner.scimGroups(containing: userID, connection: connection)
         }
         func scimSummaries(_ kind: SCIMResource.Kind, connection: String, ids: [String]) async throws -> [SCIMSummary] {
-            count()
+            count("scimSummaries(\(kind))")
             return await inner.scimSummaries(kind, connection: connection, ids: ids)
         }
         func scimMemberships(of userIDs: [String], connection: String) async throws -> [String: [String]] {
@@ -208,6 +217,45 @@ struct SCIMServiceTests {
         let page = try json(await f.call("GET", "Users", query: ["count": "200"]))
         #expect(page["itemsPerPage"] == .number(JSONNumber(200)))
         #expect(f.store.reads.withLock { $0 } <= 3, "one page of users: the page, memberships, group names")
+    }
+
+    @Test("Entra's membership check with members excluded reads no member names, and candidates are counted before any is read")
+    func membershipCheck() async throws {
+        let f = try await Fixture()
+        let ids = try await f.users(300)
+        let created = await f.call("POST", "Groups", body: #"{"displayName":"everyone","members":\#(Self.members(ids))}"#)
+        let id = try #require(try json(created)["id"]?.stringValue)
+
+        for (member, expected) in [("u-00005", 1), ("nobody", 0)] {
+            f.store.reset()
+            let query = ["filter": #"id eq "\#(id)" and members[value eq "\#(member)"]"#, "excludedAttributes": "members"]
+            let page = try json(await f.call("GET", "Groups", query: query))
+            #expect(page["totalResults"] == .number(JSONNumber(Int64(expected))), "\(member)")
+            let resources = page["Resources"]?.arrayValue ?? []
+            #expect(resources.count == expected)
+            #expect(resources.allSatisfy { $0.objectValue?["members"] == nil })
+            // The count (no rows read), then the one candidate; no member names.
+            #expect(f.store.calls.withLock { $0 } == ["scimResources(count: 0)", "scimResources(count: \(f.limits.maxFilterScan))"])
+        }
+
+        // Members returned (no excludedAttributes, or attributes naming them): their names are read.
+        f.store.reset()
+        let full = try json(await f.call("GET", "Groups/\(id)"))
+        #expect(full["members"]?.arrayValue?.first?.objectValue?["display"] == "u-00000@example.com")
+        #expect(f.store.calls.withLock { $0 }.contains("scimSummaries(user)"))
+        f.store.reset()
+        let named = try json(await f.call("GET", "Groups/\(id)", query: ["attributes": "members.value"]))
+        #expect(named["members"]?.arrayValue?.count == 300)
+        #expect(f.store.calls.withLock { $0 }.contains("scimSummaries(user)"))
+        f.store.reset()
+        let excluded = try json(await f.call("GET", "Groups/\(id)", query: ["excludedAttributes": "Members"]))
+        #expect(excluded["members"] == nil)
+        #expect(excluded["displayName"] == "everyone")
+        #expect(f.store.calls.withLock { $0 } == ["scimResource(_:connection:id:)"], "the group only, no member names")
+        f.store.reset()
+        let other = try json(await f.call("GET", "Groups/\(id)", query: ["attributes": "displayName"]))
+        #expect(other["members"] == nil)
+        #expect(f.store.calls.withLock { $0 } == ["scimResource(_:connection:id:)"], "the group only, no member names")
     }
 
     @Test("general filters are evaluated over at most maxFilterScan resources: past it tooMany, audited; the IdPs' eq look-ups are never refused")

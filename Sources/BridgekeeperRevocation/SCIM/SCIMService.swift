@@ -179,7 +179,8 @@ public struct SCIMService: APIEndpoint {
                 return try await list(kind, connection, query: query)
             case ("POST", 1): return try await create(kind, connection, body: try json(request))
             case ("GET", 2):
-                return Self.ok(Self.project(try await render(try await existing(kind, connection, id: path[1])), query: request.query))
+                let found = try await existing(kind, connection, id: path[1])
+                return Self.ok(Self.project(try await render([found], memberNames: Self.returns("members", query: request.query))[0], query: request.query))
             case ("PUT", 2): return try await replace(kind, connection, id: path[1], body: try json(request))
             case ("PATCH", 2): return try await patch(kind, connection, id: path[1], body: try json(request))
             case ("DELETE", 2): return try await delete(kind, connection, id: path[1])
@@ -205,14 +206,16 @@ public struct SCIMService: APIEndpoint {
             } else {
                 // Anything else is evaluated here, over the resources one conjunct's look-up
                 // leaves or over all of the connection's, at most maxFilterScan of them.
+                // The candidates are counted before any is read (count 0 reads no rows or members).
                 let narrowed = Self.narrowing(filter, kind: kind) ?? .all
-                let (candidates, scanned) = try await store.scimResources(kind, connection: connection.name, where: narrowed, startIndex: 1,
-                                                                          count: limits.maxFilterScan)
+                let candidates = try await store.scimResources(kind, connection: connection.name, where: narrowed, startIndex: 1, count: 0).total
                 guard candidates <= limits.maxFilterScan else {
                     throw Refusal(status: 400, scimType: "tooMany",
                                   detail: "the filter would be evaluated over more than \(limits.maxFilterScan) resources; add userName, displayName, externalId or id eq",
                                   reason: .scimFilterTooBroad)
                 }
+                let scanned = try await store.scimResources(kind, connection: connection.name, where: narrowed, startIndex: 1,
+                                                            count: limits.maxFilterScan).resources
                 var matching: [SCIMResource] = []
                 for resource in scanned {
                     if compiled.matches(try Self.filterView(resource)) { matching.append(resource) }
@@ -223,7 +226,7 @@ public struct SCIMService: APIEndpoint {
         } else {
             (total, found) = try await store.scimResources(kind, connection: connection.name, where: .all, startIndex: startIndex, count: count)
         }
-        let rendered = try await render(found).map { JSONValue.object(Self.project($0, query: query)) }
+        let rendered = try await render(found, memberNames: Self.returns("members", query: query)).map { JSONValue.object(Self.project($0, query: query)) }
         return Self.ok(JSONObject([
             "schemas": .array([.string(Self.listSchema)]), "totalResults": .number(JSONNumber(Int64(total))),
             "startIndex": .number(JSONNumber(Int64(startIndex))), "itemsPerPage": .number(JSONNumber(Int64(rendered.count))),
@@ -279,18 +282,31 @@ public struct SCIMService: APIEndpoint {
         return object
     }
 
+    /// The attribute names of an `attributes` or `excludedAttributes` list, core schema prefixes
+    /// dropped.
+    static func names(_ list: String?) -> [String] {
+        (list ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            .map { name in
+                for schema in [userSchema, groupSchema] where name.lowercased().hasPrefix(schema.lowercased() + ":") {
+                    return String(name.dropFirst(schema.count + 1))
+                }
+                return name
+            }
+    }
+
+    /// Whether `project` keeps the multi-valued `attribute` (`members`, `groups`): named, or with a
+    /// sub-attribute, in `attributes` when that is given, and in no form in `excludedAttributes`
+    /// (a sub-attribute of a multi-valued attribute removes it whole there).
+    static func returns(_ attribute: String, query: [String: String]) -> Bool {
+        func top(_ name: String) -> String { String(name.split(separator: ".", maxSplits: 1).first ?? "").lowercased() }
+        let wanted = names(query["attributes"]), excluded = names(query["excludedAttributes"])
+        if excluded.contains(where: { top($0) == attribute.lowercased() }) { return false }
+        return wanted.isEmpty || wanted.contains { top($0) == attribute.lowercased() }
+    }
+
     /// `attributes` and `excludedAttributes` (RFC 7644 §3.4.2.5): `id` and `schemas` are always
     /// returned; names compare without case; `name.givenName` keeps only that sub-attribute.
     static func project(_ resource: JSONObject, query: [String: String]) -> JSONObject {
-        func names(_ list: String?) -> [String] {
-            (list ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-                .map { name in
-                    for schema in [userSchema, groupSchema] where name.lowercased().hasPrefix(schema.lowercased() + ":") {
-                        return String(name.dropFirst(schema.count + 1))
-                    }
-                    return name
-                }
-        }
         let wanted = names(query["attributes"]), excluded = names(query["excludedAttributes"])
         var result = resource
         if !wanted.isEmpty {
@@ -556,8 +572,9 @@ public struct SCIMService: APIEndpoint {
     }
 
     /// Renders resources with the reads batched: one for the groups of every User among them,
-    /// one for the names of every Group member, whatever their number.
-    func render(_ resources: [SCIMResource]) async throws -> [JSONObject] {
+    /// one for the names of every Group member (none when `memberNames` is false: the response
+    /// leaves `members` out), whatever their number.
+    func render(_ resources: [SCIMResource], memberNames: Bool = true) async throws -> [JSONObject] {
         guard let connection = resources.first?.connection else { return [] }
         var groupsOfUser: [String: [SCIMSummary]] = [:]
         let users = resources.filter { $0.kind == .user }.map(\.id)
@@ -572,7 +589,7 @@ public struct SCIMService: APIEndpoint {
             }
         }
         var userNames: [String: String] = [:]
-        let members = Set(resources.filter { $0.kind == .group }.flatMap(\.members))
+        let members = memberNames ? Set(resources.filter { $0.kind == .group }.flatMap(\.members)) : []
         if !members.isEmpty {
             for user in try await store.scimSummaries(.user, connection: connection, ids: members.sorted()) { userNames[user.id] = user.name }
         }

@@ -58,18 +58,7 @@ private let fixedNow = Date(timeIntervalSince1970: 1_795_000_000)
 
 // MARK: - Properties
 
-/// Traps (a libFuzzer "deadly signal") when a property does not hold.
-@inline(never)
-private func fuzzCheck(_ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String) {
-    if !condition() {
-        fatalError("FUZZ PROPERTY VIOLATED: \(message())")
-    }
-}
-
-private func hex<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
-    let digits = Array("0123456789abcdef")
-    return String(bytes.prefix(512).flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] })
-}
+// fuzzCheck and hex are in Fuzz/FuzzSupport.swift.
 
 /// JSON: a successful parse re-serialises to JSON that parses to an equal value, and serialisation
 /// is a byte-exact fixpoint (so Swift's canonical-equivalence `==` on String cannot hide a change).

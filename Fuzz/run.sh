@@ -4,6 +4,7 @@
 #   jws          BridgekeeperJOSE's parsers (Fuzz/FuzzJWS.swift), the default
 #   scim-filter  the SCIM filter and PATCH path parser (Fuzz/FuzzSCIMFilter.swift with
 #                Sources/BridgekeeperRevocation/SCIM/SCIMFilter.swift, standard library only)
+# Both take Fuzz/FuzzSupport.swift (fuzzCheck, hex).
 #
 #   Fuzz/run.sh [seconds]                           # default 600
 #   FUZZ_TARGET=scim-filter Fuzz/run.sh [seconds]
@@ -33,7 +34,7 @@ case "$target" in
     jws)
         binary="$out/fuzz-jws"; corpus="$here/corpus-work"; seeds="$here/seeds"; dict="$here/jws.dict"; max_len=4096
         module=(-module-name BridgekeeperJOSE -I Sources/COpenSSL)
-        sources=(Sources/BridgekeeperJOSE/*.swift Sources/BridgekeeperJOSE/OpenSSL/*.swift Fuzz/FuzzJWS.swift)
+        sources=(Sources/BridgekeeperJOSE/*.swift Sources/BridgekeeperJOSE/OpenSSL/*.swift Fuzz/FuzzSupport.swift Fuzz/FuzzJWS.swift)
         link=(-use-ld=lld -lcrypto)
         ;;
     scim-filter)
@@ -41,7 +42,7 @@ case "$target" in
         binary="$out/fuzz-scim-filter"; corpus="$here/corpus-work-scim-filter"; seeds="$here/seeds-scim-filter"
         dict="$here/scim-filter.dict"; max_len=4200
         module=(-module-name SCIMFilterFuzz)
-        sources=(Sources/BridgekeeperRevocation/SCIM/SCIMFilter.swift Fuzz/FuzzSCIMFilter.swift)
+        sources=(Sources/BridgekeeperRevocation/SCIM/SCIMFilter.swift Fuzz/FuzzSupport.swift Fuzz/FuzzSCIMFilter.swift)
         link=(-use-ld=lld)
         ;;
     *) echo "FUZZ_TARGET must be jws or scim-filter" >&2; exit 2 ;;

@@ -272,7 +272,8 @@ extension MemoryStore {
         return result
     }
 
-    public func writeSCIM(_ resource: SCIMResource, create: Bool, signals new: [InboundSignal]) -> SCIMWriteOutcome {
+    public func writeSCIM(_ resource: SCIMResource, replacing previous: SCIMResource?, signals new: [InboundSignal]) -> SCIMWriteOutcome {
+        let create = previous == nil
         if scim.contains(where: { $0.kind == resource.kind && $0.connection == resource.connection && $0.id != resource.id
             && $0.name.lowercased() == resource.name.lowercased() }) { return .nameTaken }
         if let index = scim.firstIndex(where: { $0.kind == resource.kind && $0.connection == resource.connection && $0.id == resource.id }) {

@@ -61,6 +61,30 @@ extension SCIMResource {
         for id in sorted where !(result.last.map { $0.utf8.elementsEqual(id.utf8) } ?? false) { result.append(id) }
         return result
     }
+
+    /// What turns the members `old` into `new`, both as `normalisedMembers` leaves them (unique, in
+    /// ascending order of their UTF-8 bytes): one linear merge, ids compared by their bytes (never
+    /// String ==, which is Unicode canonical equivalence and would take "é" and "e\u{301}" for
+    /// one member). Both results are in the same order.
+    public static func memberChanges(from old: [String], to new: [String]) -> (added: [String], removed: [String]) {
+        var added: [String] = [], removed: [String] = []
+        var i = old.startIndex, j = new.startIndex
+        while i < old.endIndex, j < new.endIndex {
+            if old[i].utf8.elementsEqual(new[j].utf8) {
+                i += 1
+                j += 1
+            } else if old[i].utf8.lexicographicallyPrecedes(new[j].utf8) {
+                removed.append(old[i])
+                i += 1
+            } else {
+                added.append(new[j])
+                j += 1
+            }
+        }
+        removed += old[i...]
+        added += new[j...]
+        return (added, removed)
+    }
 }
 
 /// A resource without its attributes or members: what a reference to it (a member's `display`, a
@@ -119,9 +143,11 @@ public protocol SCIMStore: Sendable {
     /// For each of `userIDs` that is a member of some group of the connection, those groups' ids:
     /// one read per 5,000 ids.
     func scimMemberships(of userIDs: [String], connection: String) async throws -> [String: [String]]
-    /// Creates (`create`) or replaces `resource`, writing `signals` as received in the same
-    /// transaction.
-    func writeSCIM(_ resource: SCIMResource, create: Bool, signals: [InboundSignal]) async throws -> SCIMWriteOutcome
+    /// Creates `resource` (`previous` nil) or replaces `previous`, the stored resource it was made
+    /// from, writing `signals` as received in the same transaction. A Group's member rows change by
+    /// `memberChanges(from: previous.members, to: resource.members)` only: the rows added and
+    /// removed, never a re-read of all of them.
+    func writeSCIM(_ resource: SCIMResource, replacing previous: SCIMResource?, signals: [InboundSignal]) async throws -> SCIMWriteOutcome
     /// Deletes a resource (and a User's memberships), with `signals`.
     func deleteSCIM(_ kind: SCIMResource.Kind, connection: String, id: String, signals: [InboundSignal]) async throws -> SCIMWriteOutcome
     /// The subjects whose SCIM User has `email` (lower-cased), across connections.

@@ -143,7 +143,19 @@ enum Migrations {
             INSERT OR IGNORE INTO scim_members (connection, group_id, user_id)
             SELECT r.connection, r.id, j.value FROM scim_resources r, json_each(r.members_json) j WHERE r.kind = 'Group' AND j.type = 'text'
             """,
-            "UPDATE scim_resources SET attributes = json_remove(attributes, '$.members') WHERE kind = 'Group' AND json_type(attributes, '$.members') IS NOT NULL",
+            // The copy in attributes goes under whatever case the client spelled `members` in
+            // (schema 8 kept the client's key); this is the only place it is stripped, so every
+            // spelling goes, one key a step.
+            """
+            UPDATE scim_resources SET attributes = (
+                WITH RECURSIVE strip(doc) AS (
+                    SELECT scim_resources.attributes
+                    UNION ALL
+                    SELECT json_remove(doc, '$."' || (SELECT j.key FROM json_each(doc) j WHERE lower(j.key) = 'members' LIMIT 1) || '"') FROM strip
+                    WHERE EXISTS (SELECT 1 FROM json_each(doc) j WHERE lower(j.key) = 'members'))
+                SELECT doc FROM strip WHERE NOT EXISTS (SELECT 1 FROM json_each(doc) j WHERE lower(j.key) = 'members'))
+            WHERE kind = 'Group' AND EXISTS (SELECT 1 FROM json_each(attributes) j WHERE lower(j.key) = 'members')
+            """,
             "ALTER TABLE scim_resources DROP COLUMN members_json",
         ]),
     ]

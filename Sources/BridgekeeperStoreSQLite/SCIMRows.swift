@@ -6,7 +6,8 @@ internal import SQLiteNIO
 /// SCIM resources on SQLite (issue 6): each write with the signals it raises, in one transaction.
 ///
 /// A group's members are rows of `scim_members` (schema 9), never one document: a write inserts and
-/// deletes only the members that changed, 500 rows a statement; reads ask for the members of every
+/// deletes only the members that changed from the resource it replaces (`memberChanges`), 500 rows
+/// a statement, without reading the group's rows; reads ask for the members of every
 /// group on a page in one query, and look-ups by many ids go 5,000 ids a query.
 extension SQLiteStore {
     /// Most ids bound in one `IN (…)` look-up.
@@ -60,40 +61,37 @@ extension SQLiteStore {
     }
 
     public func scimMemberships(of userIDs: [String], connection: String) async throws -> [String: [String]] {
-        var result: [String: [String]] = [:]
-        for chunk in Self.chunks(userIDs, Self.idsPerQuery) {
-            let rows = try await read("""
-                SELECT user_id, group_id FROM scim_members WHERE connection = ? AND user_id IN (\(Self.placeholders(chunk.count)))
-                ORDER BY user_id, group_id
-                """, [.text(connection)] + chunk.map(SQLiteData.text))
-            for row in rows {
-                guard let user = row.column("user_id")?.string, let group = row.column("group_id")?.string else { continue }
-                result[user, default: []].append(group)
-            }
-        }
-        return result
+        try await memberPairs(connection: connection, by: .user, ids: userIDs)
     }
 
     /// The members of each of `groups`, one query per 5,000 groups.
     func groupMembers(connection: String, groups: [String]) async throws -> [String: [String]] {
+        try await memberPairs(connection: connection, by: .group, ids: groups)
+    }
+
+    /// The `scim_members` rows whose `side` column is one of `ids`, as each id's partners (the
+    /// other column) in ascending byte order: one query per 5,000 ids. A row missing either id is
+    /// a `CorruptRow`, never skipped.
+    func memberPairs(connection: String, by side: SCIMResource.Kind, ids: [String]) async throws -> [String: [String]] {
+        let (key, partner) = side == .group ? ("group_id", "user_id") : ("user_id", "group_id")
         var result: [String: [String]] = [:]
-        for chunk in Self.chunks(groups, Self.idsPerQuery) {
+        for chunk in Self.chunks(ids, Self.idsPerQuery) {
             let rows = try await read("""
-                SELECT group_id, user_id FROM scim_members WHERE connection = ? AND group_id IN (\(Self.placeholders(chunk.count)))
-                ORDER BY group_id, user_id
+                SELECT \(key), \(partner) FROM scim_members WHERE connection = ? AND \(key) IN (\(Self.placeholders(chunk.count)))
+                ORDER BY \(key), \(partner)
                 """, [.text(connection)] + chunk.map(SQLiteData.text))
             for row in rows {
-                guard let group = row.column("group_id")?.string, let user = row.column("user_id")?.string else {
-                    throw CorruptRow(table: "scim_members", column: "user_id")
-                }
-                result[group, default: []].append(user)
+                guard let id = row.column(key)?.string else { throw CorruptRow(table: "scim_members", column: key) }
+                guard let other = row.column(partner)?.string else { throw CorruptRow(table: "scim_members", column: partner) }
+                result[id, default: []].append(other)
             }
         }
         return result
     }
 
-    public func writeSCIM(_ resource: SCIMResource, create: Bool, signals: [InboundSignal]) async throws -> SCIMWriteOutcome {
-        try await auditedMany { db in
+    public func writeSCIM(_ resource: SCIMResource, replacing previous: SCIMResource?, signals: [InboundSignal]) async throws -> SCIMWriteOutcome {
+        let create = previous == nil
+        return try await auditedMany { db in
             let taken = try await db.query("SELECT id FROM scim_resources WHERE kind = ? AND connection = ? AND name_lower = ? AND id != ?",
                                            [.text(resource.kind.rawValue), .text(resource.connection), .text(resource.name.lowercased()), .text(resource.id)])
             if !taken.isEmpty { return (SCIMWriteOutcome.nameTaken, []) }
@@ -119,34 +117,30 @@ extension SQLiteStore {
                     """, Array(binds[3...11]) + [binds[13], binds[14], binds[0], binds[1], binds[2]])
                 if updated.isEmpty { return (SCIMWriteOutcome.notFound, []) }
             }
-            if resource.kind == .group { try await Self.writeMembers(of: resource, db) }
+            if resource.kind == .group { try await Self.writeMembers(of: resource, previous: previous?.members ?? [], db) }
             for signal in signals { try await Self.insert(signal, db) }
             return (SCIMWriteOutcome.written, signals.map(\.receivedEvent))
         }
     }
 
-    /// Brings the group's member rows to `resource.members`, touching only the ones that changed.
-    static func writeMembers(of resource: SCIMResource, _ db: SQLiteConnection) async throws {
+    /// Moves the group's member rows from `previous` to `resource.members`: deletes exactly the
+    /// removed, inserts the added (OR IGNORE: a row already there is the member wanted).
+    static func writeMembers(of resource: SCIMResource, previous: [String], _ db: SQLiteConnection) async throws {
         let key: [SQLiteData] = [.text(resource.connection), .text(resource.id)]
-        let stored = try await db.query("SELECT user_id FROM scim_members WHERE connection = ? AND group_id = ?", key)
-            .compactMap { $0.column("user_id")?.string }
-        let storedBytes = Set(stored.map { Array($0.utf8) })
-        let wantedBytes = Set(resource.members.map { Array($0.utf8) })
-        let removed = stored.filter { !wantedBytes.contains(Array($0.utf8)) }
-        let added = resource.members.filter { !storedBytes.contains(Array($0.utf8)) }
+        let (added, removed) = SCIMResource.memberChanges(from: previous, to: resource.members)
         for chunk in chunks(removed, membersPerStatement) {
             _ = try await db.query("DELETE FROM scim_members WHERE connection = ? AND group_id = ? AND user_id IN (\(placeholders(chunk.count)))",
                                    key + chunk.map(SQLiteData.text))
         }
         for chunk in chunks(added, membersPerStatement) {
             let rows = Array(repeating: "(?, ?, ?)", count: chunk.count).joined(separator: ", ")
-            _ = try await db.query("INSERT INTO scim_members (connection, group_id, user_id) VALUES \(rows)",
+            _ = try await db.query("INSERT OR IGNORE INTO scim_members (connection, group_id, user_id) VALUES \(rows)",
                                    chunk.flatMap { key + [.text($0)] })
         }
     }
 
     public func deleteSCIM(_ kind: SCIMResource.Kind, connection: String, id: String, signals: [InboundSignal]) async throws -> SCIMWriteOutcome {
-        try await auditedMany { db in
+        return try await auditedMany { db in
             let deleted = try await db.query("DELETE FROM scim_resources WHERE kind = ? AND connection = ? AND id = ? RETURNING id",
                                              [.text(kind.rawValue), .text(connection), .text(id)])
             if deleted.isEmpty { return (SCIMWriteOutcome.notFound, []) }
@@ -174,29 +168,30 @@ extension SQLiteStore {
     static func placeholders(_ count: Int) -> String { Array(repeating: "?", count: count).joined(separator: ", ") }
 
     static func scimSummary(_ row: SQLiteRow) throws -> SCIMSummary {
-        func optional(_ column: String) -> String? { row.column(column).flatMap { $0.isNull ? nil : $0.string } }
-        guard let kind = optional("kind").flatMap(SCIMResource.Kind.init(rawValue:)), let id = optional("id"), let name = optional("name") else {
-            throw CorruptRow(table: "scim_resources", column: "kind")
-        }
-        let subject = optional("subject").flatMap { sub in optional("issuer").map { SubjectKey(issuer: $0, tenant: optional("tenant"), subject: sub) } }
-        return SCIMSummary(kind: kind, id: id, name: name, externalID: optional("external_id"), subject: subject)
-    }
-
-    static func scimResource(_ row: SQLiteRow, members: [String]) throws -> SCIMResource {
         func text(_ column: String) throws -> String {
             guard let value = row.column(column)?.string else { throw CorruptRow(table: "scim_resources", column: column) }
             return value
         }
         func optional(_ column: String) -> String? { row.column(column).flatMap { $0.isNull ? nil : $0.string } }
+        guard let kind = SCIMResource.Kind(rawValue: try text("kind")) else { throw CorruptRow(table: "scim_resources", column: "kind") }
+        let subject = optional("subject").flatMap { sub in optional("issuer").map { SubjectKey(issuer: $0, tenant: optional("tenant"), subject: sub) } }
+        return SCIMSummary(kind: kind, id: try text("id"), name: try text("name"), externalID: optional("external_id"), subject: subject)
+    }
+
+    /// A whole row: its summary (`scimSummary`) and the rest of the columns.
+    static func scimResource(_ row: SQLiteRow, members: [String]) throws -> SCIMResource {
+        let summary = try scimSummary(row)
+        func text(_ column: String) throws -> String {
+            guard let value = row.column(column)?.string else { throw CorruptRow(table: "scim_resources", column: column) }
+            return value
+        }
         func integer(_ column: String) throws -> Int {
             guard let value = row.column(column)?.integer else { throw CorruptRow(table: "scim_resources", column: column) }
             return value
         }
-        guard let kind = SCIMResource.Kind(rawValue: try text("kind")) else { throw CorruptRow(table: "scim_resources", column: "kind") }
-        let subject = optional("subject").flatMap { sub in optional("issuer").map { SubjectKey(issuer: $0, tenant: optional("tenant"), subject: sub) } }
-        return SCIMResource(kind: kind, connection: try text("connection"), id: try text("id"), name: try text("name"), externalID: optional("external_id"),
-                            active: try integer("active") == 1, email: optional("email"), subject: subject,
-                            members: members, attributes: try text("attributes"),
+        return SCIMResource(kind: summary.kind, connection: try text("connection"), id: summary.id, name: summary.name, externalID: summary.externalID,
+                            active: try integer("active") == 1, email: row.column("email").flatMap { $0.isNull ? nil : $0.string },
+                            subject: summary.subject, members: members, attributes: try text("attributes"),
                             created: Date(timeIntervalSince1970: Double(try integer("created"))),
                             lastModified: Date(timeIntervalSince1970: Double(try integer("last_modified"))), version: try integer("version"))
     }

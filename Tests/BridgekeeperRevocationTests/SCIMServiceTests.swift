@@ -23,8 +23,17 @@ struct SCIMServiceTests {
     final class CountingStore: SCIMStore, AuditLog {
         let inner: MemoryStore
         let reads = Mutex(0)
+        /// The SCIM reads since the last reset, by method (and kind where it takes one).
+        let calls = Mutex<[String]>([])
         init(_ inner: MemoryStore) { self.inner = inner }
-        func count() { reads.withLock { $0 += 1 } }
+        func count(_ call: String = #function) {
+            reads.withLock { $0 += 1 }
+            calls.withLock { $0.append(call) }
+        }
+        func reset() {
+            reads.withLock { $0 = 0 }
+            calls.withLock { $0 = [] }
+        }
 
         func scimResource(_ kind: SCIMResource.Kind, connection: String, id: String) async throws -> SCIMResource? {
             count()
@@ -32,7 +41,7 @@ struct SCIMServiceTests {
         }
         func scimResources(_ kind: SCIMResource.Kind, connection: String, where selector: SCIMSelector, startIndex: Int,
                            count n: Int) async throws -> (total: Int, resources: [SCIMResource]) {
-            count()
+            count("scimResources(count: \(n))")
             return await inner.scimResources(kind, connection: connection, where: selector, startIndex: startIndex, count: n)
         }
         func scimGroups(containing userID: String, connection: String) async throws -> [SCIMSummary] {
@@ -40,15 +49,15 @@ struct SCIMServiceTests {
             return await inner.scimGroups(containing: userID, connection: connection)
         }
         func scimSummaries(_ kind: SCIMResource.Kind, connection: String, ids: [String]) async throws -> [SCIMSummary] {
-            count()
+            count("scimSummaries(\(kind))")
             return await inner.scimSummaries(kind, connection: connection, ids: ids)
         }
         func scimMemberships(of userIDs: [String], connection: String) async throws -> [String: [String]] {
             count()
             return await inner.scimMemberships(of: userIDs, connection: connection)
         }
-        func writeSCIM(_ resource: SCIMResource, create: Bool, signals: [InboundSignal]) async throws -> SCIMWriteOutcome {
-            await inner.writeSCIM(resource, create: create, signals: signals)
+        func writeSCIM(_ resource: SCIMResource, replacing previous: SCIMResource?, signals: [InboundSignal]) async throws -> SCIMWriteOutcome {
+            await inner.writeSCIM(resource, replacing: previous, signals: signals)
         }
         func deleteSCIM(_ kind: SCIMResource.Kind, connection: String, id: String, signals: [InboundSignal]) async throws -> SCIMWriteOutcome {
             await inner.deleteSCIM(kind, connection: connection, id: id, signals: signals)
@@ -99,7 +108,7 @@ struct SCIMServiceTests {
                                         active: true, email: nil, subject: SubjectKey(issuer: "https://idp.example", subject: "ext-\(id)"), members: [],
                                         attributes: #"{"userName":"\#(id)@example.com"}"#, created: SCIMServiceTests.now,
                                         lastModified: SCIMServiceTests.now, version: 1)
-                _ = await memory.writeSCIM(user, create: true, signals: [])
+                _ = await memory.writeSCIM(user, replacing: nil, signals: [])
                 ids.append(id)
             }
             return ids
@@ -166,7 +175,7 @@ struct SCIMServiceTests {
         #expect(await f.memory.scimResource(.group, connection: Self.connection, id: id)?.members.contains("one-too-many") == false)
     }
 
-    @Test("adding 300 members raises one signal each and reads the store a fixed number of times; so do rendering the group, a user and a page of users")
+    @Test("adding 300 members raises one signal each (all counted, each member's groups recorded) and reads the store a fixed number of times; so do rendering the group, a user and a page of users")
     func batchedReads() async throws {
         let f = try await Fixture()
         let ids = try await f.users(300)
@@ -174,6 +183,7 @@ struct SCIMServiceTests {
         let id = try #require(try json(created)["id"]?.stringValue)
         _ = await f.call("POST", "Groups", body: #"{"displayName":"other","members":\#(Self.members(ids.prefix(10)))}"#)
 
+        let before = try await f.memory.lastAuditRecord()?.sequence ?? 0
         f.store.reads.withLock { $0 = 0 }
         let added = await f.call("PATCH", "Groups/\(id)", body: Self.add(ids))
         #expect(added.status == 200)
@@ -183,11 +193,16 @@ struct SCIMServiceTests {
         let rendered = try json(added)["members"]?.arrayValue ?? []
         #expect(rendered.count == 300)
         #expect(rendered.first?.objectValue?["display"] == "u-00000@example.com")
+        // One signal received per member, each for a different member, all of them.
+        let received = await f.memory.auditRecords(afterSequence: before, limit: 10_000).filter { $0.event.reason == .signalReceived }
+        #expect(received.count == 300)
+        #expect(Set(received.compactMap(\.event.subject)) == Set(ids.map { "ext-\($0)" }))
         // Every member's groups were recomputed and recorded: the first ten are in both groups.
-        let first = SubjectKey(issuer: "https://idp.example", subject: "ext-u-00000")
-        #expect(try await f.memory.attributes(of: first)?.attributes.groups == ["everyone", "other"])
-        let last = SubjectKey(issuer: "https://idp.example", subject: "ext-u-00299")
-        #expect(try await f.memory.attributes(of: last)?.attributes.groups == ["everyone"])
+        for (index, member) in ids.enumerated() {
+            let subject = SubjectKey(issuer: "https://idp.example", subject: "ext-\(member)")
+            let groups = try await f.memory.attributes(of: subject)?.attributes.groups
+            #expect(groups == (index < 10 ? ["everyone", "other"] : ["everyone"]), "\(member)")
+        }
 
         f.store.reads.withLock { $0 = 0 }
         #expect(await f.call("GET", "Groups/\(id)").status == 200)
@@ -202,6 +217,45 @@ struct SCIMServiceTests {
         let page = try json(await f.call("GET", "Users", query: ["count": "200"]))
         #expect(page["itemsPerPage"] == .number(JSONNumber(200)))
         #expect(f.store.reads.withLock { $0 } <= 3, "one page of users: the page, memberships, group names")
+    }
+
+    @Test("Entra's membership check with members excluded reads no member names, and candidates are counted before any is read")
+    func membershipCheck() async throws {
+        let f = try await Fixture()
+        let ids = try await f.users(300)
+        let created = await f.call("POST", "Groups", body: #"{"displayName":"everyone","members":\#(Self.members(ids))}"#)
+        let id = try #require(try json(created)["id"]?.stringValue)
+
+        for (member, expected) in [("u-00005", 1), ("nobody", 0)] {
+            f.store.reset()
+            let query = ["filter": #"id eq "\#(id)" and members[value eq "\#(member)"]"#, "excludedAttributes": "members"]
+            let page = try json(await f.call("GET", "Groups", query: query))
+            #expect(page["totalResults"] == .number(JSONNumber(Int64(expected))), "\(member)")
+            let resources = page["Resources"]?.arrayValue ?? []
+            #expect(resources.count == expected)
+            #expect(resources.allSatisfy { $0.objectValue?["members"] == nil })
+            // The count (no rows read), then the one candidate; no member names.
+            #expect(f.store.calls.withLock { $0 } == ["scimResources(count: 0)", "scimResources(count: \(f.limits.maxFilterScan))"])
+        }
+
+        // Members returned (no excludedAttributes, or attributes naming them): their names are read.
+        f.store.reset()
+        let full = try json(await f.call("GET", "Groups/\(id)"))
+        #expect(full["members"]?.arrayValue?.first?.objectValue?["display"] == "u-00000@example.com")
+        #expect(f.store.calls.withLock { $0 }.contains("scimSummaries(user)"))
+        f.store.reset()
+        let named = try json(await f.call("GET", "Groups/\(id)", query: ["attributes": "members.value"]))
+        #expect(named["members"]?.arrayValue?.count == 300)
+        #expect(f.store.calls.withLock { $0 }.contains("scimSummaries(user)"))
+        f.store.reset()
+        let excluded = try json(await f.call("GET", "Groups/\(id)", query: ["excludedAttributes": "Members"]))
+        #expect(excluded["members"] == nil)
+        #expect(excluded["displayName"] == "everyone")
+        #expect(f.store.calls.withLock { $0 } == ["scimResource(_:connection:id:)"], "the group only, no member names")
+        f.store.reset()
+        let other = try json(await f.call("GET", "Groups/\(id)", query: ["attributes": "displayName"]))
+        #expect(other["members"] == nil)
+        #expect(f.store.calls.withLock { $0 } == ["scimResource(_:connection:id:)"], "the group only, no member names")
     }
 
     @Test("general filters are evaluated over at most maxFilterScan resources: past it tooMany, audited; the IdPs' eq look-ups are never refused")

@@ -26,7 +26,7 @@ extension SCIMTests {
                         let user = SCIMResource(kind: .user, connection: "test-scim", id: id, name: "\(id)@example.com", externalID: nil, active: true,
                                                 email: nil, subject: nil, members: [], attributes: #"{"userName":"\#(id)@example.com"}"#,
                                                 created: clock.now(), lastModified: clock.now(), version: 1)
-                        _ = try await server.store.writeSCIM(user, create: true, signals: [])
+                        _ = try await server.store.writeSCIM(user, replacing: nil, signals: [])
                     }
                     if index % 512 == 511 { try await group.next() }
                 }

@@ -30,8 +30,8 @@ struct SCIMStoreTests {
     func largeGroup(_ kind: StoreKind) async throws {
         try await kind.withStore { store async throws in
             let group = Self.group("g-1", name: "everyone", members: Self.many)
-            #expect(try await store.writeSCIM(group, create: true, signals: []) == .written)
-            #expect(try await store.writeSCIM(Self.group("g-2", name: "small", members: ["u-00007"]), create: true, signals: []) == .written)
+            #expect(try await store.writeSCIM(group, replacing: nil, signals: []) == .written)
+            #expect(try await store.writeSCIM(Self.group("g-2", name: "small", members: ["u-00007"]), replacing: nil, signals: []) == .written)
 
             let read = try #require(try await store.scimResource(.group, connection: Self.connection, id: "g-1"))
             #expect(read.members.count == 20_000)
@@ -53,7 +53,7 @@ struct SCIMStoreTests {
 
             // One member out, one in.
             let patched = Self.group("g-1", name: "everyone", members: Array(Self.many.dropFirst()) + ["u-20000"], version: 2)
-            #expect(try await store.writeSCIM(patched, create: false, signals: []) == .written)
+            #expect(try await store.writeSCIM(patched, replacing: group, signals: []) == .written)
             let after = try #require(try await store.scimResource(.group, connection: Self.connection, id: "g-1"))
             #expect(after.members.count == 20_000)
             #expect(after.members.first == "u-00001")
@@ -63,7 +63,7 @@ struct SCIMStoreTests {
             #expect(try await store.scimGroups(containing: "u-20000", connection: Self.connection).map(\.id) == ["g-1"])
 
             // A user deleted leaves every group.
-            #expect(try await store.writeSCIM(Self.user("u-00007"), create: true, signals: []) == .written)
+            #expect(try await store.writeSCIM(Self.user("u-00007"), replacing: nil, signals: []) == .written)
             #expect(try await store.deleteSCIM(.user, connection: Self.connection, id: "u-00007", signals: []) == .written)
             #expect(try await store.scimGroups(containing: "u-00007", connection: Self.connection).isEmpty)
             #expect(try await store.scimResource(.group, connection: Self.connection, id: "g-2")?.members == [])
@@ -73,6 +73,20 @@ struct SCIMStoreTests {
             #expect(try await store.deleteSCIM(.group, connection: Self.connection, id: "g-1", signals: []) == .written)
             #expect(try await store.scimGroups(containing: "u-12345", connection: Self.connection).isEmpty)
         }
+    }
+
+    @Test("memberChanges merges two normalised member lists by their bytes: canonically equivalent ids are different members")
+    func memberChanges() {
+        let nfc = "caf\u{E9}", nfd = "cafe\u{301}"
+        let old = SCIMResource.normalisedMembers(["a", "b", nfc, "d"])
+        let new = SCIMResource.normalisedMembers(["b", nfd, "d", "e", "f"])
+        let (added, removed) = SCIMResource.memberChanges(from: old, to: new)
+        #expect(added.map { Array($0.utf8) } == [Array(nfd.utf8), Array("e".utf8), Array("f".utf8)])
+        #expect(removed.map { Array($0.utf8) } == [Array("a".utf8), Array(nfc.utf8)])
+        #expect(SCIMResource.memberChanges(from: [], to: new).added == new)
+        #expect(SCIMResource.memberChanges(from: old, to: []).removed == old)
+        let same = SCIMResource.memberChanges(from: Self.many, to: Self.many)
+        #expect(same.added.isEmpty && same.removed.isEmpty)
     }
 
     @Test("migration 9 carries members that schema 8 kept as JSON (members_json and a copy in attributes, 3,000 of them: past the parser's 64 KiB) into rows, and drops both documents")
@@ -94,6 +108,13 @@ struct SCIMStoreTests {
                     '\(array)', '{"displayName":"Everyone","members":\(objects)}', 1800000000, 1800000000, 3)
             """)
         try await old.execute("INSERT INTO scim_members (connection, group_id, user_id) VALUES ('okta', 'g-1', 'u-00001')")
+        // Schema 8 kept the client's spelling of the key: every case of `members` goes.
+        try await old.execute("""
+            INSERT INTO scim_resources (kind, connection, id, name, name_lower, external_id, active, email, issuer, tenant, subject,
+                                        members_json, attributes, created, last_modified, version)
+            VALUES ('Group', 'okta', 'g-3', 'Spelt', 'spelt', NULL, 1, NULL, NULL, NULL, NULL,
+                    '["u-00002"]', '{"Members":[{"value":"u-00002"}],"displayName":"Spelt","MEMBERS":[],"note":"members"}', 1800000001, 1800000001, 1)
+            """)
         await old.close()
 
         let store = try await SQLiteStore.open(path: path)
@@ -102,7 +123,23 @@ struct SCIMStoreTests {
         #expect(group.members == ids)
         #expect(group.attributes == #"{"displayName":"Everyone"}"#)
         #expect(group.version == 3)
+        let spelt = try #require(try await store.scimResource(.group, connection: "okta", id: "g-3"))
+        #expect(spelt.attributes == #"{"displayName":"Spelt","note":"members"}"#)
+        #expect(spelt.members == ["u-00002"])
         #expect(try await store.scimGroups(containing: "u-02999", connection: "okta").map(\.id) == ["g-1"])
+        // members_json is gone from the schema, and the schema-9 code writes to the migrated table
+        // (with members_json still there, NOT NULL and no default, its INSERT would fail).
+        try await store.execute("SELECT attributes FROM scim_resources")
+        await #expect(throws: (any Error).self, "no such column: members_json") {
+            try await store.execute("SELECT members_json FROM scim_resources")
+        }
+        let renamed = SCIMResource(kind: .group, connection: "okta", id: "g-1", name: "All", externalID: nil, active: true, email: nil, subject: nil,
+                                   members: Array(ids.dropFirst()), attributes: #"{"displayName":"All"}"#, created: group.created,
+                                   lastModified: group.lastModified, version: 4)
+        #expect(try await store.writeSCIM(renamed, replacing: group, signals: []) == .written)
+        #expect(try await store.writeSCIM(Self.group("g-2", name: "new", members: ["u-00001"]), replacing: nil, signals: []) == .written)
+        #expect(try await store.scimResource(.group, connection: "okta", id: "g-1") == renamed)
+        #expect(try await store.scimGroups(containing: "u-00001", connection: "okta").map(\.id) == ["g-1", "g-2"])
         await store.close()
     }
 }

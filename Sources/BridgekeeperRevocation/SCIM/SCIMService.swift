@@ -179,7 +179,8 @@ public struct SCIMService: APIEndpoint {
                 return try await list(kind, connection, query: query)
             case ("POST", 1): return try await create(kind, connection, body: try json(request))
             case ("GET", 2):
-                return Self.ok(Self.project(try await render(try await existing(kind, connection, id: path[1])), query: request.query))
+                let found = try await existing(kind, connection, id: path[1])
+                return Self.ok(Self.project(try await render([found], memberNames: Self.returns("members", query: request.query))[0], query: request.query))
             case ("PUT", 2): return try await replace(kind, connection, id: path[1], body: try json(request))
             case ("PATCH", 2): return try await patch(kind, connection, id: path[1], body: try json(request))
             case ("DELETE", 2): return try await delete(kind, connection, id: path[1])
@@ -205,14 +206,16 @@ public struct SCIMService: APIEndpoint {
             } else {
                 // Anything else is evaluated here, over the resources one conjunct's look-up
                 // leaves or over all of the connection's, at most maxFilterScan of them.
+                // The candidates are counted before any is read (count 0 reads no rows or members).
                 let narrowed = Self.narrowing(filter, kind: kind) ?? .all
-                let (candidates, scanned) = try await store.scimResources(kind, connection: connection.name, where: narrowed, startIndex: 1,
-                                                                          count: limits.maxFilterScan)
+                let candidates = try await store.scimResources(kind, connection: connection.name, where: narrowed, startIndex: 1, count: 0).total
                 guard candidates <= limits.maxFilterScan else {
                     throw Refusal(status: 400, scimType: "tooMany",
                                   detail: "the filter would be evaluated over more than \(limits.maxFilterScan) resources; add userName, displayName, externalId or id eq",
                                   reason: .scimFilterTooBroad)
                 }
+                let scanned = try await store.scimResources(kind, connection: connection.name, where: narrowed, startIndex: 1,
+                                                            count: limits.maxFilterScan).resources
                 var matching: [SCIMResource] = []
                 for resource in scanned {
                     if compiled.matches(try Self.filterView(resource)) { matching.append(resource) }
@@ -223,7 +226,7 @@ public struct SCIMService: APIEndpoint {
         } else {
             (total, found) = try await store.scimResources(kind, connection: connection.name, where: .all, startIndex: startIndex, count: count)
         }
-        let rendered = try await render(found).map { JSONValue.object(Self.project($0, query: query)) }
+        let rendered = try await render(found, memberNames: Self.returns("members", query: query)).map { JSONValue.object(Self.project($0, query: query)) }
         return Self.ok(JSONObject([
             "schemas": .array([.string(Self.listSchema)]), "totalResults": .number(JSONNumber(Int64(total))),
             "startIndex": .number(JSONNumber(Int64(startIndex))), "itemsPerPage": .number(JSONNumber(Int64(rendered.count))),
@@ -279,18 +282,31 @@ public struct SCIMService: APIEndpoint {
         return object
     }
 
+    /// The attribute names of an `attributes` or `excludedAttributes` list, core schema prefixes
+    /// dropped.
+    static func names(_ list: String?) -> [String] {
+        (list ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            .map { name in
+                for schema in [userSchema, groupSchema] where name.lowercased().hasPrefix(schema.lowercased() + ":") {
+                    return String(name.dropFirst(schema.count + 1))
+                }
+                return name
+            }
+    }
+
+    /// Whether `project` keeps the multi-valued `attribute` (`members`, `groups`): named, or with a
+    /// sub-attribute, in `attributes` when that is given, and in no form in `excludedAttributes`
+    /// (a sub-attribute of a multi-valued attribute removes it whole there).
+    static func returns(_ attribute: String, query: [String: String]) -> Bool {
+        func top(_ name: String) -> String { String(name.split(separator: ".", maxSplits: 1).first ?? "").lowercased() }
+        let wanted = names(query["attributes"]), excluded = names(query["excludedAttributes"])
+        if excluded.contains(where: { top($0) == attribute.lowercased() }) { return false }
+        return wanted.isEmpty || wanted.contains { top($0) == attribute.lowercased() }
+    }
+
     /// `attributes` and `excludedAttributes` (RFC 7644 §3.4.2.5): `id` and `schemas` are always
     /// returned; names compare without case; `name.givenName` keeps only that sub-attribute.
     static func project(_ resource: JSONObject, query: [String: String]) -> JSONObject {
-        func names(_ list: String?) -> [String] {
-            (list ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-                .map { name in
-                    for schema in [userSchema, groupSchema] where name.lowercased().hasPrefix(schema.lowercased() + ":") {
-                        return String(name.dropFirst(schema.count + 1))
-                    }
-                    return name
-                }
-        }
         let wanted = names(query["attributes"]), excluded = names(query["excludedAttributes"])
         var result = resource
         if !wanted.isEmpty {
@@ -331,7 +347,7 @@ public struct SCIMService: APIEndpoint {
         let resource = try build(kind, connection, from: body, id: UUID().uuidString.lowercased(), created: now, version: 1, previous: nil)
         try checkMembers(resource, previous: nil)
         let raised = try await signalsFor(new: resource, previous: nil, connection: connection)
-        switch try await store.writeSCIM(resource, create: true, signals: raised) {
+        switch try await store.writeSCIM(resource, replacing: nil, signals: raised) {
         case .written: break
         case .nameTaken: throw Refusal(status: 409, scimType: "uniqueness", detail: "\(kind == .user ? "userName" : "displayName") is taken", reason: .scimConflict)
         case .notFound: throw notFound()
@@ -363,7 +379,7 @@ public struct SCIMService: APIEndpoint {
     func write(_ resource: SCIMResource, previous: SCIMResource, connection: SCIMConnection) async throws -> EndpointResponse {
         try checkMembers(resource, previous: previous)
         let raised = try await signalsFor(new: resource, previous: previous, connection: connection)
-        switch try await store.writeSCIM(resource, create: false, signals: raised) {
+        switch try await store.writeSCIM(resource, replacing: previous, signals: raised) {
         case .written: break
         case .nameTaken: throw Refusal(status: 409, scimType: "uniqueness", detail: "that name is taken", reason: .scimConflict)
         case .notFound: throw notFound()
@@ -382,8 +398,7 @@ public struct SCIMService: APIEndpoint {
             throw Refusal(status: 400, scimType: "invalidValue", detail: "a group holds at most \(limits.maxGroupMembers) members",
                           reason: .scimTooManyMembers)
         }
-        let before = Set((previous?.members ?? []).map { Array($0.utf8) })
-        let added = resource.members.lazy.filter { !before.contains(Array($0.utf8)) }.count
+        let added = SCIMResource.memberChanges(from: previous?.members ?? [], to: resource.members).added.count
         if added > limits.maxMembersAddedPerRequest {
             throw Refusal(status: 400, scimType: "invalidValue",
                           detail: "one request adds at most \(limits.maxMembersAddedPerRequest) members; send the rest in further requests",
@@ -434,7 +449,7 @@ public struct SCIMService: APIEndpoint {
         case .group:
             let renamed = previous.map { $0.name != resource.name || $0.externalID != resource.externalID } ?? false
             return try await groupSignals(group: resource.id, oldMembers: previous?.members ?? [], newMembers: resource.members, renamed: renamed,
-                                          newName: groupName(resource, connection), connection: connection)
+                                          newName: groupName(SCIMSummary(resource), connection), connection: connection)
         }
     }
 
@@ -442,10 +457,14 @@ public struct SCIMService: APIEndpoint {
     /// reads whatever the number of members (the users, their memberships, those groups' names).
     func groupSignals(group: String, oldMembers: [String], newMembers: [String], renamed: Bool, newName: String?,
                       connection: SCIMConnection) async throws -> [InboundSignal] {
-        let before = Set(oldMembers), after = Set(newMembers)
-        let affected = (renamed ? before.union(after) : before.symmetricDifference(after)).sorted()
+        let changes = SCIMResource.memberChanges(from: oldMembers, to: newMembers)
+        // Renamed, every member before or after (the removed plus the new); else the changed ones.
+        let affected = changes.removed + (renamed ? newMembers : changes.added)
         guard !affected.isEmpty else { return [] }
-        let users = try await store.scimSummaries(.user, connection: connection.name, ids: affected).filter { $0.subject != nil }
+        // Affected and not removed is a member after the write.
+        let removed = Set(changes.removed.map { Array($0.utf8) })
+        let users = try await store.scimSummaries(.user, connection: connection.name, ids: affected)
+            .compactMap { user in user.subject.map { (id: user.id, subject: $0) } }
         guard !users.isEmpty else { return [] }
         let memberships = try await store.scimMemberships(of: users.map(\.id), connection: connection.name)
         let otherGroups = Set(memberships.values.joined()).subtracting([group])
@@ -454,18 +473,13 @@ public struct SCIMService: APIEndpoint {
             names[summary.id] = groupName(summary, connection)
         }
         var raised: [InboundSignal] = []
-        for user in users.sorted(by: { $0.id < $1.id }) {
-            guard let subject = user.subject else { continue }
-            var groups = (memberships[user.id] ?? []).filter { $0 != group }.compactMap { names[$0] }
-            if after.contains(user.id), let newName { groups.append(newName) }
+        for (id, subject) in users.sorted(by: { $0.id < $1.id }) {
+            var groups = (memberships[id] ?? []).filter { $0 != group }.compactMap { names[$0] }
+            if !removed.contains(Array(id.utf8)), let newName { groups.append(newName) }
             raised.append(signal(connection, event: "scim:group-membership", subject: subject,
                                  action: .attributes(groups: Array(Set(groups)).sorted(), roles: nil)))
         }
         return raised
-    }
-
-    func groupName(_ group: SCIMResource, _ connection: SCIMConnection) -> String? {
-        groupName(SCIMSummary(group), connection)
     }
 
     func groupName(_ group: SCIMSummary, _ connection: SCIMConnection) -> String? {
@@ -515,8 +529,6 @@ public struct SCIMService: APIEndpoint {
                 }
                 members.append(member)
             }
-            // Unique and ordered as stores keep them (a set, not a pairwise scan of thousands).
-            members = SCIMResource.normalisedMembers(members)
         }
         var email: String? = nil
         if kind == .user, case .array(let emails)? = body[member: "emails"] {
@@ -536,21 +548,22 @@ public struct SCIMService: APIEndpoint {
                             lastModified: clock.now(), version: version)
     }
 
-    /// The attributes a PATCH works on: the stored ones plus a Group's `members`.
+    /// The attributes a PATCH works on: the stored ones plus a Group's `members` (which the stored
+    /// ones never hold).
     static func patchable(_ resource: SCIMResource) throws -> JSONObject {
         var object = try storedAttributes(resource)
         if resource.kind == .group {
-            object[object.key(matching: "members") ?? "members"] = .array(resource.members.map { .object(JSONObject(["value": .string($0)])) })
+            object["members"] = .array(resource.members.map { .object(JSONObject(["value": .string($0)])) })
         }
         return object
     }
 
-    /// The attributes as stored (a legacy copy of a Group's members left out).
+    /// The attributes as stored. A Group's never hold its members: `build` keeps them apart and
+    /// SQLite migration 9 removed the copies schema 8 had written.
     static func storedAttributes(_ resource: SCIMResource) throws -> JSONObject {
-        guard case .object(var object) = try JSONValue.parse(resource.attributes, limits: JSONLimits(maxBytes: maxBodyBytes, maxDepth: 20)) else {
+        guard case .object(let object) = try JSONValue.parse(resource.attributes, limits: JSONLimits(maxBytes: maxBodyBytes, maxDepth: 20)) else {
             return JSONObject()
         }
-        if resource.kind == .group, let key = object.key(matching: "members") { object[key] = nil }
         return object
     }
 
@@ -559,21 +572,24 @@ public struct SCIMService: APIEndpoint {
     }
 
     /// Renders resources with the reads batched: one for the groups of every User among them,
-    /// one for the names of every Group member, whatever their number.
-    func render(_ resources: [SCIMResource]) async throws -> [JSONObject] {
+    /// one for the names of every Group member (none when `memberNames` is false: the response
+    /// leaves `members` out), whatever their number.
+    func render(_ resources: [SCIMResource], memberNames: Bool = true) async throws -> [JSONObject] {
         guard let connection = resources.first?.connection else { return [] }
         var groupsOfUser: [String: [SCIMSummary]] = [:]
         let users = resources.filter { $0.kind == .user }.map(\.id)
         if !users.isEmpty {
             let memberships = try await store.scimMemberships(of: users, connection: connection)
             let groups = try await store.scimSummaries(.group, connection: connection, ids: Set(memberships.values.joined()).sorted())
-            for user in users {
-                let ids = Set(memberships[user] ?? [])
-                groupsOfUser[user] = groups.filter { ids.contains($0.id) }
+            // Each user's groups in the store's order (by creation), by position rather than a
+            // scan of every group per user.
+            let position = Dictionary(groups.enumerated().map { ($1.id, $0) }, uniquingKeysWith: { first, _ in first })
+            for (user, ids) in memberships {
+                groupsOfUser[user] = ids.compactMap { position[$0] }.sorted().map { groups[$0] }
             }
         }
         var userNames: [String: String] = [:]
-        let members = Set(resources.filter { $0.kind == .group }.flatMap(\.members))
+        let members = memberNames ? Set(resources.filter { $0.kind == .group }.flatMap(\.members)) : []
         if !members.isEmpty {
             for user in try await store.scimSummaries(.user, connection: connection, ids: members.sorted()) { userNames[user.id] = user.name }
         }

@@ -278,6 +278,7 @@ extension MemoryStore {
             && $0.name.lowercased() == resource.name.lowercased() }) { return .nameTaken }
         if let index = scim.firstIndex(where: { $0.kind == resource.kind && $0.connection == resource.connection && $0.id == resource.id }) {
             if create { return .nameTaken }
+            if let previous, scim[index].version != previous.version { return .changedSince }
             scim[index] = resource
         } else {
             if !create { return .notFound }

@@ -125,6 +125,9 @@ public enum SCIMWriteOutcome: Sendable, Hashable {
     case nameTaken
     /// No such resource (replace or delete).
     case notFound
+    /// The stored resource is no longer `previous` (another request wrote it since it was read):
+    /// nothing written, so no concurrent change is lost. The caller reads it again.
+    case changedSince
 }
 
 /// The SCIM resources of each connection (issue 6). A write and the revocation signals it raises
@@ -144,7 +147,8 @@ public protocol SCIMStore: Sendable {
     /// one read per 5,000 ids.
     func scimMemberships(of userIDs: [String], connection: String) async throws -> [String: [String]]
     /// Creates `resource` (`previous` nil) or replaces `previous`, the stored resource it was made
-    /// from, writing `signals` as received in the same transaction. A Group's member rows change by
+    /// from, writing `signals` as received in the same transaction; `.changedSince` (nothing
+    /// written) when the stored version is no longer `previous.version`. A Group's member rows change by
     /// `memberChanges(from: previous.members, to: resource.members)` only: the rows added and
     /// removed, never a re-read of all of them.
     func writeSCIM(_ resource: SCIMResource, replacing previous: SCIMResource?, signals: [InboundSignal]) async throws -> SCIMWriteOutcome

@@ -110,12 +110,18 @@ extension SQLiteStore {
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """, binds)
             } else {
+                // Only the version that was read is replaced: the member rows are moved by the
+                // difference from `previous`, which must therefore still be what is stored.
                 let updated = try await db.query("""
                     UPDATE scim_resources SET name = ?, name_lower = ?, external_id = ?, active = ?, email = ?, issuer = ?, tenant = ?,
                                               subject = ?, attributes = ?, last_modified = ?, version = ?
-                    WHERE kind = ? AND connection = ? AND id = ? RETURNING id
-                    """, Array(binds[3...11]) + [binds[13], binds[14], binds[0], binds[1], binds[2]])
-                if updated.isEmpty { return (SCIMWriteOutcome.notFound, []) }
+                    WHERE kind = ? AND connection = ? AND id = ? AND version = ? RETURNING id
+                    """, Array(binds[3...11]) + [binds[13], binds[14], binds[0], binds[1], binds[2], .integer(previous?.version ?? 0)])
+                if updated.isEmpty {
+                    let exists = try await db.query("SELECT 1 FROM scim_resources WHERE kind = ? AND connection = ? AND id = ?",
+                                                    [binds[0], binds[1], binds[2]])
+                    return (exists.isEmpty ? SCIMWriteOutcome.notFound : .changedSince, [])
+                }
             }
             if resource.kind == .group { try await Self.writeMembers(of: resource, previous: previous?.members ?? [], db) }
             for signal in signals { try await Self.insert(signal, db) }

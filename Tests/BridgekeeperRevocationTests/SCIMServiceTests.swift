@@ -56,8 +56,18 @@ struct SCIMServiceTests {
             count()
             return await inner.scimMemberships(of: userIDs, connection: connection)
         }
+        /// Member lists another request writes to a group just before each of the next writes (a
+        /// concurrent PATCH landing between this request's read and its write).
+        let interleaved = Mutex<[(id: String, members: [String])]>([])
         func writeSCIM(_ resource: SCIMResource, replacing previous: SCIMResource?, signals: [InboundSignal]) async throws -> SCIMWriteOutcome {
-            await inner.writeSCIM(resource, replacing: previous, signals: signals)
+            let next = interleaved.withLock { $0.isEmpty ? nil : $0.removeFirst() }
+            if let next, let stored = await inner.scimResource(.group, connection: resource.connection, id: next.id) {
+                let other = SCIMResource(kind: .group, connection: stored.connection, id: stored.id, name: stored.name, externalID: stored.externalID,
+                                         active: true, email: nil, subject: nil, members: next.members, attributes: stored.attributes,
+                                         created: stored.created, lastModified: stored.lastModified, version: stored.version + 1)
+                #expect(await inner.writeSCIM(other, replacing: stored, signals: []) == .written)
+            }
+            return await inner.writeSCIM(resource, replacing: previous, signals: signals)
         }
         func deleteSCIM(_ kind: SCIMResource.Kind, connection: String, id: String, signals: [InboundSignal]) async throws -> SCIMWriteOutcome {
             await inner.deleteSCIM(kind, connection: connection, id: id, signals: signals)
@@ -131,6 +141,27 @@ struct SCIMServiceTests {
         limits.maxMembersAddedPerRequest = 200
         limits.maxFilterScan = 50
         return limits
+    }
+
+    @Test("a PATCH racing another request's write is read and applied again: both members stay; one that keeps losing gets 412, audited, nothing of it written")
+    func concurrentPatches() async throws {
+        let f = try await Fixture()
+        let created = await f.call("POST", "Groups", body: #"{"displayName":"everyone","members":[{"value":"a"}]}"#)
+        let id = try #require(try json(created)["id"]?.stringValue)
+        // Another request adds "b" between this PATCH's read and its write.
+        f.store.interleaved.withLock { $0 = [(id, ["a", "b"])] }
+        let patched = await f.call("PATCH", "Groups/\(id)", body: Self.add(["c"]))
+        #expect(patched.status == 200, "\(patched.body)")
+        let stored = await f.memory.scimResource(.group, connection: Self.connection, id: id)
+        #expect(stored?.members == ["a", "b", "c"], "the concurrent member is kept, not overwritten")
+        #expect(stored?.version == 3)
+
+        // A writer that changes the group before every attempt: 412 after the last one.
+        f.store.interleaved.withLock { $0 = (0..<SCIMService.updateAttempts).map { (id, ["a", "x\($0)"]) } }
+        let lost = await f.call("PATCH", "Groups/\(id)", body: Self.add(["d"]))
+        #expect(lost.status == 412, "\(lost.body)")
+        #expect(try await f.memory.lastAuditRecord()?.event.reason == .scimConcurrentChange)
+        #expect(await f.memory.scimResource(.group, connection: Self.connection, id: id)?.members.contains("d") == false)
     }
 
     @Test("a request adding more than maxMembersAddedPerRequest members, or taking a group past maxGroupMembers, is 400 invalidValue, audited, and writes nothing")

@@ -75,6 +75,25 @@ struct SCIMStoreTests {
         }
     }
 
+    @Test("a write replaces only the version it was made from: a stale one is changedSince and changes nothing; an unknown id is notFound",
+          arguments: StoreKind.allCases)
+    func staleWrite(_ kind: StoreKind) async throws {
+        try await kind.withStore { store async throws in
+            let v1 = Self.group("g-1", name: "team", members: ["u-1"])
+            #expect(try await store.writeSCIM(v1, replacing: nil, signals: []) == .written)
+            let v2 = Self.group("g-1", name: "team", members: ["u-1", "u-2"], version: 2)
+            #expect(try await store.writeSCIM(v2, replacing: v1, signals: []) == .written)
+            // Another request made its change from v1 too: refused, v2 and its members stay.
+            let stale = Self.group("g-1", name: "team", members: ["u-3"], version: 2)
+            #expect(try await store.writeSCIM(stale, replacing: v1, signals: []) == .changedSince)
+            let stored = try await store.scimResource(.group, connection: Self.connection, id: "g-1")
+            #expect(stored?.members == ["u-1", "u-2"] && stored?.version == 2)
+            #expect(try await store.scimGroups(containing: "u-3", connection: Self.connection).isEmpty)
+            let ghost = Self.group("g-9", name: "ghost", members: [])
+            #expect(try await store.writeSCIM(ghost, replacing: ghost, signals: []) == .notFound)
+        }
+    }
+
     @Test("memberChanges merges two normalised member lists by their bytes: canonically equivalent ids are different members")
     func memberChanges() {
         let nfc = "caf\u{E9}", nfd = "cafe\u{301}"

@@ -350,39 +350,57 @@ public struct SCIMService: APIEndpoint {
         switch try await store.writeSCIM(resource, replacing: nil, signals: raised) {
         case .written: break
         case .nameTaken: throw Refusal(status: 409, scimType: "uniqueness", detail: "\(kind == .user ? "userName" : "displayName") is taken", reason: .scimConflict)
-        case .notFound: throw notFound()
+        case .notFound, .changedSince: throw notFound()  // neither happens to a creation: its id is new
         }
         await process(raised)
         return Self.ok(try await render(resource), status: 201).adding(["Location": location(resource)])
     }
 
     func replace(_ kind: SCIMResource.Kind, _ connection: SCIMConnection, id: String, body: JSONObject) async throws -> EndpointResponse {
-        let previous = try await existing(kind, connection, id: id)
-        return try await write(try build(kind, connection, from: body, id: id, created: previous.created, version: previous.version + 1, previous: previous),
-                               previous: previous, connection: connection)
+        try await update(kind, connection, id: id) { previous in
+            try build(kind, connection, from: body, id: id, created: previous.created, version: previous.version + 1, previous: previous)
+        }
     }
 
     func patch(_ kind: SCIMResource.Kind, _ connection: SCIMConnection, id: String, body: JSONObject) async throws -> EndpointResponse {
-        let previous = try await existing(kind, connection, id: id)
-        let current = try Self.patchable(previous)
-        let patched: JSONObject
-        do {
-            patched = try SCIMPatch.apply(body, to: current)
-        } catch {
-            throw Refusal(status: 400, scimType: error.scimType, detail: error.detail, reason: .scimInvalidPatch)
+        try await update(kind, connection, id: id) { previous in
+            let patched: JSONObject
+            do {
+                patched = try SCIMPatch.apply(body, to: try Self.patchable(previous))
+            } catch let error as SCIMPatch.Failure {
+                throw Refusal(status: 400, scimType: error.scimType, detail: error.detail, reason: .scimInvalidPatch)
+            }
+            return try build(kind, connection, from: patched, id: id, created: previous.created, version: previous.version + 1, previous: previous)
         }
-        return try await write(try build(kind, connection, from: patched, id: id, created: previous.created, version: previous.version + 1,
-                                         previous: previous),
-                               previous: previous, connection: connection)
     }
 
-    func write(_ resource: SCIMResource, previous: SCIMResource, connection: SCIMConnection) async throws -> EndpointResponse {
+    /// How many times an update is read and applied again when another request wrote the resource
+    /// in between (the store replaces only the version that was read).
+    static let updateAttempts = 3
+
+    /// Reads the resource, makes its next version with `next`, and writes it unless the stored one
+    /// changed meanwhile; then reads and applies again, up to `updateAttempts` times, and past that
+    /// answers 412 (RFC 7644 §3.12: "Failed to update. Resource has changed on the server"),
+    /// audited, nothing written.
+    func update(_ kind: SCIMResource.Kind, _ connection: SCIMConnection, id: String,
+                _ next: (SCIMResource) throws -> SCIMResource) async throws -> EndpointResponse {
+        for _ in 0..<Self.updateAttempts {
+            let previous = try await existing(kind, connection, id: id)
+            if let written = try await write(try next(previous), previous: previous, connection: connection) { return written }
+        }
+        throw Refusal(status: 412, scimType: nil, detail: "the resource changed on the server while it was being updated; send the request again",
+                      reason: .scimConcurrentChange)
+    }
+
+    /// Writes `resource` over `previous`; nil when the stored resource is no longer `previous`.
+    func write(_ resource: SCIMResource, previous: SCIMResource, connection: SCIMConnection) async throws -> EndpointResponse? {
         try checkMembers(resource, previous: previous)
         let raised = try await signalsFor(new: resource, previous: previous, connection: connection)
         switch try await store.writeSCIM(resource, replacing: previous, signals: raised) {
         case .written: break
         case .nameTaken: throw Refusal(status: 409, scimType: "uniqueness", detail: "that name is taken", reason: .scimConflict)
         case .notFound: throw notFound()
+        case .changedSince: return nil
         }
         await process(raised)
         return Self.ok(try await render(resource))
@@ -675,5 +693,7 @@ extension ReasonCode {
     public static let scimInvalidValue = ReasonCode("scim_invalid_value")
     /// A SCIM create or rename to a name another resource of the connection has.
     public static let scimConflict = ReasonCode("scim_conflict")
+    /// Another request kept changing the resource while this one was updating it (412).
+    public static let scimConcurrentChange = ReasonCode("scim_concurrent_change")
     public static let scimNotFound = ReasonCode("scim_not_found")
 }

@@ -2,7 +2,7 @@ import BridgekeeperCore
 public import BridgekeeperJOSE
 public import BridgekeeperGrants
 public import BridgekeeperRevocation
-import Foundation
+public import Foundation
 
 extension Configuration {
     /// The `signals:` section (issue 6): where revocation signals come from. Each source names the
@@ -29,6 +29,8 @@ extension Configuration {
         public var subjectIssuer: String
         public var tenant: String?
         public var delivery: Delivery
+        /// `max_set_age`: the oldest SET accepted, seconds between its `iat` and now (default 7 days).
+        public var maxSETAge: TimeInterval = SSFTransmitter.defaultMaxSETAge
 
         /// How the stream's SETs arrive (SSF 1.0 §6.1.1).
         public enum Delivery: Sendable {
@@ -90,7 +92,7 @@ extension Configuration {
         }
         for item in try top["ssf"]?.sequence() ?? [] {
             let m = try item.mapping(allowed: ["name", "idp", "tenant", "issuer", "audience", "jwks_uri", "jwks_file", "algorithms",
-                                               "delivery", "push_authorization_hash", "poll"])
+                                               "delivery", "push_authorization_hash", "poll", "max_set_age"])
             let name = try unique(m, item, &names, kind: "ssf")
             guard let idpNode = m["idp"] else { throw item.error("idp is required (whose people this stream speaks about)") }
             let (subjectIssuer, tenant) = try subjectIssuer(idpName: try idpNode.string(), tenant: try m["tenant"]?.string(), idps: idps, node: idpNode)
@@ -119,8 +121,10 @@ extension Configuration {
             default:
                 throw m["delivery"]!.error("must be push (RFC 8935) or poll (RFC 8936)")
             }
-            signals.ssf.append(SSFStream(name: name, issuer: try issuerNode.string(), audience: try m["audience"]?.string(), keys: keys,
-                                         algorithms: algorithms, subjectIssuer: subjectIssuer, tenant: tenant, delivery: delivery))
+            var stream = SSFStream(name: name, issuer: try issuerNode.string(), audience: try m["audience"]?.string(), keys: keys,
+                                   algorithms: algorithms, subjectIssuer: subjectIssuer, tenant: tenant, delivery: delivery)
+            if let age = m["max_set_age"] { stream.maxSETAge = TimeInterval(try age.integer(in: 300...2_592_000)) }
+            signals.ssf.append(stream)
         }
         for item in try top["okta_event_hooks"]?.sequence() ?? [] {
             let m = try item.mapping(allowed: ["name", "idp", "tenant", "header", "secret_hash"])

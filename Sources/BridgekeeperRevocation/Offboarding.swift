@@ -61,13 +61,20 @@ public struct SignalProcessor: Sendable {
         case enabled(wasDisabled: Bool)
         /// Their groups or roles were recorded; the tokens that exceeded them were revoked.
         case narrowed(revoked: [String])
+        /// Nothing changed: what the signal says is older than what the store already holds (an
+        /// enable older than the disable that stands, attributes older than the stored ones), as of
+        /// `current`. Audited `signal_superseded`.
+        case superseded(current: Date)
     }
 
-    /// A new signal: `sig_` and 128 random bits, received now.
+    /// A new signal: `sig_` and 128 random bits, received now; its event occurred at `occurredAt`
+    /// as its source says, or now. An event time after now counts as now: no source can date its
+    /// news into the future to outrank what comes after it.
     public func signal(source: InboundSignal.Source, connection: String, externalID: String?, event: String, subject: SubjectKey,
-                       action: InboundSignal.Action) -> InboundSignal {
-        InboundSignal(id: "sig_" + SecureRandom.identifier(bytes: 16), source: source, connection: connection, externalID: externalID,
-                      event: event, subject: subject, action: action, receivedAt: clock.now())
+                       action: InboundSignal.Action, occurredAt: Date? = nil) -> InboundSignal {
+        let now = clock.now()
+        return InboundSignal(id: "sig_" + SecureRandom.identifier(bytes: 16), source: source, connection: connection, externalID: externalID,
+                             event: event, subject: subject, action: action, receivedAt: now, occurredAt: min(occurredAt ?? now, now))
     }
 
     /// Writes `signal` to the inbox with its audit record, then processes it. Throws only when the
@@ -103,34 +110,51 @@ public struct SignalProcessor: Sendable {
         return done
     }
 
-    /// Applies one signal's action and completes it. Idempotent: a signal processed twice (a crash
-    /// after the work, before its completion was seen) finds nothing more to do.
+    /// Applies one signal's action as of when its event occurred, and completes it. Idempotent: a
+    /// signal processed twice (a crash after the work, before its completion was seen) finds nothing
+    /// more to do. Ordered (`StatusOrder`): an enable older than the disable that stands, or
+    /// attributes older than the stored ones, change nothing and are audited `signal_superseded`; a
+    /// late offboarding still revokes every token but leaves a person enabled since as they are.
     public func process(_ signal: InboundSignal) async throws -> Outcome {
         let now = clock.now()
         let subject = signal.subject
+        let superseded = { @Sendable (current: Date) in
+            AuditEvent(kind: .administration, reason: .signalSuperseded, time: now, issuer: subject.issuer, tenant: subject.tenant,
+                       subject: subject.subject, principalClass: PrincipalClass.human.rawValue, performedBy: signal.performer)
+        }
         switch signal.action {
         case .offboard, .revokeSessions:
             let disable = signal.action == .offboard
-            let reason: ReasonCode = disable ? .subjectOffboarded : .sessionsRevoked
             let receipts = self.receipts
             let issued = ReceiptBox()
-            let outcome = try await store.revokeSubject(subject, at: now, disable: disable) { outcome in
-                let receipt = try receipts.sign(signal: signal, outcome: outcome, disabled: disable, at: now)
+            let outcome = try await store.revokeSubject(subject, at: now, disable: disable, asOf: signal.occurredAt) { outcome in
+                let disabled = disable && !outcome.disableSuperseded
+                let receipt = try receipts.sign(signal: signal, outcome: outcome, disabled: disabled, at: now)
                 issued.set(receipt)
-                return RevocationRecords(audit: Offboarding.revocationEvents(owner: subject, outcome: outcome, time: now, reason: reason,
-                                                                              by: signal.performer),
-                                         receipt: receipt, completes: signal.id)
+                var audit = Offboarding.revocationEvents(owner: subject, outcome: outcome, time: now,
+                                                         reason: disabled ? .subjectOffboarded : .sessionsRevoked, by: signal.performer)
+                if outcome.disableSuperseded { audit.append(superseded(now)) }
+                return RevocationRecords(audit: audit, receipt: receipt, completes: signal.id)
             }
             return .revoked(outcome, receipt: issued.value)
         case .enable:
-            let wasDisabled = try await store.isDisabled(subject)
-            let audit = wasDisabled ? [AuditEvent(kind: .administration, reason: .subjectEnabled, time: now, issuer: subject.issuer,
-                                                  tenant: subject.tenant, subject: subject.subject, principalClass: PrincipalClass.human.rawValue,
-                                                  performedBy: signal.performer)] : []
-            try await store.completeSignal(signal.id, at: now, enabling: subject, audit: audit)
-            return .enabled(wasDisabled: wasDisabled)
+            let outcome = try await store.completeEnabling(signal.id, subject: subject, at: now, asOf: signal.occurredAt) { outcome in
+                switch outcome {
+                case .enabled:
+                    [AuditEvent(kind: .administration, reason: .subjectEnabled, time: now, issuer: subject.issuer, tenant: subject.tenant,
+                                subject: subject.subject, principalClass: PrincipalClass.human.rawValue, performedBy: signal.performer)]
+                case .notDisabled: []
+                case .superseded(let current): [superseded(current)]
+                }
+            }
+            switch outcome {
+            case .enabled: return .enabled(wasDisabled: true)
+            case .notDisabled: return .enabled(wasDisabled: false)
+            case .superseded(let current): return .superseded(current: current)
+            }
         case .attributes, .leaveGroup:
-            let previous = try await store.attributes(of: subject)?.attributes
+            let stored = try await store.attributes(of: subject)
+            let previous = stored?.attributes
             let attributes: SubjectAttributes
             switch signal.action {
             case .attributes(let groups, let roles):
@@ -141,11 +165,14 @@ public struct SignalProcessor: Sendable {
             default:
                 return .narrowed(revoked: [])
             }
-            _ = try await store.recordAttributes(attributes, of: subject, asOf: now, winsTie: true)
+            if case .stale(_, let current) = try await store.recordAttributes(attributes, of: subject, asOf: signal.occurredAt, winsTie: true) {
+                try await store.completeSignal(signal.id, at: now, audit: [superseded(current)])
+                return .superseded(current: current)
+            }
             let revoked = try await narrow(subject, to: attributes, now: now, by: signal.performer)
             let changed = AuditEvent(kind: .administration, reason: .attributesChanged, time: now, issuer: subject.issuer, tenant: subject.tenant,
                                      subject: subject.subject, principalClass: PrincipalClass.human.rawValue, performedBy: signal.performer)
-            try await store.completeSignal(signal.id, at: now, enabling: nil, audit: [changed])
+            try await store.completeSignal(signal.id, at: now, audit: [changed])
             return .narrowed(revoked: revoked)
         }
     }
@@ -227,4 +254,8 @@ extension ReasonCode {
     public static let attributesChanged = ReasonCode("attributes_changed")
     /// A person's own token was revoked because their rights shrank below it.
     public static let subjectRightsNarrowed = ReasonCode("subject_rights_narrowed")
+    /// A signal changed nothing because newer news stands: an enable older than the disable in
+    /// force, a disable older than the enable in force (its tokens are still revoked), attributes
+    /// older than the stored ones.
+    public static let signalSuperseded = ReasonCode("signal_superseded")
 }

@@ -180,10 +180,13 @@ public struct ManagementAPI: APIEndpoint {
             object["agents_disabled"] = .array(outcome.agentsDisabled.map(JSONValue.string))
             object["tokens_revoked"] = .number(JSONNumber(Int64(outcome.tokensRevoked.count)))
             if let receipt { object["receipt_id"] = .string(receipt.id) }
+            if outcome.disableSuperseded { object["disable_superseded"] = .bool(true) }
         case .processed(_, .enabled(let wasDisabled)):
             object["was_disabled"] = .bool(wasDisabled)
         case .processed(_, .narrowed(let revoked)):
             object["tokens_revoked"] = .number(JSONNumber(Int64(revoked.count)))
+        case .processed(_, .superseded(let current)):
+            object["superseded_by_change_at"] = .string(ISO8601DateFormatter().string(from: current))
         case .pending, .duplicate:
             // Durable, and the maintenance loop finishes it.
             return EndpointResponse(status: 202, body: JSONValue.object(object).serialized())

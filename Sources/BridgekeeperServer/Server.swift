@@ -159,7 +159,7 @@ public final class BridgekeeperServer: Sendable {
             let intake = SETIntake(store: store, signals: signals, clock: clock)
             let transmitters = c.signals.ssf.map {
                 SSFTransmitter(name: $0.name, issuer: $0.issuer, audience: $0.audience ?? c.issuer, keys: source($0.keys), algorithms: $0.algorithms,
-                               subjectIssuer: $0.subjectIssuer, tenant: $0.tenant, pushAuthorization: $0.pushAuthorization)
+                               subjectIssuer: $0.subjectIssuer, tenant: $0.tenant, pushAuthorization: $0.pushAuthorization, maxSETAge: $0.maxSETAge)
             }
             // Every stream has its push path: a polled one answers pushes 401, so a transmitter
             // configured for the wrong method is told.

@@ -86,11 +86,50 @@ public protocol AgentRegistry: Sendable {
 public struct OwnerOffboarding: Sendable, Hashable {
     public let agentsDisabled: [String]
     public let tokensRevoked: [IssuedToken]
+    /// Asked to disable, but an enable that occurred later stands (`StatusOrder`): the person and
+    /// their agents stay as they are; their tokens were still revoked.
+    public let disableSuperseded: Bool
 
-    public init(agentsDisabled: [String], tokensRevoked: [IssuedToken]) {
+    public init(agentsDisabled: [String], tokensRevoked: [IssuedToken], disableSuperseded: Bool = false) {
         self.agentsDisabled = agentsDisabled
         self.tokensRevoked = tokensRevoked
+        self.disableSuperseded = disableSuperseded
     }
+}
+
+/// The order of a person's status changes (issue 18): a disable or an enable counts as of the time
+/// its event occurred (a SET's `event_timestamp` or `iat`, an Okta event's `published`, the moment
+/// SCIM or an operator spoke), never as of when it reached us. The store keeps the event time of
+/// the last change it applied, so a late "enable" cannot undo a newer "disable", nor a late
+/// "disable" a newer "enable". At the same instant the disable wins: fail closed. Revocation of
+/// tokens is not ordered: a late disable still revokes.
+public enum StatusOrder {
+    /// Whether a disable that occurred at `asOf` leaves the person disabled: yes when they are
+    /// already, or when no later enable stands.
+    public static func disables(asOf: Date, lastChange: Date?, disabled: Bool) -> Bool {
+        disabled || lastChange.map { asOf >= $0 } ?? true
+    }
+
+    /// Whether an enable that occurred at `asOf` enables a disabled person: only when it is
+    /// strictly newer than the change that disabled them.
+    public static func enables(asOf: Date, lastChange: Date?) -> Bool {
+        lastChange.map { asOf > $0 } ?? true
+    }
+
+    /// The stored form of an event time: whole milliseconds since 1970.
+    public static func milliseconds(_ time: Date) -> Int64 { Int64((time.timeIntervalSince1970 * 1000).rounded(.down)) }
+
+    public static func date(milliseconds: Int64) -> Date { Date(timeIntervalSince1970: Double(milliseconds) / 1000) }
+}
+
+/// What an enable did (`SignalInbox.completeEnabling`).
+public enum EnableOutcome: Sendable, Hashable {
+    /// The person was disabled and no longer is.
+    case enabled
+    /// The person was not disabled; nothing changed but the time of their last status change.
+    case notDisabled
+    /// A disable that occurred at or after the enable stands (at `lastChange`); nothing changed.
+    case superseded(lastChange: Date)
 }
 
 /// What `recordAttributes` did.
@@ -117,18 +156,25 @@ public protocol OwnerDirectory: Sendable {
     /// jtis revoked (a token already revoked is skipped, with no record).
     func revoke(_ revocations: [(jti: String, audit: AuditEvent)], at time: Date) async throws -> [String]
     /// In one transaction: when `disable`, disables `subject` (no new tokens) and their active
-    /// agents; always moves their revocation epoch to the second after `time` (tokens of theirs
+    /// agents, unless an enable that occurred after `asOf` stands (`StatusOrder`; the outcome says
+    /// `disableSuperseded`), and records `asOf` as their last status change; always moves their revocation epoch to the second after `time` (tokens of theirs
     /// issued before it are dead) and revokes every live token of theirs and of all their agents;
     /// writes the records `records` makes of what was done (audit, receipt, the signal completed);
     /// when `records` throws, nothing is written. Idempotent: a second call finds nothing more to
     /// revoke or disable.
-    func revokeSubject(_ subject: SubjectKey, at time: Date, disable: Bool,
+    func revokeSubject(_ subject: SubjectKey, at time: Date, disable: Bool, asOf: Date,
                        records: @escaping @Sendable (OwnerOffboarding) throws -> RevocationRecords) async throws -> OwnerOffboarding
     /// Live (unrevoked, unexpired) tokens of `owner` and of all their agents, by jti.
     func liveTokens(ofOwner owner: SubjectKey, now: Date) async throws -> [IssuedToken]
 }
 
 extension OwnerDirectory {
+    /// `revokeSubject` of a change that occurs now (`asOf` is `time`).
+    public func revokeSubject(_ subject: SubjectKey, at time: Date, disable: Bool,
+                              records: @escaping @Sendable (OwnerOffboarding) throws -> RevocationRecords) async throws -> OwnerOffboarding {
+        try await revokeSubject(subject, at: time, disable: disable, asOf: time, records: records)
+    }
+
     /// An offboarding: `revokeSubject` with the subject and their agents disabled.
     public func disableOwner(_ owner: SubjectKey, at time: Date,
                              audit: @escaping @Sendable (OwnerOffboarding) -> [AuditEvent]) async throws -> OwnerOffboarding {

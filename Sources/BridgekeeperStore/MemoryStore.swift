@@ -10,6 +10,8 @@ public actor MemoryStore: BridgekeeperStore {
     private var audit: [AuditRecord] = []
     private var disabled: Set<SubjectKey> = []
     private var epochs: [SubjectKey: Date] = [:]
+    /// The event time of each person's last status change (`StatusOrder`).
+    private var statusChanges: [SubjectKey: Date] = [:]
     private var keys: [StoredSigningKey] = []
     private var agentsByID: [String: AgentRecord] = [:]
     private var attributesBySubject: [SubjectKey: (attributes: SubjectAttributes, updatedAt: Date)] = [:]
@@ -93,6 +95,12 @@ public actor MemoryStore: BridgekeeperStore {
 
     public func setDisabled(_ subject: SubjectKey, _ isDisabled: Bool, at time: Date) {
         if isDisabled { disabled.insert(subject) } else { disabled.remove(subject) }
+        noteStatusChange(subject, asOf: time)
+    }
+
+    private func noteStatusChange(_ subject: SubjectKey, asOf: Date) {
+        let time = StatusOrder.date(milliseconds: StatusOrder.milliseconds(asOf))
+        statusChanges[subject] = max(statusChanges[subject] ?? time, time)
     }
 
     public func signingKeys() -> [StoredSigningKey] { keys }
@@ -167,14 +175,18 @@ extension MemoryStore {
         revocations.compactMap { revoke(jti: $0.jti, at: time, audit: $0.audit) ? $0.jti : nil }
     }
 
-    public func revokeSubject(_ owner: SubjectKey, at time: Date, disable: Bool,
+    public func revokeSubject(_ owner: SubjectKey, at time: Date, disable: Bool, asOf: Date,
                               records: @Sendable (OwnerOffboarding) throws -> RevocationRecords) throws -> OwnerOffboarding {
         // Work out what would change, build the records, and only then write (all or nothing).
+        let superseded = disable && !StatusOrder.disables(asOf: asOf, lastChange: statusChanges[owner], disabled: disabled.contains(owner))
+        let disabling = disable && !superseded
         let owned = agentsByID.values.filter { $0.owner == owner }
-        let toDisable = disable ? owned.filter { $0.status == .active }.map(\.id).sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) } : []
-        let outcome = OwnerOffboarding(agentsDisabled: toDisable, tokensRevoked: liveOwnerTokens(owner, now: time).map(\.token))
+        let toDisable = disabling ? owned.filter { $0.status == .active }.map(\.id).sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) } : []
+        let outcome = OwnerOffboarding(agentsDisabled: toDisable, tokensRevoked: liveOwnerTokens(owner, now: time).map(\.token),
+                                       disableSuperseded: superseded)
         let written = try records(outcome)
-        if disable { disabled.insert(owner) }
+        if disable { noteStatusChange(owner, asOf: asOf) }
+        if disabling { disabled.insert(owner) }
         for id in toDisable { agentsByID[id] = agentsByID[id]?.with(status: .disabled, at: time) }
         let epoch = SubjectStanding.epoch(after: time)
         epochs[owner] = max(epochs[owner] ?? epoch, epoch)
@@ -209,11 +221,27 @@ extension MemoryStore {
         signals.first { $0.signal.id.utf8.elementsEqual(id.utf8) }
     }
 
-    public func completeSignal(_ signalID: String, at time: Date, enabling subject: SubjectKey?, audit events: [AuditEvent]) {
-        guard let index = signals.firstIndex(where: { $0.signal.id.utf8.elementsEqual(signalID.utf8) }), signals[index].completedAt == nil else { return }
-        if let subject { disabled.remove(subject) }
+    public func completeSignal(_ signalID: String, at time: Date, audit events: [AuditEvent]) {
+        guard isPending(signalID) else { return }
         for event in events { _ = appendRecord(event) }
         markCompleted(signalID, at: time)
+    }
+
+    public func completeEnabling(_ signalID: String, subject: SubjectKey, at time: Date, asOf: Date,
+                                 audit: @Sendable (EnableOutcome) -> [AuditEvent]) -> EnableOutcome {
+        let lastChange = statusChanges[subject]
+        let outcome: EnableOutcome = !disabled.contains(subject) ? .notDisabled
+            : StatusOrder.enables(asOf: asOf, lastChange: lastChange) ? .enabled : .superseded(lastChange: lastChange ?? asOf)
+        guard isPending(signalID) else { return outcome }
+        if outcome == .enabled { disabled.remove(subject) }
+        noteStatusChange(subject, asOf: asOf)
+        for event in audit(outcome) { _ = appendRecord(event) }
+        markCompleted(signalID, at: time)
+        return outcome
+    }
+
+    private func isPending(_ signalID: String) -> Bool {
+        signals.contains { $0.signal.id.utf8.elementsEqual(signalID.utf8) && $0.completedAt == nil }
     }
 
     public func receipt(id: String) -> StoredReceipt? { receiptsByID[id] }

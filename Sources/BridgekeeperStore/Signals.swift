@@ -55,9 +55,13 @@ public struct InboundSignal: Sendable, Hashable {
     public let subject: SubjectKey
     public let action: Action
     public let receivedAt: Date
+    /// When the event happened, as its source says (a SET's `event_timestamp` or `iat`, an Okta
+    /// event's `published`, never later than its arrival: `SignalProcessor.signal`); for SCIM and operators, the moment it was
+    /// received. Status changes and attributes are ordered by it (`StatusOrder`). Whole milliseconds.
+    public let occurredAt: Date
 
     public init(id: String, source: Source, connection: String, externalID: String?, event: String, subject: SubjectKey, action: Action,
-                receivedAt: Date) {
+                receivedAt: Date, occurredAt: Date? = nil) {
         self.id = id
         self.source = source
         self.connection = connection
@@ -66,6 +70,7 @@ public struct InboundSignal: Sendable, Hashable {
         self.subject = subject
         self.action = action
         self.receivedAt = Date(timeIntervalSince1970: receivedAt.timeIntervalSince1970.rounded(.down))
+        self.occurredAt = StatusOrder.date(milliseconds: StatusOrder.milliseconds(occurredAt ?? receivedAt))
     }
 
     /// Who acted, for the audit's `by`: `scim:CONNECTION`, `ssf:…`, `okta_event_hook:…`, or the
@@ -142,9 +147,16 @@ public protocol SignalInbox: Sendable {
     func pendingSignals(limit: Int) async throws -> [InboundSignal]
     /// A signal by id, and when it was completed (nil while pending).
     func signal(id: String) async throws -> (signal: InboundSignal, completedAt: Date?)?
-    /// Completes `signalID` with `audit`, in one transaction; when `enabling`, that subject is no
-    /// longer disabled. Completing a completed signal writes nothing.
-    func completeSignal(_ signalID: String, at time: Date, enabling subject: SubjectKey?, audit: [AuditEvent]) async throws
+    /// Completes `signalID` with `audit`, in one transaction. Completing a completed signal writes
+    /// nothing.
+    func completeSignal(_ signalID: String, at time: Date, audit: [AuditEvent]) async throws
+    /// Completes `signalID`, an enable of `subject` that occurred at `asOf`, in one transaction:
+    /// the person is no longer disabled unless a disable at or after `asOf` stands (`StatusOrder`),
+    /// `asOf` is recorded as their last status change when it is the newest, and the records
+    /// `audit` makes of the outcome are appended. A completed signal writes nothing (the outcome is
+    /// still told).
+    func completeEnabling(_ signalID: String, subject: SubjectKey, at time: Date, asOf: Date,
+                          audit: @escaping @Sendable (EnableOutcome) -> [AuditEvent]) async throws -> EnableOutcome
     func receipt(id: String) async throws -> StoredReceipt?
     /// The receipts about `subject`, newest first.
     func receipts(of subject: SubjectKey) async throws -> [StoredReceipt]
@@ -154,6 +166,6 @@ extension OwnerDirectory {
     /// `revokeSubject` writing only audit records.
     public func revokeSubject(_ subject: SubjectKey, at time: Date, disable: Bool,
                               audit: @escaping @Sendable (OwnerOffboarding) -> [AuditEvent]) async throws -> OwnerOffboarding {
-        try await revokeSubject(subject, at: time, disable: disable) { RevocationRecords(audit: audit($0)) }
+        try await revokeSubject(subject, at: time, disable: disable, asOf: time) { RevocationRecords(audit: audit($0)) }
     }
 }

@@ -158,5 +158,14 @@ enum Migrations {
             """,
             "ALTER TABLE scim_resources DROP COLUMN members_json",
         ]),
+        (10, [
+            // Signals are applied by when their event occurred, not when they arrived (issue 18):
+            // a late "enable" must not undo a newer "disable". Each signal keeps its event time,
+            // and each person the event time of the last status change applied (StatusOrder).
+            "ALTER TABLE signals ADD COLUMN occurred_at_ms INTEGER",
+            "UPDATE signals SET occurred_at_ms = received_at * 1000",
+            "CREATE TABLE subject_status (subject_key TEXT PRIMARY KEY, changed_at_ms INTEGER NOT NULL) WITHOUT ROWID",
+            "INSERT INTO subject_status (subject_key, changed_at_ms) SELECT subject_key, disabled_at * 1000 FROM disabled_subjects",
+        ]),
     ]
 }

@@ -71,13 +71,19 @@ extension SQLiteStore {
         }
     }
 
-    public func revokeSubject(_ owner: SubjectKey, at time: Date, disable: Bool,
+    public func revokeSubject(_ owner: SubjectKey, at time: Date, disable: Bool, asOf: Date,
                               records: @escaping @Sendable (OwnerOffboarding) throws -> RevocationRecords) async throws -> OwnerOffboarding {
         let seconds = Int(time.timeIntervalSince1970)
         let ownerBinds: [SQLiteData] = [.text(owner.issuer), .text(owner.subject), .text(owner.tenant ?? "")]
         return try await auditedMany { db in
             var agents: [SQLiteRow] = []
+            var superseded = false
             if disable {
+                let (disabled, lastChange) = try await Self.status(owner.storageKey, db)
+                superseded = !StatusOrder.disables(asOf: asOf, lastChange: lastChange, disabled: disabled)
+                try await Self.noteStatusChange(owner.storageKey, asOf: asOf, db)
+            }
+            if disable && !superseded {
                 _ = try await db.query("INSERT INTO disabled_subjects (subject_key, disabled_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
                                        [.text(owner.storageKey), .integer(seconds)])
                 agents = try await db.query("""
@@ -93,7 +99,8 @@ extension SQLiteStore {
                                             [.integer(seconds), .integer(seconds)] + ownerBinds + ownerBinds)
             let outcome = OwnerOffboarding(
                 agentsDisabled: agents.compactMap { $0.column("id")?.string }.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) },
-                tokensRevoked: try tokens.map { try Self.tokenState($0).token }.sorted { Array($0.jti.utf8).lexicographicallyPrecedes(Array($1.jti.utf8)) })
+                tokensRevoked: try tokens.map { try Self.tokenState($0).token }.sorted { Array($0.jti.utf8).lexicographicallyPrecedes(Array($1.jti.utf8)) },
+                disableSuperseded: superseded)
             let written = try records(outcome)
             if var receipt = written.receipt {
                 // This job runs alone in its batch, so its records are chained right after the

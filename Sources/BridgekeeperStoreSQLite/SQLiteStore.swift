@@ -265,6 +265,7 @@ public final class SQLiteStore: BridgekeeperStore {
             } else {
                 _ = try await db.query("DELETE FROM disabled_subjects WHERE subject_key = ?", [.text(key)])
             }
+            try await Self.noteStatusChange(key, asOf: time, db)
         }
     }
 

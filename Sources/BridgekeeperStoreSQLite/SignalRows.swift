@@ -31,15 +31,57 @@ extension SQLiteStore {
         return (try Self.signal(row), completed.map { Date(timeIntervalSince1970: Double($0)) })
     }
 
-    public func completeSignal(_ signalID: String, at time: Date, enabling subject: SubjectKey?, audit: [AuditEvent]) async throws {
+    public func completeSignal(_ signalID: String, at time: Date, audit: [AuditEvent]) async throws {
         let seconds = Int(time.timeIntervalSince1970)
         try await auditedMany { db in
-            let pending = try await db.query("SELECT 1 FROM signals WHERE id = ? AND completed_at IS NULL", [.text(signalID)])
-            guard !pending.isEmpty else { return ((), []) }
-            if let subject { _ = try await db.query("DELETE FROM disabled_subjects WHERE subject_key = ?", [.text(subject.storageKey)]) }
+            guard try await Self.isPending(signalID, db) else { return ((), []) }
             try await Self.markCompleted(signalID, at: seconds, db)
             return ((), audit)
         }
+    }
+
+    public func completeEnabling(_ signalID: String, subject: SubjectKey, at time: Date, asOf: Date,
+                                 audit: @escaping @Sendable (EnableOutcome) -> [AuditEvent]) async throws -> EnableOutcome {
+        let seconds = Int(time.timeIntervalSince1970)
+        let key = subject.storageKey
+        return try await auditedMany { db in
+            let (disabled, lastChange) = try await Self.status(key, db)
+            let outcome: EnableOutcome
+            if !disabled {
+                outcome = .notDisabled
+            } else if StatusOrder.enables(asOf: asOf, lastChange: lastChange) {
+                outcome = .enabled
+            } else {
+                outcome = .superseded(lastChange: lastChange ?? asOf)
+            }
+            guard try await Self.isPending(signalID, db) else { return (outcome, []) }
+            if outcome == .enabled { _ = try await db.query("DELETE FROM disabled_subjects WHERE subject_key = ?", [.text(key)]) }
+            try await Self.noteStatusChange(key, asOf: asOf, db)
+            try await Self.markCompleted(signalID, at: seconds, db)
+            return (outcome, audit(outcome))
+        }
+    }
+
+    /// Whether `subject_key` is disabled, and the event time of their last status change.
+    static func status(_ key: String, _ db: SQLiteConnection) async throws -> (disabled: Bool, lastChange: Date?) {
+        let rows = try await db.query("""
+            SELECT EXISTS (SELECT 1 FROM disabled_subjects WHERE subject_key = ?1) AS disabled,
+                   (SELECT changed_at_ms FROM subject_status WHERE subject_key = ?1) AS changed
+            """, [.text(key)])
+        let changed = rows.first?.column("changed").flatMap { $0.isNull ? nil : $0.integer }
+        return (rows.first?.column("disabled")?.integer == 1, changed.map { StatusOrder.date(milliseconds: Int64($0)) })
+    }
+
+    /// Records `asOf` as the person's last status change, unless a later one is recorded.
+    static func noteStatusChange(_ key: String, asOf: Date, _ db: SQLiteConnection) async throws {
+        _ = try await db.query("""
+            INSERT INTO subject_status (subject_key, changed_at_ms) VALUES (?, ?)
+            ON CONFLICT (subject_key) DO UPDATE SET changed_at_ms = max(changed_at_ms, excluded.changed_at_ms)
+            """, [.text(key), .integer(Int(StatusOrder.milliseconds(asOf)))])
+    }
+
+    static func isPending(_ signalID: String, _ db: SQLiteConnection) async throws -> Bool {
+        !(try await db.query("SELECT 1 FROM signals WHERE id = ? AND completed_at IS NULL", [.text(signalID)])).isEmpty
     }
 
     public func receipt(id: String) async throws -> StoredReceipt? {
@@ -55,12 +97,12 @@ extension SQLiteStore {
     static func insert(_ signal: InboundSignal, _ db: SQLiteConnection) async throws {
         _ = try await db.query("""
             INSERT INTO signals (id, source, connection, external_id, event, subject_key, issuer, tenant, subject, action, action_json,
-                                 received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                 received_at, occurred_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, [
             .text(signal.id), .text(signal.source.rawValue), .text(signal.connection), signal.externalID.map(SQLiteData.text) ?? .null,
             .text(signal.event), .text(signal.subject.storageKey), .text(signal.subject.issuer), signal.subject.tenant.map(SQLiteData.text) ?? .null,
             .text(signal.subject.subject), .text(signal.action.name), .text(Self.actionJSON(signal.action)),
-            .integer(Int(signal.receivedAt.timeIntervalSince1970)),
+            .integer(Int(signal.receivedAt.timeIntervalSince1970)), .integer(Int(StatusOrder.milliseconds(signal.occurredAt))),
         ])
     }
 
@@ -112,9 +154,10 @@ extension SQLiteStore {
         let tenant = row.column("tenant").flatMap { $0.isNull ? nil : $0.string }
         let external = row.column("external_id").flatMap { $0.isNull ? nil : $0.string }
         guard let received = row.column("received_at")?.integer else { throw CorruptRow(table: "signals", column: "received_at") }
+        guard let occurred = row.column("occurred_at_ms")?.integer else { throw CorruptRow(table: "signals", column: "occurred_at_ms") }
         return InboundSignal(id: try text("id"), source: source, connection: try text("connection"), externalID: external, event: try text("event"),
                              subject: SubjectKey(issuer: try text("issuer"), tenant: tenant, subject: try text("subject")), action: action,
-                             receivedAt: Date(timeIntervalSince1970: Double(received)))
+                             receivedAt: Date(timeIntervalSince1970: Double(received)), occurredAt: StatusOrder.date(milliseconds: Int64(occurred)))
     }
 
     static func receipt(_ row: SQLiteRow) throws -> StoredReceipt {

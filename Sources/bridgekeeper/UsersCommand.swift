@@ -56,6 +56,8 @@ struct UsersCommand: AsyncParsableCommand {
                 print(wasDisabled ? "\(subject.subject) is enabled; tokens revoked before stay revoked" : "\(subject.subject) is not disabled")
             case .processed(_, .narrowed(let revoked)):
                 print("\(revoked.count) tokens revoked")
+            case .processed(_, .superseded(let current)):
+                print("\(subject.subject): nothing changed; a newer status change (\(current)) stands")
             case .pending(let signal):
                 throw CLIFailure("signal_pending", "signal \(signal.id) is recorded but its work failed; the server retries it")
             case .duplicate(let id):

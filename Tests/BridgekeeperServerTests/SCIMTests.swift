@@ -111,7 +111,9 @@ struct SCIMTests: JWTBearerTesting {
             #expect(try await scim(client, .patch, "/Users/\(id)", json: patch).status == .ok)
             #expect(try await server.store.receipts(of: Self.alice).count == 1)
 
-            // Okta's AIW apps re-activate with a full PUT.
+            // Okta's AIW apps re-activate with a full PUT, later (at the same instant the
+            // deactivation would win: StatusOrder).
+            clock.advance(1)
             let replaced = try await scim(client, .put, "/Users/\(id)", json: Self.oktaUser("alice@example.com", id: "00u-alice", active: true))
             #expect(replaced.status == .ok, "\(replaced.text)")
             #expect(try await !server.store.isDisabled(Self.alice))

@@ -237,6 +237,82 @@ struct SignalReceiverTests: JWTBearerTesting {
         }
     }
 
+    @Test("late SETs apply by event time: an enable older than the disable in force changes nothing (signal_superseded); a newer one enables; a late disable older than that enable revokes but leaves the person enabled")
+    func lateSignalsByEventTime() async throws {
+        let clock = TestClock(jwtBearerStart)
+        let deployment = try deployment()
+        let opaque = JSONObject(["format": "opaque", "id": "00u-alice"])
+        @Sendable func at(_ offset: TimeInterval) -> JSONObject {
+            JSONObject(["event_timestamp": .number(JSONNumber(Int64(jwtBearerStart.addingTimeInterval(offset).timeIntervalSince1970)))])
+        }
+        try await withServer(deployment, clock: clock) { client, server in
+            clock.advance(60)
+            // The IdP disabled Alice at +30 s, after enabling her at +10 s; the enable arrives last.
+            let disable = try set(Self.risc + "account-disabled", at(30), subject: opaque, now: clock.now())
+            #expect(try await deliver(client, disable).status == .accepted)
+            #expect(try await server.store.isDisabled(Self.alice))
+            let lateEnable = try set(Self.risc + "account-enabled", at(10), subject: opaque, now: clock.now())
+            #expect(try await deliver(client, lateEnable).status == .accepted)
+            #expect(try await server.store.isDisabled(Self.alice), "an enable older than the disable in force must not enable")
+            #expect(try await auditTrail(server).last?.event.reason == .signalSuperseded)
+            #expect(try await client.exchange(try deployment.idp.idToken(TestIdP.idTokenClaims(now: clock.now(), subject: "00u-alice",
+                                                                                                groups: ["engineering"])),
+                                              resource: TestDeployment.githubResource).status == .badRequest)
+
+            // Without event_timestamp the SET's iat counts: a newer enable lets her back.
+            clock.advance(10)
+            #expect(try await deliver(client, try set(Self.risc + "account-enabled", subject: opaque, now: clock.now())).status == .accepted)
+            #expect(try await !server.store.isDisabled(Self.alice))
+
+            // A disable that happened before that enable arrives now: her tokens still die (fail
+            // closed), but she stays enabled, and the receipt says so.
+            clock.advance(2)
+            let live = try await token(client, deployment, now: clock.now())
+            let lateDisable = try set(Self.risc + "account-disabled", at(50), subject: opaque, now: clock.now())
+            #expect(try await deliver(client, lateDisable).status == .accepted)
+            W.expectInactive(try await W.introspect(client, live))
+            #expect(try await !server.store.isDisabled(Self.alice))
+            let receipt = try #require(try await server.store.receipts(of: Self.alice).first)
+            let claims = try ReceiptVerifier.verify(receipt.jws, issuer: TestDeployment.issuer, keys: server.keys.snapshot.published, now: clock.now())
+            #expect(claims.object["disabled"] == .bool(false))
+            let trail = try await auditTrail(server)
+            #expect(trail.suffix(3).contains { $0.event.reason == .signalSuperseded }, "\(trail.suffix(3).map(\.event.reason))")
+            #expect(!trail.suffix(3).contains { $0.event.reason == .subjectOffboarded })
+        }
+    }
+
+    @Test("a SET older than max_set_age, or an event dated in the future, is refused with invalid_request, audited, and nothing of it is acted on")
+    func staleAndFutureSETs() async throws {
+        let clock = TestClock(jwtBearerStart)
+        let deployment = try deployment()
+        try await withServer(deployment, clock: clock) { client, server in
+            clock.advance(8 * 86_400)
+            let live = try await token(client, deployment, now: clock.now())
+            let opaque = JSONObject(["format": "opaque", "id": "00u-alice"])
+            // Issued eight days ago: past the default seven.
+            let old = try set(Self.risc + "account-disabled", subject: opaque, now: clock.now().addingTimeInterval(-8 * 86_400))
+            let refused = try await deliver(client, old)
+            #expect(refused.status == .badRequest, "\(refused.text)")
+            #expect(refused.json?["err"]?.stringValue == "invalid_request")
+            #expect(try await auditTrail(server).last?.event.reason == .ssfSETTooOld)
+            // Six days old is still taken... but here dated in the future by its event_timestamp.
+            let future = JSONObject(["event_timestamp": .number(JSONNumber(Int64(clock.now().addingTimeInterval(3600).timeIntervalSince1970)))])
+            let ahead = try set(Self.risc + "account-disabled", future, subject: opaque, now: clock.now().addingTimeInterval(-6 * 86_400))
+            let refusedAhead = try await deliver(client, ahead)
+            #expect(refusedAhead.status == .badRequest, "\(refusedAhead.text)")
+            #expect(try await auditTrail(server).last?.event.reason == .ssfEventTimeInvalid)
+            let malformed = try set(Self.risc + "account-disabled", JSONObject(["event_timestamp": "yesterday"]), subject: opaque, now: clock.now())
+            #expect(try await deliver(client, malformed).status == .badRequest)
+            #expect(try await auditTrail(server).last?.event.reason == .ssfEventPayloadInvalid)
+            W.expectActive(try await W.introspect(client, live))
+            #expect(try await !server.store.isDisabled(Self.alice))
+            // Within the bound it is taken.
+            let recent = try set(Self.risc + "account-disabled", subject: opaque, now: clock.now().addingTimeInterval(-6 * 86_400))
+            #expect(try await deliver(client, recent).status == .accepted)
+            #expect(try await server.store.isDisabled(Self.alice))
+        }
+    }
+
     @Test("Okta Event Hooks: the one-time verification, the configured header required, deactivation offboards (deduplicated by uuid), a group removal narrows")
     func oktaEventHooks() async throws {
         let clock = TestClock(jwtBearerStart)

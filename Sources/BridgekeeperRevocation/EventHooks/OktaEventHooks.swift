@@ -108,7 +108,19 @@ public struct OktaEventHooks: APIEndpoint {
             return nil
         }
         return processor.signal(source: .oktaEventHook, connection: hook.name, externalID: uuid, event: type,
-                                subject: SubjectKey(issuer: hook.subjectIssuer, tenant: hook.tenant, subject: user), action: action)
+                                subject: SubjectKey(issuer: hook.subjectIssuer, tenant: hook.tenant, subject: user), action: action,
+                                occurredAt: event["published"]?.stringValue.flatMap(Self.published))
+    }
+
+    /// An event's `published` time (RFC 3339, e.g. `2019-05-01T19:40:29.785Z`), by which it is
+    /// ordered against other signals (`StatusOrder`); nil when absent or malformed (then it counts
+    /// as of its arrival).
+    static func published(_ text: String) -> Date? {
+        guard text.utf8.count <= 64 else { return nil }
+        let precise = ISO8601DateFormatter()
+        precise.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let date = precise.date(from: text) { return date }
+        return ISO8601DateFormatter().date(from: text)
     }
 
     func refuse(_ status: Int, _ message: String, _ reason: ReasonCode, hook: OktaEventHook?, _ request: APIRequest) async -> EndpointResponse {

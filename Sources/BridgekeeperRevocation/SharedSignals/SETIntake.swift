@@ -27,8 +27,14 @@ public struct SETRefusal: Error, Sendable, Hashable {
 ///
 /// The checks, in order: `typ` `secevent+jwt`, an algorithm the transmitter is allowed, its key by
 /// `kid` from its JWKS (refetched once for an unknown `kid`), the signature, the exact `iss` and
-/// `aud`, `sub_id` present, `sub` and `exp` absent, `jti` a non-empty string (and, when polled, the
-/// one the SET was delivered under).
+/// `aud`, `iat` neither in the future nor older than the stream's `max_set_age`, `sub_id` present,
+/// `sub` and `exp` absent, `jti` a non-empty string (and, when polled, the one the SET was
+/// delivered under), each event's payload an object whose `event_timestamp`, when present, is a
+/// NumericDate not in the future.
+///
+/// Each event counts as of its `event_timestamp` (CAEP), or the SET's `iat` without one: the
+/// signal processor orders status changes by it (`StatusOrder`), so a late SET cannot undo a
+/// newer one.
 public struct SETIntake: Sendable {
     let store: any SCIMStore & AuditLog
     let signals: SignalProcessor
@@ -84,6 +90,12 @@ public struct SETIntake: Sendable {
             }
         }
         let claims = verified.claims.object
+        // RFC 8417 §2.2 makes `iat` required (the verifier checked it is not in the future); a SET
+        // older than the stream allows is refused, whatever it says.
+        if let issued = try? verified.claims.issuedAt(), clock.now().timeIntervalSince(issued) > transmitter.maxSETAge {
+            throw SETRefusal(status: 400, err: "invalid_request",
+                             description: "the SET was issued more than \(Int(transmitter.maxSETAge)) s ago (max_set_age)", reason: .ssfSETTooOld)
+        }
         // SSF 1.0 §4.1: sub_id at the top, no sub, no exp.
         guard case .object? = claims["sub_id"] else {
             throw SETRefusal(status: 400, err: "invalid_request", description: "a SET needs a top-level sub_id", reason: .ssfInvalidRequest)
@@ -100,11 +112,32 @@ public struct SETIntake: Sendable {
             throw SETRefusal(status: 400, err: "invalid_request", description: "events must be a JSON object naming at least one event",
                              reason: .ssfInvalidRequest)
         }
-        for member in events.members where member.value.objectValue == nil {
-            throw SETRefusal(status: 400, err: "invalid_request", description: "the payload of event \(member.name.prefix(120)) is not a JSON object",
-                             reason: .ssfEventPayloadInvalid)
+        for member in events.members {
+            guard let payload = member.value.objectValue else {
+                throw SETRefusal(status: 400, err: "invalid_request", description: "the payload of event \(member.name.prefix(120)) is not a JSON object",
+                                 reason: .ssfEventPayloadInvalid)
+            }
+            // CAEP §2: event_timestamp, when present, is a NumericDate; a time in the future would
+            // outrank whatever comes after it.
+            guard payload["event_timestamp"] != nil else { continue }
+            guard let time = try? JWTClaims(payload).date("event_timestamp") else {
+                throw SETRefusal(status: 400, err: "invalid_request", description: "event_timestamp of \(member.name.prefix(120)) is not a NumericDate",
+                                 reason: .ssfEventPayloadInvalid)
+            }
+            guard time.timeIntervalSince(clock.now()) <= Self.leeway else {
+                throw SETRefusal(status: 400, err: "invalid_request", description: "event_timestamp of \(member.name.prefix(120)) is in the future",
+                                 reason: .ssfEventTimeInvalid)
+            }
         }
         return claims
+    }
+
+    /// Clock skew allowed on `event_timestamp`, as on `iat`.
+    static let leeway: TimeInterval = 60
+
+    /// When an event occurred: its `event_timestamp`, or the SET's `iat` (both checked by `verify`).
+    static func occurredAt(_ payload: JSONObject, claims: JSONObject) -> Date? {
+        (try? JWTClaims(payload).date("event_timestamp")) ?? (try? JWTClaims(claims).issuedAt()) ?? nil
     }
 
     static func refusal(_ error: JOSEError) -> SETRefusal {
@@ -149,7 +182,7 @@ public struct SETIntake: Sendable {
                 var external = events.count > 1 ? "\(jti)#\(index)" : jti
                 if subjects.count > 1 { external += "@\(n)" }
                 let signal = signals.signal(source: .ssf, connection: transmitter.name, externalID: external, event: member.name, subject: subject,
-                                            action: action)
+                                            action: action, occurredAt: Self.occurredAt(payload, claims: claims))
                 _ = try await signals.submit(signal)
             }
         }

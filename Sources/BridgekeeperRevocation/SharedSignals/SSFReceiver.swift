@@ -3,7 +3,7 @@ public import BridgekeeperCore
 public import BridgekeeperGrants
 public import BridgekeeperJOSE
 public import BridgekeeperStore
-import Foundation
+public import Foundation
 import Synchronization
 
 /// One Shared Signals transmitter Bridgekeeper receives from (an IdP's SSF stream).
@@ -21,9 +21,15 @@ public struct SSFTransmitter: Sendable {
     /// The `authorization_header` value we gave the transmitter for push (RFC 8935 §2), hashed;
     /// nil for a stream we poll, which refuses pushes.
     public let pushAuthorization: SecretHash?
+    /// The oldest SET accepted, as seconds between its `iat` and now (`signals.ssf[].max_set_age`).
+    public let maxSETAge: TimeInterval
+    /// Seven days: a transmitter that retries (push) or holds SETs for a receiver that was down
+    /// (poll) gets a week; an older SET is refused, audited, for the operator to reconcile.
+    public static let defaultMaxSETAge: TimeInterval = 7 * 86_400
 
     public init(name: String, issuer: String, audience: String, keys: any KeySource, algorithms: Set<JWSAlgorithm>, subjectIssuer: String,
-                tenant: String?, pushAuthorization: SecretHash?) {
+                tenant: String?, pushAuthorization: SecretHash?, maxSETAge: TimeInterval = SSFTransmitter.defaultMaxSETAge) {
+        self.maxSETAge = maxSETAge
         self.name = name
         self.issuer = issuer
         self.audience = audience
@@ -140,6 +146,10 @@ extension ReasonCode {
     public static let ssfInvalidRequest = ReasonCode("ssf_invalid_request")
     /// An event's payload in the SET is not a JSON object (RFC 8417 §2.2): the SET is refused whole.
     public static let ssfEventPayloadInvalid = ReasonCode("ssf_event_payload_invalid")
+    /// The SET's `iat` is older than the stream's `max_set_age`: refused, for the operator to reconcile.
+    public static let ssfSETTooOld = ReasonCode("ssf_set_too_old")
+    /// An event's `event_timestamp` is in the future.
+    public static let ssfEventTimeInvalid = ReasonCode("ssf_event_time_invalid")
     public static let ssfInvalidKey = ReasonCode("ssf_invalid_key")
     public static let ssfInvalidIssuer = ReasonCode("ssf_invalid_issuer")
     public static let ssfInvalidAudience = ReasonCode("ssf_invalid_audience")

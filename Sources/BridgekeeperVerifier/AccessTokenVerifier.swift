@@ -21,6 +21,11 @@ public struct VerifierSettings: Sendable {
     public var scopeForTool: @Sendable (String) -> String = { "tool:" + $0 }
     /// Most tokens kept verified in the cache. Default 50,000.
     public var maxCachedTokens = 50_000
+    /// The longest access token accepted, `exp - iat`, in seconds. Default 3600, the longest the
+    /// broker issues (`tokens.access_token_lifetime` is at most 3600, agents' at most 900). It also
+    /// bounds how long a subject's revocation epoch is remembered: once every token issued before
+    /// it has expired, the epoch is forgotten.
+    public var maxTokenLifetime: TimeInterval = 3600
     /// When set, every answer fails closed (`stale`) once the revocation feed has not been heard
     /// from for this many seconds (`noteFeedHeard`). Nil: no feed, offline verification only.
     public var maxStaleness: TimeInterval?
@@ -137,8 +142,12 @@ public final class AccessTokenVerifier: Sendable {
         var cache: [TokenKey: VerifiedAccessToken] = [:]
         /// Revoked `jti`s, each kept until its token would have expired anyway.
         var revoked: [String: Date] = [:]
-        /// Revocation epochs by subject (`idp_iss`, `sub`): tokens issued before are dead.
+        /// Revocation epochs by subject (`idp_iss`, `sub`): tokens issued before are dead. An epoch
+        /// is forgotten once every token it could kill has expired (`maxTokenLifetime` plus leeway
+        /// after it), so memory is bounded by the subjects revoked within one token lifetime.
         var epochs: [EpochKey: Date] = [:]
+        /// How many epochs are remembered before the lapsed ones are forgotten.
+        var epochsPruneAt = State.minimumRevokedPrune
         /// When the revocation feed was last heard from.
         var feedHeard: Date?
         /// How many revoked `jti`s are remembered before the lapsed ones are forgotten.
@@ -153,6 +162,7 @@ public final class AccessTokenVerifier: Sendable {
         var settings = settings
         settings.algorithms.formIntersection(JWSAlgorithm.asymmetric)
         settings.leeway = min(max(settings.leeway, 0), 300)
+        settings.maxTokenLifetime = min(max(settings.maxTokenLifetime, 60), 86_400)
         self.settings = settings
         self.keys = keys
         self.clock = clock
@@ -213,13 +223,26 @@ public final class AccessTokenVerifier: Sendable {
 
     /// Every token of the subject issued before `before` is revoked (a CAEP `session-revoked`).
     /// Epochs only move forward. Constant time, as `revokeToken`.
+    /// An epoch whose tokens have all expired (a feed replaying old events) is not remembered;
+    /// lapsed epochs are forgotten in passes amortised over revocations and evictions.
     public func revokeSubject(issuer: String?, subject: String, before: Date) {
         let key = EpochKey(issuer: issuer ?? "", subject: subject)
+        let now = clock.now()
+        let horizon = epochHorizon
         state.withLock { state in
+            guard before.addingTimeInterval(horizon) > now else { return }
             if let known = state.epochs[key], known >= before { return }
             state.epochs[key] = before
+            if state.epochs.count >= state.epochsPruneAt { Self.forgetLapsedEpochs(&state, now: now, horizon: horizon) }
         }
     }
+
+    /// How long after an epoch a token issued before it can still be alive: the longest lifetime
+    /// plus the leeway on `exp`.
+    var epochHorizon: TimeInterval { settings.maxTokenLifetime + settings.leeway }
+
+    /// How many subject epochs are remembered (for metrics and tests).
+    public var epochCount: Int { state.withLock { $0.epochs.count } }
 
     /// The revocation feed answered: the staleness clock starts again.
     public func noteFeedHeard(at time: Date) {
@@ -245,7 +268,8 @@ public final class AccessTokenVerifier: Sendable {
         do { jws = try UnverifiedJWS(compact: key.token) } catch { return .failure(Self.mapped(error)) }
         let verifier: (JWKSet) -> JWTVerifier = { [settings] keys in
             JWTVerifier(kind: .accessToken, signatures: JWSVerifier(keys: keys, algorithms: settings.algorithms),
-                        rules: ClaimRules(issuer: settings.issuer, audience: settings.resource, leeway: settings.leeway))
+                        rules: ClaimRules(issuer: settings.issuer, audience: settings.resource, leeway: settings.leeway,
+                                          maxLifetime: settings.maxTokenLifetime))
         }
         var verified: VerifiedJWT
         do {
@@ -283,7 +307,9 @@ public final class AccessTokenVerifier: Sendable {
             if let failure = Self.staleness(state, settings, now) ?? Self.revocation(access, state, now: now, leeway: settings.leeway) {
                 return .failure(failure)
             }
-            if state.cache.count >= settings.maxCachedTokens { Self.evict(&state, limit: settings.maxCachedTokens, now: now) }
+            if state.cache.count >= settings.maxCachedTokens {
+                Self.evict(&state, limit: settings.maxCachedTokens, now: now, epochHorizon: settings.maxTokenLifetime + settings.leeway)
+            }
             state.cache[key] = access
             return .success(access)
         }
@@ -291,8 +317,9 @@ public final class AccessTokenVerifier: Sendable {
 
     /// Expired entries go first; if the cache is still full, a quarter of it (an arbitrary quarter:
     /// a miss costs one signature check, never a wrong answer).
-    static func evict(_ state: inout State, limit: Int, now: Date) {
+    static func evict(_ state: inout State, limit: Int, now: Date, epochHorizon: TimeInterval) {
         forgetLapsedRevocations(&state, now: now)
+        forgetLapsedEpochs(&state, now: now, horizon: epochHorizon)
         state.cache = state.cache.filter { $0.value.expiresAt > now }
         guard state.cache.count >= limit else { return }
         for key in Array(state.cache.keys.prefix(max(1, state.cache.count / 4))) { state.cache[key] = nil }
@@ -308,6 +335,13 @@ public final class AccessTokenVerifier: Sendable {
             state.cache = state.cache.filter { forgotten[$0.value.tokenID] == nil }
         }
         state.revokedPruneAt = max(State.minimumRevokedPrune, 2 * state.revoked.count)
+    }
+
+    /// Forgets the epochs no live token can be older than: a token issued before an epoch expired
+    /// at most `maxTokenLifetime` after it (longer ones are refused), and is refused `leeway` later.
+    static func forgetLapsedEpochs(_ state: inout State, now: Date, horizon: TimeInterval) {
+        state.epochs = state.epochs.filter { $0.value.addingTimeInterval(horizon) > now }
+        state.epochsPruneAt = max(State.minimumRevokedPrune, 2 * state.epochs.count)
     }
 
     static func staleness(_ state: State, _ settings: VerifierSettings, _ now: Date) -> VerificationError? {

@@ -190,6 +190,34 @@ struct AccessTokenVerifierTests {
         _ = try await world.verifier.verify(bob).get()
     }
 
+    @Test("subject epochs are bounded: each is kept while a token it kills can be alive, then forgotten; an already-lapsed epoch is not kept; a token longer than maxTokenLifetime is refused, so none outlives its epoch")
+    func epochsAreBounded() async throws {
+        let world = try World()
+        let alice = try world.token(Self.claims(jti: "a", lifetime: 3600))
+        _ = try await world.verifier.verify(alice).get()
+        world.verifier.revokeSubject(issuer: "https://idp.example", subject: "00u-alice", before: Self.t0.addingTimeInterval(1))
+        // 10,000 other subjects revoked at t0 + 1.
+        for n in 0..<10_000 { world.verifier.revokeSubject(issuer: "https://idp.example", subject: "00u-\(n)", before: Self.t0.addingTimeInterval(1)) }
+        #expect(world.verifier.epochCount == 10_001, "none lapsed yet: all kept")
+        // Up to the last instant Alice's token could be alive (exp + leeway), her epoch holds.
+        world.clock.advance(3600 + 30 - 1)
+        #expect(code(await world.verifier.verify(alice)) == .revoked)
+        // Past it every token issued before the epochs has expired: the next pass forgets them all.
+        world.clock.advance(2)
+        #expect(code(await world.verifier.verify(alice)) == .expired)
+        // Passes are amortised (due when twice as many are remembered as after the last one), so
+        // the next comes within the next 7,000 revocations: after it only the new ones are left.
+        for n in 0..<7_000 { world.verifier.revokeSubject(issuer: "https://idp.example", subject: "00u-new-\(n)", before: world.clock.now()) }
+        #expect(world.verifier.epochCount == 7_000, "lapsed epochs forgotten: \(world.verifier.epochCount)")
+        // An epoch whose tokens have all expired (an old feed event) is not remembered.
+        let before = world.verifier.epochCount
+        world.verifier.revokeSubject(issuer: "https://idp.example", subject: "00u-ancient", before: Self.t0)
+        #expect(world.verifier.epochCount == before)
+        // A token longer-lived than maxTokenLifetime could outlive its epoch's memory: refused.
+        let long = try world.token(Self.claims(jti: "long", iat: world.clock.now(), lifetime: 3601))
+        #expect(code(await world.verifier.verify(long)) == .invalidClaims)
+    }
+
     @Test("a revoked token stays refused while its jti is remembered, cached or not, and leaves the cache when the jti is forgotten")
     func revokedTokensLeaveTheCacheWithTheirRevocation() async throws {
         let world = try World()

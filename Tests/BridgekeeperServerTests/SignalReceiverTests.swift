@@ -251,6 +251,7 @@ struct SignalReceiverTests: JWTBearerTesting {
             let disable = try set(Self.risc + "account-disabled", at(30), subject: opaque, now: clock.now())
             #expect(try await deliver(client, disable).status == .accepted)
             #expect(try await server.store.isDisabled(Self.alice))
+            clock.advance(5)
             let lateEnable = try set(Self.risc + "account-enabled", at(10), subject: opaque, now: clock.now())
             #expect(try await deliver(client, lateEnable).status == .accepted)
             #expect(try await server.store.isDisabled(Self.alice), "an enable older than the disable in force must not enable")
@@ -351,6 +352,21 @@ struct SignalReceiverTests: JWTBearerTesting {
             #expect(try await server.store.receipts(of: Self.alice).count == 1)
             #expect(try await post(#"{"uuid":"evt-3","eventType":"user.session.start","target":[{"id":"00u-alice","type":"User"}]}"#).status == .ok)
             #expect(try await auditTrail(server).last?.event.reason == .oktaHookEventIgnored)
+
+            // Events count as of their `published` time: a reactivation Okta published before the
+            // deactivation (redelivered late) changes nothing; a later one lets her back.
+            let formatter = ISO8601DateFormatter()
+            formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            func reactivate(_ uuid: String, published: Date) -> String {
+                #"{"uuid":"\#(uuid)","eventType":"user.lifecycle.reactivate","published":"\#(formatter.string(from: published))","target":[{"id":"00u-alice","type":"User"}]}"#
+            }
+            clock.advance(5)
+            #expect(try await post(reactivate("evt-4", published: clock.now().addingTimeInterval(-60))).status == .ok)
+            #expect(try await server.store.isDisabled(Self.alice), "a reactivation published before the deactivation must not enable")
+            #expect(try await auditTrail(server).last?.event.reason == .signalSuperseded)
+            clock.advance(1)
+            #expect(try await post(reactivate("evt-5", published: clock.now().addingTimeInterval(-0.5))).status == .ok)
+            #expect(try await !server.store.isDisabled(Self.alice))
         }
     }
 }

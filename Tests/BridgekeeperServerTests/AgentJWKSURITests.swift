@@ -93,7 +93,7 @@ extension AgentTokenTests {
         }
     }
 
-    @Test("an agent whose stored jwks_uri leads to loopback is refused at connect time (keys_unavailable, no request sent) unless the host is allowed by name",
+    @Test("an agent whose stored jwks_uri leads to loopback is refused at connect time (jwks_uri_internal_address, no request sent) unless the host is allowed by name",
           arguments: [false, true])
     func internalJWKSURIAtConnectTime(allowed: Bool) async throws {
         let key = try SigningKey.generate(.es256, keyID: "robot-u")
@@ -115,7 +115,7 @@ extension AgentTokenTests {
                     #expect(response.status == .ok, "\(response.text)")
                     #expect(requests() == 1)
                 } else {
-                    try await expectRefusal(response, .unauthorized, error: "invalid_client", reason: "idp_keys_unavailable", server: server,
+                    try await expectRefusal(response, .unauthorized, error: "invalid_client", reason: "jwks_uri_internal_address", server: server,
                                             issued: 1)
                     #expect(requests() == 0, "the key server was never contacted")
                 }

@@ -192,6 +192,12 @@ public struct Configuration: Sendable {
         public var delegation: DelegationRules = .default
         /// What a person may register for themselves through the management API.
         public var selfService = SelfService()
+        /// `jwks_uri_allowed_internal_hosts`: hosts an agent's `jwks_uri` may name although they
+        /// are internal (loopback, link-local, private, carrier-grade NAT, `localhost`), matched
+        /// exactly and without regard to case; an IP address by its value. Default empty: an
+        /// agent's keys are fetched from public addresses only, checked at registration (IP
+        /// literals, `localhost`) and again at every connection (what a name resolves to).
+        public var jwksURIAllowedInternalHosts = InternalHostAllowList()
 
         public init() {}
     }
@@ -626,7 +632,8 @@ extension Configuration {
     static func parseAgents(_ node: ConfigNode?, catalog: Catalog) throws(ConfigurationError) -> Agents {
         var agents = Agents()
         guard let node else { return agents }
-        let m = try node.mapping(allowed: ["allow_client_secret", "token_lifetime", "non_delegable_categories", "delegable_tools", "self_service"])
+        let m = try node.mapping(allowed: ["allow_client_secret", "token_lifetime", "non_delegable_categories", "delegable_tools", "self_service",
+                                           "jwks_uri_allowed_internal_hosts"])
         agents.allowClientSecret = try m["allow_client_secret"]?.bool() ?? false
         agents.tokenLifetime = TimeInterval(try m["token_lifetime"]?.integer(in: 30...900) ?? 120)
         var categories = DelegationRules.default.nonDelegableCategories
@@ -675,7 +682,27 @@ extension Configuration {
             }
             agents.selfService.allowJWKSURI = try s["allow_jwks_uri"]?.bool() ?? false
         }
+        if let list = m["jwks_uri_allowed_internal_hosts"] {
+            var hosts: [String] = []
+            for entry in try list.sequence() {
+                let host = try entry.string()
+                guard isAllowListHost(host) else {
+                    throw entry.error("must be a host name or an IP address: no scheme, port, path or wildcard")
+                }
+                hosts.append(host)
+            }
+            agents.jwksURIAllowedInternalHosts = InternalHostAllowList(hosts)
+        }
         return agents
+    }
+
+    /// A host name (letters, digits, `-`, `_`, `.`; at most 253 bytes) or an IP address (IPv6 with
+    /// or without brackets).
+    static func isAllowListHost(_ host: String) -> Bool {
+        let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        if IPAddress(bare) != nil { return true }
+        guard bare == host, (1...253).contains(host.utf8.count), !host.hasPrefix("."), !host.contains("..") else { return false }
+        return host.utf8.allSatisfy { $0 == 0x2D || $0 == 0x2E || $0 == 0x5F || (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) }
     }
 
     /// The configured servers, then Bridgekeeper's own management API (`MCPServer.management`)

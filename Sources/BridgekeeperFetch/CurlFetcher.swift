@@ -1,4 +1,5 @@
 internal import CCurl
+public import BridgekeeperCore
 import Dispatch
 import Foundation
 import Synchronization
@@ -22,6 +23,9 @@ public struct FetchError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let invalidRequest = Code("invalid_request")
         /// The calling task was cancelled; the transfer was aborted.
         public static let cancelled = Code("cancelled")
+        /// The host resolved only to addresses the fetcher's `DestinationPolicy` refuses (loopback,
+        /// link-local, private, ...): no connection was opened.
+        public static let internalAddress = Code("internal_address")
     }
 
     public let code: Code
@@ -121,6 +125,17 @@ public struct HTTPRequest: Sendable {
     }
 }
 
+/// Where a fetcher may connect. The operator's own URLs (IdPs, clients' keys) go `anywhere`; URLs
+/// named by someone else (an agent's `jwks_uri`) only to public addresses, unless their host is one
+/// the operator allows by name. Judged at connect time on each address the host resolves to (DNS
+/// rebinding, names for internal addresses, `0x7f.1`-style spellings), before a socket is opened.
+public enum DestinationPolicy: Sendable, Equatable {
+    case anywhere
+    /// Refuses every address in an `InternalRange` unless the URL's host is in the allow-list.
+    /// Proxies from the environment are not used, so the address judged is the one connected to.
+    case publicOnly(allowing: InternalHostAllowList)
+}
+
 /// Fetches documents (JWKS, metadata) from IdPs.
 public protocol DocumentFetcher: Sendable {
     func get(_ url: String) async throws(FetchError) -> FetchedDocument
@@ -142,8 +157,12 @@ public struct CurlFetcher: DocumentFetcher {
         public var totalTimeout: Double = 5
         /// Largest body accepted, in bytes. Default 1 MiB.
         public var maxBytes: Int = 1 << 20
-        /// Allow `http://` to 127.0.0.1, [::1] and localhost (tests, local IdPs). Default off.
+        /// Allow `http://` to 127.0.0.1, [::1] and localhost (tests, local IdPs). Default off. It
+        /// does not lift `destinations`: a loopback URL is still refused under `.publicOnly` unless
+        /// its host is allowed by name.
         public var allowLoopbackHTTP = false
+        /// Where transfers may connect. Default `.anywhere`.
+        public var destinations: DestinationPolicy = .anywhere
 
         public init() {}
     }
@@ -207,6 +226,10 @@ public struct CurlFetcher: DocumentFetcher {
         var cacheControl: String?
         var location: String?
         var overflow = false
+        /// Whether each address is judged before connecting (`.publicOnly`, host not allowed).
+        var refusesInternal = false
+        /// The first address refused and why, e.g. `169.254.169.254 (a link-local address)`.
+        var refused: String?
         let maxBytes: Int
         let cancellation: Cancellation
         init(maxBytes: Int, cancellation: Cancellation) {
@@ -219,6 +242,26 @@ public struct CurlFetcher: DocumentFetcher {
     private static let progress: bk_curl_xferinfo_callback = { context, _, _, _, _ in
         let sink = Unmanaged<Sink>.fromOpaque(context!).takeUnretainedValue()
         return sink.cancellation.flag.load(ordering: .relaxed) ? 1 : 0
+    }
+
+    /// Opens the socket for an address unless `refusesInternal` and the address is internal (or
+    /// not IP): then CURL_SOCKET_BAD, so curl tries the host's next address or fails to connect,
+    /// and no packet has reached the refused address.
+    private static let openSocket: bk_curl_opensocket_callback = { context, _, address in
+        let sink = Unmanaged<Sink>.fromOpaque(context!).takeUnretainedValue()
+        if sink.refusesInternal {
+            var raw = [UInt8](repeating: 0, count: 16)
+            let count = Int(bk_curl_sockaddr_ip(address, &raw))
+            guard let ip = IPAddress(bytes: raw.prefix(count)) else {
+                sink.refused = sink.refused ?? "an address that is not IP"
+                return CURL_SOCKET_BAD
+            }
+            if let range = ip.internalRange {
+                sink.refused = sink.refused ?? "\(ip) (a \(range.rawValue) address)"
+                return CURL_SOCKET_BAD
+            }
+        }
+        return bk_curl_open_socket(address)
     }
 
     private static let writeBody: bk_curl_write_callback = { data, size, count, context in
@@ -266,8 +309,31 @@ public struct CurlFetcher: DocumentFetcher {
         let sink = Sink(maxBytes: settings.maxBytes, cancellation: cancellation)
         let context = Unmanaged.passUnretained(sink).toOpaque()
         let protocols = settings.allowLoopbackHTTP ? "http,https" : "https"
+        // Under `.publicOnly` curl parses the URL once (CURLOPT_CURLU) and the allow-list is
+        // matched against the host curl will connect to, not another parser's reading of it.
+        var parsed: OpaquePointer? = nil
+        defer { if let parsed { curl_url_cleanup(parsed) } }
+        var host = ""
         var ok = true
-        ok = ok && bk_curl_set_string(curl, CURLOPT_URL, url) == CURLE_OK
+        if case .publicOnly(let allowed) = settings.destinations {
+            guard let handle = curl_url(), curl_url_set(handle, CURLUPART_URL, url, 0) == CURLUE_OK else {
+                throw FetchError(.invalidRequest, "not a URL: \(url.prefix(80))")
+            }
+            parsed = handle
+            var part: UnsafeMutablePointer<CChar>? = nil
+            guard curl_url_get(handle, CURLUPART_HOST, &part, 0) == CURLUE_OK, let part else {
+                throw FetchError(.invalidRequest, "no host in \(url.prefix(80))")
+            }
+            host = String(cString: part)
+            curl_free(part)
+            sink.refusesInternal = !allowed.contains(host: host)
+            ok = ok && bk_curl_set_pointer(curl, CURLOPT_CURLU, UnsafeMutableRawPointer(handle)) == CURLE_OK
+            ok = ok && bk_curl_set_string(curl, CURLOPT_PROXY, "") == CURLE_OK
+            ok = ok && bk_curl_set_opensocket_function(curl, openSocket) == CURLE_OK
+            ok = ok && bk_curl_set_pointer(curl, CURLOPT_OPENSOCKETDATA, context) == CURLE_OK
+        } else {
+            ok = ok && bk_curl_set_string(curl, CURLOPT_URL, url) == CURLE_OK
+        }
         ok = ok && bk_curl_set_string(curl, CURLOPT_PROTOCOLS_STR, protocols) == CURLE_OK
         ok = ok && bk_curl_set_long(curl, CURLOPT_NOSIGNAL, 1) == CURLE_OK
         ok = ok && bk_curl_set_long(curl, CURLOPT_FOLLOWLOCATION, 0) == CURLE_OK
@@ -304,6 +370,9 @@ public struct CurlFetcher: DocumentFetcher {
             throw FetchError(.tooLarge, "response body exceeds \(settings.maxBytes) bytes")
         }
         if code == CURLE_ABORTED_BY_CALLBACK { throw FetchError(.cancelled, "the caller was cancelled") }
+        if code != CURLE_OK, let refused = sink.refused {
+            throw FetchError(.internalAddress, "\(host.prefix(80)) resolved to \(refused); not connected")
+        }
         if code == CURLE_OPERATION_TIMEDOUT { throw FetchError(.timeout, "no complete answer within \(request.timeout ?? settings.totalTimeout) s") }
         if code == CURLE_UNSUPPORTED_PROTOCOL { throw FetchError(.insecureURL, "protocol not allowed") }
         guard code == CURLE_OK else {

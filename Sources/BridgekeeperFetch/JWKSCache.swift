@@ -105,10 +105,14 @@ public struct RemoteKeySource: KeySource {
     }
 
     public func keys() async throws(KeySourceError) -> JWKSet {
-        do { return try await cache.keys(at: url) } catch { throw KeySourceError("\(url): \(error)") }
+        do { return try await cache.keys(at: url) } catch { throw failure(error) }
     }
 
     public func keysAfterUnknownKeyID() async throws(KeySourceError) -> JWKSet {
-        do { return try await cache.refreshForUnknownKey(at: url) } catch { throw KeySourceError("\(url): \(error)") }
+        do { return try await cache.refreshForUnknownKey(at: url) } catch { throw failure(error) }
+    }
+
+    func failure(_ error: FetchError) -> KeySourceError {
+        KeySourceError("\(url): \(error)", code: error.code == .internalAddress ? .internalAddress : .unavailable)
     }
 }

@@ -9,10 +9,25 @@ public protocol KeySource: Sendable {
     func keysAfterUnknownKeyID() async throws(KeySourceError) -> JWKSet
 }
 
-/// The keys could not be had (the IdP is unreachable and no last good set is left).
+/// The keys could not be had (the IdP is unreachable and no last good set is left). A struct with
+/// an extensible code (STYLE rule 6).
 public struct KeySourceError: Error, Sendable, CustomStringConvertible {
+    public struct Code: Hashable, Sendable {
+        public let rawValue: String
+        public init(_ rawValue: String) { self.rawValue = rawValue }
+        /// Unreachable, failing, or not a usable JWK Set.
+        public static let unavailable = Code("unavailable")
+        /// The key URL's host resolved only to internal addresses, which the source may not reach
+        /// (an agent's `jwks_uri`, issue 18 §2): nothing was sent.
+        public static let internalAddress = Code("internal_address")
+    }
+
+    public let code: Code
     public let reason: String
-    public init(_ reason: String) { self.reason = reason }
+    public init(_ reason: String, code: Code = .unavailable) {
+        self.code = code
+        self.reason = reason
+    }
     public var description: String { reason }
 }
 

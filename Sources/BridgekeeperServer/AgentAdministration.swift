@@ -93,6 +93,12 @@ public enum AgentAdministration {
     }
 
     /// The stored credential, and the secret to hand over when one was generated.
+    ///
+    /// A `jwks_uri` is https (http to loopback only in development), and its host is not internal
+    /// (`InternalHost.reason`: a loopback, link-local, private, carrier-grade NAT, multicast or
+    /// reserved IP literal, `localhost`, a number that is not a dotted quad) unless the host is in
+    /// `agents.jwks_uri_allowed_internal_hosts`. A name is judged again when it is resolved, at
+    /// every fetch (`DestinationPolicy.publicOnly`).
     public static func credential(_ input: CredentialInput, configuration: Configuration) throws(Failure) -> (AgentRecord.Credential, secret: String?) {
         switch input {
         case .jwksFile(let contents):
@@ -109,6 +115,10 @@ public enum AgentAdministration {
             }
             guard Configuration.usesAllowedScheme(parsed, loopbackHTTP: configuration.allowLoopbackHTTP) else {
                 throw Failure("invalid_credential", "--jwks-uri must use https")
+            }
+            if let reason = InternalHost.reason(host), !configuration.agents.jwksURIAllowedInternalHosts.contains(host: host) {
+                throw Failure("invalid_credential", "--jwks-uri host \(host) \(reason): an agent's keys are fetched from public addresses only, "
+                              + "unless the host is named in agents.jwks_uri_allowed_internal_hosts")
             }
             return (.jwksURI(url), nil)
         case .newSecret:

@@ -121,10 +121,14 @@ public final class BridgekeeperServer: Sendable {
                                       resources: resources, mayIntrospect: client.introspection, idpClientIDs: client.idpClientIDs,
                                       authorizationServerClientIDs: client.authorizationServerClientIDs, mayReadRevocationFeed: client.revocationFeed)
         }
-        // Agents authenticate with their own registered credentials; a jwks_uri is fetched and
-        // cached like a client's.
+        // Agents authenticate with their own registered credentials. A jwks_uri is named by whoever
+        // registered the agent, not by the operator: its own fetcher and cache connect to public
+        // addresses only, unless the host is in agents.jwks_uri_allowed_internal_hosts (issue 18 §2).
+        var agentFetchSettings = fetchSettings
+        agentFetchSettings.destinations = .publicOnly(allowing: c.agents.jwksURIAllowedInternalHosts)
+        let agentCache = JWKSCache(fetcher: CurlFetcher(settings: agentFetchSettings), clock: clock)
         let agentClients = AgentClients(registry: store, allowSecrets: c.agents.allowClientSecret,
-                                        remoteKeys: { url in RemoteKeySource(cache: cache, url: url) })
+                                        remoteKeys: { url in RemoteKeySource(cache: agentCache, url: url) })
         let authenticator = ClientAuthenticator(clients: registrations, issuer: c.issuer, ledger: store, clock: clock, agents: agentClients,
                                                 maxAssertionLifetime: c.maxClientAssertionLifetime)
         let minter = AccessTokenMinter(issuer: c.issuer, lifetime: c.accessTokenLifetime, keys: keys)

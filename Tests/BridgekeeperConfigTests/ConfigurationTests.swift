@@ -1272,11 +1272,26 @@ struct ConfigurationAgentsTests {
         ("non_delegable_categories: [destructive]", "agents.non_delegable_categories", "must include destructive and admin"),
         ("delegable_tools: [\"github:fly\"]", "agents.delegable_tools[0]", "SERVER:TOOL"),
         ("token_lifetime: 3600", "agents.token_lifetime", "must be"),
+        ("jwks_uri_allowed_internal_hosts: [\"*.corp.internal\"]", "agents.jwks_uri_allowed_internal_hosts[0]", "no scheme, port, path or wildcard"),
+        ("jwks_uri_allowed_internal_hosts: [\"https://keys.corp.internal\"]", "agents.jwks_uri_allowed_internal_hosts[0]", "host name or an IP address"),
+        ("jwks_uri_allowed_internal_hosts: [ok.example, \"10.0.0.5:8443\"]", "agents.jwks_uri_allowed_internal_hosts[1]", "host name or an IP address"),
+        ("jwks_uri_allowed_internal_hosts: [\"\"]", "agents.jwks_uri_allowed_internal_hosts[0]", "must not be empty"),
+        ("jwks_uri_allowed_internal_hosts: keys.corp.internal", "agents.jwks_uri_allowed_internal_hosts", "must be a list"),
     ])
     func refused(_ setting: String, _ path: String, _ why: String) {
         var file = ConfigFile()
         file.extra = "agents:\n  \(setting)"
         expectRefused(file, path: path, because: why)
+    }
+
+    @Test("jwks_uri_allowed_internal_hosts: empty by default; names and IP addresses (IPv6 with or without brackets), matched without regard to case")
+    func allowedInternalHosts() throws {
+        #expect(try ConfigFile().parse().agents.jwksURIAllowedInternalHosts.isEmpty)
+        var file = ConfigFile()
+        file.extra = "agents:\n  jwks_uri_allowed_internal_hosts: [Keys.Corp.Internal, 10.0.0.5, \"[fd00::1]\", \"::1\"]"
+        let allowed = try file.parse().agents.jwksURIAllowedInternalHosts
+        #expect(allowed.hosts == ["keys.corp.internal", "10.0.0.5", "fd00::1", "::1"])
+        #expect(allowed.contains(host: "keys.corp.internal") && allowed.contains(host: "[::1]") && !allowed.contains(host: "10.0.0.6"))
     }
 }
 

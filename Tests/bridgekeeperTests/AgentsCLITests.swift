@@ -72,6 +72,39 @@ struct AgentsCLITests {
     }
 }
 
+extension AgentsCLITests {
+    @Test("a jwks_uri on an internal host is refused with the reason (issue 18 §2); a host named in agents.jwks_uri_allowed_internal_hosts passes", arguments: [
+        ("https://169.254.169.254/keys", "169.254.169.254 is a link-local address"),
+        ("https://[::1]/jwks", "::1 is a loopback address"),
+        ("https://localhost/jwks", "localhost is a loopback name"),
+        ("https://10.1.2.3/jwks", "10.1.2.3 is a private address"),
+    ] as [(String, String)])
+    func internalJWKSURI(_ uri: String, _ why: String) throws {
+        let folder = try CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let refused = try agents(folder.appendingPathComponent("data").path, "create", "--id", "bot", "--owner", "00u-alice", "--owner-idp", "demo-idp",
+                                 "--grant", "github:read", "--jwks-uri", uri)
+        #expect(refused.status == 1)
+        #expect(refused.stderr == "error: invalid_credential: --jwks-uri host \(why): an agent's keys are fetched from public addresses only, "
+                                 + "unless the host is named in agents.jwks_uri_allowed_internal_hosts\n")
+        #expect(try agents(folder.appendingPathComponent("data").path, "list").stdout == "ID\tSTATUS\tMODE\tOWNER\tGRANT\n")
+
+        // The demo's configuration, with the host the URI names allowed by the operator.
+        let host = try #require(URL(string: uri)?.host)
+        let demo = try String(contentsOf: CLI.fixtures.appendingPathComponent("bridgekeeper-demo.yaml"), encoding: .utf8)
+        let config = folder.appendingPathComponent("bridgekeeper.yaml")
+        try (demo.replacingOccurrences(of: "encryption_key: env:BRIDGEKEEPER_DEMO_KEK", with: "encryption_key: file:kek")
+            + "agents:\n  jwks_uri_allowed_internal_hosts: [\"\(host)\"]\n").write(to: config, atomically: true, encoding: .utf8)
+        try Base64URL.encode([UInt8](repeating: 9, count: 32)).write(to: folder.appendingPathComponent("kek"), atomically: true, encoding: .utf8)
+        try FileManager.default.copyItem(at: CLI.fixtures.appendingPathComponent("jwks.json"), to: folder.appendingPathComponent("jwks.json"))
+        let allowed = try CLI.run(CLI.binary, ["agents", "create", "--config", config.path, "--id", "bot", "--owner", "00u-alice", "--owner-idp", "demo-idp",
+                                               "--grant", "github:read", "--jwks-uri", uri])
+        #expect(allowed.status == 0, "\(allowed.stderr)")
+        let shown = try CLI.run(CLI.binary, ["agents", "show", "bot", "--config", config.path])
+        #expect(shown.stdout.contains(#""jwks_uri": "\#(uri)""#), "\(shown.stdout)")
+    }
+}
+
 @Suite("bridgekeeper users offboard and audit tail --agent / --owner")
 struct OffboardCLITests {
     func run(_ data: String, _ arguments: String...) throws -> CLI.Result {

@@ -205,13 +205,15 @@ public struct ClientAuthenticator: Sendable {
     /// Why an assertion signed by a client or an agent was refused.
     enum AssertionFailure: Error {
         case jose(JOSEError)
-        case keysUnavailable
+        case keysUnavailable(KeySourceError)
         case replayed
         case storeUnavailable
 
         func oauth(_ code: OAuthError.Code, what: String) -> OAuthError {
             switch self {
             case .jose(let error): OAuthError(code, "\(what): \(error.reason)", reason: code == .invalidClient ? .badClientAssertion : .badActorToken)
+            case .keysUnavailable(let error) where error.code == .internalAddress:
+                OAuthError(code, "the signer's keys are unavailable", reason: .jwksURIInternalAddress)
             case .keysUnavailable: OAuthError(code, "the signer's keys are unavailable", reason: .keysUnavailable)
             case .replayed: OAuthError(code, "\(what) was already used", reason: code == .invalidClient ? .clientAssertionReplayed : .actorTokenReplayed)
             case .storeUnavailable: OAuthError(code, "\(what) could not be recorded", reason: .storeUnavailable)
@@ -231,7 +233,7 @@ public struct ClientAuthenticator: Sendable {
         } catch {
             switch error {
             case .jose(let jose): throw .jose(jose)
-            case .keysUnavailable: throw .keysUnavailable
+            case .keysUnavailable(let error): throw .keysUnavailable(error)
             }
         }
         let jti: String
@@ -284,6 +286,9 @@ extension ReasonCode {
     public static let actorTokenReplayed = ReasonCode("actor_token_replayed")
     /// The actor token names no registered agent.
     public static let unknownAgent = ReasonCode("unknown_agent")
+    /// The agent's `jwks_uri` led only to internal addresses (loopback, link-local, private, ...)
+    /// and its host is not in `agents.jwks_uri_allowed_internal_hosts`: nothing was fetched.
+    public static let jwksURIInternalAddress = ReasonCode("jwks_uri_internal_address")
 }
 
 /// Secrets that verified recently, so that PBKDF2 runs once per client and secret rather than once

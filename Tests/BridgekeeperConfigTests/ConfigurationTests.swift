@@ -594,6 +594,61 @@ struct ConfigurationErrorTests {
         expectRefused(file, path: "clients[0]", because: "only confidential clients")
     }
 
+    @Test("a generated secret's sha256$ hash matches it and no other, and checks in one hash")
+    func fastSecretHash() throws {
+        let (secret, encoded) = SecretHash.generate()
+        #expect(secret.utf8.count == 43)
+        #expect(encoded.hasPrefix("sha256$"))
+        let hash = try SecretHash(encoded: encoded)
+        #expect(hash.scheme == .sha256)
+        #expect(!hash.isStretched)
+        #expect(hash.matches(secret))
+        #expect(!hash.matches(String(secret.dropLast()) + (secret.last == "A" ? "B" : "A")))
+        #expect(!hash.matches(secret + " "))
+        #expect(!hash.matches(""))
+        #expect(!hash.description.contains(encoded.split(separator: "$")[1]))
+        // The PBKDF2 format still verifies and still says it is stretched.
+        let old = try SecretHash(encoded: ConfigFile.secretHash)
+        #expect(old.isStretched && old.matches(ConfigFile.secret) && !old.matches(secret))
+    }
+
+    @Test("makeFast takes only a secret of the generated shape: a person's shorter secret needs PBKDF2", arguments: [
+        "client-secret-0123456789abcdef", String(repeating: "a", count: 42), String(repeating: "a", count: 42) + "!",
+        "Bearer " + String(repeating: "a", count: 42),
+    ])
+    func fastHashRefusesShortSecrets(_ secret: String) {
+        #expect(throws: ConfigurationProblem.self) { try SecretHash.makeFast(secret: secret) }
+    }
+
+    @Test("makeFast takes a generated secret, bare or as a Bearer header value")
+    func fastHashTakesGeneratedSecrets() throws {
+        let secret = SecureRandom.identifier(bytes: 32)
+        #expect(try SecretHash(encoded: SecretHash.makeFast(secret: secret)).matches(secret))
+        #expect(try SecretHash(encoded: SecretHash.makeFast(secret: "Bearer " + secret)).matches("Bearer " + secret))
+    }
+
+    @Test("a client's secret_hash may be either format")
+    func configAcceptsBothFormats() throws {
+        let (secret, fast) = SecretHash.generate()
+        var file = ConfigFile()
+        file.clients = """
+            clients:
+              - id: mcp-client
+                secret_hash: \(ConfigFile.secretHash)
+              - id: gateway
+                secret_hash: "\(fast)"
+                grant_types: []
+                introspection: true
+            """
+        let c = try file.parse()
+        guard case .secret(let stretched) = c.clients[0].credential, case .secret(let quick) = c.clients[1].credential else {
+            Issue.record("expected secrets")
+            return
+        }
+        #expect(stretched.scheme == .pbkdf2SHA256 && stretched.matches(ConfigFile.secret))
+        #expect(quick.scheme == .sha256 && quick.matches(secret) && !quick.matches(ConfigFile.secret))
+    }
+
     @Test("a malformed secret_hash is refused", arguments: [
         ("plaintext-secret", "must be pbkdf2-sha256$<iterations>$<salt>$<hash>"),
         ("bcrypt$10$abc$def", "must be pbkdf2-sha256$<iterations>$<salt>$<hash>"),
@@ -601,6 +656,12 @@ struct ConfigurationErrorTests {
         ("pbkdf2-sha256$100000$short$D2b-yjdJ1VqThWBgeUfCJqBHsgJdgD7PQ_6cItdq7_Q", "salt (16+ bytes) and hash (32 bytes) must be base64url"),
         ("pbkdf2-sha256$100000$hY7H04rbkNLpH94WT4PPdg$D2b-yjdJ1VqThWBgeUfCJqBH", "salt (16+ bytes) and hash (32 bytes) must be base64url"),
         ("pbkdf2-sha256$many$hY7H04rbkNLpH94WT4PPdg$D2b-yjdJ1VqThWBgeUfCJqBHsgJdgD7PQ_6cItdq7_Q", "iterations must be"),
+        ("sha256$D2b-yjdJ1VqThWBgeUfCJqBH", "the sha256 hash must be 32 bytes in base64url"),
+        ("sha256$D2b-yjdJ1VqThWBgeUfCJqBHsgJdgD7PQ_6cItdq7_QAA", "the sha256 hash must be 32 bytes in base64url"),
+        ("sha256$D2b+yjdJ1VqThWBgeUfCJqBHsgJdgD7PQ_6cItdq7_Q", "the sha256 hash must be 32 bytes in base64url"),
+        ("sha256$", "the sha256 hash must be 32 bytes in base64url"),
+        ("sha256$D2b-yjdJ1VqThWBgeUfCJqBHsgJdgD7PQ_6cItdq7_Q$x", "must be pbkdf2-sha256$<iterations>$<salt>$<hash> or sha256$<hash>"),
+        ("SHA256$D2b-yjdJ1VqThWBgeUfCJqBHsgJdgD7PQ_6cItdq7_Q", "must be pbkdf2-sha256$"),
     ])
     func malformedSecretHash(_ value: String, _ why: String) {
         var file = ConfigFile()

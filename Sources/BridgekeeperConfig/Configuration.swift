@@ -162,6 +162,13 @@ public struct Configuration: Sendable {
     /// 500/s burst 1000; per remote address 1000/s burst 2000.
     public var perClientLimit = RateLimit(rate: 500, burst: 1000)
     public var perAddressLimit = RateLimit(rate: 1000, burst: 2000)
+    /// Checks of a stretched (PBKDF2) secret not yet known good, per claimed credential
+    /// (`rate_limits.per_client_secret_checks`). Default 5 per second, burst 10.
+    public var perClientSecretChecks = RateLimit(rate: 5, burst: 10)
+    /// Seconds over which a flood's failed authentications are aggregated into one audit record per
+    /// source, route and reason (`rate_limits.refusal_audit_interval`). Default 60, 0 to 3600; 0
+    /// records every refusal.
+    public var refusalAuditInterval: TimeInterval = 60
     /// Seconds between purges of expired replay marks. Default 60.
     public var purgeInterval: TimeInterval = 60
     /// Permit `http://` JWKS URLs on loopback (tests and the demo only). Default false.
@@ -289,10 +296,14 @@ extension Configuration {
         let reload = TimeInterval(try k["reload_interval"]?.integer(in: 1...300) ?? 10)
 
         var perClient = RateLimit(rate: 500, burst: 1000), perAddress = RateLimit(rate: 1000, burst: 2000)
+        var secretChecks = RateLimit(rate: 5, burst: 10)
+        var refusalInterval: TimeInterval = 60
         if let limits = top["rate_limits"] {
-            let r = try limits.mapping(allowed: ["per_client", "per_address"])
+            let r = try limits.mapping(allowed: ["per_client", "per_address", "per_client_secret_checks", "refusal_audit_interval"])
             if let node = r["per_client"] { perClient = try rateLimit(node, default: perClient) }
             if let node = r["per_address"] { perAddress = try rateLimit(node, default: perAddress) }
+            if let node = r["per_client_secret_checks"] { secretChecks = try rateLimit(node, default: secretChecks) }
+            if let node = r["refusal_audit_interval"] { refusalInterval = TimeInterval(try node.integer(in: 0...3600)) }
         }
 
         let idps = try parseIdPs(top["idps"], resolve: resolve, loopbackHTTP: allowLoopbackHTTP)
@@ -318,6 +329,8 @@ extension Configuration {
         configuration.keyReloadInterval = reload
         configuration.perClientLimit = perClient
         configuration.perAddressLimit = perAddress
+        configuration.perClientSecretChecks = secretChecks
+        configuration.refusalAuditInterval = refusalInterval
         configuration.allowLoopbackHTTP = allowLoopbackHTTP
         configuration.authorizationServers = authorizationServers
         configuration.agents = try parseAgents(top["agents"], catalog: catalog)

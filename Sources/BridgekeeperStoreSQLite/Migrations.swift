@@ -158,5 +158,11 @@ enum Migrations {
             """,
             "ALTER TABLE scim_resources DROP COLUMN members_json",
         ]),
+        (10, [
+            // Aggregated refusals (issue 18 §3): how many like refusals one record stands for, and
+            // the route they came to.
+            "ALTER TABLE audit_log ADD COLUMN count INTEGER",
+            "ALTER TABLE audit_log ADD COLUMN route TEXT",
+        ]),
     ]
 }

@@ -12,7 +12,7 @@ import Synchronization
 /// Only the reasons given at `init` are aggregated (failed authentication, rate limits): any other
 /// denial is a decision about a request and is recorded each time. Memory is bounded: past
 /// `maxKeys` open intervals, new sources of a route and reason share one catch-all key (source
-/// `*`), whose records name no client or address.
+/// `*`), whose records (the first at once, then the aggregate) name no client or address.
 ///
 /// Pure state behind a lock; time is an input. The HTTP layer installs it per request with the
 /// route (`current`); `AuditLog.appendRefusal` consults it.
@@ -81,7 +81,7 @@ public final class DenialAggregator: Sendable {
             }
             state.windows[key] = Window(opened: now, first: first, count: 0)
             state.nextDue = min(state.nextDue, now.addingTimeInterval(interval))
-            return (key.source == Self.catchAll ? nil : first, due)
+            return (first, due)
         }
     }
 

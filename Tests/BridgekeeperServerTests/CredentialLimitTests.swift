@@ -194,3 +194,82 @@ struct CredentialLimitTests {
         }
     }
 }
+
+/// A flood of refused authentications over HTTP is audited as one record per source, route and
+/// reason at once and one aggregate per interval (issue 18 §3), in the verifiable chain.
+@Suite("aggregated refusal audit over HTTP")
+struct RefusalAggregationTests {
+    let clock = TestClock(OAuthWire.start)
+    static let (fastSecret, fastHash) = SecretHash.generate()
+
+    func deployment() throws -> TestDeployment {
+        try TestDeployment(clients: """
+              - id: fast-gateway
+                secret_hash: "\(Self.fastHash)"
+                auth_methods: [client_secret_basic]
+                introspection: true
+            """)
+    }
+
+    func introspect(_ client: any TestClientProtocol, id: String = "fast-gateway", secret: String) async throws -> TestResponse {
+        try await client.post("/introspect", [("token", "any-token")], authorization: basic(id, secret))
+    }
+
+    func records(_ server: BridgekeeperServer) async throws -> [AuditRecord] { try await server.store.auditRecords(afterSequence: 0, limit: 10_000) }
+
+    @Test("100 wrong secrets for one client: one record at once, one aggregate of 99 once the interval ended; distinct clients get their own; the chain verifies")
+    func hundredWrongSecrets() async throws {
+        try await withServer(try deployment(), clock: clock) { client, server in
+            // The generated secret (sha256$) works over HTTP.
+            #expect(try await introspect(client, secret: Self.fastSecret).status == .ok)
+            let before = try await records(server).count
+            for index in 0..<100 {
+                #expect(try await introspect(client, secret: "wrong-\(index)").status == .unauthorized)
+            }
+            var written = Array(try await records(server).dropFirst(before))
+            #expect(written.count == 1)
+            #expect(written.first?.event.reason == .badClientSecret && written.first?.event.clientID == "fast-gateway")
+            #expect(written.first?.event.route == "/introspect" && written.first?.event.count == nil)
+            // Another client's refusal is its own record.
+            #expect(try await introspect(client, id: TestDeployment.gatewayID, secret: "wrong").status == .unauthorized)
+            written = Array(try await records(server).dropFirst(before))
+            #expect(written.count == 2 && written.last?.event.clientID == TestDeployment.gatewayID)
+
+            // The interval ends: the next refusal writes the aggregates first, then itself.
+            clock.advance(60)
+            #expect(try await introspect(client, secret: "wrong-again").status == .unauthorized)
+            written = Array(try await records(server).dropFirst(before))
+            #expect(written.count == 4, "\(written.map(\.event))")
+            let aggregate = try #require(written.first { $0.event.count != nil })
+            #expect(aggregate.event.count == 99 && aggregate.event.clientID == "fast-gateway" && aggregate.event.route == "/introspect")
+            #expect(aggregate.event.reason == .badClientSecret && aggregate.event.kind == .denial)
+            #expect(written.last?.event.count == nil && written.last?.event.clientID == "fast-gateway")
+            guard case .intact = AuditChain.verify(try await records(server)) else { Issue.record("the audit chain does not verify"); return }
+        }
+    }
+
+    @Test("what is still counted is written by the maintenance flush once due, and all of it at shutdown")
+    func flushes() async throws {
+        try await withServer(try deployment(), clock: clock) { client, server in
+            for _ in 0..<5 { _ = try await introspect(client, secret: "wrong") }
+            for _ in 0..<3 { _ = try await introspect(client, id: TestDeployment.gatewayID, secret: "wrong") }
+            let before = try await records(server).count
+            await server.flushRefusals()
+            #expect(try await records(server).count == before)
+            // Due, with no refusal since: the maintenance flush writes both aggregates.
+            clock.advance(60)
+            await server.flushRefusals()
+            var written = Array(try await records(server).dropFirst(before))
+            #expect(written.compactMap(\.event.count).sorted() == [2, 4], "\(written.map(\.event))")
+            for _ in 0..<2 { _ = try await introspect(client, id: TestDeployment.gatewayID, secret: "wrong") }
+            await server.flushRefusals()
+            written = Array(try await records(server).dropFirst(before))
+            #expect(written.count == 3 && written.compactMap(\.event.count).sorted() == [2, 4])
+            // Shutdown: what is still counted is written, due or not.
+            await server.flushRefusals(all: true)
+            written = Array(try await records(server).dropFirst(before))
+            #expect(written.compactMap(\.event.count).sorted() == [1, 2, 4])
+            guard case .intact = AuditChain.verify(try await records(server)) else { Issue.record("the audit chain does not verify"); return }
+        }
+    }
+}

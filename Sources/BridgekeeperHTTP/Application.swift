@@ -39,12 +39,18 @@ public struct HTTPServices: Sendable {
     /// Aggregates a flood's failed authentications into one audit record per source, route and
     /// reason per interval (`rate_limits.refusal_audit_interval`); nil records every refusal.
     public let refusals: DenialAggregator?
+    /// How long a rate-limited answer (429) is held before it is sent
+    /// (`rate_limits.limited_response_delay_ms`): a client that keeps hammering on its connections
+    /// after a 429 gets at most one request per connection per delay answered, so a flood on a
+    /// fixed set of connections costs the server almost nothing. Held without a thread (an async sleep).
+    public let limitedResponseDelay: Duration
 
     public init(issuer: String, tokenEndpoint: TokenEndpoint, tokenManagement: TokenManagement, keys: KeyRing, catalog: Catalog,
                 metadata: String, addressLimiter: RateLimiter?, jwksMaxAge: Int, clock: any WallClock,
                 bridge: (keys: KeyRing, metadata: String)? = nil, management: (any APIEndpoint)? = nil,
                 apis: [(prefix: String, endpoint: any APIEndpoint)] = [], documents: [(path: String, body: String)] = [],
-                logger: Logger = Logger(label: "bridgekeeper"), refusals: DenialAggregator? = nil) {
+                logger: Logger = Logger(label: "bridgekeeper"), refusals: DenialAggregator? = nil, limitedResponseDelay: Duration = .zero) {
+        self.limitedResponseDelay = limitedResponseDelay
         self.refusals = refusals
         self.logger = logger
         self.apis = apis
@@ -159,6 +165,8 @@ public func buildRouter(_ services: HTTPServices) -> Router<BridgekeeperRequestC
 /// refusal written is logged (a rate limit's 429 too, `rate_limited`); denials audited inside a
 /// request that succeeded are not (a gateway's rejected SET in a 200 feed poll).
 ///
+/// A 429 is held for `services.limitedResponseDelay` before it is answered.
+///
 /// The request's refusals go through `services.refusals` under `route` (`DenialAggregator.current`),
 /// so a refusal counted into an aggregate is neither written nor logged on its own.
 ///
@@ -170,6 +178,7 @@ func logRefusals(_ request: Request, _ context: BridgekeeperRequestContext, _ se
     let tap = DenialTap()
     let scope = services.refusals.map { DenialAggregator.Scope(aggregator: $0, route: route) }
     let answer = await DenialAggregator.$current.withValue(scope) { await DenialTap.$current.withValue(tap) { await handle() } }
+    if answer.status.code == 429, services.limitedResponseDelay > .zero { try? await Task.sleep(for: services.limitedResponseDelay) }
     let denials = tap.denials
     guard !denials.isEmpty, answer.status.code >= 400 else { return answer }
     let claimed = basicNamesClient ? ClientAuthenticator.claimedClientID(authorization: request.headers[.authorization]) : nil

@@ -192,7 +192,8 @@ public final class BridgekeeperServer: Sendable {
                                     metadata: metadata, addressLimiter: RateLimiter(rate: c.perAddressLimit.rate, burst: c.perAddressLimit.burst),
                                     jwksMaxAge: max(0, min(300, Int(c.keyPropagationDelay - c.keyReloadInterval))), clock: clock, bridge: bridge,
                                     management: managementAPI, apis: apis, documents: documents, logger: logger,
-                                    refusals: DenialAggregator(interval: c.refusalAuditInterval, reasons: DenialAggregator.failedAuthentication))
+                                    refusals: DenialAggregator(interval: c.refusalAuditInterval, reasons: DenialAggregator.failedAuthentication),
+                                    limitedResponseDelay: .milliseconds(c.limitedResponseDelayMilliseconds))
         return (services, pollers)
     }
 

@@ -114,6 +114,9 @@ struct ConfigurationDefaultsTests {
         #expect(c.port == 8080)
         #expect(c.perClientLimit.rate == 500 && c.perClientLimit.burst == 1000)
         #expect(c.perAddressLimit.rate == 1000 && c.perAddressLimit.burst == 2000)
+        #expect(c.perClientSecretChecks.rate == 1 && c.perClientSecretChecks.burst == 5)
+        #expect(c.refusalAuditInterval == 60)
+        #expect(c.limitedResponseDelayMilliseconds == 500)
         #expect(c.purgeInterval == 60)
         #expect(c.allowLoopbackHTTP == false)
         #expect(c.databasePath == "/srv/bridgekeeper/bridgekeeper.sqlite")
@@ -175,6 +178,9 @@ struct ConfigurationDefaultsTests {
             rate_limits:
               per_client: { requests_per_second: 20, burst: 30 }
               per_address: { requests_per_second: 50 }
+              per_client_secret_checks: { requests_per_second: 3, burst: 7 }
+              refusal_audit_interval: 0
+              limited_response_delay_ms: 0
             """
         file.keys = """
             keys:
@@ -194,6 +200,9 @@ struct ConfigurationDefaultsTests {
         #expect(c.keyReloadInterval == 300)
         #expect(c.perClientLimit.rate == 20 && c.perClientLimit.burst == 30)
         #expect(c.perAddressLimit.rate == 50 && c.perAddressLimit.burst == 100)
+        #expect(c.perClientSecretChecks.rate == 3 && c.perClientSecretChecks.burst == 7)
+        #expect(c.refusalAuditInterval == 0)
+        #expect(c.limitedResponseDelayMilliseconds == 0)
     }
 
     @Test("the demo configuration parses: 2 servers and the management API, 6 policy rules, 3 clients (one the sign-in CLI), the demo IdPs' JWKS file")
@@ -271,6 +280,17 @@ struct ConfigurationErrorTests {
         var file = ConfigFile()
         file.extra = line
         expectRefused(file, path: path, because: "unknown key")
+    }
+
+    @Test("the flood settings are bounded (issue 18 §3)", arguments: [
+        ("rate_limits: { refusal_audit_interval: 3601 }", "rate_limits.refusal_audit_interval", "must be 0 to 3600"),
+        ("rate_limits: { limited_response_delay_ms: 10001 }", "rate_limits.limited_response_delay_ms", "must be 0 to 10000"),
+        ("rate_limits: { per_client_secret_checks: { requests_per_second: 0 } }", "rate_limits.per_client_secret_checks.requests_per_second", "must be 1 to"),
+    ])
+    func floodSettingsBounded(_ line: String, _ path: String, _ why: String) {
+        var file = ConfigFile()
+        file.extra = line
+        expectRefused(file, path: path, because: why)
     }
 
     @Test("an unknown key inside lists is refused with its index")

@@ -64,6 +64,21 @@ struct CredentialLimitTests {
         }
     }
 
+    @Test("a 429 is held for limited_response_delay_ms before it is sent; other answers are not")
+    func limitedResponsesAreHeld() async throws {
+        let deployment = try TestDeployment(extra: "rate_limits:\n  per_client: {requests_per_second: 1, burst: 1}\n  limited_response_delay_ms: 400")
+        try await withServer(deployment, clock: clock) { client, _ in
+            let clock = ContinuousClock()
+            let start = clock.now
+            #expect(try await introspect(client).status == .ok)
+            let served = clock.now
+            expectTooManyRequests(try await introspect(client))
+            let held = clock.now
+            #expect(held - served >= .milliseconds(400), "\(held - served)")
+            #expect(served - start < .milliseconds(400), "\(served - start)")
+        }
+    }
+
     @Test("wrong secrets for a PBKDF2 client are checked only within per_client_secret_checks (429 before PBKDF2); its known good secret and other clients are still served")
     func stretchedSecretChecks() async throws {
         let deployment = try TestDeployment(extra: "rate_limits:\n  per_client_secret_checks: {requests_per_second: 1, burst: 3}")

@@ -225,13 +225,13 @@ func oauthPost(_ request: Request, _ context: BridgekeeperRequestContext, _ serv
     return response(await endpoint(body, request.headers[.authorization], remote))
 }
 
-/// A JSON API call: the address limit, a capped body, then the endpoint with the path after its
-/// prefix (`prefixDepth` segments).
+/// A JSON API call: the address limit (429, audited `rate_limited`), a capped body, then the
+/// endpoint with the path after its prefix (`prefixDepth` segments).
 func apiCall(_ request: Request, _ context: BridgekeeperRequestContext, _ services: HTTPServices,
              _ endpoint: any APIEndpoint, prefixDepth: Int) async -> Response {
     let remote = context.remoteAddress
     if let limiter = services.addressLimiter, let remote, case .refuse(let retryAfter) = limiter.admit(remote, now: services.clock.now()) {
-        return response(.tooManyRequests(retryAfter: retryAfter))
+        return response(await services.tokenEndpoint.refuse(.rateLimited(retryAfter: retryAfter), remoteAddress: remote))
     }
     let body: [UInt8]
     do {

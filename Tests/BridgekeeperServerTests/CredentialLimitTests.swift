@@ -172,6 +172,16 @@ struct CredentialLimitTests {
         }
     }
 
+    @Test("the per-address limit of the JSON APIs is audited rate_limited too")
+    func perAddressOnAPIs() async throws {
+        let deployment = try signalsDeployment(limits: "per_address: {requests_per_second: 1, burst: 1}")
+        try await withServer(deployment, clock: clock) { client, server in
+            #expect(try await scim(client).status == .ok)
+            expectTooManyRequests(try await scim(client))
+            try await expectRateLimitedAudit(server, route: "/scim/v2")
+        }
+    }
+
     @Test("SCIM, SSF push, Okta hooks: wrong PBKDF2 secrets are checked only within per_client_secret_checks, then 429 with Retry-After, audited")
     func bearerSecretChecks() async throws {
         let deployment = try signalsDeployment(limits: "per_client_secret_checks: {requests_per_second: 1, burst: 1}")

@@ -58,6 +58,11 @@ public enum AuditChain {
         string("assertion_jti", event.assertionID)
         string("by", event.performedBy)
         string("client_id", event.clientID)
+        if let count = event.count {
+            // Like `route`, only on refusals aggregated since issue 18; absent, the bytes are unchanged.
+            member("count")
+            out.append(contentsOf: String(count).utf8)
+        }
         string("email_hash", event.emailHash)
         string("iss", event.issuer)
         string("jti", event.tokenID)
@@ -66,6 +71,7 @@ public enum AuditChain {
         string("principal", event.principalClass)
         string("reason", event.reason.rawValue)
         string("remote", event.remoteAddress)
+        string("route", event.route)
         if !event.scopes.isEmpty {
             member("scopes")
             out.append(UInt8(ascii: "["))

@@ -39,6 +39,11 @@ public struct AuditEvent: Sendable, Hashable {
     /// Who made an administrative change: `sub:{issuer}|{sub}` for a person through the management
     /// API, `local:{user}` for the CLI.
     public var performedBy: String?
+    /// For an aggregate of refusals (`DenialAggregator`): how many like refusals, after the one
+    /// recorded on its own, were counted in the interval this record closes. Absent otherwise.
+    public var count: Int64?
+    /// The route (`/token`, `/scim/v2`, …) of a refusal that went through the `DenialAggregator`.
+    public var route: String?
 
     public init(kind: Kind, reason: ReasonCode, time: Date, issuer: String? = nil, tenant: String? = nil, subject: String? = nil,
                 clientID: String? = nil, principalClass: String? = nil, server: String? = nil, scopes: [String] = [],

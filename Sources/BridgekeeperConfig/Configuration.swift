@@ -162,6 +162,18 @@ public struct Configuration: Sendable {
     /// 500/s burst 1000; per remote address 1000/s burst 2000.
     public var perClientLimit = RateLimit(rate: 500, burst: 1000)
     public var perAddressLimit = RateLimit(rate: 1000, burst: 2000)
+    /// Checks of a stretched (PBKDF2) secret not yet known good, per claimed credential
+    /// (`rate_limits.per_client_secret_checks`). Default 1 per second, burst 5: one PBKDF2 run
+    /// costs about 40 ms of a core, so a flood of wrong secrets for one client costs at most ~4 %
+    /// of a core.
+    public var perClientSecretChecks = RateLimit(rate: 1, burst: 5)
+    /// Seconds over which a flood's failed authentications are aggregated into one audit record per
+    /// source, route and reason (`rate_limits.refusal_audit_interval`). Default 60, 0 to 3600; 0
+    /// records every refusal.
+    public var refusalAuditInterval: TimeInterval = 60
+    /// Milliseconds a rate-limited answer (429) is held before it is sent
+    /// (`rate_limits.limited_response_delay_ms`). Default 500, 0 to 10000.
+    public var limitedResponseDelayMilliseconds = 500
     /// Seconds between purges of expired replay marks. Default 60.
     public var purgeInterval: TimeInterval = 60
     /// Permit `http://` JWKS URLs on loopback (tests and the demo only). Default false.
@@ -295,10 +307,17 @@ extension Configuration {
         let reload = TimeInterval(try k["reload_interval"]?.integer(in: 1...300) ?? 10)
 
         var perClient = RateLimit(rate: 500, burst: 1000), perAddress = RateLimit(rate: 1000, burst: 2000)
+        var secretChecks = RateLimit(rate: 1, burst: 5)
+        var refusalInterval: TimeInterval = 60
+        var limitedDelay = 500
         if let limits = top["rate_limits"] {
-            let r = try limits.mapping(allowed: ["per_client", "per_address"])
+            let r = try limits.mapping(allowed: ["per_client", "per_address", "per_client_secret_checks", "refusal_audit_interval",
+                                                            "limited_response_delay_ms"])
             if let node = r["per_client"] { perClient = try rateLimit(node, default: perClient) }
             if let node = r["per_address"] { perAddress = try rateLimit(node, default: perAddress) }
+            if let node = r["per_client_secret_checks"] { secretChecks = try rateLimit(node, default: secretChecks) }
+            if let node = r["refusal_audit_interval"] { refusalInterval = TimeInterval(try node.integer(in: 0...3600)) }
+            if let node = r["limited_response_delay_ms"] { limitedDelay = try node.integer(in: 0...10_000) }
         }
 
         let idps = try parseIdPs(top["idps"], resolve: resolve, loopbackHTTP: allowLoopbackHTTP)
@@ -324,6 +343,9 @@ extension Configuration {
         configuration.keyReloadInterval = reload
         configuration.perClientLimit = perClient
         configuration.perAddressLimit = perAddress
+        configuration.perClientSecretChecks = secretChecks
+        configuration.refusalAuditInterval = refusalInterval
+        configuration.limitedResponseDelayMilliseconds = limitedDelay
         configuration.allowLoopbackHTTP = allowLoopbackHTTP
         configuration.authorizationServers = authorizationServers
         configuration.agents = try parseAgents(top["agents"], catalog: catalog)

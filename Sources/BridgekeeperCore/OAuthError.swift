@@ -24,11 +24,21 @@ public struct OAuthError: Error, Sendable, Hashable, CustomStringConvertible {
     public var message: String
     /// The audited cause, finer than the wire code.
     public var reason: ReasonCode
+    /// Set for a rate limit: the request is answered 429 with `Retry-After` (RFC 6585 §4) in these
+    /// whole seconds instead of an OAuth error body, and audited as `rate_limited`.
+    public var retryAfter: Int?
 
     public init(_ code: Code, _ message: String, reason: ReasonCode) {
         self.code = code
         self.message = Self.descriptionSafe(message)
         self.reason = reason
+    }
+
+    /// A per-credential rate limit (`rate_limits`): 429 with `Retry-After`, audited `rate_limited`.
+    public static func rateLimited(retryAfter: Int) -> OAuthError {
+        var error = OAuthError(.invalidRequest, "rate limit exceeded", reason: .rateLimited)
+        error.retryAfter = max(1, retryAfter)
+        return error
     }
 
     public var description: String { "\(code.rawValue) (\(reason.rawValue)): \(message)" }
@@ -87,6 +97,8 @@ public struct ReasonCode: Sendable, Hashable, CustomStringConvertible {
 extension ReasonCode {
     // Client authentication
     public static let clientAuthenticationMissing = ReasonCode("client_authentication_missing")
+    /// A per-credential or per-address rate limit refused the request before any credential was checked (429).
+    public static let rateLimited = ReasonCode("rate_limited")
     public static let clientAuthenticationAmbiguous = ReasonCode("client_authentication_ambiguous")
     public static let unknownClient = ReasonCode("unknown_client")
     public static let badClientSecret = ReasonCode("bad_client_secret")

@@ -42,3 +42,36 @@ public final class RateLimiter: Sendable {
         }
     }
 }
+
+/// The per-credential limits of the authenticated routes (issue 18 §3), keyed by the identity a
+/// request claims (a client id, or for a bearer secret with no claimed identity, the route's source
+/// and the peer address), and checked before any credential is:
+///
+/// - `requests`: every request (`rate_limits.per_client`);
+/// - `secretChecks`: checks of a stretched (PBKDF2) secret that is not already known good
+///   (`rate_limits.per_client_secret_checks`), the expensive ones: a flood of wrong secrets for a
+///   known client costs at most this many PBKDF2 runs a second, and a client whose secret verified
+///   before never spends from it.
+public struct CredentialLimits: Sendable {
+    public let requests: RateLimiter?
+    public let secretChecks: RateLimiter?
+
+    public init(requests: RateLimiter? = nil, secretChecks: RateLimiter? = nil) {
+        self.requests = requests
+        self.secretChecks = secretChecks
+    }
+
+    public static let none = CredentialLimits()
+
+    /// The whole seconds to wait when `key` is over its request limit at `now`; nil when admitted.
+    public func refuseRequest(_ key: String, now: Date) -> Int? {
+        guard let requests, case .refuse(let retryAfter) = requests.admit(key, now: now) else { return nil }
+        return retryAfter
+    }
+
+    /// The whole seconds to wait when `key` may not have another stretched secret checked at `now`.
+    public func refuseSecretCheck(_ key: String, now: Date) -> Int? {
+        guard let secretChecks, case .refuse(let retryAfter) = secretChecks.admit(key, now: now) else { return nil }
+        return retryAfter
+    }
+}

@@ -21,6 +21,7 @@ public struct EndpointResponse: Sendable, Equatable {
     }
 
     public static func error(_ error: OAuthError, realm: String = "bridgekeeper") -> EndpointResponse {
+        if let retryAfter = error.retryAfter { return .tooManyRequests(retryAfter: retryAfter) }
         var headers: [String: String] = [:]
         if error.code == .invalidClient {
             // RFC 6749 §5.2: a 401 names the schemes the client may use.
@@ -37,8 +38,8 @@ public struct EndpointResponse: Sendable, Equatable {
     /// 500 with no detail (STYLE rule 5).
     public static let serverError = EndpointResponse(status: 500, body: #"{"error":"server_error"}"#)
 
-    /// 429 with `Retry-After` (RFC 6585 §4): a rate limit, not a decision about the request, so it
-    /// is not audited (a flood must not fill the audit trail).
+    /// 429 with `Retry-After` (RFC 6585 §4): a rate limit. Audited `rate_limited` where a credential
+    /// was claimed; a flood's refusals are aggregated (`DenialAggregator`), so it cannot fill the trail.
     public static func tooManyRequests(retryAfter: Int) -> EndpointResponse {
         EndpointResponse(status: 429, body: #"{"error":"temporarily_unavailable","error_description":"rate limit exceeded"}"#,
                          headers: ["Retry-After": String(retryAfter)])
@@ -57,10 +58,8 @@ public struct TokenEndpoint: Sendable {
     private let clients: ClientAuthenticator
     private let audit: any AuditLog
     private let clock: any WallClock
-    private let clientLimiter: RateLimiter?
 
-    public init(grants: [any Grant], clients: ClientAuthenticator, audit: any AuditLog, clock: any WallClock, clientLimiter: RateLimiter? = nil) {
-        self.clientLimiter = clientLimiter
+    public init(grants: [any Grant], clients: ClientAuthenticator, audit: any AuditLog, clock: any WallClock) {
         var byType: [ExactString: any Grant] = [:]
         for grant in grants { byType[ExactString(type(of: grant).grantType)] = grant }
         self.grants = byType
@@ -75,10 +74,7 @@ public struct TokenEndpoint: Sendable {
         var draft = AuditDraft(remoteAddress: remoteAddress)
         do throws(OAuthError) {
             let form = try FormParameters(body, maxBytes: Self.maxBodyBytes)
-            if let clientLimiter, let claimed = Self.claimedClient(form: form, authorization: authorization),
-               case .refuse(let retryAfter) = clientLimiter.admit(claimed, now: clock.now()) {
-                return .tooManyRequests(retryAfter: retryAfter)
-            }
+            try clients.admit(form: form, authorization: authorization, draft: &draft)
             let response = try await process(form: form, authorization: authorization, remoteAddress: remoteAddress, draft: &draft)
             return EndpointResponse(status: 200, body: response.json)
         } catch {
@@ -88,7 +84,7 @@ public struct TokenEndpoint: Sendable {
             let serverFault = error.reason == .storeUnavailable || error.reason == .signingUnavailable
             if error.reason != .storeUnavailable {
                 do {
-                    _ = try await audit.append(draft.event(.denial, reason: error.reason, time: clock.now()))
+                    _ = try await audit.appendRefusal(draft.event(.denial, reason: error.reason, time: clock.now()))
                 } catch {
                     return .serverError
                 }
@@ -97,19 +93,9 @@ public struct TokenEndpoint: Sendable {
         }
     }
 
-    /// The client a request claims to be, before authentication, for the per-client limit (which
-    /// thereby also slows secret guessing).
-    static func claimedClient(form: FormParameters, authorization: String?) -> String? {
-        if let basic = ClientAuthenticator.claimedClientID(authorization: authorization) { return basic }
-        if let id = form.value("client_id") { return id }
-        if let assertion = form.value("client_assertion"), let jws = try? UnverifiedJWS(compact: assertion),
-           let claims = try? jws.unverifiedClaims() { return claims["sub"]?.stringValue }
-        return nil
-    }
-
     /// Answers a request refused before its body could be read (too large), audited like any denial.
     public func refuse(_ error: OAuthError, remoteAddress: String?) async -> EndpointResponse {
-        do { _ = try await audit.append(AuditDraft(remoteAddress: remoteAddress).event(.denial, reason: error.reason, time: clock.now())) } catch {
+        do { _ = try await audit.appendRefusal(AuditDraft(remoteAddress: remoteAddress).event(.denial, reason: error.reason, time: clock.now())) } catch {
             return .serverError
         }
         return .error(error)
@@ -123,7 +109,7 @@ public struct TokenEndpoint: Sendable {
         }
         let kind = type(of: grant)
         try form.rejectRepeats(except: kind.repeatable)
-        draft.clientID = form.value("client_id")
+        draft.clientID = form.value("client_id") ?? draft.clientID
         let client = try await clients.authenticate(authorization: authorization, form: form)
         draft.clientID = client.id
         if client.isAgent {

@@ -1,6 +1,6 @@
 public import BridgekeeperCore
 public import BridgekeeperGrants
-import BridgekeeperAudit
+public import BridgekeeperAudit
 import Foundation
 public import Hummingbird
 public import Logging
@@ -36,12 +36,22 @@ public struct HTTPServices: Sendable {
     public let documents: [(path: String, body: String)]
     /// Where each refusal is logged, one `notice` line per audited denial (`logRefusals`).
     public let logger: Logger
+    /// Aggregates a flood's failed authentications into one audit record per source, route and
+    /// reason per interval (`rate_limits.refusal_audit_interval`); nil records every refusal.
+    public let refusals: DenialAggregator?
+    /// How long a rate-limited answer (429) is held before it is sent
+    /// (`rate_limits.limited_response_delay_ms`): a client that keeps hammering on its connections
+    /// after a 429 gets at most one request per connection per delay answered, so a flood on a
+    /// fixed set of connections costs the server almost nothing. Held without a thread (an async sleep).
+    public let limitedResponseDelay: Duration
 
     public init(issuer: String, tokenEndpoint: TokenEndpoint, tokenManagement: TokenManagement, keys: KeyRing, catalog: Catalog,
                 metadata: String, addressLimiter: RateLimiter?, jwksMaxAge: Int, clock: any WallClock,
                 bridge: (keys: KeyRing, metadata: String)? = nil, management: (any APIEndpoint)? = nil,
                 apis: [(prefix: String, endpoint: any APIEndpoint)] = [], documents: [(path: String, body: String)] = [],
-                logger: Logger = Logger(label: "bridgekeeper")) {
+                logger: Logger = Logger(label: "bridgekeeper"), refusals: DenialAggregator? = nil, limitedResponseDelay: Duration = .zero) {
+        self.limitedResponseDelay = limitedResponseDelay
+        self.refusals = refusals
         self.logger = logger
         self.apis = apis
         self.documents = documents
@@ -77,17 +87,17 @@ public struct BridgekeeperRequestContext: RequestContext {
 public func buildRouter(_ services: HTTPServices) -> Router<BridgekeeperRequestContext> {
     let router = Router(context: BridgekeeperRequestContext.self)
     router.post("/token") { request, context in
-        await logRefusals(request, context, services, basicNamesClient: true) { await oauthPost(request, context, services) { body, authorization, remote in
+        await logRefusals(request, context, services, route: "/token", basicNamesClient: true) { await oauthPost(request, context, services) { body, authorization, remote in
             await services.tokenEndpoint.handle(body: body, authorization: authorization, remoteAddress: remote)
         } }
     }
     router.post("/introspect") { request, context in
-        await logRefusals(request, context, services, basicNamesClient: true) { await oauthPost(request, context, services) { body, authorization, remote in
+        await logRefusals(request, context, services, route: "/introspect", basicNamesClient: true) { await oauthPost(request, context, services) { body, authorization, remote in
             await services.tokenManagement.introspect(body: body, authorization: authorization, remoteAddress: remote)
         } }
     }
     router.post("/revoke") { request, context in
-        await logRefusals(request, context, services, basicNamesClient: true) { await oauthPost(request, context, services) { body, authorization, remote in
+        await logRefusals(request, context, services, route: "/revoke", basicNamesClient: true) { await oauthPost(request, context, services) { body, authorization, remote in
             await services.tokenManagement.revoke(body: body, authorization: authorization, remoteAddress: remote)
         } }
     }
@@ -122,7 +132,7 @@ public func buildRouter(_ services: HTTPServices) -> Router<BridgekeeperRequestC
     }
     if let management = services.management {
         let handler: @Sendable (Request, BridgekeeperRequestContext) async -> Response = { request, context in
-            await logRefusals(request, context, services) { await apiCall(request, context, services, management, prefixDepth: 2) }
+            await logRefusals(request, context, services, route: "/admin/v1") { await apiCall(request, context, services, management, prefixDepth: 2) }
         }
         // Every path under /admin/v1 reaches the API, so an unknown one gets its JSON 404, audited.
         for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete] {
@@ -132,7 +142,7 @@ public func buildRouter(_ services: HTTPServices) -> Router<BridgekeeperRequestC
     for api in services.apis {
         let depth = api.prefix.split(separator: "/").count
         let handler: @Sendable (Request, BridgekeeperRequestContext) async -> Response = { request, context in
-            await logRefusals(request, context, services) { await apiCall(request, context, services, api.endpoint, prefixDepth: depth) }
+            await logRefusals(request, context, services, route: api.prefix) { await apiCall(request, context, services, api.endpoint, prefixDepth: depth) }
         }
         for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete] {
             router.on(RouterPath(api.prefix), method: method, use: handler)
@@ -152,16 +162,23 @@ public func buildRouter(_ services: HTTPServices) -> Router<BridgekeeperRequestC
 /// the reason code, the client, the route (method and path, never the query), the status and the
 /// peer address. Never a token, assertion, secret or body: only what the audit record holds by
 /// name, made printable (`OAuthError.descriptionSafe`). At the default level (`info`) every
-/// refusal is logged; rate-limit answers (429) are not refusals and are not logged, and neither are
-/// denials audited inside a request that succeeded (a gateway's rejected SET in a 200 feed poll).
+/// refusal written is logged (a rate limit's 429 too, `rate_limited`); denials audited inside a
+/// request that succeeded are not (a gateway's rejected SET in a 200 feed poll).
+///
+/// A 429 is held for `services.limitedResponseDelay` before it is answered.
+///
+/// The request's refusals go through `services.refusals` under `route` (`DenialAggregator.current`),
+/// so a refusal counted into an aggregate is neither written nor logged on its own.
 ///
 /// `basicNamesClient`: on the OAuth endpoints a Basic user name is a client id, logged when the
 /// audit record names no client; elsewhere (management API, SCIM) it may be anything, even a token,
 /// and is never read.
-func logRefusals(_ request: Request, _ context: BridgekeeperRequestContext, _ services: HTTPServices, basicNamesClient: Bool = false,
+func logRefusals(_ request: Request, _ context: BridgekeeperRequestContext, _ services: HTTPServices, route: String, basicNamesClient: Bool = false,
                  _ handle: () async -> Response) async -> Response {
     let tap = DenialTap()
-    let answer = await DenialTap.$current.withValue(tap) { await handle() }
+    let scope = services.refusals.map { DenialAggregator.Scope(aggregator: $0, route: route) }
+    let answer = await DenialAggregator.$current.withValue(scope) { await DenialTap.$current.withValue(tap) { await handle() } }
+    if answer.status.code == 429, services.limitedResponseDelay > .zero { try? await Task.sleep(for: services.limitedResponseDelay) }
     let denials = tap.denials
     guard !denials.isEmpty, answer.status.code >= 400 else { return answer }
     let claimed = basicNamesClient ? ClientAuthenticator.claimedClientID(authorization: request.headers[.authorization]) : nil
@@ -184,12 +201,13 @@ func json(_ body: String, cacheControl: String, contentType: String = "applicati
              body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
 }
 
-/// A form POST to an OAuth endpoint: address limit, content type, body cap, then the endpoint.
+/// A form POST to an OAuth endpoint: address limit (429, audited `rate_limited`), content type,
+/// body cap, then the endpoint.
 func oauthPost(_ request: Request, _ context: BridgekeeperRequestContext, _ services: HTTPServices,
                _ endpoint: @Sendable ([UInt8], String?, String?) async -> EndpointResponse) async -> Response {
     let remote = context.remoteAddress
     if let limiter = services.addressLimiter, let remote, case .refuse(let retryAfter) = limiter.admit(remote, now: services.clock.now()) {
-        return response(.tooManyRequests(retryAfter: retryAfter))
+        return response(await services.tokenEndpoint.refuse(.rateLimited(retryAfter: retryAfter), remoteAddress: remote))
     }
     let contentType = request.headers[.contentType].map { $0.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? "" }
     guard contentType == "application/x-www-form-urlencoded" else {
@@ -207,13 +225,13 @@ func oauthPost(_ request: Request, _ context: BridgekeeperRequestContext, _ serv
     return response(await endpoint(body, request.headers[.authorization], remote))
 }
 
-/// A JSON API call: the address limit, a capped body, then the endpoint with the path after its
-/// prefix (`prefixDepth` segments).
+/// A JSON API call: the address limit (429, audited `rate_limited`), a capped body, then the
+/// endpoint with the path after its prefix (`prefixDepth` segments).
 func apiCall(_ request: Request, _ context: BridgekeeperRequestContext, _ services: HTTPServices,
              _ endpoint: any APIEndpoint, prefixDepth: Int) async -> Response {
     let remote = context.remoteAddress
     if let limiter = services.addressLimiter, let remote, case .refuse(let retryAfter) = limiter.admit(remote, now: services.clock.now()) {
-        return response(.tooManyRequests(retryAfter: retryAfter))
+        return response(await services.tokenEndpoint.refuse(.rateLimited(retryAfter: retryAfter), remoteAddress: remote))
     }
     let body: [UInt8]
     do {

@@ -125,8 +125,9 @@ public enum AgentAdministration {
             guard configuration.agents.allowClientSecret else {
                 throw Failure("secret_not_allowed", "agents authenticate with their own keys (private_key_jwt); agents.allow_client_secret is off")
             }
-            let secret = SecureRandom.identifier(bytes: 32)
-            return (.secretHash(SecretHash.make(secret: secret)), secret)
+            // Generated, 256 bits: stored as its SHA-256 (`SecretHash`), so a wrong one costs a hash.
+            let (secret, encoded) = SecretHash.generate()
+            return (.secretHash(encoded), secret)
         }
     }
 

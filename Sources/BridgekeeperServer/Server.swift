@@ -129,8 +129,12 @@ public final class BridgekeeperServer: Sendable {
         let agentCache = JWKSCache(fetcher: CurlFetcher(settings: agentFetchSettings), clock: clock)
         let agentClients = AgentClients(registry: store, allowSecrets: c.agents.allowClientSecret,
                                         remoteKeys: { url in RemoteKeySource(cache: agentCache, url: url) })
+        // Per-credential limits (issue 18 §3), shared by every authenticated route; keys are prefixed
+        // by kind (`client:ID`, `scim|ADDRESS`, `ssf:NAME|ADDRESS`, `okta:NAME|ADDRESS`).
+        let limits = CredentialLimits(requests: RateLimiter(rate: c.perClientLimit.rate, burst: c.perClientLimit.burst),
+                                      secretChecks: RateLimiter(rate: c.perClientSecretChecks.rate, burst: c.perClientSecretChecks.burst))
         let authenticator = ClientAuthenticator(clients: registrations, issuer: c.issuer, ledger: store, clock: clock, agents: agentClients,
-                                                maxAssertionLifetime: c.maxClientAssertionLifetime)
+                                                maxAssertionLifetime: c.maxClientAssertionLifetime, limits: limits)
         let minter = AccessTokenMinter(issuer: c.issuer, lifetime: c.accessTokenLifetime, keys: keys)
         let emailHashKey = Digest.hmacSHA256(key: c.keyEncryptionKey, message: Array("bridgekeeper audit email hash v1".utf8))
         let idJAGMinter = bridgeKeys.map { IDJAGMinter(issuer: c.bridgeIssuer, keys: $0) }
@@ -140,8 +144,7 @@ public final class BridgekeeperServer: Sendable {
                                                   agents: AgentSupport(directory: store, delegation: c.agents.delegation,
                                                                        tokenLifetime: c.agents.tokenLifetime))
         let grants: [any Grant] = [JWTBearerGrant(grantDependencies), TokenExchangeGrant(grantDependencies), ClientCredentialsGrant(grantDependencies)]
-        let endpoint = TokenEndpoint(grants: grants, clients: authenticator, audit: store, clock: clock,
-                                     clientLimiter: RateLimiter(rate: c.perClientLimit.rate, burst: c.perClientLimit.burst))
+        let endpoint = TokenEndpoint(grants: grants, clients: authenticator, audit: store, clock: clock)
         let management = TokenManagement(issuer: c.issuer, keys: keys, clients: authenticator, store: store, clock: clock)
         let metadata = JSONValue.object(Metadata.authorizationServer(
             issuer: c.issuer, grantTypes: endpoint.grantTypes,
@@ -156,7 +159,8 @@ public final class BridgekeeperServer: Sendable {
         let managementAPI = try? ManagementAPI(configuration: c, store: store, tokens: management, clock: clock, signals: signals)
         var apis: [(prefix: String, endpoint: any APIEndpoint)] = []
         if !c.signals.scim.isEmpty {
-            apis.append(("/scim/v2", SCIMService(issuer: c.issuer, connections: c.signals.scim, store: store, signals: signals, clock: clock)))
+            apis.append(("/scim/v2", SCIMService(issuer: c.issuer, connections: c.signals.scim, store: store, signals: signals, clock: clock,
+                                                    credentialLimits: limits)))
         }
         var pollers: [SSFPoller] = []
         if !c.signals.ssf.isEmpty {
@@ -167,7 +171,7 @@ public final class BridgekeeperServer: Sendable {
             }
             // Every stream has its push path: a polled one answers pushes 401, so a transmitter
             // configured for the wrong method is told.
-            apis.append(("/signals/ssf", SSFReceiver(transmitters: transmitters, intake: intake)))
+            apis.append(("/signals/ssf", SSFReceiver(transmitters: transmitters, intake: intake, limits: limits)))
             var pollSettings = fetchSettings
             pollSettings.maxBytes = SSFPollSettings.maxResponseBytes
             let transport = CurlPollTransport(fetcher: CurlFetcher(settings: pollSettings))
@@ -186,12 +190,14 @@ public final class BridgekeeperServer: Sendable {
             documents.append((Metadata.wellKnownPath(issuer: c.issuer, document: "ssf-configuration"), JSONValue.object(FeedTransmitter.configuration(issuer: c.issuer)).serialized()))
         }
         if !c.signals.oktaEventHooks.isEmpty {
-            apis.append(("/signals/okta", OktaEventHooks(hooks: c.signals.oktaEventHooks, store: store, signals: signals, clock: clock)))
+            apis.append(("/signals/okta", OktaEventHooks(hooks: c.signals.oktaEventHooks, store: store, signals: signals, clock: clock, limits: limits)))
         }
         let services = HTTPServices(issuer: c.issuer, tokenEndpoint: endpoint, tokenManagement: management, keys: keys, catalog: c.catalog,
                                     metadata: metadata, addressLimiter: RateLimiter(rate: c.perAddressLimit.rate, burst: c.perAddressLimit.burst),
                                     jwksMaxAge: max(0, min(300, Int(c.keyPropagationDelay - c.keyReloadInterval))), clock: clock, bridge: bridge,
-                                    management: managementAPI, apis: apis, documents: documents, logger: logger)
+                                    management: managementAPI, apis: apis, documents: documents, logger: logger,
+                                    refusals: DenialAggregator(interval: c.refusalAuditInterval, reasons: DenialAggregator.failedAuthentication),
+                                    limitedResponseDelay: .milliseconds(c.limitedResponseDelayMilliseconds))
         return (services, pollers)
     }
 
@@ -213,11 +219,33 @@ public final class BridgekeeperServer: Sendable {
         do {
             try await group.run()
         } catch {
+            await flushRefusals(all: true)
             await store.close()
             throw error
         }
+        await flushRefusals(all: true)
         await store.close()
     }
+
+    /// Writes the aggregated refusals whose interval has ended, or (at shutdown) all still counted,
+    /// so that no count is lost with the process.
+    public func flushRefusals(all: Bool = false) async {
+        guard let aggregator = services.refusals else { return }
+        let now = clock.now()
+        let aggregates = all ? aggregator.drain(now: now) : aggregator.due(now: now)
+        do { try await store.flush(aggregates) } catch {
+            logger.error("writing aggregated refusals failed", metadata: ["count": "\(aggregates.count)", "error": "\(error)"])
+        }
+    }
+}
+
+extension DenialAggregator {
+    /// The refusals aggregated (issue 18 §3): a failed or rate-limited authentication, which a
+    /// flood repeats; every other denial is a decision about a request and is recorded each time.
+    static let failedAuthentication: Set<ReasonCode> = [
+        .rateLimited, .unknownClient, .badClientSecret, .wrongClientAuthenticationMethod, .clientAuthenticationMissing, .badClientAssertion,
+        .scimUnauthorized, .ssfAuthenticationFailed, .oktaHookUnauthorized, .feedTokenInvalid,
+    ]
 }
 
 extension BridgekeeperServer {
@@ -278,8 +306,8 @@ struct CurlPollTransport: SSFPollTransport {
     }
 }
 
-/// Background work: reload signing keys (rotations from the CLI or other replicas) and purge
-/// expired replay marks, until graceful shutdown.
+/// Background work: reload signing keys (rotations from the CLI or other replicas), write aggregated
+/// refusals whose interval ended, and purge expired replay marks, until graceful shutdown.
 struct Maintenance: Service {
     let server: BridgekeeperServer
 
@@ -291,6 +319,8 @@ struct Maintenance: Service {
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(c.keyReloadInterval)) }
             if Task.isCancelled || Task.isShuttingDownGracefully { break }
             let now = server.clock.now()
+            // Aggregated refusals whose interval ended, even when no refusal came since.
+            await server.flushRefusals()
             for ring in [server.keys] + (server.bridgeKeys.map { [$0] } ?? []) {
                 do { try await ring.reload(from: server.store, now: now) } catch {
                     server.logger.error("signing key reload failed", metadata: ["purpose": "\(ring.purpose.rawValue)", "error": "\(error)"])

@@ -39,6 +39,33 @@ public protocol AuditLog: Sendable {
     func lastAuditRecord() async throws -> AuditRecord?
 }
 
+extension AuditLog {
+    /// Appends a refusal through the request's `DenialAggregator` (installed by the HTTP layer with
+    /// the route), so that a flood of failed authentications writes one record per source, route
+    /// and reason per interval: the refusal itself when it opens an interval (or is not of an
+    /// aggregated kind), nothing when it was counted; first, the aggregates of intervals that have
+    /// ended. Without an aggregator (the CLI, tests of one endpoint) it is `append`.
+    ///
+    /// - Returns: the record written for `event`, nil when it was counted.
+    @discardableResult
+    public func appendRefusal(_ event: AuditEvent) async throws -> AuditRecord? {
+        guard let scope = DenialAggregator.current else { return try await append(event) }
+        let (record, due) = scope.aggregator.admit(event, route: scope.route, now: event.time)
+        try await flush(due)
+        guard let record else { return nil }
+        return try await append(record)
+    }
+
+    /// Appends aggregate records, outside any request's `DenialTap` (they are no refusal of the
+    /// request that happens to write them).
+    public func flush(_ aggregates: [AuditEvent]) async throws {
+        guard !aggregates.isEmpty else { return }
+        try await DenialTap.$current.withValue(nil) {
+            for aggregate in aggregates { _ = try await append(aggregate) }
+        }
+    }
+}
+
 /// Issued tokens and their revocation (RFC 7009).
 public protocol TokenRegistry: Sendable {
     func tokenState(jti: String) async throws -> TokenState?

@@ -217,16 +217,17 @@ extension SQLiteStore {
         // In statements of at most 500 rows: an offboarding's records can be thousands, and one
         // statement binds at most 250,000 values (sqlite-nio's SQLITE_MAX_VARIABLE_NUMBER): 12,500 rows.
         for chunk in stride(from: 0, to: records.count, by: 500).map({ records[$0..<min($0 + 500, records.count)] }) {
-            var sql = "INSERT INTO audit_log (seq, time_ms, kind, reason, issuer, tenant, subject, client_id, principal, server, scopes, jti, assertion_jti, remote, email_hash, actor, owner, performed_by, prev_hash, hash) VALUES "
+            var sql = "INSERT INTO audit_log (seq, time_ms, kind, reason, issuer, tenant, subject, client_id, principal, server, scopes, jti, assertion_jti, remote, email_hash, actor, owner, performed_by, count, route, prev_hash, hash) VALUES "
             var binds: [SQLiteData] = []
             func optional(_ value: String?) -> SQLiteData { value.map(SQLiteData.text) ?? .null }
             for (index, record) in chunk.enumerated() {
-                sql += index == 0 ? "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" : ", (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                sql += (index == 0 ? "(" : ", (") + Array(repeating: "?", count: 22).joined(separator: ", ") + ")"
                 let e = record.event
                 binds += [.integer(Int(record.sequence)), .integer(Int(e.timeMilliseconds)), .text(e.kind.rawValue), .text(e.reason.rawValue),
                           optional(e.issuer), optional(e.tenant), optional(e.subject), optional(e.clientID), optional(e.principalClass),
                           optional(e.server), .text(e.scopes.joined(separator: " ")), optional(e.tokenID), optional(e.assertionID),
                           optional(e.remoteAddress), optional(e.emailHash), optional(e.actor), optional(e.owner), optional(e.performedBy),
+                          e.count.map { .integer(Int($0)) } ?? .null, optional(e.route),
                           .text(record.previousHash), .text(record.hash)]
             }
             _ = try await db.query(sql, binds)

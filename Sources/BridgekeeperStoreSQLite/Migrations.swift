@@ -167,5 +167,11 @@ enum Migrations {
             "CREATE TABLE subject_status (subject_key TEXT PRIMARY KEY, changed_at_ms INTEGER NOT NULL) WITHOUT ROWID",
             "INSERT INTO subject_status (subject_key, changed_at_ms) SELECT subject_key, disabled_at * 1000 FROM disabled_subjects",
         ]),
+        (11, [
+            // Aggregated refusals (issue 18 §3): how many like refusals one record stands for, and
+            // the route they came to.
+            "ALTER TABLE audit_log ADD COLUMN count INTEGER",
+            "ALTER TABLE audit_log ADD COLUMN route TEXT",
+        ]),
     ]
 }

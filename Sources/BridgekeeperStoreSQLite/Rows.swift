@@ -46,6 +46,8 @@ extension SQLiteStore {
                                actor: optionalText(row, "actor"), owner: optionalText(row, "owner"),
                                performedBy: optionalText(row, "performed_by"))
         event.timeMilliseconds = Int64(try integer(row, "time_ms", table))
+        if let count = row.column("count"), !count.isNull, let value = count.integer { event.count = Int64(value) }
+        event.route = optionalText(row, "route")
         return AuditRecord(sequence: Int64(try integer(row, "seq", table)), event: event,
                            previousHash: try text(row, "prev_hash", table), hash: try text(row, "hash", table))
     }

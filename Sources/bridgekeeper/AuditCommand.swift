@@ -118,12 +118,13 @@ struct AuditCommand: AsyncParsableCommand {
                 }
                 let formatter = ISO8601DateFormatter()
                 formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-                var rows = [["SEQ", "TIME", "KIND", "REASON", "PRINCIPAL", "SUBJECT", "AGENT", "OWNER", "CLIENT", "SERVER", "SCOPES", "REMOTE", "BY"]]
+                var rows = [["SEQ", "TIME", "KIND", "REASON", "PRINCIPAL", "SUBJECT", "AGENT", "OWNER", "CLIENT", "SERVER", "SCOPES", "REMOTE", "BY", "ROUTE", "COUNT"]]
                 for record in records {
                     let e = record.event
                     rows.append([String(record.sequence), formatter.string(from: e.time), e.kind.rawValue, e.reason.rawValue,
                                  e.principalClass ?? "-", e.subject ?? "-", e.actor ?? "-", e.owner ?? "-", e.clientID ?? "-", e.server ?? "-",
-                                 e.scopes.isEmpty ? "-" : e.scopes.joined(separator: " "), e.remoteAddress ?? "-", e.performedBy ?? "-"])
+                                 e.scopes.isEmpty ? "-" : e.scopes.joined(separator: " "), e.remoteAddress ?? "-", e.performedBy ?? "-",
+                                 e.route ?? "-", e.count.map(String.init) ?? "-"])
                 }
                 let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max() ?? 0 }
                 for row in rows {

@@ -114,6 +114,9 @@ struct ConfigurationDefaultsTests {
         #expect(c.port == 8080)
         #expect(c.perClientLimit.rate == 500 && c.perClientLimit.burst == 1000)
         #expect(c.perAddressLimit.rate == 1000 && c.perAddressLimit.burst == 2000)
+        #expect(c.perClientSecretChecks.rate == 1 && c.perClientSecretChecks.burst == 5)
+        #expect(c.refusalAuditInterval == 60)
+        #expect(c.limitedResponseDelayMilliseconds == 500)
         #expect(c.purgeInterval == 60)
         #expect(c.allowLoopbackHTTP == false)
         #expect(c.databasePath == "/srv/bridgekeeper/bridgekeeper.sqlite")
@@ -175,6 +178,9 @@ struct ConfigurationDefaultsTests {
             rate_limits:
               per_client: { requests_per_second: 20, burst: 30 }
               per_address: { requests_per_second: 50 }
+              per_client_secret_checks: { requests_per_second: 3, burst: 7 }
+              refusal_audit_interval: 0
+              limited_response_delay_ms: 0
             """
         file.keys = """
             keys:
@@ -194,6 +200,9 @@ struct ConfigurationDefaultsTests {
         #expect(c.keyReloadInterval == 300)
         #expect(c.perClientLimit.rate == 20 && c.perClientLimit.burst == 30)
         #expect(c.perAddressLimit.rate == 50 && c.perAddressLimit.burst == 100)
+        #expect(c.perClientSecretChecks.rate == 3 && c.perClientSecretChecks.burst == 7)
+        #expect(c.refusalAuditInterval == 0)
+        #expect(c.limitedResponseDelayMilliseconds == 0)
     }
 
     @Test("the demo configuration parses: 2 servers and the management API, 6 policy rules, 3 clients (one the sign-in CLI), the demo IdPs' JWKS file")
@@ -271,6 +280,17 @@ struct ConfigurationErrorTests {
         var file = ConfigFile()
         file.extra = line
         expectRefused(file, path: path, because: "unknown key")
+    }
+
+    @Test("the flood settings are bounded (issue 18 §3)", arguments: [
+        ("rate_limits: { refusal_audit_interval: 3601 }", "rate_limits.refusal_audit_interval", "must be 0 to 3600"),
+        ("rate_limits: { limited_response_delay_ms: 10001 }", "rate_limits.limited_response_delay_ms", "must be 0 to 10000"),
+        ("rate_limits: { per_client_secret_checks: { requests_per_second: 0 } }", "rate_limits.per_client_secret_checks.requests_per_second", "must be 1 to"),
+    ])
+    func floodSettingsBounded(_ line: String, _ path: String, _ why: String) {
+        var file = ConfigFile()
+        file.extra = line
+        expectRefused(file, path: path, because: why)
     }
 
     @Test("an unknown key inside lists is refused with its index")
@@ -594,6 +614,61 @@ struct ConfigurationErrorTests {
         expectRefused(file, path: "clients[0]", because: "only confidential clients")
     }
 
+    @Test("a generated secret's sha256$ hash matches it and no other, and checks in one hash")
+    func fastSecretHash() throws {
+        let (secret, encoded) = SecretHash.generate()
+        #expect(secret.utf8.count == 43)
+        #expect(encoded.hasPrefix("sha256$"))
+        let hash = try SecretHash(encoded: encoded)
+        #expect(hash.scheme == .sha256)
+        #expect(!hash.isStretched)
+        #expect(hash.matches(secret))
+        #expect(!hash.matches(String(secret.dropLast()) + (secret.last == "A" ? "B" : "A")))
+        #expect(!hash.matches(secret + " "))
+        #expect(!hash.matches(""))
+        #expect(!hash.description.contains(encoded.split(separator: "$")[1]))
+        // The PBKDF2 format still verifies and still says it is stretched.
+        let old = try SecretHash(encoded: ConfigFile.secretHash)
+        #expect(old.isStretched && old.matches(ConfigFile.secret) && !old.matches(secret))
+    }
+
+    @Test("makeFast takes only a secret of the generated shape: a person's shorter secret needs PBKDF2", arguments: [
+        "client-secret-0123456789abcdef", String(repeating: "a", count: 42), String(repeating: "a", count: 42) + "!",
+        "Bearer " + String(repeating: "a", count: 42),
+    ])
+    func fastHashRefusesShortSecrets(_ secret: String) {
+        #expect(throws: ConfigurationProblem.self) { try SecretHash.makeFast(secret: secret) }
+    }
+
+    @Test("makeFast takes a generated secret, bare or as a Bearer header value")
+    func fastHashTakesGeneratedSecrets() throws {
+        let secret = SecureRandom.identifier(bytes: 32)
+        #expect(try SecretHash(encoded: SecretHash.makeFast(secret: secret)).matches(secret))
+        #expect(try SecretHash(encoded: SecretHash.makeFast(secret: "Bearer " + secret)).matches("Bearer " + secret))
+    }
+
+    @Test("a client's secret_hash may be either format")
+    func configAcceptsBothFormats() throws {
+        let (secret, fast) = SecretHash.generate()
+        var file = ConfigFile()
+        file.clients = """
+            clients:
+              - id: mcp-client
+                secret_hash: \(ConfigFile.secretHash)
+              - id: gateway
+                secret_hash: "\(fast)"
+                grant_types: []
+                introspection: true
+            """
+        let c = try file.parse()
+        guard case .secret(let stretched) = c.clients[0].credential, case .secret(let quick) = c.clients[1].credential else {
+            Issue.record("expected secrets")
+            return
+        }
+        #expect(stretched.scheme == .pbkdf2SHA256 && stretched.matches(ConfigFile.secret))
+        #expect(quick.scheme == .sha256 && quick.matches(secret) && !quick.matches(ConfigFile.secret))
+    }
+
     @Test("a malformed secret_hash is refused", arguments: [
         ("plaintext-secret", "must be pbkdf2-sha256$<iterations>$<salt>$<hash>"),
         ("bcrypt$10$abc$def", "must be pbkdf2-sha256$<iterations>$<salt>$<hash>"),
@@ -601,6 +676,12 @@ struct ConfigurationErrorTests {
         ("pbkdf2-sha256$100000$short$D2b-yjdJ1VqThWBgeUfCJqBHsgJdgD7PQ_6cItdq7_Q", "salt (16+ bytes) and hash (32 bytes) must be base64url"),
         ("pbkdf2-sha256$100000$hY7H04rbkNLpH94WT4PPdg$D2b-yjdJ1VqThWBgeUfCJqBH", "salt (16+ bytes) and hash (32 bytes) must be base64url"),
         ("pbkdf2-sha256$many$hY7H04rbkNLpH94WT4PPdg$D2b-yjdJ1VqThWBgeUfCJqBHsgJdgD7PQ_6cItdq7_Q", "iterations must be"),
+        ("sha256$D2b-yjdJ1VqThWBgeUfCJqBH", "the sha256 hash must be 32 bytes in base64url"),
+        ("sha256$D2b-yjdJ1VqThWBgeUfCJqBHsgJdgD7PQ_6cItdq7_QAA", "the sha256 hash must be 32 bytes in base64url"),
+        ("sha256$D2b+yjdJ1VqThWBgeUfCJqBHsgJdgD7PQ_6cItdq7_Q", "the sha256 hash must be 32 bytes in base64url"),
+        ("sha256$", "the sha256 hash must be 32 bytes in base64url"),
+        ("sha256$D2b-yjdJ1VqThWBgeUfCJqBHsgJdgD7PQ_6cItdq7_Q$x", "must be pbkdf2-sha256$<iterations>$<salt>$<hash> or sha256$<hash>"),
+        ("SHA256$D2b-yjdJ1VqThWBgeUfCJqBHsgJdgD7PQ_6cItdq7_Q", "must be pbkdf2-sha256$"),
     ])
     func malformedSecretHash(_ value: String, _ why: String) {
         var file = ConfigFile()

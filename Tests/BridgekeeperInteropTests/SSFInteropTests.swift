@@ -65,7 +65,7 @@ struct SSFInteropTests {
             let broker = brokers[0]
             let streams = created.withLock { $0 }
             let push = try #require(streams["push"]), poll = try #require(streams["poll"])
-            #expect(push.entry.contains("delivery: push") && push.entry.contains("push_authorization_hash: \"pbkdf2-sha256$"), "\(push.entry)")
+            #expect(push.entry.contains("delivery: push") && push.entry.contains("push_authorization_hash: \"sha256$"), "\(push.entry)")
             #expect(push.entry.contains("audience: \"\(Self.audience)\"") && push.entry.contains("jwks_uri: \"\(transmitter.issuer)/jwks.json\""))
             #expect(poll.entry.contains("delivery: poll") && poll.entry.contains("endpoint: \"\(transmitter.issuer)/poll/\(poll.stream)\""), "\(poll.entry)")
 

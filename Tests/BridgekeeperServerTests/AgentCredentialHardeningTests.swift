@@ -1,5 +1,6 @@
 import BridgekeeperAudit
 import BridgekeeperCore
+import BridgekeeperGrants
 import BridgekeeperJOSE
 import BridgekeeperPolicy
 import BridgekeeperRevocation
@@ -68,6 +69,28 @@ extension AgentTokenTests {
             #expect(try await secretCredentials(client, id: "robot-s", secret: new).status == .ok)
             // And once the new one is remembered, the old one still fails.
             #expect(try await secretCredentials(client, id: "robot-s", secret: old).status == .unauthorized)
+        }
+    }
+
+    @Test("an agent's generated secret is stored as its SHA-256 (sha256$), not PBKDF2, and still authenticates (issue 18 §3)")
+    func generatedAgentSecretIsFastHashed() async throws {
+        let deployment = try administeredDeployment()
+        let clock = TestClock(jwtBearerStart)
+        try await withServer(deployment, clock: clock) { client, server in
+            #expect(try await signIn(client, deployment, now: clock.now()).status == .ok)
+            let admin = try await adminToken(client, deployment, now: clock.now())
+            let created = try await self.admin(client, "/agents", token: admin, json: """
+                {"id":"robot-f","owner":{"subject":"00u-alice"},"mode":"itself","grant":["wiki:read"],"credential":{"client_secret":true}}
+                """)
+            #expect(created.status == .created, "\(created.text)")
+            let secret = try #require(created.json?["client_secret"]?.stringValue)
+            #expect(secret.utf8.count == 43)
+            let record = try #require(try await server.store.agent(id: "robot-f"))
+            guard case .secretHash(let encoded) = record.credential else { Issue.record("not a secret hash"); return }
+            #expect(encoded.hasPrefix("sha256$"), "\(encoded.prefix(14))")
+            #expect(try SecretHash(encoded: encoded).matches(secret))
+            #expect(try await secretCredentials(client, id: "robot-f", secret: secret).status == .ok)
+            #expect(try await secretCredentials(client, id: "robot-f", secret: secret + "x").status == .unauthorized)
         }
     }
 

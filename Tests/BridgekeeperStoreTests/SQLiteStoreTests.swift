@@ -57,18 +57,18 @@ struct SQLiteStoreTests {
         await reopened.close()
     }
 
-    @Test("schema version is 10 (bridge keys, token kinds, agents, robot tokens, who administered, revocation epochs, signal inbox, receipts, SCIM resources, the revocation feed, SCIM members in rows only, signals by event time) after open and after reopen (migrations are idempotent)")
+    @Test("schema version is 11 (bridge keys, token kinds, agents, robot tokens, who administered, revocation epochs, signal inbox, receipts, SCIM resources, the revocation feed, SCIM members in rows only, signals by event time, aggregated refusals) after open and after reopen (migrations are idempotent)")
     func schemaVersion() async throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
         let path = folder.file("store.sqlite")
         let first = try await SQLiteStore.open(path: path)
-        #expect(try await first.schemaVersion() == 10)
+        #expect(try await first.schemaVersion() == 11)
         _ = try await first.append(F.denial(1))
         await first.close()
         for _ in 0..<2 {
             let again = try await SQLiteStore.open(path: path)
-            #expect(try await again.schemaVersion() == 10)
+            #expect(try await again.schemaVersion() == 11)
             #expect(try await again.lastAuditRecord()?.sequence == 1)
             await again.close()
         }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import BridgekeeperJOSE
+import BridgekeeperGrants
 
 /// The `bridgekeeper` binary as an operator types it: real process, real files, real exit codes.
 enum CLI {
@@ -278,5 +279,49 @@ struct InteropTests {
                                               "--alg", parts[0], "--at", "1795262460", parts[1])
             #expect(result.status == 0, "\(parts[0]): \(result.stderr)")
         }
+    }
+}
+
+@Suite("bridgekeeper clients hash-secret")
+struct HashSecretCommandTests {
+    static func value(_ name: String, in output: String) -> String? {
+        output.split(separator: "\n").first { $0.hasPrefix("\(name): ") }.map { String($0.dropFirst(name.count + 2)) }
+    }
+
+    @Test("without --secret: a generated 256-bit secret and its sha256$ hash, which verifies it")
+    func generates() throws {
+        let result = try CLI.bridgekeeper("clients", "hash-secret")
+        #expect(result.status == 0, "\(result.stderr)")
+        let secret = try #require(Self.value("secret", in: result.stdout))
+        let encoded = try #require(Self.value("secret_hash", in: result.stdout))
+        #expect(secret.utf8.count == 43)
+        #expect(encoded.hasPrefix("sha256$"))
+        let hash = try SecretHash(encoded: encoded)
+        #expect(hash.matches(secret) && !hash.matches(secret + "x"))
+    }
+
+    @Test("a given secret (one a person may have chosen) gets PBKDF2; --fast is refused for it")
+    func givenSecret() throws {
+        let chosen = "correct-horse-battery-staple"
+        let result = try CLI.bridgekeeper("clients", "hash-secret", "--secret", "-", stdin: chosen + "\n")
+        #expect(result.status == 0, "\(result.stderr)")
+        let encoded = try #require(Self.value("secret_hash", in: result.stdout))
+        #expect(encoded.hasPrefix("pbkdf2-sha256$100000$"))
+        #expect(try SecretHash(encoded: encoded).matches(chosen))
+        #expect(!result.stdout.contains(chosen))
+        let fast = try CLI.bridgekeeper("clients", "hash-secret", "--fast", "--secret", "-", stdin: chosen + "\n")
+        #expect(fast.status == 1)
+        #expect(fast.stdout.isEmpty)
+        #expect(fast.stderr.hasPrefix("error: weak_secret: "), "\(fast.stderr)")
+    }
+
+    @Test("--fast hashes a given generated secret with one SHA-256")
+    func fastGiven() throws {
+        let secret = SecureRandom.identifier(bytes: 32)
+        let result = try CLI.bridgekeeper("clients", "hash-secret", "--fast", "--secret", "-", stdin: secret + "\n")
+        #expect(result.status == 0, "\(result.stderr)")
+        let encoded = try #require(Self.value("secret_hash", in: result.stdout))
+        #expect(encoded.hasPrefix("sha256$"))
+        #expect(try SecretHash(encoded: encoded).matches(secret))
     }
 }

@@ -23,9 +23,12 @@ public struct ClientAuthenticator: Sendable {
     private let verified = VerifiedSecrets()
     /// Registered agents, which authenticate with their own credentials (issue 5).
     let agents: AgentClients?
+    /// Per-client limits, by the client id a request claims (issue 18 §3).
+    let limits: CredentialLimits
 
     public init(clients: [ClientRegistration], issuer: String, ledger: any IssuanceLedger, clock: any WallClock, agents: AgentClients? = nil,
-                maxAssertionLifetime: TimeInterval = ClientAuthenticator.defaultMaxAssertionLifetime) {
+                maxAssertionLifetime: TimeInterval = ClientAuthenticator.defaultMaxAssertionLifetime, limits: CredentialLimits = .none) {
+        self.limits = limits
         self.maxAssertionLifetime = maxAssertionLifetime
         var byID: [ExactString: ClientRegistration] = [:]
         for client in clients { byID[ExactString(client.id)] = client }
@@ -82,6 +85,31 @@ public struct ClientAuthenticator: Sendable {
             return try await verifyAssertion(assertion, type: form.value("client_assertion_type"), formClientID: formClientID)
         }
         throw OAuthError(.invalidClient, "client authentication is required", reason: .clientAuthenticationMissing)
+    }
+
+    /// The per-client request limit (`rate_limits.per_client`) of every endpoint that authenticates
+    /// clients (token, introspection, revocation, the revocation feed), keyed by the client id the
+    /// request claims and checked before any secret or signature is. The claimed id goes into the
+    /// audit draft (replaced by the authenticated one once known), so that a refused authentication
+    /// names the client it claimed and a flood's refusals aggregate by it.
+    ///
+    /// - Throws: `rate_limited` (429 with `Retry-After`).
+    public func admit(form: FormParameters, authorization: String?, draft: inout AuditDraft) throws(OAuthError) {
+        guard let claimed = Self.claimedClient(form: form, authorization: authorization) else { return }
+        draft.clientID = draft.clientID ?? claimed
+        if let retryAfter = limits.refuseRequest("client:" + claimed, now: clock.now()) {
+            throw OAuthError.rateLimited(retryAfter: retryAfter)
+        }
+    }
+
+    /// The client a request claims to be, before authentication: the Basic user name, else the form's
+    /// `client_id`, else a client assertion's unverified `sub`.
+    public static func claimedClient(form: FormParameters, authorization: String?) -> String? {
+        if let basic = claimedClientID(authorization: authorization) { return basic }
+        if let id = form.value("client_id") { return id }
+        if let assertion = form.value("client_assertion"), let jws = try? UnverifiedJWS(compact: assertion),
+           let claims = try? jws.unverifiedClaims() { return claims["sub"]?.stringValue }
+        return nil
     }
 
     /// The client id an `Authorization: Basic` header claims (its user name), unverified and
@@ -146,19 +174,28 @@ public struct ClientAuthenticator: Sendable {
             guard case .secretHash(let encoded) = agent.credential, agents.allowSecrets, let hash = try? SecretHash(encoded: encoded) else {
                 throw OAuthError(.invalidClient, "client authentication failed", reason: .wrongClientAuthenticationMethod)
             }
-            guard verified.check(client: id, secret: secret, hash: hash) else {
-                throw OAuthError(.invalidClient, "client authentication failed", reason: .badClientSecret)
-            }
+            try check(client: id, secret: secret, hash: hash)
             guard agent.status == .active else { throw OAuthError(.invalidClient, "the agent is disabled", reason: .agentDisabled) }
             return AuthenticatedClient(id: agent.id, method: method, isAgent: true)
         }
         guard case .secret(let hash) = client.credential, client.methods.contains(method) else {
             throw OAuthError(.invalidClient, "client authentication failed", reason: .wrongClientAuthenticationMethod)
         }
-        guard verified.check(client: id, secret: secret, hash: hash) else {
-            throw OAuthError(.invalidClient, "client authentication failed", reason: .badClientSecret)
-        }
+        try check(client: id, secret: secret, hash: hash)
         return AuthenticatedClient(id: id, method: method)
+    }
+
+    /// A secret against its hash: known good (cheap), else, for a stretched hash, within the
+    /// client's `secretChecks` limit before PBKDF2 runs.
+    private func check(client id: String, secret: String, hash: SecretHash) throws(OAuthError) {
+        let outcome = verified.check(client: id, secret: secret, hash: hash) {
+            limits.refuseSecretCheck("client:" + id, now: clock.now())
+        }
+        switch outcome {
+        case .match: return
+        case .mismatch: throw OAuthError(.invalidClient, "client authentication failed", reason: .badClientSecret)
+        case .refused(let retryAfter): throw OAuthError.rateLimited(retryAfter: retryAfter)
+        }
     }
 
     private func verifyAssertion(_ assertion: String, type: String?, formClientID: String?) async throws(OAuthError) -> AuthenticatedClient {
@@ -293,7 +330,9 @@ extension ReasonCode {
 
 /// Secrets that verified recently, so that PBKDF2 runs once per client and secret rather than once
 /// per request. Held as HMAC under a key that lives only in this process; a wrong secret is never
-/// cached and always pays the full PBKDF2 cost.
+/// cached. Before a stretched (PBKDF2) check the caller's limit is asked (`refuseSlowCheck`), so a
+/// flood of wrong secrets pays PBKDF2 only as often as that limit allows; a `sha256$` hash is checked
+/// at once (one hash).
 ///
 /// The remembered tag binds the client, the secret **and the stored hash it matched** (its salt and
 /// digest): once a credential is rotated (a new hash, with a fresh salt), the old secret's tag can no
@@ -302,18 +341,25 @@ final class VerifiedSecrets: Sendable {
     private let key = SecureRandom.bytes(32)
     private let entries = Mutex<[ExactString: [UInt8]]>([:])
 
-    func check(client: String, secret: String, hash: SecretHash) -> Bool {
+    enum Outcome: Equatable {
+        case match, mismatch
+        /// The slow check was not run: retry after this many seconds.
+        case refused(retryAfter: Int)
+    }
+
+    func check(client: String, secret: String, hash: SecretHash, refuseSlowCheck: () -> Int? = { nil }) -> Outcome {
         var message = Array(client.utf8) + [0]
         message += hash.salt + hash.hash + [UInt8(truncatingIfNeeded: hash.iterations), UInt8(truncatingIfNeeded: hash.iterations >> 8),
                                            UInt8(truncatingIfNeeded: hash.iterations >> 16)]
         message += Array(secret.utf8)
         let tag = Digest.hmacSHA256(key: key, message: message)
-        if let known = entries.withLock({ $0[ExactString(client)] }), Digest.constantTimeEquals(known, tag) { return true }
-        guard hash.matches(secret) else { return false }
+        if let known = entries.withLock({ $0[ExactString(client)] }), Digest.constantTimeEquals(known, tag) { return .match }
+        if hash.isStretched, let retryAfter = refuseSlowCheck() { return .refused(retryAfter: retryAfter) }
+        guard hash.matches(secret) else { return .mismatch }
         entries.withLock { entries in
             if entries.count > 10_000 { entries.removeAll() }
             entries[ExactString(client)] = tag
         }
-        return true
+        return .match
     }
 }

@@ -32,6 +32,7 @@ public struct TokenManagement: Sendable {
         var draft = AuditDraft(remoteAddress: remoteAddress)
         do throws(OAuthError) {
             let form = try FormParameters(body, maxBytes: TokenEndpoint.maxBodyBytes)
+            try clients.admit(form: form, authorization: authorization, draft: &draft)
             try form.rejectRepeats()
             let client = try await clients.authenticate(authorization: authorization, form: form)
             draft.clientID = client.id
@@ -62,6 +63,7 @@ public struct TokenManagement: Sendable {
         var draft = AuditDraft(remoteAddress: remoteAddress)
         do throws(OAuthError) {
             let form = try FormParameters(body, maxBytes: TokenEndpoint.maxBodyBytes)
+            try clients.admit(form: form, authorization: authorization, draft: &draft)
             try form.rejectRepeats()
             let client = try await clients.authenticate(authorization: authorization, form: form)
             draft.clientID = client.id
@@ -92,7 +94,7 @@ public struct TokenManagement: Sendable {
     }
 
     private func deny(_ error: OAuthError, draft: AuditDraft) async -> EndpointResponse {
-        do { _ = try await store.append(draft.event(.denial, reason: error.reason, time: clock.now())) } catch { return .serverError }
+        do { _ = try await store.appendRefusal(draft.event(.denial, reason: error.reason, time: clock.now())) } catch { return .serverError }
         return .error(error)
     }
 

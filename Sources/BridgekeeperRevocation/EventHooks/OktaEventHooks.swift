@@ -38,9 +38,11 @@ public struct OktaEventHooks: APIEndpoint {
     let store: any AuditLog
     let signals: SignalProcessor
     let clock: any WallClock
-    let secrets = SecretMemo()
+    /// Hook secrets already checked, and the per-credential limits, keyed by the hook and the peer address.
+    let secrets: SecretMemo
 
-    public init(hooks: [OktaEventHook], store: any AuditLog, signals: SignalProcessor, clock: any WallClock) {
+    public init(hooks: [OktaEventHook], store: any AuditLog, signals: SignalProcessor, clock: any WallClock, limits: CredentialLimits = .none) {
+        self.secrets = SecretMemo(limits: limits)
         self.hooks = hooks
         self.store = store
         self.signals = signals
@@ -51,9 +53,17 @@ public struct OktaEventHooks: APIEndpoint {
         guard request.path.count == 1, let hook = hooks.first(where: { $0.name == request.path[0] }) else {
             return await refuse(404, "no such hook", .oktaHookInvalidRequest, hook: nil, request)
         }
+        let key = SecretMemo.limitKey("okta:" + hook.name, remote: request.remoteAddress)
+        let now = clock.now()
+        if let retryAfter = secrets.limits.refuseRequest(key, now: now) {
+            return await refuse(429, "too many requests", .rateLimited, hook: hook, request).adding(["Retry-After": String(retryAfter)])
+        }
         let presented = hook.header == "authorization" ? request.authorization : request.headers[hook.header]
-        guard let presented, secrets.matches(presented, hook.secret, source: hook.name) else {
-            return await refuse(401, "the hook's authorization header is missing or wrong", .oktaHookUnauthorized, hook: hook, request)
+        switch presented.map({ secrets.check($0, hook.secret, source: hook.name, key: key, now: now) }) ?? .mismatch {
+        case .match: break
+        case .mismatch: return await refuse(401, "the hook's authorization header is missing or wrong", .oktaHookUnauthorized, hook: hook, request)
+        case .refused(let retryAfter):
+            return await refuse(429, "too many requests", .rateLimited, hook: hook, request).adding(["Retry-After": String(retryAfter)])
         }
         switch request.method {
         case "GET":
@@ -126,7 +136,7 @@ public struct OktaEventHooks: APIEndpoint {
     func refuse(_ status: Int, _ message: String, _ reason: ReasonCode, hook: OktaEventHook?, _ request: APIRequest) async -> EndpointResponse {
         let event = AuditEvent(kind: .denial, reason: reason, time: clock.now(), remoteAddress: request.remoteAddress,
                                performedBy: hook.map { "okta_event_hook:\($0.name)" })
-        do { _ = try await store.append(event) } catch { return .serverError }
+        do { _ = try await store.appendRefusal(event) } catch { return .serverError }
         return EndpointResponse(status: status,
                                 body: JSONValue.object(JSONObject(["error": .string("invalid_request"), "error_description": .string(message)])).serialized())
     }

@@ -125,6 +125,7 @@ public struct FeedTransmitter: APIEndpoint {
             return try await authenticate(bearer: token, draft: &draft)
         }
         do throws(OAuthError) {
+            try clients.admit(form: FormParameters(pairs: []), authorization: request.authorization, draft: &draft)
             let client = try await clients.authenticate(authorization: request.authorization, form: FormParameters(pairs: []))
             draft.clientID = client.id
             guard clients.registration(client.id)?.mayReadRevocationFeed == true else {
@@ -334,7 +335,7 @@ public struct FeedTransmitter: APIEndpoint {
     /// Audits the refusal as a denial and answers it.
     func refuse(_ refusal: FeedRefusal, draft: AuditDraft) async throws -> EndpointResponse {
         if refusal.status >= 500 { return .serverError }
-        _ = try await store.append(draft.event(.denial, reason: refusal.reason, time: clock.now()))
+        _ = try await store.appendRefusal(draft.event(.denial, reason: refusal.reason, time: clock.now()))
         if let oauth = refusal.oauth { return .error(oauth) }
         var headers: [String: String] = [:]
         if refusal.bearerChallenge {

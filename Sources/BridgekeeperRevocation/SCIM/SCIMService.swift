@@ -87,11 +87,13 @@ public struct SCIMService: APIEndpoint {
     let signals: SignalProcessor
     let clock: any WallClock
     let limits: Limits
-    /// Tokens already checked: a token's PBKDF2 check is paid once per process.
-    let known = SecretMemo()
+    /// Tokens already checked: a token's PBKDF2 check is paid once per process. Its limits are keyed
+    /// by the peer address (a bearer token claims no connection).
+    let known: SecretMemo
 
     public init(issuer: String, connections: [SCIMConnection], store: any SCIMStore & AuditLog, signals: SignalProcessor, clock: any WallClock,
-                limits: Limits = Limits()) {
+                limits: Limits = Limits(), credentialLimits: CredentialLimits = .none) {
+        self.known = SecretMemo(limits: credentialLimits)
         self.limits = limits
         self.baseURL = (issuer.hasSuffix("/") ? String(issuer.dropLast()) : issuer) + "/scim/v2"
         self.connections = connections
@@ -106,36 +108,53 @@ public struct SCIMService: APIEndpoint {
         let scimType: String?
         let detail: String
         let reason: ReasonCode
+        /// For a 429: the `Retry-After` seconds.
+        var retryAfter: Int? = nil
+
+        /// 429 with `Retry-After` and a SCIM error body (RFC 7644 §3.12 allows any HTTP status; RFC 6585 §4).
+        static func rateLimited(_ retryAfter: Int) -> Refusal {
+            Refusal(status: 429, scimType: nil, detail: "too many requests", reason: .rateLimited, retryAfter: retryAfter)
+        }
     }
 
     public func handle(_ request: APIRequest) async -> EndpointResponse {
         var connection: SCIMConnection? = nil
         do {
-            let caller = try authenticate(request.authorization)
+            let caller = try authenticate(request.authorization, remote: request.remoteAddress)
             connection = caller
             return try await route(request, caller)
         } catch let refusal as Refusal {
             let event = AuditEvent(kind: .denial, reason: refusal.reason, time: clock.now(), remoteAddress: request.remoteAddress,
                                    performedBy: connection.map { "scim:\($0.name)" })
-            do { _ = try await store.append(event) } catch { return Self.error(500, nil, "temporarily unavailable") }
+            do { _ = try await store.appendRefusal(event) } catch { return Self.error(500, nil, "temporarily unavailable") }
             let response = Self.error(refusal.status, refusal.scimType, refusal.detail)
+            if let retryAfter = refusal.retryAfter { return response.adding(["Retry-After": String(retryAfter)]) }
             return refusal.status == 401 ? response.adding(["WWW-Authenticate": "Bearer realm=\"bridgekeeper-scim\""]) : response
         } catch {
             return Self.error(500, nil, "temporarily unavailable")
         }
     }
 
-    func authenticate(_ authorization: String?) throws -> SCIMConnection {
+    /// The connection whose token is presented. The per-address limit comes first; a PBKDF2 check
+    /// of a token not known good only within the address's `secretChecks` budget.
+    func authenticate(_ authorization: String?, remote: String?) throws -> SCIMConnection {
+        let key = SecretMemo.limitKey("scim", remote: remote)
+        let now = clock.now()
+        if let retryAfter = known.limits.refuseRequest(key, now: now) { throw Refusal.rateLimited(retryAfter) }
         let parts = authorization?.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true) ?? []
         guard parts.count == 2, parts[0].lowercased() == "bearer" else {
             throw Refusal(status: 401, scimType: nil, detail: "send the connection's token as Authorization: Bearer", reason: .scimUnauthorized)
         }
         let token = String(parts[1]).trimmingCharacters(in: .whitespaces)
         if let name = known.source(of: token), let connection = connections.first(where: { $0.name == name }) { return connection }
-        guard let connection = connections.first(where: { known.matches(token, $0.tokenHash, source: $0.name) }) else {
-            throw Refusal(status: 401, scimType: nil, detail: "the bearer token is not a SCIM connection's", reason: .scimUnauthorized)
+        for connection in connections {
+            switch known.check(token, connection.tokenHash, source: connection.name, key: key, now: now) {
+            case .match: return connection
+            case .mismatch: continue
+            case .refused(let retryAfter): throw Refusal.rateLimited(retryAfter)
+            }
         }
-        return connection
+        throw Refusal(status: 401, scimType: nil, detail: "the bearer token is not a SCIM connection's", reason: .scimUnauthorized)
     }
 
     func route(_ request: APIRequest, _ connection: SCIMConnection) async throws -> EndpointResponse {

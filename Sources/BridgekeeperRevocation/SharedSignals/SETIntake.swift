@@ -65,8 +65,8 @@ public struct SETIntake: Sendable {
 
     /// Audits `refusal` (by the transmitter, when known) and returns it.
     public func refuse(_ refusal: SETRefusal, from transmitter: SSFTransmitter?, remote: String?) async throws -> SETRefusal {
-        _ = try await store.append(AuditEvent(kind: .denial, reason: refusal.reason, time: clock.now(), remoteAddress: remote,
-                                              performedBy: transmitter.map { "ssf:\($0.name)" }))
+        _ = try await store.appendRefusal(AuditEvent(kind: .denial, reason: refusal.reason, time: clock.now(), remoteAddress: remote,
+                                                     performedBy: transmitter.map { "ssf:\($0.name)" }))
         return refusal
     }
 

@@ -54,9 +54,12 @@ public struct SSFReceiver: APIEndpoint {
 
     let transmitters: [SSFTransmitter]
     let intake: SETIntake
-    let secrets = SecretMemo()
+    /// Push authorizations already checked, and the per-credential limits, keyed by the stream and
+    /// the peer address.
+    let secrets: SecretMemo
 
-    public init(transmitters: [SSFTransmitter], intake: SETIntake) {
+    public init(transmitters: [SSFTransmitter], intake: SETIntake, limits: CredentialLimits = .none) {
+        self.secrets = SecretMemo(limits: limits)
         self.transmitters = transmitters
         self.intake = intake
     }
@@ -65,9 +68,23 @@ public struct SSFReceiver: APIEndpoint {
         let found = request.method == "POST" && request.path.count == 1 ? transmitters.first(where: { $0.name == request.path[0] }) : nil
         let refusal: SETRefusal?
         do {
+            let key = SecretMemo.limitKey("ssf:" + (found?.name ?? "-"), remote: request.remoteAddress)
+            let now = intake.clock.now()
+            var outcome = SecretMemo.Outcome.mismatch
+            if let retryAfter = secrets.limits.refuseRequest(key, now: now) {
+                outcome = .refused(retryAfter: retryAfter)
+            } else if let found, let authorization = request.authorization, let expected = found.pushAuthorization {
+                outcome = secrets.check(authorization, expected, source: found.name, key: key, now: now)
+            }
+            if case .refused(let retryAfter) = outcome {
+                // RFC 8935 has no error code for it: 429 with Retry-After (RFC 6585 §4), audited.
+                let limited = try await intake.refuse(SETRefusal(status: 429, err: "rate_limited", description: "too many requests", reason: .rateLimited),
+                                                      from: found, remote: request.remoteAddress)
+                return EndpointResponse(status: limited.status, body: JSONValue.object(JSONObject([
+                    "err": .string(limited.err), "description": .string(limited.description)])).serialized(), headers: ["Retry-After": String(retryAfter)])
+            }
             if let found {
-                if let authorization = request.authorization, let expected = found.pushAuthorization,
-                   secrets.matches(authorization, expected, source: found.name) {
+                if outcome == .match {
                     if request.contentType == "application/secevent+jwt" {
                         let compact = String(decoding: request.body, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
                         refusal = try await intake.take(compact, from: found, remote: request.remoteAddress)

@@ -94,11 +94,6 @@ public enum AgentRules {
 }
 
 extension GrantDependencies {
-    /// The groups and roles a person's validated IdP token carries, from the directory that issued it.
-    func attributes(_ claims: JWTClaims, _ idp: TrustedIdP, of subject: SubjectKey) -> SubjectAttributes {
-        SubjectAttributes(origin: SubjectOrigin(subject), groups: Self.strings(claims, idp.groupsClaim), roles: Self.strings(claims, idp.rolesClaim))
-    }
-
     /// After a person's own issuance: records their groups and roles as their current ones (what
     /// bounds their agents), and when those shrank, revokes their agents' live tokens that now
     /// exceed them. Best effort: the person's token is already issued; a failure here leaves the
@@ -131,7 +126,7 @@ extension GrantDependencies {
         guard !live.isEmpty else { return }
         var records: [String: AgentRecord] = [:]
         for agent in try await agents.directory.agents(ownedBy: owner) { records[agent.id] = agent }
-        let exceeding = AgentRules.exceeding(live, agents: records, owner: attributes, policy: policy, catalog: catalog,
+        let exceeding = AgentRules.exceeding(live, agents: records, owner: attributes, policy: access.policy, catalog: access.catalog,
                                              delegation: agents.delegation)
         let revocations = exceeding.map { token in
             (jti: token.jti, audit: AuditEvent(kind: .revocation, reason: .ownerRightsNarrowed, time: now, issuer: token.subject.issuer,
@@ -142,32 +137,20 @@ extension GrantDependencies {
         _ = try await agents.directory.revoke(revocations, at: now)
     }
 
-    /// Mints a robot token and commits it with `marks` and its audit record, unless a mark is
-    /// present or the owner is disabled (decided inside the commit).
-    func mintAgentToken(agent: AgentRecord, subject: SubjectKey, actsForOwner: Bool, server: MCPServer, scope: Scope,
-                        client: AuthenticatedClient, marks: [ReplayMark], assertionID: String?, lifetime: TimeInterval, now: Date,
-                        draft: inout AuditDraft) async throws(OAuthError) -> (token: String, outcome: CommitOutcome) {
-        var minted = minter.claims(subject: subject, principal: .agent, audience: server.resource.canonical, clientID: client.id,
-                                   scope: scope, now: now, lifetime: lifetime)
-        if actsForOwner { minted.actor = agent.id } else { minted.owner = agent.owner }
-        draft.tokenID = minted.jti
+    /// Mints a robot token and commits it through `Issuance`, unless the owner is disabled (decided
+    /// inside the commit): `sub` is the agent acting as itself (`owner` claim), or its owner with
+    /// `act` = the agent.
+    func issueAgentToken(agent: AgentRecord, subject: SubjectKey, actsForOwner: Bool, server: MCPServer, scope: Scope,
+                         client: AuthenticatedClient, lifetime: TimeInterval, now: Date, refusals: Issuance.Refusals,
+                         draft: inout AuditDraft) async throws(OAuthError) -> String {
+        var claims = issuance.minter.claims(subject: subject, principal: .agent, audience: server.resource.canonical, clientID: client.id,
+                                            scope: scope, now: now, lifetime: lifetime)
+        if actsForOwner { claims.actor = agent.id } else { claims.owner = agent.owner }
         draft.principal = .agent
         draft.actor = agent.id
         draft.owner = agent.owner.subject
-        let token: String
-        do { token = try minter.sign(minted) } catch {
-            throw OAuthError(.invalidRequest, "temporarily unavailable", reason: .signingUnavailable)
-        }
-        let record = IssuedToken(jti: minted.jti, subject: subject, principal: .agent, clientID: client.id, resource: server.resource.canonical,
-                                 scope: scope.tokens, issuedAt: minted.issuedAt, expiresAt: minted.expiresAt, assertionID: assertionID,
-                                 agent: agent.id)
-        let outcome: CommitOutcome
-        do {
-            outcome = try await store.commit(marks: marks, token: record, audit: draft.event(.issuance, reason: .issued, time: now),
-                                             unlessDisabled: agent.owner)
-        } catch { throw Self.storeFailure }
-        if case .committed = outcome {} else { draft.tokenID = nil }
-        return (token, outcome)
+        return try await issuance.issue(.accessToken(claims, agent: agent.id), unlessDisabled: agent.owner, audit: .issued, now: now,
+                                        refusals: refusals, draft: &draft)
     }
 }
 

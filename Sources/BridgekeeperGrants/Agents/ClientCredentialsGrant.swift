@@ -68,6 +68,7 @@ public struct ClientCredentialsGrant: Grant {
         let now = deps.clock.now()
         let known: (attributes: SubjectAttributes, updatedAt: Date)?
         if try await deps.issuance.facts(subject: agent.owner).subjectDisabled { throw Self.ownerDisabled }
+        await deps.settleOwnerUpdates(of: agent.owner, now: now)
         do { known = try await agents.directory.attributes(of: agent.owner) } catch { throw ServerFailure.storeUnavailable.error }
         guard let owner = known?.attributes else {
             throw OAuthError(.invalidGrant, "nothing is known yet of the rights of agent \(agent.id)'s owner: they must sign in once",

@@ -246,7 +246,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BridgekeeperGrantsTests",
-            dependencies: ["BridgekeeperGrants", "BridgekeeperCore", "BridgekeeperPolicy", "BridgekeeperStore"],
+            dependencies: ["BridgekeeperGrants", "BridgekeeperCore", "BridgekeeperPolicy", "BridgekeeperStore", "BridgekeeperJOSE", "BridgekeeperAudit"],
             swiftSettings: settings
         ),
         .testTarget(

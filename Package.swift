@@ -245,6 +245,11 @@ let package = Package(
             swiftSettings: settings
         ),
         .testTarget(
+            name: "BridgekeeperGrantsTests",
+            dependencies: ["BridgekeeperGrants", "BridgekeeperCore", "BridgekeeperPolicy", "BridgekeeperStore", "BridgekeeperJOSE", "BridgekeeperAudit"],
+            swiftSettings: settings
+        ),
+        .testTarget(
             name: "BridgekeeperFetchTests",
             dependencies: ["BridgekeeperFetch", "BridgekeeperCore", "BridgekeeperJOSE"],
             exclude: ["idp_server.py"],

@@ -5,55 +5,70 @@ public import BridgekeeperPolicy
 public import BridgekeeperStore
 import Foundation
 
-/// What the grants that issue access tokens to people share (jwt-bearer with an ID-JAG, token
-/// exchange of an ID token).
+/// What the composition root hands the grants. It holds no behaviour: each grant takes the parts
+/// it uses, `IdPTokenVerifier` (IdP tokens → verified types), `AccessRules` (catalog, client
+/// registration, policy → server and scope) and `Issuance` (mint, sign, record, commit).
 public struct GrantDependencies: Sendable {
     public let issuer: String
-    public let idps: [TrustedIdP]
-    public let catalog: Catalog
-    public let policy: Policy
     public let clients: ClientAuthenticator
-    public let store: any IssuanceLedger
-    public let minter: AccessTokenMinter
     public let clock: any WallClock
-    /// Key for `AuditEvent.emailHash`.
-    public let emailHashKey: [UInt8]
-    /// Union of every IdP's algorithms, for the `alg` step that comes before the issuer is known.
-    let anyIdPAlgorithms: Set<JWSAlgorithm>
     /// Third-party authorization servers the bridge issues ID-JAGs for.
     public let authorizationServers: [ThirdPartyAuthorizationServer]
-    /// Signs those ID-JAGs (nil when none is configured).
-    public let idJAGMinter: IDJAGMinter?
-    /// Issuers that are Bridgekeeper itself (its own and the bridge's): a token from one of them is
-    /// never redeemed or exchanged here.
-    let ownIssuers: [String]
     /// Robot identities (issue 5); nil when the deployment has no agent registry (unit tests).
     public let agents: AgentSupport?
+    let verifier: IdPTokenVerifier
+    let access: AccessRules
+    let issuance: Issuance
 
     public init(issuer: String, idps: [TrustedIdP], catalog: Catalog, policy: Policy, clients: ClientAuthenticator,
                 store: any IssuanceLedger, minter: AccessTokenMinter, clock: any WallClock, emailHashKey: [UInt8],
                 authorizationServers: [ThirdPartyAuthorizationServer] = [], idJAGMinter: IDJAGMinter? = nil, agents: AgentSupport? = nil) {
         self.issuer = issuer
-        self.idps = idps
-        self.catalog = catalog
-        self.policy = policy
         self.clients = clients
-        self.store = store
-        self.minter = minter
         self.clock = clock
-        self.emailHashKey = emailHashKey
         self.authorizationServers = authorizationServers
-        self.idJAGMinter = idJAGMinter
         self.agents = agents
-        anyIdPAlgorithms = idps.reduce(into: []) { $0.formUnion($1.algorithms) }
         // The bridge issuer is ours whether or not a bridge is configured now: an ID-JAG it issued
         // before the configuration changed is still never redeemed here.
-        ownIssuers = [issuer, (issuer.hasSuffix("/") ? String(issuer.dropLast()) : issuer) + "/bridge"]
+        let ownIssuers = [issuer, (issuer.hasSuffix("/") ? String(issuer.dropLast()) : issuer) + "/bridge"]
             + (idJAGMinter.map { [$0.issuer] } ?? [])
+        verifier = IdPTokenVerifier(audience: issuer, idps: idps, ownIssuers: ownIssuers, emailHashKey: emailHashKey)
+        access = AccessRules(catalog: catalog, policy: policy, registration: { [clients] in clients.registration($0) })
+        issuance = Issuance(minter: minter, idJAGMinter: idJAGMinter, store: store)
     }
+}
 
-    /// A store failure: the endpoint answers 500 without detail.
-    static let storeFailure = OAuthError(.invalidRequest, "temporarily unavailable", reason: .storeUnavailable)
+/// Our own fault while issuing: answered 500 `{"error":"server_error"}` without detail (STYLE rule
+/// 5; RFC 6749 §5.2 has no code for it), never as a refusal. Grants throw `OAuthError` (their one
+/// wire error type), so a failure travels as `error`, whose reason names it, and `TokenEndpoint`
+/// turns it back into this case (`init?(_:)`) before answering.
+enum ServerFailure: Sendable, Equatable {
+    /// The store failed: not audited (the store is what failed).
+    case storeUnavailable
+    /// No signing key is active, or OpenSSL failed to sign: audited.
+    case signingUnavailable
+
+    var reason: ReasonCode { self == .storeUnavailable ? .storeUnavailable : .signingUnavailable }
+
+    var error: OAuthError { OAuthError(.invalidRequest, "temporarily unavailable", reason: reason) }
+
+    /// The server failure `error` carries (any code: client authentication's store failures too).
+    init?(_ error: OAuthError) {
+        switch error.reason {
+        case .storeUnavailable: self = .storeUnavailable
+        case .signingUnavailable: self = .signingUnavailable
+        default: return nil
+        }
+    }
+}
+
+/// The pure access rules a grant applies once it knows who asks: which catalog server a client may
+/// reach, and what policy grants on it. No store, no clock.
+struct AccessRules: Sendable {
+    let catalog: Catalog
+    let policy: Policy
+    /// The configured client registration of an id (nil for an agent or an unknown id).
+    let registration: @Sendable (String) -> ClientRegistration?
 
     /// The catalog server for `resource`, if this client may obtain tokens for it, and its tokens
     /// come from `authorizationServer` (a third party's name; nil = Bridgekeeper itself).
@@ -63,7 +78,7 @@ public struct GrantDependencies: Sendable {
             throw OAuthError(.invalidTarget, "resource is not an MCP server this authorization server serves", reason: .unknownResource)
         }
         // An agent has no client registration: its grant and its owner bound it (the grant decides).
-        guard client.isAgent || clients.registration(client.id)?.allows(resource: server.resource) == true else {
+        guard client.isAgent || registration(client.id)?.allows(resource: server.resource) == true else {
             throw OAuthError(.invalidTarget, "this client may not obtain tokens for that resource", reason: .resourceNotAllowedForClient)
         }
         switch (server.authorizationServer, authorizationServer) {
@@ -79,12 +94,12 @@ public struct GrantDependencies: Sendable {
         }
     }
 
-    /// The policy decision on `attributes` (the groups and roles `claims` carry, with their origin),
-    /// then scope = requested ∩ assertion ∩ policy. A deny is answered with `denial` (the grants
-    /// differ: RFC 6749 vs RFC 8693).
-    func grantedScope(claims: JWTClaims, idp: TrustedIdP, attributes: SubjectAttributes, server: MCPServer, requested: Scope?, assertion: Scope?,
+    /// The policy decision on a person's `attributes`, then scope = requested ∩ assertion ∩ policy.
+    /// Groups left out for size (`groupsOverage`, the claim's name) are refused first. A deny is
+    /// answered with `denial` (the grants differ: RFC 6749 vs RFC 8693).
+    func grantedScope(attributes: SubjectAttributes, groupsOverage: String?, server: MCPServer, requested: Scope?, assertion: Scope?,
                       denial: OAuthError.Code) throws(OAuthError) -> Scope {
-        if let groupsClaim = idp.groupsClaim, Self.groupsOverflowed(claims, groupsClaim) {
+        if let groupsClaim = groupsOverage {
             throw OAuthError(denial, "the token's \(groupsClaim) did not fit in it (groups overage): access is not decided on a partial group list",
                              reason: .groupsOverage)
         }
@@ -98,221 +113,95 @@ public struct GrantDependencies: Sendable {
             return try ScopeGrant.grant(requested: requested, assertion: assertion, policyTools: tools)
         }
     }
-
-    /// A claim read as a list of strings: an array of strings, or one string; anything else is empty.
-    /// A name with dots that is not itself a top-level claim is a path into nested objects
-    /// (Keycloak's `realm_access.roles`, `resource_access.<client>.roles`).
-    static func strings(_ claims: JWTClaims, _ name: String?) -> [String] {
-        guard let name, let value = claim(claims, name) else { return [] }
-        if let single = value.stringValue { return [single] }
-        return value.arrayValue?.compactMap(\.stringValue) ?? []
-    }
-
-    /// The claim `name`, or the value at its dotted path when no top-level claim has that name.
-    static func claim(_ claims: JWTClaims, _ name: String) -> JSONValue? {
-        if let value = claims.object[name] { return value }
-        guard name.contains(".") else { return nil }
-        var current: JSONValue? = .object(claims.object)
-        for part in name.split(separator: ".", omittingEmptySubsequences: false) {
-            current = current?.objectValue?[String(part)]
-        }
-        return current
-    }
-
-    /// Whether the token says its `groupsClaim` was left out for size: OIDC Core §5.6.2
-    /// distributed claims (`_claim_names` naming it; Entra's overage) or Entra's `hasgroups: true`.
-    static func groupsOverflowed(_ claims: JWTClaims, _ groupsClaim: String) -> Bool {
-        if claims.object["_claim_names"]?.objectValue?[groupsClaim] != nil { return true }
-        if case .bool(true)? = claims.object["hasgroups"] { return true }
-        return false
-    }
-
-    /// Mints a person's access token for `server` and commits it with `marks` and its audit record,
-    /// unless a mark is present or the subject disabled (decided inside the commit). Returns the
-    /// token with `.committed`, or the outcome that refused it (nothing was written).
-    func mintAndCommit(subject: SubjectKey, server: MCPServer, scope: Scope, client: AuthenticatedClient, marks: [ReplayMark],
-                       assertionID: String?, now: Date, draft: inout AuditDraft) async throws(OAuthError) -> (token: String, outcome: CommitOutcome) {
-        let minted = minter.claims(subject: subject, principal: .human, audience: server.resource.canonical, clientID: client.id,
-                                   scope: scope, now: now)
-        draft.tokenID = minted.jti
-        let token: String
-        do { token = try minter.sign(minted) } catch {
-            throw OAuthError(.invalidRequest, "temporarily unavailable", reason: .signingUnavailable)
-        }
-        let record = IssuedToken(jti: minted.jti, subject: subject, principal: .human, clientID: client.id, resource: server.resource.canonical,
-                                 scope: scope.tokens, issuedAt: minted.issuedAt, expiresAt: minted.expiresAt, assertionID: assertionID)
-        let outcome: CommitOutcome
-        do {
-            outcome = try await store.commit(marks: marks, token: record, audit: draft.event(.issuance, reason: .issued, time: now),
-                                             unlessDisabled: subject)
-        } catch { throw Self.storeFailure }
-        if case .committed = outcome {} else { draft.tokenID = nil }
-        return (token, outcome)
-    }
 }
 
-extension GrantDependencies {
-    /// Signs an ID-JAG with the bridge key and commits its record (kind `id_jag`) and audit record,
-    /// unless the subject is disabled (decided inside the commit). Returns the ID-JAG with
-    /// `.committed`, or the outcome that refused it (nothing was written).
-    func signAndCommit(_ claims: IDJAGClaims, client: AuthenticatedClient, now: Date,
-                       draft: inout AuditDraft) async throws(OAuthError) -> (token: String, outcome: CommitOutcome) {
-        draft.tokenID = claims.jti
-        let token: String
-        do {
-            guard let idJAGMinter else { throw JOSEError(.invalidKey, "no bridge") }
-            token = try idJAGMinter.sign(claims)
-        } catch {
-            throw OAuthError(.invalidRequest, "temporarily unavailable", reason: .signingUnavailable)
+/// The one issue-and-commit step every grant ends with: sign the token, then commit its replay
+/// marks, its record and its audit record in one transaction, unless a mark is present or the
+/// subject (a person, an agent's owner, a feed client) is disabled, decided inside the commit. The
+/// store's and the signer's failures are translated here, once, into `ServerFailure`.
+struct Issuance: Sendable {
+    let minter: AccessTokenMinter
+    /// Signs ID-JAGs for third-party authorization servers (nil when no bridge is configured).
+    let idJAGMinter: IDJAGMinter?
+    let store: any IssuanceLedger
+
+    /// What is signed.
+    enum Token {
+        /// An access token; `agent` is the agent it is for (as itself or for its owner).
+        case accessToken(AccessTokenClaims, agent: String? = nil)
+        /// An ID-JAG for a third-party authorization server; `clientID` is ours for the client
+        /// (the claims carry its id at that server).
+        case idJAG(IDJAGClaims, clientID: String)
+    }
+
+    /// The refusals a commit can end in, as the grant words them.
+    struct Refusals {
+        let replayed: OAuthError
+        let disabled: OAuthError
+
+        init(replayed: OAuthError, disabled: OAuthError) {
+            self.replayed = replayed
+            self.disabled = disabled
         }
-        let record = IssuedToken(jti: claims.jti, kind: .idJAG, subject: claims.subject, principal: .human, clientID: client.id,
+
+        /// A grant with no replay mark: only the subject's state can refuse.
+        init(disabled: OAuthError) { self.init(replayed: disabled, disabled: disabled) }
+    }
+
+    /// Signs `token` and commits it with `marks` and its audit record (`reason`, from `draft`, whose
+    /// `tokenID` it sets, and whose `assertionID` the record keeps), unless a mark is present or
+    /// `subject` is disabled. Returns the signed token.
+    /// - Throws: `refusals`' error when the commit refused (nothing was written; `draft.tokenID`
+    ///   cleared); a `ServerFailure` when signing or the store failed.
+    func issue(_ token: Token, marks: [ReplayMark] = [], unlessDisabled subject: SubjectKey, audit reason: ReasonCode, now: Date,
+               refusals: Refusals, draft: inout AuditDraft) async throws(OAuthError) -> String {
+        let signed: String
+        let record: IssuedToken
+        switch token {
+        case .accessToken(let claims, let agent):
+            draft.tokenID = claims.jti
+            do { signed = try minter.sign(claims) } catch { throw ServerFailure.signingUnavailable.error }
+            record = IssuedToken(jti: claims.jti, subject: claims.subject, principal: claims.principal, clientID: claims.clientID,
+                                 resource: claims.audience, scope: claims.scope.tokens, issuedAt: claims.issuedAt, expiresAt: claims.expiresAt,
+                                 assertionID: draft.assertionID, agent: agent)
+        case .idJAG(let claims, let clientID):
+            draft.tokenID = claims.jti
+            do {
+                guard let idJAGMinter else { throw JOSEError(.invalidKey, "no bridge") }
+                signed = try idJAGMinter.sign(claims)
+            } catch { throw ServerFailure.signingUnavailable.error }
+            record = IssuedToken(jti: claims.jti, kind: .idJAG, subject: claims.subject, principal: .human, clientID: clientID,
                                  resource: claims.resource, scope: claims.scope.tokens, issuedAt: claims.issuedAt, expiresAt: claims.expiresAt,
                                  assertionID: draft.assertionID)
+        }
         let outcome: CommitOutcome
         do {
-            outcome = try await store.commit(marks: [], token: record, audit: draft.event(.issuance, reason: .idJAGIssued, time: now),
-                                             unlessDisabled: claims.subject)
-        } catch { throw Self.storeFailure }
-        if case .committed = outcome {} else { draft.tokenID = nil }
-        return (token, outcome)
-    }
-}
-
-/// A JWT an IdP signed (an ID-JAG, an ID token), through the steps every kind shares: size and
-/// shape → `typ` of `kind` → `alg` not `none` → `iss` not Bridgekeeper's own → `alg` on some IdP's
-/// list → trusted `iss` (`init`); `alg`
-/// on that IdP's list (`checkAlgorithm`, once the grant has recorded the issuer); then `verify`:
-/// key by `kid` from that IdP's keys (one refetch on an unknown `kid`), signature, and `rules`.
-struct IdPToken {
-    enum Failure: Error {
-        case jose(JOSEError)
-        case untrustedIssuer
-        /// Bridgekeeper's own issuer or its bridge's: never redeemed here (SPECS §2, "other rules").
-        case selfIssued
-        case keysUnavailable
-    }
-
-    let idp: TrustedIdP
-    /// The issuer the token named, among the IdP's (with its tenant and keys).
-    let entry: TrustedIdP.Issuer
-    let kind: TokenKind
-    let parsed: ParsedJWT
-
-    /// The token's exact `iss`.
-    var issuer: String { entry.issuer }
-
-    init(_ compact: String, kind: TokenKind, idps: [TrustedIdP], anyAlgorithms: Set<JWSAlgorithm>, ownIssuers: [String]) throws(Failure) {
-        let jws: UnverifiedJWS
-        let parsed: ParsedJWT
-        let issuer: String?
-        do throws(JOSEError) {
-            jws = try UnverifiedJWS(compact: compact)
-            try kind.checkType(jws.header)
-            if jws.algorithmName.asciiLowercased.isExactly("none") {
-                throw JOSEError(.algorithmNone, "alg none is never accepted")
-            }
-            parsed = try ParsedJWT(jws)
-            issuer = try parsed.claims.issuer()
-        } catch { throw .jose(error) }
-        // Before the algorithm list: the bridge may sign with an algorithm no IdP uses, and a token
-        // of our own must be named as such whatever its algorithm.
-        if let issuer, ownIssuers.containsExactly(issuer) { throw .selfIssued }
-        guard let algorithm = JWSAlgorithm(rawValue: jws.algorithmName), anyAlgorithms.contains(algorithm) else {
-            throw .jose(JOSEError(.algorithmNotAllowed, "alg \(jws.algorithmName.prefix(20)) is not accepted"))
-        }
-        guard let issuer else { throw .untrustedIssuer }
-        var found: (TrustedIdP, TrustedIdP.Issuer)? = nil
-        for idp in idps {
-            if let entry = idp.issuers.first(where: { $0.issuer.isExactly(issuer) }) {
-                found = (idp, entry)
-                break
-            }
-        }
-        guard let (idp, entry) = found else { throw .untrustedIssuer }
-        self.idp = idp
-        self.entry = entry
-        self.kind = kind
-        self.parsed = parsed
-    }
-
-    func checkAlgorithm() throws(Failure) {
-        guard let algorithm = JWSAlgorithm(rawValue: parsed.jws.algorithmName), idp.algorithms.contains(algorithm) else {
-            throw .jose(JOSEError(.algorithmNotAllowed, "alg \(parsed.jws.algorithmName) is not accepted from this issuer"))
+            outcome = try await store.commit(marks: marks, token: record, audit: draft.event(.issuance, reason: reason, time: now),
+                                             unlessDisabled: subject)
+        } catch { throw ServerFailure.storeUnavailable.error }
+        switch outcome {
+        case .committed:
+            return signed
+        case .replayed:
+            draft.tokenID = nil
+            throw refusals.replayed
+        case .subjectDisabled:
+            draft.tokenID = nil
+            throw refusals.disabled
         }
     }
 
-    func verify(rules: ClaimRules, now: Date) async throws(Failure) -> VerifiedJWT {
-        do {
-            return try await KeyedVerification.verify(parsed, kind: kind, keys: entry.keys, algorithms: idp.algorithms, rules: rules, now: now)
-        } catch {
-            switch error {
-            case .jose(let jose): throw .jose(jose)
-            case .keysUnavailable: throw .keysUnavailable
-            }
-        }
+    /// What a refused issuance reports in its documented place: whether `mark` is present and
+    /// `subject` disabled (one read).
+    /// - Throws: `ServerFailure.storeUnavailable`.
+    func facts(mark: ReplayMark? = nil, subject: SubjectKey) async throws(OAuthError) -> RedemptionFacts {
+        do { return try await store.redemptionFacts(mark: mark, subject: subject) } catch { throw ServerFailure.storeUnavailable.error }
     }
-
-    /// The token's tenant under the IdP's tenant rule: nil and trusted when the IdP has no rule;
-    /// otherwise the claim's value, trusted when it is on the allowed list and, for an issuer
-    /// expanded from a template, is the tenant that issuer names (Entra: `tid` must match `iss`).
-    func tenant(in claims: JWTClaims) -> (value: String?, trusted: Bool) {
-        guard let rule = idp.tenant else {
-            // No rule: trusted, unless the issuer itself names a tenant (a template expanded in code
-            // without a rule), which the token must then carry in the tenant claim of the draft.
-            guard let expected = entry.tenant else { return (nil, true) }
-            let value = (try? claims.string("tenant")) ?? nil
-            return (value, value.map { $0.isExactly(expected) } ?? false)
-        }
-        guard let value = (try? claims.string(rule.claim)) ?? nil else { return (nil, false) }
-        let trusted = rule.allowed.containsExactly(value) && (entry.tenant.map { $0.isExactly(value) } ?? true)
-        return (value, trusted)
-    }
-
-    /// Claims that bind or narrow a grant in ways Bridgekeeper does not enforce yet, refused rather
-    /// than ignored: ignoring them would silently widen what the IdP granted.
-    /// - `cnf` (RFC 7800; `cnf.jkt` of DPoP, RFC 9449 §6): the grant is bound to a key whose
-    ///   possession we would not check, so redeeming it as a bearer grant would unbind it.
-    /// - `authorization_details` (RFC 9396): the IdP narrowed access in a form we do not evaluate.
-    static func unsupportedExtension(in claims: JWTClaims, code: OAuthError.Code, what: String) -> OAuthError? {
-        if claims.object["cnf"] != nil {
-            return OAuthError(code, "\(what) is bound to a key (cnf): key-bound (DPoP) grants are not supported, and it is never redeemed as a bearer grant",
-                              reason: .keyBoundGrantUnsupported)
-        }
-        if claims.object["authorization_details"] != nil {
-            return OAuthError(code, "\(what) carries authorization_details (RFC 9396), which are not supported: it is refused rather than redeemed without them",
-                              reason: .authorizationDetailsUnsupported)
-        }
-        return nil
-    }
-
-    /// The failure as an OAuth error with `code`, naming the token as `what` ("assertion").
-    static func refusal(_ failure: Failure, code: OAuthError.Code, what: String) -> OAuthError {
-        switch failure {
-        case .jose(let error): OAuthError(code, "\(what) rejected: \(error.reason)", reason: ReasonCode(error.code.rawValue))
-        case .untrustedIssuer: OAuthError(code, "\(what) issuer is not trusted", reason: .untrustedIssuer)
-        case .selfIssued: OAuthError(code, "\(what) was issued by Bridgekeeper itself and is never redeemed here", reason: .selfIssued)
-        case .keysUnavailable: OAuthError(code, "the issuer's keys are unavailable", reason: .keysUnavailable)
-        }
-    }
-}
-
-extension JWTClaims {
-    /// `iat` of a verified token (`ClaimRules` checked it is a NumericDate when present).
-    var verifiedIssuedAt: Date? { (try? issuedAt()) ?? nil }
 }
 
 extension ReasonCode {
-    /// The IdP's token carries `cnf`: a key-bound (e.g. DPoP) grant, which is not supported.
-    public static let keyBoundGrantUnsupported = ReasonCode("key_bound_grant_unsupported")
-    /// The IdP's token carries RFC 9396 `authorization_details`, which are not supported.
-    public static let authorizationDetailsUnsupported = ReasonCode("authorization_details_unsupported")
-    /// The token's `iss` is Bridgekeeper's own issuer or its bridge issuer.
-    public static let selfIssued = ReasonCode("self_issued")
     /// The resource is a catalog server whose tokens a third-party authorization server issues.
     public static let thirdPartyResource = ReasonCode("third_party_resource")
     /// The resource's authorization server is not the one named in `audience`.
     public static let resourceNotAtAudience = ReasonCode("resource_not_at_audience")
-    /// The token's groups were left out for size (distributed claims, Entra's overage): refused,
-    /// never decided on a partial list.
-    public static let groupsOverage = ReasonCode("groups_overage")
 }

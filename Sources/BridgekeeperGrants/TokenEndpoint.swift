@@ -81,15 +81,15 @@ public struct TokenEndpoint: Sendable {
             // Our own faults are answered 500 without detail; a store failure cannot be audited
             // (the store is what failed), anything else is. A denial that cannot be recorded is
             // not answered as one.
-            let serverFault = error.reason == .storeUnavailable || error.reason == .signingUnavailable
-            if error.reason != .storeUnavailable {
+            let failure = ServerFailure(error)
+            if failure != .storeUnavailable {
                 do {
                     _ = try await audit.appendRefusal(draft.event(.denial, reason: error.reason, time: clock.now()))
                 } catch {
                     return .serverError
                 }
             }
-            return serverFault ? .serverError : .error(error)
+            return failure != nil ? .serverError : .error(error)
         }
     }
 

@@ -14,12 +14,17 @@ public struct AgentSupport: Sendable {
     /// Seconds; short by default (`agents.token_lifetime`, 120).
     public let tokenLifetime: TimeInterval
     let known = KnownAttributes()
+    /// Owner updates whose write failed after the person's token was committed, kept for retry.
+    let pending = PendingOwnerUpdates()
 
     public init(directory: any AgentRegistry & OwnerDirectory, delegation: DelegationRules, tokenLifetime: TimeInterval) {
         self.directory = directory
         self.delegation = delegation
         self.tokenLifetime = tokenLifetime
     }
+
+    /// Owner updates not yet written (a store failure after the person's token was committed).
+    public var pendingOwnerUpdates: Int { pending.count }
 
     /// The attributes this process last wrote per person, so an unchanged sign-in costs no write.
     final class KnownAttributes: Sendable {
@@ -33,6 +38,58 @@ public struct AgentSupport: Sendable {
             entries.withLock { entries in
                 if entries.count > 100_000 { entries.removeAll() }
                 entries[subject] = attributes
+            }
+        }
+
+        func forget(_ subject: SubjectKey) { entries.withLock { $0[subject] = nil } }
+    }
+
+    /// What is still to be written for a person after their token was committed, when the write
+    /// failed: their attributes as of a time, and whether their agents' tokens must be narrowed to
+    /// what is stored. Never dropped: retried before that owner's rights are next read and at every
+    /// later person's issuance, until the store takes it.
+    final class PendingOwnerUpdates: Sendable {
+        struct Update: Sendable, Equatable {
+            /// Attributes to record (nil once recorded, when only the narrowing is left).
+            var attributes: SubjectAttributes?
+            var asOf: Date
+            var narrow: Bool
+            /// The store's error on the last attempt (an operator's clue; no credentials).
+            var failure: String
+        }
+
+        private let entries = Mutex<[SubjectKey: Update]>([:])
+
+        var count: Int { entries.withLock { $0.count } }
+
+        /// Keeps `update` for `subject`; of two attribute records, the newer news stays, and a
+        /// narrowing still owed stays owed.
+        func keep(_ update: Update, of subject: SubjectKey) {
+            entries.withLock { entries in
+                guard let old = entries[subject] else {
+                    entries[subject] = update
+                    return
+                }
+                var merged = old
+                if let attributes = update.attributes, old.attributes == nil || update.asOf >= old.asOf {
+                    merged.attributes = attributes
+                    merged.asOf = update.asOf
+                }
+                merged.narrow = update.narrow || old.narrow
+                merged.failure = update.failure
+                entries[subject] = merged
+            }
+        }
+
+        /// Removes and returns what is owed for `subject`.
+        func take(_ subject: SubjectKey) -> Update? { entries.withLock { $0.removeValue(forKey: subject) } }
+
+        /// Removes and returns up to `limit` owed updates.
+        func take(upTo limit: Int) -> [(SubjectKey, Update)] {
+            entries.withLock { entries in
+                let some = Array(entries.prefix(limit))
+                for (subject, _) in some { entries[subject] = nil }
+                return some.map { ($0.key, $0.value) }
             }
         }
     }
@@ -94,32 +151,65 @@ public enum AgentRules {
 }
 
 extension GrantDependencies {
-    /// The groups and roles a person's validated IdP token carries, from the directory that issued it.
-    func attributes(_ claims: JWTClaims, _ idp: TrustedIdP, of subject: SubjectKey) -> SubjectAttributes {
-        SubjectAttributes(origin: SubjectOrigin(subject), groups: Self.strings(claims, idp.groupsClaim), roles: Self.strings(claims, idp.rolesClaim))
-    }
-
     /// After a person's own issuance: records their groups and roles as their current ones (what
     /// bounds their agents), and when those shrank, revokes their agents' live tokens that now
-    /// exceed them. Best effort: the person's token is already issued; a failure here leaves the
-    /// previous attributes, which the next issuance retries.
+    /// exceed them. The person's token is already committed, so a store failure here does not
+    /// fail the request: the update is kept (`AgentSupport.PendingOwnerUpdates`) and retried at the
+    /// next issuance and before an agent next reads this owner's rights, never dropped.
     ///
     /// The token's claims are news as of its `iat` (`issuedAt`; now when it has none): when the
     /// stored attributes changed after that (SCIM, Shared Signals or a hook removed a group since),
     /// they stay, and the old token's claims are not written back.
     func noteOwnerAttributes(_ attributes: SubjectAttributes, of subject: SubjectKey, issuedAt: Date?, now: Date) async {
-        guard let agents, !agents.known.isKnown(attributes, of: subject) else { return }
-        let asOf = issuedAt.map { min($0, now) } ?? now
+        guard let agents else { return }
+        if agents.pending.count > 0 { await retryOwnerUpdates(now: now) }
+        guard !agents.known.isKnown(attributes, of: subject) else { return }
+        let update = AgentSupport.PendingOwnerUpdates.Update(attributes: attributes, asOf: issuedAt.map { min($0, now) } ?? now, narrow: false,
+                                                              failure: "")
+        await apply(update, of: subject, agents: agents, now: now)
+    }
+
+    /// Writes what is owed for `owner` before their rights are read (an agent's request).
+    func settleOwnerUpdates(of owner: SubjectKey, now: Date) async {
+        guard let agents, agents.pending.count > 0, let update = agents.pending.take(owner) else { return }
+        await apply(update, of: owner, agents: agents, now: now)
+    }
+
+    /// Retries a few owed updates (each failure is kept again).
+    func retryOwnerUpdates(now: Date) async {
+        guard let agents else { return }
+        for (subject, update) in agents.pending.take(upTo: 8) { await apply(update, of: subject, agents: agents, now: now) }
+    }
+
+    /// Records `update`'s attributes, then narrows when they shrank (or a narrowing is owed); on a
+    /// failure keeps what is left of it, with the error, for a retry.
+    private func apply(_ update: AgentSupport.PendingOwnerUpdates.Update, of subject: SubjectKey, agents: AgentSupport, now: Date) async {
+        var left = update
         do {
-            switch try await agents.directory.recordAttributes(attributes, of: subject, asOf: asOf, winsTie: false) {
-            case .recorded(let previous):
-                agents.known.remember(attributes, of: subject)
-                if let previous, previous != attributes { try await narrowAgentTokens(of: subject, to: attributes, now: now) }
-            case .stale:
-                return
+            var narrowTo: SubjectAttributes? = nil
+            if let attributes = update.attributes {
+                switch try await agents.directory.recordAttributes(attributes, of: subject, asOf: update.asOf, winsTie: false) {
+                case .recorded(let previous):
+                    agents.known.remember(attributes, of: subject)
+                    left.attributes = nil
+                    if let previous, previous != attributes {
+                        left.narrow = true
+                        narrowTo = attributes
+                    }
+                case .stale:
+                    left.attributes = nil
+                }
+            }
+            if left.narrow {
+                // A narrowing owed from before is to what is stored now: newer news may have come.
+                if narrowTo == nil { narrowTo = try await agents.directory.attributes(of: subject)?.attributes }
+                if let narrowTo { try await narrowAgentTokens(of: subject, to: narrowTo, now: now) }
+                left.narrow = false
             }
         } catch {
-            return
+            left.failure = String(describing: error)
+            if left.attributes != nil { agents.known.forget(subject) }
+            agents.pending.keep(left, of: subject)
         }
     }
 
@@ -131,7 +221,7 @@ extension GrantDependencies {
         guard !live.isEmpty else { return }
         var records: [String: AgentRecord] = [:]
         for agent in try await agents.directory.agents(ownedBy: owner) { records[agent.id] = agent }
-        let exceeding = AgentRules.exceeding(live, agents: records, owner: attributes, policy: policy, catalog: catalog,
+        let exceeding = AgentRules.exceeding(live, agents: records, owner: attributes, policy: access.policy, catalog: access.catalog,
                                              delegation: agents.delegation)
         let revocations = exceeding.map { token in
             (jti: token.jti, audit: AuditEvent(kind: .revocation, reason: .ownerRightsNarrowed, time: now, issuer: token.subject.issuer,
@@ -142,32 +232,20 @@ extension GrantDependencies {
         _ = try await agents.directory.revoke(revocations, at: now)
     }
 
-    /// Mints a robot token and commits it with `marks` and its audit record, unless a mark is
-    /// present or the owner is disabled (decided inside the commit).
-    func mintAgentToken(agent: AgentRecord, subject: SubjectKey, actsForOwner: Bool, server: MCPServer, scope: Scope,
-                        client: AuthenticatedClient, marks: [ReplayMark], assertionID: String?, lifetime: TimeInterval, now: Date,
-                        draft: inout AuditDraft) async throws(OAuthError) -> (token: String, outcome: CommitOutcome) {
-        var minted = minter.claims(subject: subject, principal: .agent, audience: server.resource.canonical, clientID: client.id,
-                                   scope: scope, now: now, lifetime: lifetime)
-        if actsForOwner { minted.actor = agent.id } else { minted.owner = agent.owner }
-        draft.tokenID = minted.jti
+    /// Mints a robot token and commits it through `Issuance`, unless the owner is disabled (decided
+    /// inside the commit): `sub` is the agent acting as itself (`owner` claim), or its owner with
+    /// `act` = the agent.
+    func issueAgentToken(agent: AgentRecord, subject: SubjectKey, actsForOwner: Bool, server: MCPServer, scope: Scope,
+                         client: AuthenticatedClient, lifetime: TimeInterval, now: Date, refusals: Issuance.Refusals,
+                         draft: inout AuditDraft) async throws(OAuthError) -> String {
+        var claims = issuance.minter.claims(subject: subject, principal: .agent, audience: server.resource.canonical, clientID: client.id,
+                                            scope: scope, now: now, lifetime: lifetime)
+        if actsForOwner { claims.actor = agent.id } else { claims.owner = agent.owner }
         draft.principal = .agent
         draft.actor = agent.id
         draft.owner = agent.owner.subject
-        let token: String
-        do { token = try minter.sign(minted) } catch {
-            throw OAuthError(.invalidRequest, "temporarily unavailable", reason: .signingUnavailable)
-        }
-        let record = IssuedToken(jti: minted.jti, subject: subject, principal: .agent, clientID: client.id, resource: server.resource.canonical,
-                                 scope: scope.tokens, issuedAt: minted.issuedAt, expiresAt: minted.expiresAt, assertionID: assertionID,
-                                 agent: agent.id)
-        let outcome: CommitOutcome
-        do {
-            outcome = try await store.commit(marks: marks, token: record, audit: draft.event(.issuance, reason: .issued, time: now),
-                                             unlessDisabled: agent.owner)
-        } catch { throw Self.storeFailure }
-        if case .committed = outcome {} else { draft.tokenID = nil }
-        return (token, outcome)
+        return try await issuance.issue(.accessToken(claims, agent: agent.id), unlessDisabled: agent.owner, audit: .issued, now: now,
+                                        refusals: refusals, draft: &draft)
     }
 }
 

@@ -37,7 +37,7 @@ public struct ClientCredentialsGrant: Grant {
             throw OAuthError(.unauthorizedClient, "client_credentials is for registered agents acting as themselves", reason: .grantTypeNotAllowed)
         }
         let stored: AgentRecord?
-        do { stored = try await agents.directory.agent(id: client.id) } catch { throw GrantDependencies.storeFailure }
+        do { stored = try await agents.directory.agent(id: client.id) } catch { throw ServerFailure.storeUnavailable.error }
         guard let agent = stored, agent.status == .active else {
             throw OAuthError(.invalidClient, "the agent is disabled", reason: .agentDisabled)
         }
@@ -57,7 +57,7 @@ public struct ClientCredentialsGrant: Grant {
             throw OAuthError(resources.isEmpty ? .invalidRequest : .invalidTarget, "name exactly one MCP server with resource",
                              reason: resources.isEmpty ? .resourceRequired : .malformedResource)
         }
-        let server = try deps.catalogServer(try ResourceURI(resources[0]), for: client)
+        let server = try deps.access.catalogServer(try ResourceURI(resources[0]), for: client)
         draft.server = server.resource.canonical
         guard server.shared else {
             throw OAuthError(.invalidTarget, "\(server.name) is not a shared server: an agent acting as itself may use shared servers only",
@@ -67,22 +67,21 @@ public struct ClientCredentialsGrant: Grant {
         // The owner: active, and their current rights (as of their last sign-in, or the directory).
         let now = deps.clock.now()
         let known: (attributes: SubjectAttributes, updatedAt: Date)?
-        do {
-            if try await deps.store.redemptionFacts(mark: nil, subject: agent.owner).subjectDisabled { throw Self.ownerDisabled }
-            known = try await agents.directory.attributes(of: agent.owner)
-        } catch let error as OAuthError { throw error } catch { throw GrantDependencies.storeFailure }
+        if try await deps.issuance.facts(subject: agent.owner).subjectDisabled { throw Self.ownerDisabled }
+        await deps.settleOwnerUpdates(of: agent.owner, now: now)
+        do { known = try await agents.directory.attributes(of: agent.owner) } catch { throw ServerFailure.storeUnavailable.error }
         guard let owner = known?.attributes else {
             throw OAuthError(.invalidGrant, "nothing is known yet of the rights of agent \(agent.id)'s owner: they must sign in once",
                              reason: .ownerRightsUnknown)
         }
 
-        let scope = try AgentRules.scope(for: agent, owner: owner, server: server, requested: requestedScope, policy: deps.policy,
+        let scope = try AgentRules.scope(for: agent, owner: owner, server: server, requested: requestedScope, policy: deps.access.policy,
                                          delegation: agents.delegation, denial: .invalidScope)
         draft.scopes = scope.tokens
-        let (token, outcome) = try await deps.mintAgentToken(agent: agent, subject: SubjectKey(issuer: deps.issuer, subject: agent.id),
-                                                             actsForOwner: false, server: server, scope: scope, client: client, marks: [],
-                                                             assertionID: nil, lifetime: agents.tokenLifetime, now: now, draft: &draft)
-        guard case .committed = outcome else { throw Self.ownerDisabled }
+        let token = try await deps.issueAgentToken(agent: agent, subject: SubjectKey(issuer: deps.issuer, subject: agent.id),
+                                                   actsForOwner: false, server: server, scope: scope, client: client,
+                                                   lifetime: agents.tokenLifetime, now: now, refusals: .init(disabled: Self.ownerDisabled),
+                                                   draft: &draft)
         return TokenResponse(accessToken: token, expiresIn: Int(agents.tokenLifetime), scope: scope.description)
     }
 

@@ -53,25 +53,12 @@ extension GrantDependencies {
         }
         draft.scopes = scope.tokens
         let now = clock.now()
-        let lifetime = min(FeedAccess.maxLifetime, minter.lifetime)
-        let minted = minter.claims(subject: subject, principal: .client, audience: feed, clientID: client.id, scope: scope, now: now,
-                                   lifetime: lifetime)
-        draft.tokenID = minted.jti
-        let token: String
-        do { token = try minter.sign(minted) } catch {
-            throw OAuthError(.invalidRequest, "temporarily unavailable", reason: .signingUnavailable)
-        }
-        let record = IssuedToken(jti: minted.jti, subject: subject, principal: .client, clientID: client.id, resource: feed,
-                                 scope: scope.tokens, issuedAt: minted.issuedAt, expiresAt: minted.expiresAt, assertionID: nil)
-        let outcome: CommitOutcome
-        do {
-            outcome = try await store.commit(marks: [], token: record, audit: draft.event(.issuance, reason: .feedTokenIssued, time: now),
-                                             unlessDisabled: subject)
-        } catch { throw Self.storeFailure }
-        guard case .committed = outcome else {
-            draft.tokenID = nil
-            throw OAuthError(.invalidClient, "the client is disabled", reason: .subjectDisabled)
-        }
+        let lifetime = min(FeedAccess.maxLifetime, issuance.minter.lifetime)
+        let claims = issuance.minter.claims(subject: subject, principal: .client, audience: feed, clientID: client.id, scope: scope, now: now,
+                                            lifetime: lifetime)
+        let token = try await issuance.issue(.accessToken(claims), unlessDisabled: subject, audit: .feedTokenIssued, now: now,
+                                             refusals: .init(disabled: OAuthError(.invalidClient, "the client is disabled", reason: .subjectDisabled)),
+                                             draft: &draft)
         return TokenResponse(accessToken: token, expiresIn: Int(lifetime), scope: scope.description)
     }
 }

@@ -59,16 +59,13 @@ public struct TokenExchangeGrant: Grant {
 
     public init(_ deps: GrantDependencies) { self.deps = deps }
 
-    static func refusal(_ failure: IdPToken.Failure) -> OAuthError { IdPToken.refusal(failure, code: .invalidRequest, what: "subject_token") }
-
-    static func invalidSubjectToken(_ error: JOSEError) -> OAuthError { refusal(.jose(error)) }
-
     /// The request's target, from `requested_token_type`, `audience` and `resource` (no store, no crypto).
     func target(_ form: FormParameters) throws(OAuthError) -> Target {
         let requested = form.value("requested_token_type") ?? Self.accessTokenType
-        let wantsIDJAG = requested.isExactly(Self.idJAGType) && deps.idJAGMinter != nil
+        let bridging = deps.issuance.idJAGMinter != nil
+        let wantsIDJAG = requested.isExactly(Self.idJAGType) && bridging
         guard requested.isExactly(Self.accessTokenType) || wantsIDJAG else {
-            throw OAuthError(.invalidRequest, "requested_token_type must be \(Self.issuedTokenTypes(bridging: deps.idJAGMinter != nil).joined(separator: " or "))",
+            throw OAuthError(.invalidRequest, "requested_token_type must be \(Self.issuedTokenTypes(bridging: bridging).joined(separator: " or "))",
                              reason: .unsupportedTokenType)
         }
         if form.value("actor_token") != nil || form.value("actor_token_type") != nil {
@@ -87,7 +84,7 @@ public struct TokenExchangeGrant: Grant {
                 throw OAuthError(audiences.isEmpty ? .invalidRequest : .invalidTarget, "name exactly one authorization server with audience",
                                  reason: audiences.isEmpty ? .audienceRequired : .unknownAudience)
             }
-            guard !deps.ownIssuers.containsExactly(audiences[0]) else {
+            guard !deps.verifier.ownIssuers.containsExactly(audiences[0]) else {
                 throw OAuthError(.invalidTarget, "Bridgekeeper issues access tokens for its own servers: request an access token, not an ID-JAG",
                                  reason: .selfAudience)
             }
@@ -123,99 +120,60 @@ public struct TokenExchangeGrant: Grant {
         let requestedScope = try form.value("scope").map { text throws(OAuthError) in try Scope(parsing: text) }
         let subjectToken = try form.required("subject_token")
 
-        // The subject token: size and shape, typ, alg, trusted issuer and its algorithms.
-        let signed: IdPToken
-        do throws(IdPToken.Failure) {
-            signed = try IdPToken(subjectToken, kind: .idToken, idps: deps.idps, anyAlgorithms: deps.anyIdPAlgorithms, ownIssuers: deps.ownIssuers)
-            draft.issuer = signed.issuer
-            try signed.checkAlgorithm()
-        } catch { throw Self.refusal(error) }
-        let idp = signed.idp
-
-        // An ID token belongs to the client it was issued to (OIDC Core §2): its aud must be this
-        // client's id at that IdP.
+        // The subject token: size and shape, typ, alg, trusted issuer and its algorithms; then this
+        // client's id at that IdP, which an ID token must name in its aud (OIDC Core §2: it belongs
+        // to the client it was issued to); key by kid, signature, claims.
         let registration = deps.clients.registration(client.id)
-        guard let upstreamClientID = registration?.idpClientIDs[idp.name] else {
-            throw OAuthError(.invalidRequest, "this client has no client id at \(idp.name) to accept its ID tokens",
-                             reason: .noUpstreamClient)
-        }
-
-        // Key by kid, signature, claims.
         let now = deps.clock.now()
-        let verified: VerifiedJWT
-        do throws(IdPToken.Failure) {
-            verified = try await signed.verify(rules: ClaimRules(issuer: signed.issuer, audience: upstreamClientID, leeway: idp.leeway,
-                                                                 maxLifetime: idp.maxIDTokenLifetime), now: now)
-        } catch { throw Self.refusal(error) }
-        let claims = verified.claims
-        if let refusal = IdPToken.unsupportedExtension(in: claims, code: .invalidRequest, what: "subject_token") { throw refusal }
-        let subject: String
-        var email: String? = nil
-        var authTime: Date? = nil
-        do throws(JOSEError) {
-            authTime = try claims.date("auth_time")
-            if let maxAge = idp.maxIDTokenAge {
-                guard let authTime else {
-                    throw JOSEError(.missingClaim, "auth_time is required: this IdP's sign-ins are accepted for \(Int(maxAge)) s")
-                }
-                guard now.timeIntervalSince(authTime) <= maxAge + idp.leeway else {
-                    throw JOSEError(.expired, "the sign-in (auth_time) is older than \(Int(maxAge)) s")
-                }
+        let idToken = try await deps.verifier.verifyIDToken(subjectToken, now: now, audience: { idp throws(OAuthError) in
+            guard let upstreamClientID = registration?.idpClientIDs[idp.name] else {
+                throw OAuthError(.invalidRequest, "this client has no client id at \(idp.name) to accept its ID tokens",
+                                 reason: .noUpstreamClient)
             }
-            guard let value = try claims.string(idp.subjectClaim), !value.isEmpty, value.utf8.count <= 255,
-                  !value.utf8.contains(where: { $0 < 0x20 }) else {
-                throw JOSEError(.invalidClaim, "\(idp.subjectClaim) must be 1 to 255 bytes without control characters")
-            }
-            subject = value
-            email = try claims.string("email")
-            if let email { draft.emailHash = AuditEvent.emailHash(email, key: deps.emailHashKey) }
-        } catch { throw Self.invalidSubjectToken(error) }
-        draft.subject = subject
-        draft.assertionID = (try? claims.tokenID()) ?? nil
+            return upstreamClientID
+        }, draft: &draft)
+        draft.emailHash = idToken.emailHash ?? draft.emailHash
+        draft.subject = idToken.subject.subject
+        draft.assertionID = idToken.jti
 
         // The one MCP server, in the catalog, for this client, from the requested issuer.
         let server: MCPServer
         switch target {
         case .accessToken(let resource):
-            server = try deps.catalogServer(resource, for: client)
+            server = try deps.access.catalogServer(resource, for: client)
         case .idJAG(let resource, let authorizationServer):
-            server = try deps.catalogServer(resource, for: client, at: authorizationServer)
+            server = try deps.access.catalogServer(resource, for: client, at: authorizationServer)
             guard registration?.authorizationServerClientIDs[authorizationServer.name] != nil else {
                 throw OAuthError(.invalidTarget, "this client has no client id at \(authorizationServer.name)", reason: .noClientAtAudience)
             }
-            guard authorizationServer.idp == idp.name else {
-                throw OAuthError(.invalidTarget, "\(authorizationServer.name) does not know people from \(idp.name)", reason: .idpNotKnownToAudience)
+            guard authorizationServer.idp == idToken.idpName else {
+                throw OAuthError(.invalidTarget, "\(authorizationServer.name) does not know people from \(idToken.idpName)",
+                                 reason: .idpNotKnownToAudience)
             }
         }
         draft.server = server.resource.canonical
 
         // Tenant; the subject's state is decided in the commit (after policy on the way to a
         // refusal, where one read tells it).
-        let (tenant, tenantTrusted) = signed.tenant(in: claims)
-        guard tenantTrusted else {
+        guard idToken.tenant.trusted else {
             throw OAuthError(.invalidRequest, "subject_token tenant is not trusted", reason: .tenantNotAllowed)
         }
-        draft.tenant = tenant
-        let subjectKey = SubjectKey(issuer: signed.issuer, tenant: tenant, subject: subject)
+        draft.tenant = idToken.tenant.value
+        let subjectKey = idToken.subject
 
         // An agent acting for this person: its actor token, then the delegation rules.
         if let actorToken = form.value("actor_token"), case .accessToken = target {
-            return try await delegate(to: actorToken, subject: subjectKey, claims: claims, idp: idp, server: server, requested: requestedScope,
-                                      client: client, now: now, draft: &draft)
+            return try await delegate(to: actorToken, idToken: idToken, server: server, requested: requestedScope, client: client, now: now,
+                                      draft: &draft)
         }
 
         // Policy, then scope = requested ∩ policy.
-        let attributes = deps.attributes(claims, idp, of: subjectKey)
         let scope: Scope
         do throws(OAuthError) {
-            scope = try deps.grantedScope(claims: claims, idp: idp, attributes: attributes, server: server, requested: requestedScope, assertion: nil,
-                                          denial: .invalidRequest)
+            scope = try deps.access.grantedScope(attributes: idToken.attributes, groupsOverage: idToken.groupsOverage, server: server,
+                                                 requested: requestedScope, assertion: nil, denial: .invalidRequest)
         } catch {
-            let disabled: Bool
-            do { disabled = try await deps.store.redemptionFacts(mark: nil, subject: subjectKey).subjectDisabled } catch {
-                throw GrantDependencies.storeFailure
-            }
-            if disabled { throw Self.subjectDisabled }
+            if try await deps.issuance.facts(subject: subjectKey).subjectDisabled { throw Self.subjectDisabled }
             throw error
         }
         draft.scopes = scope.tokens
@@ -223,22 +181,22 @@ public struct TokenExchangeGrant: Grant {
         // Mint, then commit the record and its audit record, unless the subject is disabled.
         switch target {
         case .accessToken:
-            let (token, outcome) = try await deps.mintAndCommit(subject: subjectKey, server: server, scope: scope, client: client, marks: [],
-                                                                assertionID: draft.assertionID, now: now, draft: &draft)
-            guard case .committed = outcome else { throw Self.subjectDisabled }
-            await deps.noteOwnerAttributes(attributes, of: subjectKey, issuedAt: claims.verifiedIssuedAt, now: now)
-            return TokenResponse(accessToken: token, expiresIn: Int(deps.minter.lifetime), scope: scope.description,
+            let claims = deps.issuance.minter.claims(subject: subjectKey, principal: .human, audience: server.resource.canonical,
+                                                     clientID: client.id, scope: scope, now: now)
+            let token = try await deps.issuance.issue(.accessToken(claims), unlessDisabled: subjectKey, audit: .issued, now: now,
+                                                      refusals: .init(disabled: Self.subjectDisabled), draft: &draft)
+            await deps.noteOwnerAttributes(idToken.attributes, of: subjectKey, issuedAt: idToken.issuedAt, now: now)
+            return TokenResponse(accessToken: token, expiresIn: Int(deps.issuance.minter.lifetime), scope: scope.description,
                                  issuedTokenType: Self.accessTokenType)
         case .idJAG(_, let authorizationServer):
             let issuedAt = Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down))
-            let idJAG = IDJAGClaims(issuer: deps.idJAGMinter?.issuer ?? "", subject: subjectKey, audience: authorizationServer.issuer,
+            let idJAG = IDJAGClaims(issuer: deps.issuance.idJAGMinter?.issuer ?? "", subject: subjectKey, audience: authorizationServer.issuer,
                                     clientID: registration?.authorizationServerClientIDs[authorizationServer.name] ?? "",
                                     resource: server.resource.canonical, scope: scope, jti: AccessTokenMinter.tokenID(now: now),
-                                    issuedAt: issuedAt, expiresAt: issuedAt.addingTimeInterval(authorizationServer.idJAGLifetime), authTime: authTime,
-                                    amr: GrantDependencies.strings(claims, "amr"), acr: (try? claims.string("acr")) ?? nil,
-                                    email: Self.verifiedEmail(claims, email))
-            let (token, outcome) = try await deps.signAndCommit(idJAG, client: client, now: now, draft: &draft)
-            guard case .committed = outcome else { throw Self.subjectDisabled }
+                                    issuedAt: issuedAt, expiresAt: issuedAt.addingTimeInterval(authorizationServer.idJAGLifetime),
+                                    authTime: idToken.authTime, amr: idToken.amr, acr: idToken.acr, email: idToken.verifiedEmail)
+            let token = try await deps.issuance.issue(.idJAG(idJAG, clientID: client.id), unlessDisabled: subjectKey, audit: .idJAGIssued,
+                                                      now: now, refusals: .init(disabled: Self.subjectDisabled), draft: &draft)
             return TokenResponse(accessToken: token, tokenType: "N_A", expiresIn: Int(authorizationServer.idJAGLifetime), scope: scope.description,
                                  issuedTokenType: Self.idJAGType)
         }
@@ -252,8 +210,9 @@ public struct TokenExchangeGrant: Grant {
     /// the subject is its owner (a delegation the owner registered) → owner not disabled (also
     /// decided in the commit) → policy for the agent with the owner's rights of this ID token →
     /// scope → mint (`sub` = owner, `act` = agent, robot lifetime) → commit.
-    func delegate(to actorToken: String, subject: SubjectKey, claims: JWTClaims, idp: TrustedIdP, server: MCPServer, requested: Scope?,
+    func delegate(to actorToken: String, idToken: VerifiedIDToken, server: MCPServer, requested: Scope?,
                   client: AuthenticatedClient, now: Date, draft: inout AuditDraft) async throws(OAuthError) -> TokenResponse {
+        let subject = idToken.subject
         guard let agents = deps.agents else {
             throw OAuthError(.invalidRequest, "delegation (actor_token) is not accepted here", reason: .actorTokenNotAccepted)
         }
@@ -272,35 +231,21 @@ public struct TokenExchangeGrant: Grant {
             throw OAuthError(.invalidRequest, "the subject_token's person has not registered agent \(agent.id) to act for them",
                              reason: .notOwnersAgent)
         }
-        let owner = deps.attributes(claims, idp, of: subject)
+        let owner = idToken.attributes
         let scope: Scope
         do throws(OAuthError) {
-            scope = try AgentRules.scope(for: agent, owner: owner, server: server, requested: requested, policy: deps.policy,
+            scope = try AgentRules.scope(for: agent, owner: owner, server: server, requested: requested, policy: deps.access.policy,
                                          delegation: agents.delegation, denial: .invalidRequest)
         } catch {
-            let disabled: Bool
-            do { disabled = try await deps.store.redemptionFacts(mark: nil, subject: subject).subjectDisabled } catch {
-                throw GrantDependencies.storeFailure
-            }
-            if disabled { throw Self.subjectDisabled }
+            if try await deps.issuance.facts(subject: subject).subjectDisabled { throw Self.subjectDisabled }
             throw error
         }
         draft.scopes = scope.tokens
-        let (token, outcome) = try await deps.mintAgentToken(agent: agent, subject: subject, actsForOwner: true, server: server, scope: scope,
-                                                             client: client, marks: [], assertionID: draft.assertionID,
-                                                             lifetime: agents.tokenLifetime, now: now, draft: &draft)
-        guard case .committed = outcome else { throw Self.subjectDisabled }
-        await deps.noteOwnerAttributes(owner, of: subject, issuedAt: claims.verifiedIssuedAt, now: now)
+        let token = try await deps.issueAgentToken(agent: agent, subject: subject, actsForOwner: true, server: server, scope: scope,
+                                                   client: client, lifetime: agents.tokenLifetime, now: now,
+                                                   refusals: .init(disabled: Self.subjectDisabled), draft: &draft)
+        await deps.noteOwnerAttributes(owner, of: subject, issuedAt: idToken.issuedAt, now: now)
         return TokenResponse(accessToken: token, expiresIn: Int(agents.tokenLifetime), scope: scope.description, issuedTokenType: Self.accessTokenType)
-    }
-
-    /// The ID token's `email`, passed on in an ID-JAG only when the IdP says it is verified
-    /// (`email_verified: true`): a third-party server may link accounts by it, and an unverified
-    /// address (Entra's `email` is editable by a tenant's administrators) would let one person
-    /// claim another's account there.
-    static func verifiedEmail(_ claims: JWTClaims, _ email: String?) -> String? {
-        guard let email, case .bool(true)? = claims.object["email_verified"] else { return nil }
-        return email
     }
 }
 

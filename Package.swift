@@ -90,9 +90,17 @@ let package = Package(
             ],
             swiftSettings: settings
         ),
+        // Keys and secrets, shared by the grants, the signal sources and the configuration: the
+        // signing-key ring and its sealing at rest, stored-secret hashes, JWT verification against
+        // a key source.
+        .target(
+            name: "BridgekeeperKeys",
+            dependencies: ["BridgekeeperJOSE", "BridgekeeperStore"],
+            swiftSettings: settings
+        ),
         .target(
             name: "BridgekeeperGrants",
-            dependencies: ["BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperAudit", "BridgekeeperStore"],
+            dependencies: ["BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperAudit", "BridgekeeperStore", "BridgekeeperKeys"],
             swiftSettings: settings
         ),
         // Revocation signals (issue 6): the signal inbox's processor, signed receipts, and the
@@ -100,7 +108,7 @@ let package = Package(
         .target(
             name: "BridgekeeperRevocation",
             dependencies: ["BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperAudit", "BridgekeeperStore",
-                           "BridgekeeperGrants", "BridgekeeperSSF"],
+                           "BridgekeeperGrants", "BridgekeeperKeys", "BridgekeeperSSF"],
             swiftSettings: settings
         ),
         // The configuration file: one validated value. Its own target (STYLE puts Yams in the
@@ -108,7 +116,7 @@ let package = Package(
         .target(
             name: "BridgekeeperConfig",
             dependencies: [
-                "BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperGrants", "BridgekeeperRevocation",
+                "BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperGrants", "BridgekeeperKeys", "BridgekeeperRevocation",
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: settings
@@ -117,7 +125,7 @@ let package = Package(
             name: "BridgekeeperHTTP",
             dependencies: [
                 "BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperAudit",
-                "BridgekeeperStore", "BridgekeeperGrants",
+                "BridgekeeperStore", "BridgekeeperGrants", "BridgekeeperKeys",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -129,7 +137,7 @@ let package = Package(
             name: "BridgekeeperServer",
             dependencies: [
                 "BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperAudit", "BridgekeeperStore",
-                "BridgekeeperStoreSQLite", "BridgekeeperGrants", "BridgekeeperConfig", "BridgekeeperHTTP", "BridgekeeperFetch",
+                "BridgekeeperStoreSQLite", "BridgekeeperGrants", "BridgekeeperKeys", "BridgekeeperConfig", "BridgekeeperHTTP", "BridgekeeperFetch",
                 "BridgekeeperRevocation", "BridgekeeperSSF",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -175,6 +183,7 @@ let package = Package(
                 "BridgekeeperStore",
                 "BridgekeeperStoreSQLite",
                 "BridgekeeperGrants",
+                "BridgekeeperKeys",
                 "BridgekeeperConfig",
                 "BridgekeeperHTTP",
                 "BridgekeeperFetch",
@@ -268,20 +277,20 @@ let package = Package(
         ),
         .testTarget(
             name: "BridgekeeperConfigTests",
-            dependencies: ["BridgekeeperConfig", "BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperGrants",
+            dependencies: ["BridgekeeperConfig", "BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperGrants", "BridgekeeperKeys",
                            "BridgekeeperRevocation"],
             swiftSettings: settings
         ),
         .testTarget(
             name: "BridgekeeperRevocationTests",
-            dependencies: ["BridgekeeperRevocation", "BridgekeeperStore", "BridgekeeperGrants", "BridgekeeperJOSE", "BridgekeeperCore",
+            dependencies: ["BridgekeeperRevocation", "BridgekeeperStore", "BridgekeeperGrants", "BridgekeeperKeys", "BridgekeeperJOSE", "BridgekeeperCore",
                            "BridgekeeperAudit", "BridgekeeperPolicy", "BridgekeeperSSF"],
             swiftSettings: settings
         ),
         .testTarget(
             name: "BridgekeeperServerTests",
             dependencies: [
-                "BridgekeeperServer", "BridgekeeperConfig", "BridgekeeperGrants", "BridgekeeperHTTP", "BridgekeeperStore",
+                "BridgekeeperServer", "BridgekeeperConfig", "BridgekeeperGrants", "BridgekeeperKeys", "BridgekeeperHTTP", "BridgekeeperStore",
                 "BridgekeeperStoreSQLite", "BridgekeeperJOSE", "BridgekeeperCore", "BridgekeeperAudit", "BridgekeeperPolicy",
                 "BridgekeeperRevocation",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -313,7 +322,7 @@ let package = Package(
         ),
         .testTarget(
             name: "bridgekeeperTests",
-            dependencies: ["BridgekeeperJOSE", "BridgekeeperCore", "BridgekeeperFetch", "BridgekeeperDemoIdP", "bridgekeeper"],
+            dependencies: ["BridgekeeperJOSE", "BridgekeeperCore", "BridgekeeperFetch", "BridgekeeperDemoIdP", "BridgekeeperGrants", "BridgekeeperKeys", "bridgekeeper"],
             swiftSettings: settings
         ),
     ]

@@ -1,8 +1,9 @@
 import BridgekeeperCore
 public import BridgekeeperJOSE
-public import BridgekeeperGrants
 public import BridgekeeperRevocation
 public import Foundation
+public import BridgekeeperKeys
+import BridgekeeperGrants
 
 extension Configuration {
     /// The `signals:` section (issue 6): where revocation signals come from. Each source names the

@@ -4,6 +4,7 @@ import BridgekeeperJOSE
 public import BridgekeeperPolicy
 public import BridgekeeperStore
 import Foundation
+import BridgekeeperKeys
 
 /// What the grants that issue access tokens to people share (jwt-bearer with an ID-JAG, token
 /// exchange of an ID token).

@@ -8,6 +8,7 @@ import BridgekeeperJOSE
 public import BridgekeeperPolicy
 import NIOCore
 import HTTPTypes
+public import BridgekeeperKeys
 
 /// Everything the routes need, built by the server's composition root (or a test) from one
 /// configuration.

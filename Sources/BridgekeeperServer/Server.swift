@@ -15,6 +15,7 @@ import BridgekeeperSSF
 public import BridgekeeperRevocation
 import ServiceLifecycle
 import UnixSignals
+public import BridgekeeperKeys
 
 /// A server built from one configuration: the store opened and migrated, a signing key ensured,
 /// the grants and routes wired. `run` serves until SIGTERM/SIGINT and shuts down gracefully.

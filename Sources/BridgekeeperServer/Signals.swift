@@ -6,6 +6,7 @@ public import BridgekeeperStoreSQLite
 import BridgekeeperJOSE
 import BridgekeeperStore
 import Foundation
+public import BridgekeeperKeys
 
 extension SignalProcessor {
     /// The processor for one configuration: the server's and the CLI's, so that an operator's

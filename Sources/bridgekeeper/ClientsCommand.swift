@@ -4,6 +4,7 @@ import BridgekeeperGrants
 import BridgekeeperJOSE
 import BridgekeeperPolicy
 import Foundation
+import BridgekeeperKeys
 
 struct ClientsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -6,6 +6,7 @@ import BridgekeeperStoreSQLite
 import BridgekeeperStore
 import BridgekeeperCore
 import Foundation
+import BridgekeeperKeys
 
 struct KeysCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -8,6 +8,7 @@ import BridgekeeperServer
 import BridgekeeperStore
 import BridgekeeperStoreSQLite
 import Foundation
+import BridgekeeperKeys
 
 /// `bridgekeeper receipts`: the signed evidence of each offboarding (issue 6).
 struct ReceiptsCommand: AsyncParsableCommand {

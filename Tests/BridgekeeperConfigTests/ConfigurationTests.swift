@@ -6,6 +6,7 @@ import BridgekeeperPolicy
 import Foundation
 import BridgekeeperRevocation
 import Testing
+import BridgekeeperKeys
 
 /// A configuration file built from sections, so each test changes only the part it is about.
 struct ConfigFile {

@@ -8,6 +8,7 @@ import BridgekeeperStore
 import Foundation
 import Synchronization
 import Testing
+import BridgekeeperKeys
 
 /// The SCIM service on the in-memory store, without a socket: group member caps and the number of
 /// store reads a request makes.

@@ -9,6 +9,7 @@ import BridgekeeperStore
 import Foundation
 import Synchronization
 import Testing
+import BridgekeeperKeys
 
 /// The RFC 8936 poll client on the in-memory store, against a scripted transmitter: what each
 /// request carries, when a SET is acknowledged, refused or neither.

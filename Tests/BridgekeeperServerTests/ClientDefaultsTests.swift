@@ -7,6 +7,7 @@ import Foundation
 import HTTPTypes
 import HummingbirdTesting
 import Testing
+import BridgekeeperKeys
 
 // What a client gets when its configuration does not say (issue: gateway credentials were
 // over-privileged by default). Deny by default: a gateway client (introspection or the revocation

@@ -11,6 +11,7 @@ import HummingbirdTesting
 import Logging
 import NIOCore
 import Synchronization
+import BridgekeeperKeys
 
 /// A clock the test moves.
 final class TestClock: WallClock {

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import BridgekeeperJOSE
 import BridgekeeperGrants
+import BridgekeeperKeys
 
 /// The `bridgekeeper` binary as an operator types it: real process, real files, real exit codes.
 enum CLI {

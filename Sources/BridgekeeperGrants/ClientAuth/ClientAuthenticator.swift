@@ -3,6 +3,7 @@ import BridgekeeperJOSE
 public import BridgekeeperStore
 public import Foundation
 import Synchronization
+import BridgekeeperKeys
 
 /// Authenticates confidential clients (RFC 6749 §2.3): `client_secret_basic` (§2.3.1, the
 /// TypeScript and Swift SDKs and the conformance mock), `client_secret_post` (the Python and Go

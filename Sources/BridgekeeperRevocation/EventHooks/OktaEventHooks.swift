@@ -4,6 +4,7 @@ public import BridgekeeperGrants
 import BridgekeeperJOSE
 public import BridgekeeperStore
 import Foundation
+public import BridgekeeperKeys
 
 /// One Okta Event Hook pointed at Bridgekeeper.
 public struct OktaEventHook: Sendable {

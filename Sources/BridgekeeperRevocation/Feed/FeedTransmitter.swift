@@ -5,6 +5,7 @@ public import BridgekeeperJOSE
 public import BridgekeeperStore
 import BridgekeeperSSF
 public import Foundation
+public import BridgekeeperKeys
 
 /// How the revocation feed serves its streams.
 public struct FeedSettings: Sendable, Hashable {

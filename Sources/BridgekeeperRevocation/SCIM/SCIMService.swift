@@ -5,6 +5,7 @@ import BridgekeeperJOSE
 public import BridgekeeperStore
 import Foundation
 import Synchronization
+public import BridgekeeperKeys
 
 /// One IdP's SCIM provisioning into Bridgekeeper: its bearer token, whose subjects its Users are,
 /// and which attributes name people and groups the way the IdP's tokens do.

@@ -5,6 +5,7 @@ public import BridgekeeperJOSE
 public import BridgekeeperStore
 public import Foundation
 import Synchronization
+public import BridgekeeperKeys
 
 /// One Shared Signals transmitter Bridgekeeper receives from (an IdP's SSF stream).
 public struct SSFTransmitter: Sendable {

@@ -1,6 +1,6 @@
 public import BridgekeeperConfig
 public import BridgekeeperCore
-public import BridgekeeperGrants
+import BridgekeeperGrants
 public import BridgekeeperHTTP
 public import BridgekeeperStoreSQLite
 import Foundation

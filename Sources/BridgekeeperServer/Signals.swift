@@ -1,6 +1,6 @@
 public import BridgekeeperConfig
 public import BridgekeeperCore
-public import BridgekeeperGrants
+import BridgekeeperGrants
 public import BridgekeeperRevocation
 public import BridgekeeperStoreSQLite
 import BridgekeeperJOSE

@@ -131,6 +131,15 @@ let package = Package(
             ],
             swiftSettings: settings
         ),
+        // The management API (`/admin/v1`) and the agent administration the CLI shares with it.
+        .target(
+            name: "BridgekeeperAdministration",
+            dependencies: [
+                "BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperAudit", "BridgekeeperStore",
+                "BridgekeeperGrants", "BridgekeeperKeys", "BridgekeeperConfig", "BridgekeeperRevocation",
+            ],
+            swiftSettings: settings
+        ),
         // The composition root: configuration → store, keys, grants, routes, background services.
         // The executable and the HTTP tests start the same server through it.
         .target(
@@ -138,7 +147,7 @@ let package = Package(
             dependencies: [
                 "BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperAudit", "BridgekeeperStore",
                 "BridgekeeperStoreSQLite", "BridgekeeperGrants", "BridgekeeperKeys", "BridgekeeperConfig", "BridgekeeperHTTP", "BridgekeeperFetch",
-                "BridgekeeperRevocation", "BridgekeeperSSF",
+                "BridgekeeperRevocation", "BridgekeeperSSF", "BridgekeeperAdministration",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -188,6 +197,7 @@ let package = Package(
                 "BridgekeeperHTTP",
                 "BridgekeeperFetch",
                 "BridgekeeperServer",
+                "BridgekeeperAdministration",
                 "BridgekeeperRevocation",
                 "BridgekeeperClient",
                 "BridgekeeperDemoIdP",

@@ -2,7 +2,6 @@ import BridgekeeperAudit
 public import BridgekeeperConfig
 public import BridgekeeperCore
 public import BridgekeeperGrants
-import BridgekeeperHTTP
 import BridgekeeperJOSE
 import BridgekeeperPolicy
 public import BridgekeeperStore

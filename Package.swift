@@ -14,8 +14,10 @@ let package = Package(
     products: [
         .executable(name: "bridgekeeper", targets: ["bridgekeeper"]),
         .library(name: "BridgekeeperJOSE", targets: ["BridgekeeperJOSE"]),
-        // For gateways and MCP servers: verifies the broker's access tokens; nothing server-side.
+        // For gateways and MCP servers: verifies the broker's access tokens; nothing server-side, no libcurl.
         .library(name: "BridgekeeperVerifier", targets: ["BridgekeeperVerifier"]),
+        // The verifier's network side: keys discovered from the broker, the revocation feed (libcurl).
+        .library(name: "BridgekeeperVerifierFetch", targets: ["BridgekeeperVerifierFetch"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -70,11 +72,17 @@ let package = Package(
             swiftSettings: settings
         ),
         // Shipped to gateways (issue 7): offline access-token verification, a per-token cache,
-        // tool authorization, the revocation feed's subscription. Core, JOSE, SSF and Fetch
-        // (libcurl) only.
+        // tool authorization, revocation inputs. Core and JOSE only: no libcurl.
         .target(
             name: "BridgekeeperVerifier",
-            dependencies: ["BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperFetch", "BridgekeeperSSF"],
+            dependencies: ["BridgekeeperCore", "BridgekeeperJOSE"],
+            swiftSettings: settings
+        ),
+        // What a gateway adds when it wants the network: keys discovered through the broker's
+        // metadata, the revocation feed's subscription, client-credentials feed tokens (Fetch, libcurl).
+        .target(
+            name: "BridgekeeperVerifierFetch",
+            dependencies: ["BridgekeeperVerifier", "BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperFetch", "BridgekeeperSSF"],
             swiftSettings: settings
         ),
         .target(
@@ -231,7 +239,7 @@ let package = Package(
             name: "FeedPropagation",
             dependencies: [
                 "BridgekeeperConfig", "BridgekeeperCore", "BridgekeeperFetch", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperRevocation", "BridgekeeperServer",
-                "BridgekeeperStore", "BridgekeeperVerifier",
+                "BridgekeeperStore", "BridgekeeperVerifier", "BridgekeeperVerifierFetch",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -312,7 +320,7 @@ let package = Package(
         .testTarget(
             name: "BridgekeeperInteropTests",
             dependencies: [
-                "BridgekeeperServer", "BridgekeeperConfig", "BridgekeeperJOSE", "BridgekeeperCore", "BridgekeeperVerifier", "BridgekeeperFetch",
+                "BridgekeeperServer", "BridgekeeperConfig", "BridgekeeperJOSE", "BridgekeeperCore", "BridgekeeperVerifier", "BridgekeeperVerifierFetch", "BridgekeeperFetch",
                 "BridgekeeperRevocation", "BridgekeeperStore", "BridgekeeperStoreSQLite", "BridgekeeperAudit", "BridgekeeperSSF",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

@@ -111,12 +111,19 @@ let package = Package(
             dependencies: ["BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperAudit", "BridgekeeperStore", "BridgekeeperKeys"],
             swiftSettings: settings
         ),
+        // The signal sources' settings (SCIM connections, Okta Event Hooks, SSF transmitters and
+        // polling): plain values the configuration builds and Revocation uses (issue 19).
+        .target(
+            name: "BridgekeeperSignalSettings",
+            dependencies: ["BridgekeeperJOSE", "BridgekeeperKeys"],
+            swiftSettings: settings
+        ),
         // Revocation signals (issue 6): the signal inbox's processor, signed receipts, and the
         // sources (SCIM, Shared Signals, Okta Event Hooks), each a pure decision over parsed input.
         .target(
             name: "BridgekeeperRevocation",
             dependencies: ["BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperAudit", "BridgekeeperStore",
-                           "BridgekeeperGrants", "BridgekeeperKeys", "BridgekeeperSSF"],
+                           "BridgekeeperGrants", "BridgekeeperKeys", "BridgekeeperSSF", "BridgekeeperSignalSettings"],
             swiftSettings: settings
         ),
         // The configuration file: one validated value. Its own target (STYLE puts Yams in the
@@ -124,7 +131,7 @@ let package = Package(
         .target(
             name: "BridgekeeperConfig",
             dependencies: [
-                "BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperGrants", "BridgekeeperKeys", "BridgekeeperRevocation",
+                "BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperGrants", "BridgekeeperKeys", "BridgekeeperSignalSettings",
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: settings
@@ -155,7 +162,7 @@ let package = Package(
             dependencies: [
                 "BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperAudit", "BridgekeeperStore",
                 "BridgekeeperStoreSQLite", "BridgekeeperGrants", "BridgekeeperKeys", "BridgekeeperConfig", "BridgekeeperHTTP", "BridgekeeperFetch",
-                "BridgekeeperRevocation", "BridgekeeperSSF", "BridgekeeperAdministration",
+                "BridgekeeperRevocation", "BridgekeeperSSF", "BridgekeeperAdministration", "BridgekeeperSignalSettings",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -206,6 +213,7 @@ let package = Package(
                 "BridgekeeperFetch",
                 "BridgekeeperServer",
                 "BridgekeeperAdministration",
+                "BridgekeeperSignalSettings",
                 "BridgekeeperRevocation",
                 "BridgekeeperClient",
                 "BridgekeeperDemoIdP",
@@ -296,13 +304,13 @@ let package = Package(
         .testTarget(
             name: "BridgekeeperConfigTests",
             dependencies: ["BridgekeeperConfig", "BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperGrants", "BridgekeeperKeys",
-                           "BridgekeeperRevocation"],
+                           "BridgekeeperRevocation", "BridgekeeperSignalSettings"],
             swiftSettings: settings
         ),
         .testTarget(
             name: "BridgekeeperRevocationTests",
             dependencies: ["BridgekeeperRevocation", "BridgekeeperStore", "BridgekeeperGrants", "BridgekeeperKeys", "BridgekeeperJOSE", "BridgekeeperCore",
-                           "BridgekeeperAudit", "BridgekeeperPolicy", "BridgekeeperSSF"],
+                           "BridgekeeperAudit", "BridgekeeperPolicy", "BridgekeeperSSF", "BridgekeeperSignalSettings"],
             swiftSettings: settings
         ),
         .testTarget(
@@ -310,7 +318,7 @@ let package = Package(
             dependencies: [
                 "BridgekeeperServer", "BridgekeeperConfig", "BridgekeeperGrants", "BridgekeeperKeys", "BridgekeeperHTTP", "BridgekeeperStore",
                 "BridgekeeperStoreSQLite", "BridgekeeperJOSE", "BridgekeeperCore", "BridgekeeperAudit", "BridgekeeperPolicy",
-                "BridgekeeperRevocation",
+                "BridgekeeperRevocation", "BridgekeeperSignalSettings",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -321,7 +329,7 @@ let package = Package(
             name: "BridgekeeperInteropTests",
             dependencies: [
                 "BridgekeeperServer", "BridgekeeperConfig", "BridgekeeperJOSE", "BridgekeeperCore", "BridgekeeperVerifier", "BridgekeeperVerifierFetch", "BridgekeeperFetch",
-                "BridgekeeperRevocation", "BridgekeeperStore", "BridgekeeperStoreSQLite", "BridgekeeperAudit", "BridgekeeperSSF",
+                "BridgekeeperRevocation", "BridgekeeperStore", "BridgekeeperStoreSQLite", "BridgekeeperAudit", "BridgekeeperSSF", "BridgekeeperSignalSettings",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ],

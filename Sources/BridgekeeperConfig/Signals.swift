@@ -1,6 +1,6 @@
 import BridgekeeperCore
 public import BridgekeeperJOSE
-public import BridgekeeperRevocation
+public import BridgekeeperSignalSettings
 public import Foundation
 public import BridgekeeperKeys
 import BridgekeeperGrants

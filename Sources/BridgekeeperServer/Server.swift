@@ -17,6 +17,7 @@ import ServiceLifecycle
 import UnixSignals
 public import BridgekeeperKeys
 import BridgekeeperAdministration
+import BridgekeeperSignalSettings
 
 /// A server built from one configuration: the store opened and migrated, a signing key ensured,
 /// the grants and routes wired. `run` serves until SIGTERM/SIGINT and shuts down gracefully.

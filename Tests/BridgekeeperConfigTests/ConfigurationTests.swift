@@ -7,6 +7,7 @@ import Foundation
 import BridgekeeperRevocation
 import Testing
 import BridgekeeperKeys
+import BridgekeeperSignalSettings
 
 /// A configuration file built from sections, so each test changes only the part it is about.
 struct ConfigFile {

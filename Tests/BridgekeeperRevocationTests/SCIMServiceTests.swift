@@ -9,6 +9,7 @@ import Foundation
 import Synchronization
 import Testing
 import BridgekeeperKeys
+import BridgekeeperSignalSettings
 
 /// The SCIM service on the in-memory store, without a socket: group member caps and the number of
 /// store reads a request makes.

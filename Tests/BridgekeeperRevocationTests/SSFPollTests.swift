@@ -10,6 +10,7 @@ import Foundation
 import Synchronization
 import Testing
 import BridgekeeperKeys
+import BridgekeeperSignalSettings
 
 /// The RFC 8936 poll client on the in-memory store, against a scripted transmitter: what each
 /// request carries, when a SET is acknowledged, refused or neither.

@@ -106,9 +106,16 @@ let package = Package(
             dependencies: ["BridgekeeperJOSE", "BridgekeeperStore"],
             swiftSettings: settings
         ),
+        // Client authentication at our endpoints: client_secret_basic/post, private_key_jwt, agents'
+        // keys and actor tokens, the registered clients (issue 19).
+        .target(
+            name: "BridgekeeperClientAuth",
+            dependencies: ["BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperAudit", "BridgekeeperStore", "BridgekeeperKeys"],
+            swiftSettings: settings
+        ),
         .target(
             name: "BridgekeeperGrants",
-            dependencies: ["BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperAudit", "BridgekeeperStore", "BridgekeeperKeys"],
+            dependencies: ["BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperAudit", "BridgekeeperStore", "BridgekeeperKeys", "BridgekeeperClientAuth"],
             swiftSettings: settings
         ),
         // The signal sources' settings (SCIM connections, Okta Event Hooks, SSF transmitters and
@@ -123,7 +130,7 @@ let package = Package(
         .target(
             name: "BridgekeeperRevocation",
             dependencies: ["BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperAudit", "BridgekeeperStore",
-                           "BridgekeeperGrants", "BridgekeeperKeys", "BridgekeeperSSF", "BridgekeeperSignalSettings"],
+                           "BridgekeeperGrants", "BridgekeeperClientAuth", "BridgekeeperKeys", "BridgekeeperSSF", "BridgekeeperSignalSettings"],
             swiftSettings: settings
         ),
         // The configuration file: one validated value. Its own target (STYLE puts Yams in the
@@ -131,7 +138,7 @@ let package = Package(
         .target(
             name: "BridgekeeperConfig",
             dependencies: [
-                "BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperGrants", "BridgekeeperKeys", "BridgekeeperSignalSettings",
+                "BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperGrants", "BridgekeeperClientAuth", "BridgekeeperKeys", "BridgekeeperSignalSettings",
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: settings
@@ -140,7 +147,7 @@ let package = Package(
             name: "BridgekeeperHTTP",
             dependencies: [
                 "BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperAudit",
-                "BridgekeeperStore", "BridgekeeperGrants", "BridgekeeperKeys",
+                "BridgekeeperStore", "BridgekeeperGrants", "BridgekeeperClientAuth", "BridgekeeperKeys",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -151,7 +158,7 @@ let package = Package(
             name: "BridgekeeperAdministration",
             dependencies: [
                 "BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperAudit", "BridgekeeperStore",
-                "BridgekeeperGrants", "BridgekeeperKeys", "BridgekeeperConfig", "BridgekeeperRevocation",
+                "BridgekeeperGrants", "BridgekeeperClientAuth", "BridgekeeperKeys", "BridgekeeperConfig", "BridgekeeperRevocation",
             ],
             swiftSettings: settings
         ),
@@ -161,7 +168,7 @@ let package = Package(
             name: "BridgekeeperServer",
             dependencies: [
                 "BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperAudit", "BridgekeeperStore",
-                "BridgekeeperStoreSQLite", "BridgekeeperGrants", "BridgekeeperKeys", "BridgekeeperConfig", "BridgekeeperHTTP", "BridgekeeperFetch",
+                "BridgekeeperStoreSQLite", "BridgekeeperGrants", "BridgekeeperClientAuth", "BridgekeeperKeys", "BridgekeeperConfig", "BridgekeeperHTTP", "BridgekeeperFetch",
                 "BridgekeeperRevocation", "BridgekeeperSSF", "BridgekeeperAdministration", "BridgekeeperSignalSettings",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -207,6 +214,7 @@ let package = Package(
                 "BridgekeeperStore",
                 "BridgekeeperStoreSQLite",
                 "BridgekeeperGrants",
+                "BridgekeeperClientAuth",
                 "BridgekeeperKeys",
                 "BridgekeeperConfig",
                 "BridgekeeperHTTP",
@@ -257,7 +265,7 @@ let package = Package(
         .executableTarget(
             name: "RedemptionProfile",
             dependencies: [
-                "BridgekeeperConfig", "BridgekeeperCore", "BridgekeeperGrants", "BridgekeeperHTTP", "BridgekeeperServer",
+                "BridgekeeperConfig", "BridgekeeperCore", "BridgekeeperGrants", "BridgekeeperClientAuth", "BridgekeeperHTTP", "BridgekeeperServer",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/RedemptionProfile",
@@ -303,20 +311,20 @@ let package = Package(
         ),
         .testTarget(
             name: "BridgekeeperConfigTests",
-            dependencies: ["BridgekeeperConfig", "BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperGrants", "BridgekeeperKeys",
+            dependencies: ["BridgekeeperConfig", "BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperGrants", "BridgekeeperClientAuth", "BridgekeeperKeys",
                            "BridgekeeperRevocation", "BridgekeeperSignalSettings"],
             swiftSettings: settings
         ),
         .testTarget(
             name: "BridgekeeperRevocationTests",
-            dependencies: ["BridgekeeperRevocation", "BridgekeeperStore", "BridgekeeperGrants", "BridgekeeperKeys", "BridgekeeperJOSE", "BridgekeeperCore",
+            dependencies: ["BridgekeeperRevocation", "BridgekeeperStore", "BridgekeeperGrants", "BridgekeeperClientAuth", "BridgekeeperKeys", "BridgekeeperJOSE", "BridgekeeperCore",
                            "BridgekeeperAudit", "BridgekeeperPolicy", "BridgekeeperSSF", "BridgekeeperSignalSettings"],
             swiftSettings: settings
         ),
         .testTarget(
             name: "BridgekeeperServerTests",
             dependencies: [
-                "BridgekeeperServer", "BridgekeeperConfig", "BridgekeeperGrants", "BridgekeeperKeys", "BridgekeeperHTTP", "BridgekeeperStore",
+                "BridgekeeperServer", "BridgekeeperConfig", "BridgekeeperGrants", "BridgekeeperClientAuth", "BridgekeeperKeys", "BridgekeeperHTTP", "BridgekeeperStore",
                 "BridgekeeperStoreSQLite", "BridgekeeperJOSE", "BridgekeeperCore", "BridgekeeperAudit", "BridgekeeperPolicy",
                 "BridgekeeperRevocation", "BridgekeeperSignalSettings",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -348,7 +356,7 @@ let package = Package(
         ),
         .testTarget(
             name: "bridgekeeperTests",
-            dependencies: ["BridgekeeperJOSE", "BridgekeeperCore", "BridgekeeperFetch", "BridgekeeperDemoIdP", "BridgekeeperGrants", "BridgekeeperKeys", "bridgekeeper"],
+            dependencies: ["BridgekeeperJOSE", "BridgekeeperCore", "BridgekeeperFetch", "BridgekeeperDemoIdP", "BridgekeeperGrants", "BridgekeeperClientAuth", "BridgekeeperKeys", "bridgekeeper"],
             swiftSettings: settings
         ),
     ]

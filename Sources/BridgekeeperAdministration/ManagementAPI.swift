@@ -7,6 +7,7 @@ import BridgekeeperPolicy
 public import BridgekeeperStore
 public import BridgekeeperRevocation
 import Foundation
+import BridgekeeperClientAuth
 
 /// The management API (`/admin/v1`, issue 5): administrators manage every agent, and a person
 /// registers, disables and re-keys their own within `agents.self_service`.

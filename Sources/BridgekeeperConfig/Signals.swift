@@ -4,6 +4,7 @@ public import BridgekeeperSignalSettings
 public import Foundation
 public import BridgekeeperKeys
 import BridgekeeperGrants
+import BridgekeeperClientAuth
 
 extension Configuration {
     /// The `signals:` section (issue 6): where revocation signals come from. Each source names the

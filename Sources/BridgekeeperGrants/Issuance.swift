@@ -5,6 +5,7 @@ public import BridgekeeperPolicy
 public import BridgekeeperStore
 import Foundation
 import BridgekeeperKeys
+public import BridgekeeperClientAuth
 
 /// What the grants that issue access tokens to people share (jwt-bearer with an ID-JAG, token
 /// exchange of an ID token).

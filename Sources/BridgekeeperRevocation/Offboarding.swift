@@ -7,6 +7,7 @@ public import BridgekeeperStore
 public import Foundation
 import Synchronization
 public import BridgekeeperKeys
+import BridgekeeperClientAuth
 
 /// What the signal processor needs from the store.
 public typealias SignalStore = SignalInbox & OwnerDirectory & AgentRegistry & AuditLog & SubjectDirectory

@@ -18,6 +18,7 @@ import UnixSignals
 public import BridgekeeperKeys
 import BridgekeeperAdministration
 import BridgekeeperSignalSettings
+import BridgekeeperClientAuth
 
 /// A server built from one configuration: the store opened and migrated, a signing key ensured,
 /// the grants and routes wired. `run` serves until SIGTERM/SIGINT and shuts down gracefully.

@@ -7,6 +7,7 @@ import BridgekeeperJOSE
 import BridgekeeperStore
 import Foundation
 public import BridgekeeperKeys
+import BridgekeeperClientAuth
 
 extension SignalProcessor {
     /// The processor for one configuration: the server's and the CLI's, so that an operator's

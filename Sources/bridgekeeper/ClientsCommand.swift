@@ -5,6 +5,7 @@ import BridgekeeperJOSE
 import BridgekeeperPolicy
 import Foundation
 import BridgekeeperKeys
+import BridgekeeperClientAuth
 
 struct ClientsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -7,6 +7,7 @@ import BridgekeeperStore
 import BridgekeeperCore
 import Foundation
 import BridgekeeperKeys
+import BridgekeeperClientAuth
 
 struct KeysCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -9,6 +9,7 @@ import BridgekeeperStore
 import BridgekeeperStoreSQLite
 import Foundation
 import BridgekeeperKeys
+import BridgekeeperClientAuth
 
 /// `bridgekeeper receipts`: the signed evidence of each offboarding (issue 6).
 struct ReceiptsCommand: AsyncParsableCommand {

@@ -10,6 +10,7 @@ import Synchronization
 import Testing
 import BridgekeeperKeys
 import BridgekeeperSignalSettings
+import BridgekeeperClientAuth
 
 /// The SCIM service on the in-memory store, without a socket: group member caps and the number of
 /// store reads a request makes.

@@ -12,6 +12,7 @@ import Logging
 import NIOCore
 import Synchronization
 import BridgekeeperKeys
+import BridgekeeperClientAuth
 
 /// A clock the test moves.
 final class TestClock: WallClock {

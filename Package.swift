@@ -14,8 +14,10 @@ let package = Package(
     products: [
         .executable(name: "bridgekeeper", targets: ["bridgekeeper"]),
         .library(name: "BridgekeeperJOSE", targets: ["BridgekeeperJOSE"]),
-        // For gateways and MCP servers: verifies the broker's access tokens; nothing server-side.
+        // For gateways and MCP servers: verifies the broker's access tokens; nothing server-side, no libcurl.
         .library(name: "BridgekeeperVerifier", targets: ["BridgekeeperVerifier"]),
+        // The verifier's network side: keys discovered from the broker, the revocation feed (libcurl).
+        .library(name: "BridgekeeperVerifierFetch", targets: ["BridgekeeperVerifierFetch"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -70,11 +72,17 @@ let package = Package(
             swiftSettings: settings
         ),
         // Shipped to gateways (issue 7): offline access-token verification, a per-token cache,
-        // tool authorization, the revocation feed's subscription. Core, JOSE, SSF and Fetch
-        // (libcurl) only.
+        // tool authorization, revocation inputs. Core and JOSE only: no libcurl.
         .target(
             name: "BridgekeeperVerifier",
-            dependencies: ["BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperFetch", "BridgekeeperSSF"],
+            dependencies: ["BridgekeeperCore", "BridgekeeperJOSE"],
+            swiftSettings: settings
+        ),
+        // What a gateway adds when it wants the network: keys discovered through the broker's
+        // metadata, the revocation feed's subscription, client-credentials feed tokens (Fetch, libcurl).
+        .target(
+            name: "BridgekeeperVerifierFetch",
+            dependencies: ["BridgekeeperVerifier", "BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperFetch", "BridgekeeperSSF"],
             swiftSettings: settings
         ),
         .target(
@@ -90,9 +98,31 @@ let package = Package(
             ],
             swiftSettings: settings
         ),
+        // Keys and secrets, shared by the grants, the signal sources and the configuration: the
+        // signing-key ring and its sealing at rest, stored-secret hashes, JWT verification against
+        // a key source.
+        .target(
+            name: "BridgekeeperKeys",
+            dependencies: ["BridgekeeperJOSE", "BridgekeeperStore"],
+            swiftSettings: settings
+        ),
+        // Client authentication at our endpoints: client_secret_basic/post, private_key_jwt, agents'
+        // keys and actor tokens, the registered clients (issue 19).
+        .target(
+            name: "BridgekeeperClientAuth",
+            dependencies: ["BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperAudit", "BridgekeeperStore", "BridgekeeperKeys"],
+            swiftSettings: settings
+        ),
         .target(
             name: "BridgekeeperGrants",
-            dependencies: ["BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperAudit", "BridgekeeperStore"],
+            dependencies: ["BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperAudit", "BridgekeeperStore", "BridgekeeperKeys", "BridgekeeperClientAuth"],
+            swiftSettings: settings
+        ),
+        // The signal sources' settings (SCIM connections, Okta Event Hooks, SSF transmitters and
+        // polling): plain values the configuration builds and Revocation uses (issue 19).
+        .target(
+            name: "BridgekeeperSignalSettings",
+            dependencies: ["BridgekeeperJOSE", "BridgekeeperKeys"],
             swiftSettings: settings
         ),
         // Revocation signals (issue 6): the signal inbox's processor, signed receipts, and the
@@ -100,7 +130,7 @@ let package = Package(
         .target(
             name: "BridgekeeperRevocation",
             dependencies: ["BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperAudit", "BridgekeeperStore",
-                           "BridgekeeperGrants", "BridgekeeperSSF"],
+                           "BridgekeeperGrants", "BridgekeeperClientAuth", "BridgekeeperKeys", "BridgekeeperSSF", "BridgekeeperSignalSettings"],
             swiftSettings: settings
         ),
         // The configuration file: one validated value. Its own target (STYLE puts Yams in the
@@ -108,7 +138,7 @@ let package = Package(
         .target(
             name: "BridgekeeperConfig",
             dependencies: [
-                "BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperGrants", "BridgekeeperRevocation",
+                "BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperGrants", "BridgekeeperClientAuth", "BridgekeeperKeys", "BridgekeeperSignalSettings",
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: settings
@@ -117,9 +147,18 @@ let package = Package(
             name: "BridgekeeperHTTP",
             dependencies: [
                 "BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperAudit",
-                "BridgekeeperStore", "BridgekeeperGrants",
+                "BridgekeeperStore", "BridgekeeperGrants", "BridgekeeperClientAuth", "BridgekeeperKeys",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: settings
+        ),
+        // The management API (`/admin/v1`) and the agent administration the CLI shares with it.
+        .target(
+            name: "BridgekeeperAdministration",
+            dependencies: [
+                "BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperAudit", "BridgekeeperStore",
+                "BridgekeeperGrants", "BridgekeeperClientAuth", "BridgekeeperKeys", "BridgekeeperConfig", "BridgekeeperRevocation",
             ],
             swiftSettings: settings
         ),
@@ -129,8 +168,8 @@ let package = Package(
             name: "BridgekeeperServer",
             dependencies: [
                 "BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperAudit", "BridgekeeperStore",
-                "BridgekeeperStoreSQLite", "BridgekeeperGrants", "BridgekeeperConfig", "BridgekeeperHTTP", "BridgekeeperFetch",
-                "BridgekeeperRevocation", "BridgekeeperSSF",
+                "BridgekeeperStoreSQLite", "BridgekeeperGrants", "BridgekeeperClientAuth", "BridgekeeperKeys", "BridgekeeperConfig", "BridgekeeperHTTP", "BridgekeeperFetch",
+                "BridgekeeperRevocation", "BridgekeeperSSF", "BridgekeeperAdministration", "BridgekeeperSignalSettings",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -175,10 +214,14 @@ let package = Package(
                 "BridgekeeperStore",
                 "BridgekeeperStoreSQLite",
                 "BridgekeeperGrants",
+                "BridgekeeperClientAuth",
+                "BridgekeeperKeys",
                 "BridgekeeperConfig",
                 "BridgekeeperHTTP",
                 "BridgekeeperFetch",
                 "BridgekeeperServer",
+                "BridgekeeperAdministration",
+                "BridgekeeperSignalSettings",
                 "BridgekeeperRevocation",
                 "BridgekeeperClient",
                 "BridgekeeperDemoIdP",
@@ -212,7 +255,7 @@ let package = Package(
             name: "FeedPropagation",
             dependencies: [
                 "BridgekeeperConfig", "BridgekeeperCore", "BridgekeeperFetch", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperRevocation", "BridgekeeperServer",
-                "BridgekeeperStore", "BridgekeeperVerifier",
+                "BridgekeeperStore", "BridgekeeperVerifier", "BridgekeeperVerifierFetch",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -222,7 +265,7 @@ let package = Package(
         .executableTarget(
             name: "RedemptionProfile",
             dependencies: [
-                "BridgekeeperConfig", "BridgekeeperCore", "BridgekeeperGrants", "BridgekeeperHTTP", "BridgekeeperServer",
+                "BridgekeeperConfig", "BridgekeeperCore", "BridgekeeperGrants", "BridgekeeperClientAuth", "BridgekeeperHTTP", "BridgekeeperServer",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/RedemptionProfile",
@@ -273,22 +316,22 @@ let package = Package(
         ),
         .testTarget(
             name: "BridgekeeperConfigTests",
-            dependencies: ["BridgekeeperConfig", "BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperGrants",
-                           "BridgekeeperRevocation"],
+            dependencies: ["BridgekeeperConfig", "BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperGrants", "BridgekeeperClientAuth", "BridgekeeperKeys",
+                           "BridgekeeperRevocation", "BridgekeeperSignalSettings"],
             swiftSettings: settings
         ),
         .testTarget(
             name: "BridgekeeperRevocationTests",
-            dependencies: ["BridgekeeperRevocation", "BridgekeeperStore", "BridgekeeperGrants", "BridgekeeperJOSE", "BridgekeeperCore",
-                           "BridgekeeperAudit", "BridgekeeperPolicy", "BridgekeeperSSF"],
+            dependencies: ["BridgekeeperRevocation", "BridgekeeperStore", "BridgekeeperGrants", "BridgekeeperClientAuth", "BridgekeeperKeys", "BridgekeeperJOSE", "BridgekeeperCore",
+                           "BridgekeeperAudit", "BridgekeeperPolicy", "BridgekeeperSSF", "BridgekeeperSignalSettings"],
             swiftSettings: settings
         ),
         .testTarget(
             name: "BridgekeeperServerTests",
             dependencies: [
-                "BridgekeeperServer", "BridgekeeperConfig", "BridgekeeperGrants", "BridgekeeperHTTP", "BridgekeeperStore",
+                "BridgekeeperServer", "BridgekeeperConfig", "BridgekeeperGrants", "BridgekeeperClientAuth", "BridgekeeperKeys", "BridgekeeperHTTP", "BridgekeeperStore",
                 "BridgekeeperStoreSQLite", "BridgekeeperJOSE", "BridgekeeperCore", "BridgekeeperAudit", "BridgekeeperPolicy",
-                "BridgekeeperRevocation",
+                "BridgekeeperRevocation", "BridgekeeperSignalSettings",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -298,8 +341,8 @@ let package = Package(
         .testTarget(
             name: "BridgekeeperInteropTests",
             dependencies: [
-                "BridgekeeperServer", "BridgekeeperConfig", "BridgekeeperJOSE", "BridgekeeperCore", "BridgekeeperVerifier", "BridgekeeperFetch",
-                "BridgekeeperRevocation", "BridgekeeperStore", "BridgekeeperStoreSQLite", "BridgekeeperAudit", "BridgekeeperSSF",
+                "BridgekeeperServer", "BridgekeeperConfig", "BridgekeeperJOSE", "BridgekeeperCore", "BridgekeeperVerifier", "BridgekeeperVerifierFetch", "BridgekeeperFetch",
+                "BridgekeeperRevocation", "BridgekeeperStore", "BridgekeeperStoreSQLite", "BridgekeeperAudit", "BridgekeeperSSF", "BridgekeeperSignalSettings",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -318,7 +361,7 @@ let package = Package(
         ),
         .testTarget(
             name: "bridgekeeperTests",
-            dependencies: ["BridgekeeperJOSE", "BridgekeeperCore", "BridgekeeperFetch", "BridgekeeperDemoIdP", "bridgekeeper"],
+            dependencies: ["BridgekeeperJOSE", "BridgekeeperCore", "BridgekeeperFetch", "BridgekeeperDemoIdP", "BridgekeeperGrants", "BridgekeeperClientAuth", "BridgekeeperKeys", "bridgekeeper"],
             swiftSettings: settings
         ),
     ]

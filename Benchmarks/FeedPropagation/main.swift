@@ -23,6 +23,7 @@ import BridgekeeperVerifier
 import Foundation
 import Hummingbird
 import Logging
+import BridgekeeperVerifierFetch
 
 struct Options {
     var samples = 200

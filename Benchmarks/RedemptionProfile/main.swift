@@ -19,6 +19,7 @@ import Logging
 
 #if canImport(Glibc)
 import Glibc
+import BridgekeeperClientAuth
 #endif
 
 struct Options {

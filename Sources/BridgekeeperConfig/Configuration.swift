@@ -3,6 +3,8 @@ public import BridgekeeperGrants
 public import BridgekeeperJOSE
 public import BridgekeeperPolicy
 public import Foundation
+public import BridgekeeperKeys
+import BridgekeeperClientAuth
 
 /// The whole configuration: one validated value (STYLE rule 13). docs/configuration.md documents
 /// every key with its default and bounds; `load` names the key path of anything wrong.

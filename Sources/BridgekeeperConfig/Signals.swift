@@ -1,8 +1,10 @@
 import BridgekeeperCore
 public import BridgekeeperJOSE
-public import BridgekeeperGrants
-public import BridgekeeperRevocation
+public import BridgekeeperSignalSettings
 public import Foundation
+public import BridgekeeperKeys
+import BridgekeeperGrants
+import BridgekeeperClientAuth
 
 extension Configuration {
     /// The `signals:` section (issue 6): where revocation signals come from. Each source names the

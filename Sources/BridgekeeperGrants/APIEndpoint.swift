@@ -1,4 +1,5 @@
 import Foundation
+import BridgekeeperClientAuth
 
 /// A request to one of the JSON APIs (management, SCIM, signal receivers), as its routes hand it
 /// over: the path after the API's prefix.

@@ -4,6 +4,8 @@ import BridgekeeperJOSE
 public import BridgekeeperPolicy
 public import BridgekeeperStore
 import Foundation
+import BridgekeeperKeys
+public import BridgekeeperClientAuth
 
 /// What the composition root hands the grants. It holds no behaviour: each grant takes the parts
 /// it uses, `IdPTokenVerifier` (IdP tokens → verified types), `AccessRules` (catalog, client

@@ -2,6 +2,7 @@ import BridgekeeperCore
 public import BridgekeeperJOSE
 public import BridgekeeperPolicy
 import Foundation
+import BridgekeeperClientAuth
 
 /// The discovery documents: RFC 8414 authorization server metadata and, per catalog server, the
 /// RFC 9728 protected resource metadata the MCP server should publish.

@@ -3,6 +3,7 @@ public import BridgekeeperCore
 import BridgekeeperJOSE
 public import BridgekeeperStore
 import Foundation
+public import BridgekeeperClientAuth
 
 /// An HTTP answer from an OAuth endpoint, independent of the HTTP framework.
 public struct EndpointResponse: Sendable, Equatable {

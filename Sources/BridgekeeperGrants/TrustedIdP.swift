@@ -1,5 +1,6 @@
 public import BridgekeeperJOSE
 public import Foundation
+import BridgekeeperClientAuth
 
 /// An identity provider whose ID-JAGs Bridgekeeper redeems, and whose ID tokens it exchanges for
 /// the clients that have an id at it.

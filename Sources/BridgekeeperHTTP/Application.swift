@@ -8,6 +8,8 @@ import BridgekeeperJOSE
 public import BridgekeeperPolicy
 import NIOCore
 import HTTPTypes
+public import BridgekeeperKeys
+import BridgekeeperClientAuth
 
 /// Everything the routes need, built by the server's composition root (or a test) from one
 /// configuration.

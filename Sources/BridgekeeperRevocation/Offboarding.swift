@@ -1,11 +1,13 @@
 public import BridgekeeperAudit
 public import BridgekeeperCore
-public import BridgekeeperGrants
+import BridgekeeperGrants
 import BridgekeeperJOSE
 public import BridgekeeperPolicy
 public import BridgekeeperStore
 public import Foundation
 import Synchronization
+public import BridgekeeperKeys
+import BridgekeeperClientAuth
 
 /// What the signal processor needs from the store.
 public typealias SignalStore = SignalInbox & OwnerDirectory & AgentRegistry & AuditLog & SubjectDirectory

@@ -1,8 +1,8 @@
 import BridgekeeperCore
-public import BridgekeeperGrants
 public import BridgekeeperJOSE
 public import BridgekeeperStore
 public import Foundation
+public import BridgekeeperKeys
 
 /// Signed revocation receipts (issue 6): for every offboarding, whatever its source, a JWS that
 /// names the subject, the trigger, the time, and the tokens and agents revoked. Signed with the

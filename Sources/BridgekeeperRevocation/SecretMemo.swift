@@ -1,8 +1,8 @@
 import BridgekeeperCore
-import BridgekeeperGrants
 import BridgekeeperJOSE
 import Foundation
 import Synchronization
+import BridgekeeperKeys
 
 /// The static secrets signal sources present (a SCIM bearer token, an SSF push authorization, an
 /// Okta hook header), checked against their hash once per process: a secret that matched is

@@ -1,6 +1,6 @@
 public import BridgekeeperConfig
 public import BridgekeeperCore
-public import BridgekeeperGrants
+import BridgekeeperGrants
 public import BridgekeeperHTTP
 public import BridgekeeperStoreSQLite
 import Foundation
@@ -15,6 +15,10 @@ import BridgekeeperSSF
 public import BridgekeeperRevocation
 import ServiceLifecycle
 import UnixSignals
+public import BridgekeeperKeys
+import BridgekeeperAdministration
+import BridgekeeperSignalSettings
+import BridgekeeperClientAuth
 
 /// A server built from one configuration: the store opened and migrated, a signing key ensured,
 /// the grants and routes wired. `run` serves until SIGTERM/SIGINT and shuts down gracefully.
@@ -58,7 +62,7 @@ public final class BridgekeeperServer: Sendable {
             // before the first request is served.
             let resumed = try await signals.resumePending()
             if resumed > 0 { logger.notice("resumed pending revocation signals", metadata: ["count": "\(resumed)"]) }
-            let (services, pollers) = makeServices(configuration, store: store, keys: keys, bridgeKeys: bridgeKeys, signals: signals, clock: clock,
+            let (services, pollers) = try makeServices(configuration, store: store, keys: keys, bridgeKeys: bridgeKeys, signals: signals, clock: clock,
                                                    logger: logger)
             return BridgekeeperServer(configuration: configuration, store: store, services: services, keys: keys, bridgeKeys: bridgeKeys,
                                       signals: signals, pollers: pollers, sealing: sealing, logger: logger, clock: clock)
@@ -83,7 +87,7 @@ public final class BridgekeeperServer: Sendable {
     }
 
     static func makeServices(_ c: Configuration, store: SQLiteStore, keys: KeyRing, bridgeKeys: KeyRing?, signals: SignalProcessor,
-                             clock: any WallClock, logger: Logger) -> (HTTPServices, [SSFPoller]) {
+                             clock: any WallClock, logger: Logger) throws -> (HTTPServices, [SSFPoller]) {
         var fetchSettings = CurlFetcher.Settings()
         fetchSettings.allowLoopbackHTTP = c.allowLoopbackHTTP
         let cache = JWKSCache(fetcher: CurlFetcher(settings: fetchSettings), clock: clock)
@@ -156,7 +160,14 @@ public final class BridgekeeperServer: Sendable {
                 issuer: c.issuer, bridgeIssuer: c.bridgeIssuer,
                 signingAlgorithms: ring.snapshot.algorithms.union([c.signingAlgorithm]).map(\.rawValue).sorted())).serialized())
         }
-        let managementAPI = try? ManagementAPI(configuration: c, store: store, tokens: management, clock: clock, signals: signals)
+        // The management API is a feature, not an option: if it cannot be built, start-up fails
+        // saying so rather than serving without `/admin/v1`.
+        let managementAPI: ManagementAPI
+        do {
+            managementAPI = try ManagementAPI(configuration: c, store: store, tokens: management, clock: clock, signals: signals)
+        } catch {
+            throw StartupError("the management API (/admin/v1) cannot be built: \(error)")
+        }
         var apis: [(prefix: String, endpoint: any APIEndpoint)] = []
         if !c.signals.scim.isEmpty {
             apis.append(("/scim/v2", SCIMService(issuer: c.issuer, connections: c.signals.scim, store: store, signals: signals, clock: clock,
@@ -341,4 +352,10 @@ struct Maintenance: Service {
             }
         }
     }
+}
+
+/// Start-up refused: a feature the configuration asks for cannot be built. The message names it.
+public struct StartupError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }

@@ -1,11 +1,13 @@
 public import BridgekeeperConfig
 public import BridgekeeperCore
-public import BridgekeeperGrants
+import BridgekeeperGrants
 public import BridgekeeperRevocation
 public import BridgekeeperStoreSQLite
 import BridgekeeperJOSE
 import BridgekeeperStore
 import Foundation
+public import BridgekeeperKeys
+import BridgekeeperClientAuth
 
 extension SignalProcessor {
     /// The processor for one configuration: the server's and the CLI's, so that an operator's

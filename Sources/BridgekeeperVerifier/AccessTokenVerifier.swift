@@ -132,7 +132,7 @@ struct TokenKey: Hashable, Sendable {
 /// expires or is revoked, so the next call with it is one hash lookup and a string comparison.
 public final class AccessTokenVerifier: Sendable {
     public let settings: VerifierSettings
-    let keys: any KeySource
+    package let keys: any KeySource
     let clock: any WallClock
     let state: Mutex<State>
 

@@ -7,6 +7,7 @@ import BridgekeeperServer
 import BridgekeeperStore
 import BridgekeeperStoreSQLite
 import Foundation
+import BridgekeeperAdministration
 
 /// `bridgekeeper agents`: the agent registry, for administrators (issue 5). Every change is
 /// written with its audit record (kind `administration`).

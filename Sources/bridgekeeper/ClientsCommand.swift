@@ -4,6 +4,8 @@ import BridgekeeperGrants
 import BridgekeeperJOSE
 import BridgekeeperPolicy
 import Foundation
+import BridgekeeperKeys
+import BridgekeeperClientAuth
 
 struct ClientsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

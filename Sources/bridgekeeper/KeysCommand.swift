@@ -6,6 +6,8 @@ import BridgekeeperStoreSQLite
 import BridgekeeperStore
 import BridgekeeperCore
 import Foundation
+import BridgekeeperKeys
+import BridgekeeperClientAuth
 
 struct KeysCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -8,6 +8,8 @@ import BridgekeeperServer
 import BridgekeeperStore
 import BridgekeeperStoreSQLite
 import Foundation
+import BridgekeeperKeys
+import BridgekeeperClientAuth
 
 /// `bridgekeeper receipts`: the signed evidence of each offboarding (issue 6).
 struct ReceiptsCommand: AsyncParsableCommand {

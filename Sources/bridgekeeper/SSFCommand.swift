@@ -6,6 +6,9 @@ import BridgekeeperGrants
 import BridgekeeperJOSE
 import BridgekeeperRevocation
 import Foundation
+import BridgekeeperKeys
+import BridgekeeperSignalSettings
+import BridgekeeperClientAuth
 
 /// `bridgekeeper ssf stream …`: registers and manages the Shared Signals stream an IdP's
 /// transmitter sends us (SSF 1.0 §8.1), from its `/.well-known/ssf-configuration`.

@@ -9,6 +9,7 @@ import BridgekeeperServer
 import BridgekeeperStore
 import BridgekeeperStoreSQLite
 import Foundation
+import BridgekeeperAdministration
 
 /// `bridgekeeper users`: the people behind the tokens, for operators. The revocation semantics every
 /// offboarding source shares (issue 6): a disabled flag that blocks new grants, a per-subject

@@ -6,6 +6,9 @@ import BridgekeeperPolicy
 import Foundation
 import BridgekeeperRevocation
 import Testing
+import BridgekeeperKeys
+import BridgekeeperSignalSettings
+import BridgekeeperClientAuth
 
 /// A configuration file built from sections, so each test changes only the part it is about.
 struct ConfigFile {

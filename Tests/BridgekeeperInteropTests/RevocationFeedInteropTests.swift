@@ -14,6 +14,7 @@ import FoundationNetworking
 #endif
 import Synchronization
 import Testing
+import BridgekeeperVerifierFetch
 
 /// The revocation feed end to end (issue 7): a served broker as the SSF transmitter, the gateway
 /// library subscribed to it over loopback.

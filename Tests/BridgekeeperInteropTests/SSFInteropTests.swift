@@ -8,6 +8,7 @@ import FoundationNetworking
 #endif
 #if canImport(Glibc)
 import Glibc
+import BridgekeeperSignalSettings
 #endif
 
 /// Shared Signals end to end with a transmitter we did not build into the broker

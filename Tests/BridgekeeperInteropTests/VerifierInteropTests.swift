@@ -4,6 +4,7 @@ import BridgekeeperJOSE
 import BridgekeeperVerifier
 import Foundation
 import Testing
+import BridgekeeperVerifierFetch
 
 /// The gateway library against a served broker on loopback: it finds the keys through the broker's
 /// RFC 8414 metadata and verifies what the broker minted, offline.

@@ -6,6 +6,8 @@ import BridgekeeperRevocation
 import BridgekeeperStore
 import Foundation
 import Testing
+import BridgekeeperKeys
+import BridgekeeperClientAuth
 
 /// The pure rules of issue 6: SCIM PATCH in each IdP's dialect, what each SSF event asks for, and
 /// the processor's path on the in-memory store (receipts, idempotency, narrowing).

@@ -8,6 +8,9 @@ import BridgekeeperStore
 import Foundation
 import Synchronization
 import Testing
+import BridgekeeperKeys
+import BridgekeeperSignalSettings
+import BridgekeeperClientAuth
 
 /// The SCIM service on the in-memory store, without a socket: group member caps and the number of
 /// store reads a request makes.

@@ -9,6 +9,9 @@ import BridgekeeperStore
 import Foundation
 import Synchronization
 import Testing
+import BridgekeeperKeys
+import BridgekeeperSignalSettings
+import BridgekeeperClientAuth
 
 /// The RFC 8936 poll client on the in-memory store, against a scripted transmitter: what each
 /// request carries, when a SET is acknowledged, refused or neither.

@@ -12,6 +12,8 @@ import HTTPTypes
 import HummingbirdTesting
 import NIOCore
 import Testing
+import BridgekeeperKeys
+import BridgekeeperClientAuth
 
 // Issue 18 §2: a rotated agent secret ends at once, and disabling an agent ends its live tokens at
 // introspection and on the revocation feed, through the management API as an operator uses it.

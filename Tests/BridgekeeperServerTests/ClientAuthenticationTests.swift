@@ -8,6 +8,8 @@ import Foundation
 import HTTPTypes
 import HummingbirdTesting
 import Testing
+import BridgekeeperKeys
+import BridgekeeperClientAuth
 
 /// Checks and builders shared by the HTTP suites in this folder (client authentication, discovery,
 /// token management, key rotation, rate limits).

@@ -7,6 +7,8 @@ import Foundation
 import HTTPTypes
 import HummingbirdTesting
 import Testing
+import BridgekeeperKeys
+import BridgekeeperClientAuth
 
 // What a client gets when its configuration does not say (issue: gateway credentials were
 // over-privileged by default). Deny by default: a gateway client (introspection or the revocation

@@ -10,6 +10,8 @@ import HTTPTypes
 import HummingbirdTesting
 import NIOCore
 import Testing
+import BridgekeeperKeys
+import BridgekeeperClientAuth
 
 /// Per-credential limits on every authenticated route (issue 18 §3), over HTTP on loopback: each
 /// route answers its protocol's 429 with `Retry-After`, audited `rate_limited`, before any

@@ -9,6 +9,8 @@ import HTTPTypes
 import HummingbirdTesting
 import NIOCore
 import Testing
+import BridgekeeperKeys
+import BridgekeeperClientAuth
 
 // The revocation feed's bearer scheme: a client with revocation_feed: true gets a feed-only access
 // token with client_credentials (its secret or private_key_jwt), and /ssf accepts it as

@@ -13,6 +13,9 @@ import HTTPTypes
 import HummingbirdTesting
 import NIOCore
 import Testing
+import BridgekeeperKeys
+import BridgekeeperSignalSettings
+import BridgekeeperClientAuth
 
 /// SCIM 2.0 provisioning as real IdPs send it (issue 6): Okta's and Entra's dialects deactivate,
 /// delete and re-activate people; group changes narrow what they hold; every deactivation ends

@@ -11,6 +11,8 @@ import HummingbirdTesting
 import Logging
 import NIOCore
 import Synchronization
+import BridgekeeperKeys
+import BridgekeeperClientAuth
 
 /// A clock the test moves.
 final class TestClock: WallClock {

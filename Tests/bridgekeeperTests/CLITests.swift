@@ -2,6 +2,8 @@ import Foundation
 import Testing
 import BridgekeeperJOSE
 import BridgekeeperGrants
+import BridgekeeperKeys
+import BridgekeeperClientAuth
 
 /// The `bridgekeeper` binary as an operator types it: real process, real files, real exit codes.
 enum CLI {

@@ -5,6 +5,7 @@ public import BridgekeeperPolicy
 public import BridgekeeperStore
 public import Foundation
 import Synchronization
+import BridgekeeperClientAuth
 
 /// What robot tokens need beyond a person's (issue 5): the registry, the owners' current rights,
 /// the delegation rules and the robot token lifetime.

@@ -1,9 +1,10 @@
-import BridgekeeperAudit
+public import BridgekeeperAudit
 public import BridgekeeperCore
 import BridgekeeperJOSE
 import BridgekeeperPolicy
 import BridgekeeperStore
 import Foundation
+import BridgekeeperClientAuth
 
 /// `client_credentials` (RFC 6749 §4.4) for an agent acting as itself (issue 5): the agent
 /// authenticated with its own credential (`private_key_jwt` by default), and gets a short-lived

@@ -3,6 +3,7 @@ public import BridgekeeperCore
 import BridgekeeperJOSE
 import BridgekeeperStore
 public import Foundation
+import BridgekeeperClientAuth
 
 /// The revocation feed's access tokens: what a client registered with `revocation_feed: true` gets
 /// with `client_credentials` (RFC 6749 §4.4) and presents at `/ssf` as `Authorization: Bearer`

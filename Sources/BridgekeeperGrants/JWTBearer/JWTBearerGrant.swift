@@ -1,9 +1,10 @@
-import BridgekeeperAudit
+public import BridgekeeperAudit
 public import BridgekeeperCore
 import BridgekeeperJOSE
 import BridgekeeperPolicy
 import BridgekeeperStore
 import Foundation
+import BridgekeeperClientAuth
 
 /// The JWT bearer grant (RFC 7523 §2.1) whose assertion is an ID-JAG (draft-ietf-oauth-identity-
 /// assertion-authz-grant §4.4; MCP EMA §5), redeemed for an access token for one MCP server.

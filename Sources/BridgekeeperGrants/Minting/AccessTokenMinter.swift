@@ -1,6 +1,8 @@
 public import BridgekeeperCore
 public import BridgekeeperJOSE
 public import Foundation
+public import BridgekeeperKeys
+import BridgekeeperClientAuth
 
 /// Claims of an access token Bridgekeeper mints (RFC 9068 §2.2), before signing.
 public struct AccessTokenClaims: Sendable {

@@ -1,6 +1,8 @@
 public import BridgekeeperCore
 public import BridgekeeperJOSE
 public import Foundation
+public import BridgekeeperKeys
+import BridgekeeperClientAuth
 
 /// Claims of an ID-JAG the bridge issues for a third-party authorization server
 /// (draft-ietf-oauth-identity-assertion-authz-grant §3.1), before signing.

@@ -1,4 +1,5 @@
 public import Foundation
+import BridgekeeperClientAuth
 
 /// An authorization server that is not Bridgekeeper but trusts it as an identity provider: it
 /// redeems ID-JAGs that Bridgekeeper's bridge issuer signs (SPECS §5, bridge step 4), for the

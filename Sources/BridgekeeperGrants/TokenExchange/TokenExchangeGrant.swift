@@ -1,9 +1,10 @@
-import BridgekeeperAudit
+public import BridgekeeperAudit
 public import BridgekeeperCore
 import BridgekeeperJOSE
 import BridgekeeperPolicy
 import BridgekeeperStore
 import Foundation
+import BridgekeeperClientAuth
 
 /// RFC 8693 token exchange of an upstream IdP's OIDC ID token: the identity bridge for IdPs that
 /// cannot issue ID-JAGs (SPECS §5). The person signed in once; the client exchanges the same ID

@@ -3,6 +3,8 @@ public import BridgekeeperCore
 import BridgekeeperJOSE
 public import BridgekeeperStore
 import Foundation
+public import BridgekeeperKeys
+public import BridgekeeperClientAuth
 
 /// RFC 7662 introspection and RFC 7009 revocation of the access tokens Bridgekeeper minted.
 ///

@@ -4,25 +4,8 @@ public import BridgekeeperGrants
 import BridgekeeperJOSE
 public import BridgekeeperStore
 import Foundation
-
-/// One Okta Event Hook pointed at Bridgekeeper.
-public struct OktaEventHook: Sendable {
-    public let name: String
-    /// The subjects' issuer and tenant (the Okta org or authorization server whose tokens name them).
-    public let subjectIssuer: String
-    public let tenant: String?
-    /// The header Okta sends on every call (configured in Okta's hook) and its value, hashed.
-    public let header: String
-    public let secret: SecretHash
-
-    public init(name: String, subjectIssuer: String, tenant: String?, header: String, secret: SecretHash) {
-        self.name = name
-        self.subjectIssuer = subjectIssuer
-        self.tenant = tenant
-        self.header = header.lowercased()
-        self.secret = secret
-    }
-}
+import BridgekeeperKeys
+public import BridgekeeperSignalSettings
 
 /// The Okta Event Hooks receiver (issue 6) at `/signals/okta/{hook}`.
 ///

@@ -5,6 +5,8 @@ public import BridgekeeperJOSE
 public import BridgekeeperStore
 import BridgekeeperSSF
 public import Foundation
+public import BridgekeeperKeys
+public import BridgekeeperClientAuth
 
 /// How the revocation feed serves its streams.
 public struct FeedSettings: Sendable, Hashable {

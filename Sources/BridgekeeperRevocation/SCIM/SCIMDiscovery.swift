@@ -1,4 +1,5 @@
 public import BridgekeeperJOSE
+import BridgekeeperSignalSettings
 
 /// The SCIM discovery documents (RFC 7644 §4, RFC 7643 §5–§7): what this service provider
 /// supports, its two resource types, and the schemas of the attributes it understands.

@@ -5,43 +5,8 @@ import BridgekeeperJOSE
 public import BridgekeeperStore
 import Foundation
 import Synchronization
-
-/// One IdP's SCIM provisioning into Bridgekeeper: its bearer token, whose subjects its Users are,
-/// and which attributes name people and groups the way the IdP's tokens do.
-public struct SCIMConnection: Sendable {
-    /// The User attribute that carries the person's `sub` at the IdP.
-    public enum SubjectAttribute: String, Sendable, CaseIterable {
-        /// Okta sends its user id (the ID token's `sub`); Entra, once mapped to `objectId` (the `oid`).
-        case externalId
-        case userName
-    }
-
-    /// The Group attribute that names the group as the IdP's tokens carry it (what policy matches).
-    public enum GroupAttribute: String, Sendable, CaseIterable {
-        /// Okta's group names.
-        case displayName
-        /// Entra's group object ids (its tokens' `groups` claim), mapped to externalId.
-        case externalId
-    }
-
-    public let name: String
-    /// The IdP's issuer (the subjects' `iss`) and tenant.
-    public let issuer: String
-    public let tenant: String?
-    public let tokenHash: SecretHash
-    public let subjectAttribute: SubjectAttribute
-    public let groupAttribute: GroupAttribute
-
-    public init(name: String, issuer: String, tenant: String?, tokenHash: SecretHash, subjectAttribute: SubjectAttribute = .externalId,
-                groupAttribute: GroupAttribute = .displayName) {
-        self.name = name
-        self.issuer = issuer
-        self.tenant = tenant
-        self.tokenHash = tokenHash
-        self.subjectAttribute = subjectAttribute
-        self.groupAttribute = groupAttribute
-    }
-}
+import BridgekeeperKeys
+public import BridgekeeperSignalSettings
 
 /// The SCIM 2.0 service provider at `/scim/v2` (RFC 7643, RFC 7644; issue 6).
 ///

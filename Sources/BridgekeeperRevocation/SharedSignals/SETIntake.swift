@@ -1,9 +1,10 @@
 import BridgekeeperAudit
 public import BridgekeeperCore
-import BridgekeeperGrants
 import BridgekeeperJOSE
 public import BridgekeeperStore
 import Foundation
+import BridgekeeperKeys
+public import BridgekeeperSignalSettings
 
 /// Why a SET was not accepted: the RFC 8935 §2.3 / RFC 8936 §2.4.4 `err` code and description the
 /// transmitter is told, and the audited reason.

@@ -4,29 +4,7 @@ import BridgekeeperJOSE
 public import BridgekeeperSSF
 public import BridgekeeperStore
 import Foundation
-
-/// How one polled stream is polled (`signals.ssf[].poll`).
-public struct SSFPollSettings: Sendable, Hashable {
-    /// Largest poll response accepted, in bytes.
-    public static let maxResponseBytes = 4 << 20
-
-    /// The transmitter's poll `endpoint_url` for this stream.
-    public var endpoint: String
-    /// The bearer token the transmitter gave us for it.
-    public var token: String
-    /// `maxEvents` per request. Default 100.
-    public var maxEvents: Int = 100
-    /// Seconds the transmitter may hold a request (long polling); 0 polls with `returnImmediately`
-    /// every `interval`. Default 30.
-    public var wait: Double = 30
-    /// Seconds between short polls (`wait: 0`). Default 10.
-    public var interval: Double = 10
-
-    public init(endpoint: String, token: String) {
-        self.endpoint = endpoint
-        self.token = token
-    }
-}
+public import BridgekeeperSignalSettings
 
 /// Sends one poll request to the stream's endpoint (libcurl in the server; a fake in tests).
 public protocol SSFPollTransport: Sendable {

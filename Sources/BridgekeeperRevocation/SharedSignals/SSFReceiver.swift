@@ -3,43 +3,10 @@ public import BridgekeeperCore
 public import BridgekeeperGrants
 public import BridgekeeperJOSE
 public import BridgekeeperStore
-public import Foundation
+import Foundation
 import Synchronization
-
-/// One Shared Signals transmitter Bridgekeeper receives from (an IdP's SSF stream).
-public struct SSFTransmitter: Sendable {
-    public let name: String
-    /// The transmitter's `iss` (exact).
-    public let issuer: String
-    /// The `aud` its SETs carry for us (exact): the stream's audience; our issuer by default.
-    public let audience: String
-    public let keys: any KeySource
-    public let algorithms: Set<JWSAlgorithm>
-    /// The subjects' issuer and tenant (the IdP whose people the stream speaks about).
-    public let subjectIssuer: String
-    public let tenant: String?
-    /// The `authorization_header` value we gave the transmitter for push (RFC 8935 §2), hashed;
-    /// nil for a stream we poll, which refuses pushes.
-    public let pushAuthorization: SecretHash?
-    /// The oldest SET accepted, as seconds between its `iat` and now (`signals.ssf[].max_set_age`).
-    public let maxSETAge: TimeInterval
-    /// Seven days: a transmitter that retries (push) or holds SETs for a receiver that was down
-    /// (poll) gets a week; an older SET is refused, audited, for the operator to reconcile.
-    public static let defaultMaxSETAge: TimeInterval = 7 * 86_400
-
-    public init(name: String, issuer: String, audience: String, keys: any KeySource, algorithms: Set<JWSAlgorithm>, subjectIssuer: String,
-                tenant: String?, pushAuthorization: SecretHash?, maxSETAge: TimeInterval = SSFTransmitter.defaultMaxSETAge) {
-        self.maxSETAge = maxSETAge
-        self.name = name
-        self.issuer = issuer
-        self.audience = audience
-        self.keys = keys
-        self.algorithms = algorithms
-        self.subjectIssuer = subjectIssuer
-        self.tenant = tenant
-        self.pushAuthorization = pushAuthorization
-    }
-}
+import BridgekeeperKeys
+public import BridgekeeperSignalSettings
 
 /// The Shared Signals receiver (SSF 1.0, RFC 8935 push; issue 6) at `/signals/ssf/{transmitter}`.
 ///

@@ -3,6 +3,7 @@ public import BridgekeeperFetch
 import BridgekeeperJOSE
 public import BridgekeeperSSF
 public import Foundation
+public import BridgekeeperVerifier
 
 /// How a gateway subscribes to the broker's revocation feed.
 public struct FeedSubscriptionSettings: Sendable {

@@ -1,8 +1,10 @@
 public import BridgekeeperCore
 import BridgekeeperJOSE
 public import BridgekeeperStore
+public import BridgekeeperAudit
 public import Foundation
 import Synchronization
+import BridgekeeperKeys
 
 /// Authenticates confidential clients (RFC 6749 §2.3): `client_secret_basic` (§2.3.1, the
 /// TypeScript and Swift SDKs and the conformance mock), `client_secret_post` (the Python and Go
@@ -10,6 +12,8 @@ import Synchronization
 /// single use). Exactly one method per request; no public clients.
 public struct ClientAuthenticator: Sendable {
     public static let assertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+    /// RFC 6749 §4.4: the only grant an agent, and a feed client besides its others, may use.
+    static let clientCredentialsGrantType = "client_credentials"
     /// Default longest client assertion (and actor token) lifetime, `exp - iat`: one hour, what
     /// Okta accepts and what Authlib signs by default. Each is single-use and bound to our issuer,
     /// so a longer lifetime lets a stolen, unused assertion be spent once later, no more.
@@ -46,10 +50,10 @@ public struct ClientAuthenticator: Sendable {
     /// its owner never authenticates as the client: its owner's client makes the exchange and the
     /// agent proves itself with the actor token.
     public func allows(_ client: AuthenticatedClient, grantType: String) -> Bool {
-        if client.isAgent { return grantType.isExactly(ClientCredentialsGrant.grantType) }
+        if client.isAgent { return grantType.isExactly(Self.clientCredentialsGrantType) }
         guard let registration = registration(client.id) else { return false }
         // A feed client may get feed tokens (`FeedAccess`), whatever else it may do.
-        if registration.mayReadRevocationFeed, grantType.isExactly(ClientCredentialsGrant.grantType) { return true }
+        if registration.mayReadRevocationFeed, grantType.isExactly(Self.clientCredentialsGrantType) { return true }
         return registration.allows(grantType: grantType)
     }
 
@@ -253,7 +257,7 @@ public struct ClientAuthenticator: Sendable {
                 OAuthError(code, "the signer's keys are unavailable", reason: .jwksURIInternalAddress)
             case .keysUnavailable: OAuthError(code, "the signer's keys are unavailable", reason: .keysUnavailable)
             case .replayed: OAuthError(code, "\(what) was already used", reason: code == .invalidClient ? .clientAssertionReplayed : .actorTokenReplayed)
-            case .storeUnavailable: OAuthError(code, "\(what) could not be recorded", reason: .storeUnavailable)
+            case .storeUnavailable: OAuthError(code, "\(what) could not be recorded", reason: .clientStoreUnavailable)
             }
         }
     }
@@ -294,7 +298,7 @@ public struct ClientAuthenticator: Sendable {
     /// The agent that signed `actorToken` (RFC 8693 §2.1 `actor_token`, type `jwt`): an assertion
     /// in the shape of a client assertion, by a registered, active agent, verified with that
     /// agent's own keys (another agent's key fails the signature) and spent.
-    func actor(_ actorToken: String) async throws(OAuthError) -> AgentRecord {
+    package func actor(_ actorToken: String) async throws(OAuthError) -> AgentRecord {
         func refused(_ error: JOSEError) -> OAuthError { AssertionFailure.jose(error).oauth(.invalidRequest, what: "actor_token") }
         let jws: UnverifiedJWS
         let claimed: String
@@ -362,4 +366,10 @@ final class VerifiedSecrets: Sendable {
         }
         return .match
     }
+}
+
+extension ReasonCode {
+    /// `store_unavailable`, the same code as the grants' `storeUnavailable` (declared with them), so
+    /// the token endpoint answers a store failure during client authentication 500 as before.
+    static let clientStoreUnavailable = ReasonCode("store_unavailable")
 }

@@ -2,12 +2,12 @@ import BridgekeeperAudit
 public import BridgekeeperConfig
 public import BridgekeeperCore
 public import BridgekeeperGrants
-import BridgekeeperHTTP
 import BridgekeeperJOSE
 import BridgekeeperPolicy
 public import BridgekeeperStore
 public import BridgekeeperRevocation
 import Foundation
+import BridgekeeperClientAuth
 
 /// The management API (`/admin/v1`, issue 5): administrators manage every agent, and a person
 /// registers, disables and re-keys their own within `agents.self_service`.

@@ -1,6 +1,7 @@
 public import BridgekeeperCore
 public import BridgekeeperFetch
 import BridgekeeperJOSE
+public import BridgekeeperVerifier
 
 extension AccessTokenVerifier {
     /// A verifier whose keys come from the broker itself: its RFC 8414 metadata

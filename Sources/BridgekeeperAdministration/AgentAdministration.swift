@@ -7,6 +7,8 @@ public import BridgekeeperStore
 import BridgekeeperRevocation
 public import Foundation
 public import BridgekeeperJOSE
+import BridgekeeperKeys
+import BridgekeeperClientAuth
 
 /// Registering and managing agents (issue 5), for the CLI and, later, the admin and owner APIs.
 /// The parsing and validation are pure; the store calls write each change with its audit record.

@@ -289,7 +289,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BridgekeeperGrantsTests",
-            dependencies: ["BridgekeeperGrants", "BridgekeeperCore", "BridgekeeperPolicy", "BridgekeeperStore", "BridgekeeperJOSE", "BridgekeeperAudit"],
+            dependencies: ["BridgekeeperGrants", "BridgekeeperCore", "BridgekeeperPolicy", "BridgekeeperStore", "BridgekeeperJOSE", "BridgekeeperAudit", "BridgekeeperKeys", "BridgekeeperClientAuth"],
             swiftSettings: settings
         ),
         .testTarget(

@@ -3,6 +3,7 @@ public import BridgekeeperCore
 import BridgekeeperJOSE
 import BridgekeeperPolicy
 import BridgekeeperStore
+import BridgekeeperKeys
 import Foundation
 
 /// A token's tenant under its IdP's tenant rule: the claim's value (nil when the IdP has no rule),

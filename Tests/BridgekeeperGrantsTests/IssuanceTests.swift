@@ -2,6 +2,7 @@ import BridgekeeperAudit
 import BridgekeeperCore
 @testable import BridgekeeperGrants
 import BridgekeeperJOSE
+import BridgekeeperKeys
 import BridgekeeperStore
 import Foundation
 import Testing

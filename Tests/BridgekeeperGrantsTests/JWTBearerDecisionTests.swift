@@ -1,4 +1,7 @@
+import BridgekeeperAudit
+import BridgekeeperClientAuth
 import BridgekeeperCore
+import BridgekeeperKeys
 @testable import BridgekeeperGrants
 import BridgekeeperPolicy
 import BridgekeeperStore

@@ -38,6 +38,12 @@ let package = Package(
             name: "BridgekeeperCore",
             swiftSettings: settings
         ),
+        // What tests share (STYLE): the test clocks. Not a product: only test targets use it.
+        .target(
+            name: "BridgekeeperTesting",
+            dependencies: ["BridgekeeperCore"],
+            swiftSettings: settings
+        ),
         .target(
             name: "BridgekeeperAudit",
             dependencies: ["BridgekeeperCore", "BridgekeeperJOSE"],
@@ -294,13 +300,13 @@ let package = Package(
         ),
         .testTarget(
             name: "BridgekeeperFetchTests",
-            dependencies: ["BridgekeeperFetch", "BridgekeeperCore", "BridgekeeperJOSE"],
+            dependencies: ["BridgekeeperTesting", "BridgekeeperFetch", "BridgekeeperCore", "BridgekeeperJOSE"],
             exclude: ["idp_server.py"],
             swiftSettings: settings
         ),
         .testTarget(
             name: "BridgekeeperVerifierTests",
-            dependencies: ["BridgekeeperVerifier", "BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperFetch", "BridgekeeperSSF"],
+            dependencies: ["BridgekeeperTesting", "BridgekeeperVerifier", "BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperFetch", "BridgekeeperSSF"],
             swiftSettings: settings
         ),
         .testTarget(
@@ -322,13 +328,13 @@ let package = Package(
         ),
         .testTarget(
             name: "BridgekeeperRevocationTests",
-            dependencies: ["BridgekeeperRevocation", "BridgekeeperStore", "BridgekeeperGrants", "BridgekeeperClientAuth", "BridgekeeperKeys", "BridgekeeperJOSE", "BridgekeeperCore",
+            dependencies: ["BridgekeeperTesting", "BridgekeeperRevocation", "BridgekeeperStore", "BridgekeeperGrants", "BridgekeeperClientAuth", "BridgekeeperKeys", "BridgekeeperJOSE", "BridgekeeperCore",
                            "BridgekeeperAudit", "BridgekeeperPolicy", "BridgekeeperSSF", "BridgekeeperSignalSettings"],
             swiftSettings: settings
         ),
         .testTarget(
             name: "BridgekeeperServerTests",
-            dependencies: [
+            dependencies: ["BridgekeeperTesting", 
                 "BridgekeeperServer", "BridgekeeperConfig", "BridgekeeperGrants", "BridgekeeperClientAuth", "BridgekeeperKeys", "BridgekeeperHTTP", "BridgekeeperStore",
                 "BridgekeeperStoreSQLite", "BridgekeeperJOSE", "BridgekeeperCore", "BridgekeeperAudit", "BridgekeeperPolicy",
                 "BridgekeeperRevocation", "BridgekeeperSignalSettings",
@@ -340,7 +346,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BridgekeeperInteropTests",
-            dependencies: [
+            dependencies: ["BridgekeeperTesting", 
                 "BridgekeeperServer", "BridgekeeperConfig", "BridgekeeperJOSE", "BridgekeeperCore", "BridgekeeperVerifier", "BridgekeeperVerifierFetch", "BridgekeeperFetch",
                 "BridgekeeperRevocation", "BridgekeeperStore", "BridgekeeperStoreSQLite", "BridgekeeperAudit", "BridgekeeperSSF", "BridgekeeperSignalSettings",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -351,7 +357,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BridgekeeperDemoIdPTests",
-            dependencies: ["BridgekeeperDemoIdP", "BridgekeeperFetch", "BridgekeeperCore", "BridgekeeperJOSE"],
+            dependencies: ["BridgekeeperTesting", "BridgekeeperDemoIdP", "BridgekeeperFetch", "BridgekeeperCore", "BridgekeeperJOSE"],
             swiftSettings: settings
         ),
         .testTarget(

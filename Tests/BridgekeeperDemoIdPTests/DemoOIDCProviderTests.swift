@@ -5,13 +5,7 @@ import BridgekeeperJOSE
 import Foundation
 import Synchronization
 import Testing
-
-/// A clock the test moves.
-final class MovingClock: WallClock {
-    private let instant = Mutex(Date(timeIntervalSince1970: 1_795_262_400))
-    func now() -> Date { instant.withLock { $0 } }
-    func advance(_ seconds: TimeInterval) { instant.withLock { $0 = $0.addingTimeInterval(seconds) } }
-}
+import BridgekeeperTesting
 
 /// The demo OIDC provider over HTTP on loopback: what `bridgekeeper login` relies on it to check.
 @Suite("Demo OIDC provider")
@@ -26,7 +20,7 @@ struct DemoOIDCProviderTests {
     }()
 
     /// Runs `body` against a provider started on a free port.
-    static func withProvider(clock: MovingClock = MovingClock(), _ adjust: (inout DemoOIDCProvider.Settings) -> Void = { _ in },
+    static func withProvider(clock: TestClock = TestClock(), _ adjust: (inout DemoOIDCProvider.Settings) -> Void = { _ in },
                              _ body: (String, DemoOIDCProvider) async throws -> Void) async throws {
         var settings = try DemoOIDCProvider.Settings.demo(fixtures: fixtures)
         adjust(&settings)
@@ -164,7 +158,7 @@ struct DemoOIDCProviderTests {
 
     @Test("the code flow: an RS256 ID token (typ JWT, kid demo-rs256) with the OIDC claims, verifiable with the fixture JWKS; no-store")
     func codeFlow() async throws {
-        let clock = MovingClock()
+        let clock = TestClock()
         try await Self.withProvider(clock: clock) { issuer, provider in
             let code = try await Self.code(issuer, verifier: Self.verifier)
             clock.advance(5)
@@ -197,7 +191,7 @@ struct DemoOIDCProviderTests {
 
     @Test("a code works once, only with its verifier, redirect_uri and client, and for 60 s")
     func codeRules() async throws {
-        let clock = MovingClock()
+        let clock = TestClock()
         try await Self.withProvider(clock: clock) { issuer, _ in
             func refused(_ answer: FetchedDocument, _ description: String) throws {
                 #expect(answer.status == 400)
@@ -249,7 +243,7 @@ struct DemoOIDCProviderTests {
 
     @Test("refresh tokens rotate: each works once; the refreshed ID token keeps sub and auth_time, and has no nonce")
     func refreshRotation() async throws {
-        let clock = MovingClock()
+        let clock = TestClock()
         try await Self.withProvider(clock: clock) { issuer, provider in
             let first = try Self.json(try await Self.redeem(issuer, code: try await Self.code(issuer, verifier: Self.verifier), verifier: Self.verifier))
             let refreshToken = try #require(first["refresh_token"]?.stringValue)

@@ -4,6 +4,7 @@ import BridgekeeperJOSE
 import Foundation
 import Synchronization
 import Testing
+import BridgekeeperTesting
 
 /// A real HTTP server on loopback (Tests/BridgekeeperFetchTests/idp_server.py), started once.
 final class LoopbackIdP: Sendable {
@@ -60,12 +61,6 @@ final class LoopbackIdP: Sendable {
 }
 
 /// A clock the test moves by hand.
-final class TestClock: WallClock {
-    private let instant = Mutex(Date(timeIntervalSince1970: 1_795_262_400))
-    func now() -> Date { instant.withLock { $0 } }
-    func advance(_ seconds: TimeInterval) { instant.withLock { $0 = $0.addingTimeInterval(seconds) } }
-}
-
 @Suite("libcurl fetcher against a loopback server", .serialized)
 struct CurlFetcherTests {
     let idp = LoopbackIdP.shared

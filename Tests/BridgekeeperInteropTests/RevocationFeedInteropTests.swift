@@ -15,6 +15,7 @@ import FoundationNetworking
 import Synchronization
 import Testing
 import BridgekeeperVerifierFetch
+import BridgekeeperTesting
 
 /// The revocation feed end to end (issue 7): a served broker as the SSF transmitter, the gateway
 /// library subscribed to it over loopback.
@@ -36,15 +37,6 @@ struct RevocationFeedInteropTests {
         var feed = FeedSubscriptionSettings(clientID: Broker.gatewayClient, clientSecret: Broker.clientSecret)
         feed.description = "interop gateway"
         return (verifier, RevocationFeedSubscription(verifier: verifier, settings: feed, fetcher: fetcher(), clock: clock))
-    }
-
-    /// The real clock plus an offset the test moves forward, so that intervals (the unknown-kid
-    /// refetch limit, the staleness bound) pass without waiting and without depending on how fast
-    /// a loaded machine runs the test.
-    final class SteppedClock: WallClock {
-        private let offset = Mutex<TimeInterval>(0)
-        func now() -> Date { Date().addingTimeInterval(offset.withLock { $0 }) }
-        func advance(by seconds: TimeInterval) { offset.withLock { $0 += seconds } }
     }
 
     /// Waits until `condition` holds; whether it did. The 60 s bound only stops a broken test: it

@@ -8,6 +8,7 @@ import Foundation
 import Testing
 import BridgekeeperKeys
 import BridgekeeperClientAuth
+import BridgekeeperTesting
 
 /// The pure rules of issue 6: SCIM PATCH in each IdP's dialect, what each SSF event asks for, and
 /// the processor's path on the in-memory store (receipts, idempotency, narrowing).
@@ -87,9 +88,8 @@ struct RevocationRulesTests {
         _ = try await KeyManagement.ensureKey(in: store, sealing: sealing, algorithm: .es256, now: now.addingTimeInterval(-1000))
         let keys = KeyRing(sealing: sealing)
         try await keys.reload(from: store, now: now)
-        struct Clock: WallClock { let instant: Date; func now() -> Date { instant } }
         let processor = SignalProcessor(issuer: "https://broker.example", store: store, keys: keys, policy: Policy(rules: []), catalog: Catalog(servers: []),
-                                        delegation: .default, clock: Clock(instant: now))
+                                        delegation: .default, clock: TestClock(now))
         let alice = SubjectKey(issuer: "https://idp.example", subject: "alice")
         let token = IssuedToken(jti: "t1", subject: alice, principal: .human, clientID: "c", resource: "https://mcp.example/a", scope: ["tool:x"],
                                 issuedAt: now.addingTimeInterval(-10), expiresAt: now.addingTimeInterval(290), assertionID: nil)

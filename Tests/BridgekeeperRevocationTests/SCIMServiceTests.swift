@@ -11,6 +11,7 @@ import Testing
 import BridgekeeperKeys
 import BridgekeeperSignalSettings
 import BridgekeeperClientAuth
+import BridgekeeperTesting
 
 /// The SCIM service on the in-memory store, without a socket: group member caps and the number of
 /// store reads a request makes.
@@ -20,7 +21,6 @@ struct SCIMServiceTests {
     static let now = Date(timeIntervalSince1970: 1_800_000_000)
     static let connection = "okta"
 
-    struct Clock: WallClock { func now() -> Date { SCIMServiceTests.now } }
 
     /// The store with its SCIM reads counted (every other call passes through).
     final class CountingStore: SCIMStore, AuditLog {
@@ -98,10 +98,10 @@ struct SCIMServiceTests {
             let keys = KeyRing(sealing: sealing)
             try await keys.reload(from: memory, now: SCIMServiceTests.now)
             let processor = SignalProcessor(issuer: "https://broker.example", store: memory, keys: keys, policy: Policy(rules: []),
-                                            catalog: Catalog(servers: []), delegation: .default, clock: Clock())
+                                            catalog: Catalog(servers: []), delegation: .default, clock: TestClock(SCIMServiceTests.now))
             let hash = try SecretHash(encoded: SecretHash.make(secret: SCIMServiceTests.token, iterations: SecretHash.minimumIterations))
             let connection = SCIMConnection(name: SCIMServiceTests.connection, issuer: "https://idp.example", tenant: nil, tokenHash: hash)
-            service = SCIMService(issuer: "https://broker.example", connections: [connection], store: store, signals: processor, clock: Clock(),
+            service = SCIMService(issuer: "https://broker.example", connections: [connection], store: store, signals: processor, clock: TestClock(SCIMServiceTests.now),
                                   limits: limits)
         }
 

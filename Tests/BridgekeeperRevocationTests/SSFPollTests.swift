@@ -12,6 +12,7 @@ import Testing
 import BridgekeeperKeys
 import BridgekeeperSignalSettings
 import BridgekeeperClientAuth
+import BridgekeeperTesting
 
 /// The RFC 8936 poll client on the in-memory store, against a scripted transmitter: what each
 /// request carries, when a SET is acknowledged, refused or neither.
@@ -22,7 +23,6 @@ struct SSFPollTests {
     static let now = Date(timeIntervalSince1970: 1_800_000_000)
     static let risc = "https://schemas.openid.net/secevent/risc/event-type/"
 
-    struct Clock: WallClock { func now() -> Date { SSFPollTests.now } }
 
     /// Answers each poll with the next scripted reply and records every request body.
     final class ScriptedTransmitter: SSFPollTransport {
@@ -53,12 +53,12 @@ struct SSFPollTests {
             let keys = KeyRing(sealing: sealing)
             try await keys.reload(from: store, now: SSFPollTests.now)
             let processor = SignalProcessor(issuer: "https://broker.example", store: store, keys: keys, policy: Policy(rules: []),
-                                            catalog: Catalog(servers: []), delegation: .default, clock: Clock())
+                                            catalog: Catalog(servers: []), delegation: .default, clock: TestClock(SSFPollTests.now))
             key = try SigningKey.generate(.rs256, keyID: "tx-1")
             let set = try JWKSet(json: JSONValue.object(JSONObject(["keys": .array([.object(try key.publicJWK())])])).serialized())
             transmitter = SSFTransmitter(name: "acme", issuer: SSFPollTests.issuer, audience: "https://broker.example", keys: StaticKeySource(set),
                                          algorithms: [.rs256], subjectIssuer: SSFPollTests.idp, tenant: nil, pushAuthorization: nil)
-            intake = SETIntake(store: store, signals: processor, clock: Clock())
+            intake = SETIntake(store: store, signals: processor, clock: TestClock(SSFPollTests.now))
         }
 
         func set(_ jti: String, event: String = SSFPollTests.risc + "account-disabled", subject: String = "alice",
@@ -74,7 +74,7 @@ struct SSFPollTests {
             var settings = SSFPollSettings(endpoint: "https://transmitter.example/poll/1", token: "t")
             settings.maxEvents = 25
             settings.wait = wait
-            return SSFPoller(transmitter: transmitter, settings: settings, intake: intake, transport: transport, audit: store, clock: Clock())
+            return SSFPoller(transmitter: transmitter, settings: settings, intake: intake, transport: transport, audit: store, clock: TestClock(SSFPollTests.now))
         }
 
         func subject(_ name: String) -> SubjectKey { SubjectKey(issuer: SSFPollTests.idp, subject: name) }

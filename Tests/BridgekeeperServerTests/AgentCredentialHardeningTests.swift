@@ -14,6 +14,7 @@ import NIOCore
 import Testing
 import BridgekeeperKeys
 import BridgekeeperClientAuth
+import BridgekeeperTesting
 
 // Issue 18 §2: a rotated agent secret ends at once, and disabling an agent ends its live tokens at
 // introspection and on the revocation feed, through the management API as an operator uses it.

@@ -12,6 +12,7 @@ import HummingbirdTesting
 import NIOCore
 import Synchronization
 import Testing
+import BridgekeeperTesting
 
 // Issue 18 §2: an agent's `jwks_uri` must not make the broker fetch from internal addresses. Refused
 // at registration when the host is an internal literal or `localhost`; refused at connect time when

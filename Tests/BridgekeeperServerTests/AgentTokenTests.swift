@@ -9,6 +9,7 @@ import Foundation
 import HTTPTypes
 import HummingbirdTesting
 import Testing
+import BridgekeeperTesting
 
 /// Robot tokens over HTTP (issue 5): an agent acting as itself (client_credentials with its own
 /// key, shared servers only) and an agent acting for its owner (token exchange with the owner's ID

@@ -6,6 +6,7 @@ import Foundation
 import HTTPTypes
 import HummingbirdTesting
 import Testing
+import BridgekeeperTesting
 
 // Tokens an outside attack run got minted that should have been refused (issue 18, part 1): each
 // is refused at POST /token with the wire code, the audited reason, and nothing issued.

@@ -8,6 +8,7 @@ import Foundation
 import HTTPTypes
 import HummingbirdTesting
 import Testing
+import BridgekeeperTesting
 
 // HTTP tests of the bridge's second outcome: RFC 8693 token exchange of an ID token for an ID-JAG
 // that Bridgekeeper's bridge issuer signs, for a third-party authorization server that trusts it

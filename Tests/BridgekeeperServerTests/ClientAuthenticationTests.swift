@@ -10,6 +10,7 @@ import HummingbirdTesting
 import Testing
 import BridgekeeperKeys
 import BridgekeeperClientAuth
+import BridgekeeperTesting
 
 /// Checks and builders shared by the HTTP suites in this folder (client authentication, discovery,
 /// token management, key rotation, rate limits).

@@ -9,6 +9,7 @@ import HummingbirdTesting
 import Testing
 import BridgekeeperKeys
 import BridgekeeperClientAuth
+import BridgekeeperTesting
 
 // What a client gets when its configuration does not say (issue: gateway credentials were
 // over-privileged by default). Deny by default: a gateway client (introspection or the revocation

@@ -12,6 +12,7 @@ import NIOCore
 import Testing
 import BridgekeeperKeys
 import BridgekeeperClientAuth
+import BridgekeeperTesting
 
 /// Per-credential limits on every authenticated route (issue 18 §3), over HTTP on loopback: each
 /// route answers its protocol's 429 with `Retry-After`, audited `rate_limited`, before any

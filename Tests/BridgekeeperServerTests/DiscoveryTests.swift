@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import HummingbirdTesting
 import Testing
+import BridgekeeperTesting
 
 /// The discovery documents over HTTP: RFC 8414 metadata, the JWKS, RFC 9728 protected resource
 /// metadata per catalog server, and 404 for what does not exist.

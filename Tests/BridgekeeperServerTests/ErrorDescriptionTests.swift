@@ -5,6 +5,7 @@ import BridgekeeperServer
 import Foundation
 import HummingbirdTesting
 import Testing
+import BridgekeeperTesting
 
 // error_description on the wire (RFC 6749 §5.2): readable, never a raw quote or backslash.
 

@@ -11,6 +11,7 @@ import NIOCore
 import Testing
 import BridgekeeperKeys
 import BridgekeeperClientAuth
+import BridgekeeperTesting
 
 // The revocation feed's bearer scheme: a client with revocation_feed: true gets a feed-only access
 // token with client_credentials (its secret or private_key_jwt), and /ssf accepts it as

@@ -7,6 +7,7 @@ import FoundationNetworking
 import HTTPTypes
 import HummingbirdTesting
 import Testing
+import BridgekeeperTesting
 
 /// The IdP's keys fetched from its `jwks_uri` over libcurl, end to end through the token endpoint:
 /// a key rotation at the IdP is picked up on an unknown `kid` (at most one refetch per 30 s), and the

@@ -9,6 +9,7 @@ import Hummingbird
 import HummingbirdTesting
 import Synchronization
 import Testing
+import BridgekeeperTesting
 
 // The IdP profiles (`profile: okta | entra | keycloak | oidc`) end to end: an ID token shaped like
 // each vendor's (the claim sets in idp-fixtures/, signed here with a test key) is exchanged at

@@ -8,6 +8,7 @@ import HTTPTypes
 import HummingbirdTesting
 import NIOCore
 import Testing
+import BridgekeeperTesting
 
 // HTTP tests of the jwt-bearer grant (RFC 7523 §2.1 with an ID-JAG) at POST /token: one test per
 // validation rule, each checking the status, the `error` code, `Cache-Control: no-store` and the

@@ -10,6 +10,7 @@ import HummingbirdTesting
 import Testing
 import BridgekeeperKeys
 import BridgekeeperClientAuth
+import BridgekeeperTesting
 
 /// Signing-key rotation seen over HTTP: a new key is published before it signs, and a retired key
 /// stays published until every token it signed has expired (SPECS §3: overlap ≥ max token lifetime).

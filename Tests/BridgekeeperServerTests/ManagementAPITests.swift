@@ -10,6 +10,7 @@ import HTTPTypes
 import HummingbirdTesting
 import NIOCore
 import Testing
+import BridgekeeperTesting
 
 /// The management API over HTTP (issue 5): bearer tokens Bridgekeeper minted for `{issuer}/admin`,
 /// policy deciding who holds `agents.read`, `agents.manage` and `agents.admin`; a person registers,

@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import HummingbirdTesting
 import Testing
+import BridgekeeperTesting
 
 /// Per-client and per-address rate limits on the OAuth endpoints: 429 with `Retry-After`
 /// (RFC 6585 §4), so one noisy client cannot starve the others. The clock is fixed, so no bucket

@@ -8,6 +8,7 @@ import HummingbirdTesting
 import Logging
 import Synchronization
 import Testing
+import BridgekeeperTesting
 
 /// Log records kept in memory (a swift-log handler), for tests of what the server logs.
 final class CapturedLog: Sendable {

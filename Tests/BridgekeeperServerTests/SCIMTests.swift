@@ -16,6 +16,7 @@ import Testing
 import BridgekeeperKeys
 import BridgekeeperSignalSettings
 import BridgekeeperClientAuth
+import BridgekeeperTesting
 
 /// SCIM 2.0 provisioning as real IdPs send it (issue 6): Okta's and Entra's dialects deactivate,
 /// delete and re-activate people; group changes narrow what they hold; every deactivation ends

@@ -15,6 +15,7 @@ import NIOCore
 import Testing
 import BridgekeeperKeys
 import BridgekeeperClientAuth
+import BridgekeeperTesting
 
 /// The Shared Signals push receiver (RFC 8935, SSF 1.0) and the Okta Event Hooks receiver over HTTP
 /// (issue 6): each event and subject format acts on the right person, each malformed or forged

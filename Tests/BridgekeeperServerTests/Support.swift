@@ -13,14 +13,7 @@ import NIOCore
 import Synchronization
 import BridgekeeperKeys
 import BridgekeeperClientAuth
-
-/// A clock the test moves.
-final class TestClock: WallClock {
-    private let instant: Mutex<Date>
-    init(_ start: Date) { instant = Mutex(start) }
-    func now() -> Date { instant.withLock { $0 } }
-    func advance(_ seconds: TimeInterval) { instant.withLock { $0 = $0.addingTimeInterval(seconds) } }
-}
+import BridgekeeperTesting
 
 /// A test IdP: an RS256 key (as Okta and Entra sign) published in a JWKS file.
 struct TestIdP: Sendable {

@@ -7,6 +7,7 @@ import Foundation
 import HTTPTypes
 import HummingbirdTesting
 import Testing
+import BridgekeeperTesting
 
 // HTTP tests of the identity bridge: RFC 8693 token exchange of an upstream IdP's ID token for an
 // access token at POST /token. Each refusal checks the status, the `error` code (RFC 8693 §2.2.2),

@@ -8,6 +8,7 @@ import Foundation
 import HTTPTypes
 import HummingbirdTesting
 import Testing
+import BridgekeeperTesting
 
 /// RFC 7662 introspection and RFC 7009 revocation over HTTP.
 @Suite("introspection and revocation over HTTP")

@@ -7,6 +7,7 @@ import Foundation
 import HTTPTypes
 import HummingbirdTesting
 import Testing
+import BridgekeeperTesting
 
 // The fixed validation order of the jwt-bearer grant (STYLE rule 3; JWTBearerGrant's doc comment):
 // request shape → size and shape → typ → alg → trusted iss → alg on that IdP's list → key by kid →

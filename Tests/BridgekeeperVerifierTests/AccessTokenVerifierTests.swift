@@ -4,6 +4,7 @@ import BridgekeeperVerifier
 import Foundation
 import Synchronization
 import Testing
+import BridgekeeperTesting
 
 /// The gateway verifier offline: real OpenSSL signatures, a scripted key source, time as an input.
 @Suite("BridgekeeperVerifier: offline access-token verification")
@@ -11,12 +12,6 @@ struct AccessTokenVerifierTests {
     static let issuer = "https://broker.example"
     static let resource = "https://mcp.example/github"
     static let t0 = Date(timeIntervalSince1970: 1_800_000_000)
-
-    final class Clock: WallClock {
-        let instant = Mutex(AccessTokenVerifierTests.t0)
-        func now() -> Date { instant.withLock { $0 } }
-        func advance(_ seconds: TimeInterval) { instant.withLock { $0 += seconds } }
-    }
 
     /// Serves `current`, and `afterRefetch` once a token names an unknown kid; counts both.
     final class Keys: KeySource {
@@ -45,7 +40,7 @@ struct AccessTokenVerifierTests {
     struct World {
         let key: SigningKey
         let keys: Keys
-        let clock = Clock()
+        let clock = TestClock(AccessTokenVerifierTests.t0)
         let verifier: AccessTokenVerifier
 
         init(adjust: (inout VerifierSettings) -> Void = { _ in }) throws {
@@ -159,7 +154,7 @@ struct AccessTokenVerifierTests {
         let old = try SigningKey.generate(.es256, keyID: "old")
         let new = try SigningKey.generate(.es256, keyID: "new")
         let keys = Keys(try Self.set(old), afterRefetch: try Self.set(old, new))
-        let verifier = AccessTokenVerifier(settings: VerifierSettings(issuer: Self.issuer, resource: Self.resource), keys: keys, clock: Clock())
+        let verifier = AccessTokenVerifier(settings: VerifierSettings(issuer: Self.issuer, resource: Self.resource), keys: keys, clock: TestClock(AccessTokenVerifierTests.t0))
         _ = try await verifier.verify(try old.signJWT(type: "at+jwt", claims: Self.claims(jti: "a"))).get()
         _ = try await verifier.verify(try new.signJWT(type: "at+jwt", claims: Self.claims(jti: "b"))).get()
         _ = try await verifier.verify(try old.signJWT(type: "at+jwt", claims: Self.claims(jti: "c"))).get()

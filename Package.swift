@@ -38,6 +38,12 @@ let package = Package(
             name: "BridgekeeperCore",
             swiftSettings: settings
         ),
+        // The endpoint vocabulary every HTTP-facing module shares (issue 19 §1).
+        .target(
+            name: "BridgekeeperEndpoint",
+            dependencies: ["BridgekeeperCore"],
+            swiftSettings: settings
+        ),
         // What tests share (STYLE): the test clocks. Not a product: only test targets use it.
         .target(
             name: "BridgekeeperTesting",
@@ -121,7 +127,7 @@ let package = Package(
         ),
         .target(
             name: "BridgekeeperGrants",
-            dependencies: ["BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperAudit", "BridgekeeperStore", "BridgekeeperKeys", "BridgekeeperClientAuth"],
+            dependencies: ["BridgekeeperEndpoint", "BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperAudit", "BridgekeeperStore", "BridgekeeperKeys", "BridgekeeperClientAuth"],
             swiftSettings: settings
         ),
         // The signal sources' settings (SCIM connections, Okta Event Hooks, SSF transmitters and
@@ -135,7 +141,7 @@ let package = Package(
         // sources (SCIM, Shared Signals, Okta Event Hooks), each a pure decision over parsed input.
         .target(
             name: "BridgekeeperRevocation",
-            dependencies: ["BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperAudit", "BridgekeeperStore",
+            dependencies: ["BridgekeeperEndpoint", "BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperAudit", "BridgekeeperStore",
                            "BridgekeeperGrants", "BridgekeeperClientAuth", "BridgekeeperKeys", "BridgekeeperSSF", "BridgekeeperSignalSettings"],
             swiftSettings: settings
         ),
@@ -151,7 +157,7 @@ let package = Package(
         ),
         .target(
             name: "BridgekeeperHTTP",
-            dependencies: [
+            dependencies: ["BridgekeeperEndpoint", 
                 "BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperAudit",
                 "BridgekeeperStore", "BridgekeeperGrants", "BridgekeeperClientAuth", "BridgekeeperKeys",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -162,7 +168,7 @@ let package = Package(
         // The management API (`/admin/v1`) and the agent administration the CLI shares with it.
         .target(
             name: "BridgekeeperAdministration",
-            dependencies: [
+            dependencies: ["BridgekeeperEndpoint", 
                 "BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperAudit", "BridgekeeperStore",
                 "BridgekeeperGrants", "BridgekeeperClientAuth", "BridgekeeperKeys", "BridgekeeperConfig", "BridgekeeperRevocation",
             ],
@@ -172,7 +178,7 @@ let package = Package(
         // The executable and the HTTP tests start the same server through it.
         .target(
             name: "BridgekeeperServer",
-            dependencies: [
+            dependencies: ["BridgekeeperEndpoint", 
                 "BridgekeeperCore", "BridgekeeperJOSE", "BridgekeeperPolicy", "BridgekeeperAudit", "BridgekeeperStore",
                 "BridgekeeperStoreSQLite", "BridgekeeperGrants", "BridgekeeperClientAuth", "BridgekeeperKeys", "BridgekeeperConfig", "BridgekeeperHTTP", "BridgekeeperFetch",
                 "BridgekeeperRevocation", "BridgekeeperSSF", "BridgekeeperAdministration", "BridgekeeperSignalSettings",
@@ -271,7 +277,7 @@ let package = Package(
         .executableTarget(
             name: "RedemptionProfile",
             dependencies: [
-                "BridgekeeperConfig", "BridgekeeperCore", "BridgekeeperGrants", "BridgekeeperClientAuth", "BridgekeeperHTTP", "BridgekeeperServer",
+                "BridgekeeperConfig", "BridgekeeperCore", "BridgekeeperEndpoint", "BridgekeeperGrants", "BridgekeeperClientAuth", "BridgekeeperHTTP", "BridgekeeperServer",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/RedemptionProfile",
@@ -328,7 +334,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BridgekeeperRevocationTests",
-            dependencies: ["BridgekeeperTesting", "BridgekeeperRevocation", "BridgekeeperStore", "BridgekeeperGrants", "BridgekeeperClientAuth", "BridgekeeperKeys", "BridgekeeperJOSE", "BridgekeeperCore",
+            dependencies: ["BridgekeeperEndpoint", "BridgekeeperTesting", "BridgekeeperRevocation", "BridgekeeperStore", "BridgekeeperGrants", "BridgekeeperClientAuth", "BridgekeeperKeys", "BridgekeeperJOSE", "BridgekeeperCore",
                            "BridgekeeperAudit", "BridgekeeperPolicy", "BridgekeeperSSF", "BridgekeeperSignalSettings"],
             swiftSettings: settings
         ),

@@ -10,6 +10,7 @@
 
 import BridgekeeperConfig
 import BridgekeeperCore
+import BridgekeeperEndpoint
 import BridgekeeperGrants
 import BridgekeeperHTTP
 import BridgekeeperServer

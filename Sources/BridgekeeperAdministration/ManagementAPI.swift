@@ -8,6 +8,7 @@ public import BridgekeeperStore
 public import BridgekeeperRevocation
 import Foundation
 import BridgekeeperClientAuth
+public import BridgekeeperEndpoint
 
 /// The management API (`/admin/v1`, issue 5): administrators manage every agent, and a person
 /// registers, disables and re-keys their own within `agents.self_service`.

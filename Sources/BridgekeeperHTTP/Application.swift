@@ -10,6 +10,7 @@ import NIOCore
 import HTTPTypes
 public import BridgekeeperKeys
 import BridgekeeperClientAuth
+public import BridgekeeperEndpoint
 
 /// Everything the routes need, built by the server's composition root (or a test) from one
 /// configuration.

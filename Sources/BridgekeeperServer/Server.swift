@@ -19,6 +19,7 @@ public import BridgekeeperKeys
 import BridgekeeperAdministration
 import BridgekeeperSignalSettings
 import BridgekeeperClientAuth
+public import BridgekeeperEndpoint
 
 /// A server built from one configuration: the store opened and migrated, a signing key ensured,
 /// the grants and routes wired. `run` serves until SIGTERM/SIGINT and shuts down gracefully.

@@ -12,6 +12,7 @@ import BridgekeeperKeys
 import BridgekeeperSignalSettings
 import BridgekeeperClientAuth
 import BridgekeeperTesting
+import BridgekeeperEndpoint
 
 /// The SCIM service on the in-memory store, without a socket: group member caps and the number of
 /// store reads a request makes.

@@ -5,6 +5,7 @@ public import BridgekeeperStore
 import Foundation
 public import BridgekeeperKeys
 public import BridgekeeperClientAuth
+public import BridgekeeperEndpoint
 
 /// RFC 7662 introspection and RFC 7009 revocation of the access tokens Bridgekeeper minted.
 ///

@@ -1,11 +1,11 @@
 import BridgekeeperAudit
 public import BridgekeeperCore
-public import BridgekeeperGrants
 import BridgekeeperJOSE
 public import BridgekeeperStore
 import Foundation
 import BridgekeeperKeys
 public import BridgekeeperSignalSettings
+public import BridgekeeperEndpoint
 
 /// The Okta Event Hooks receiver (issue 6) at `/signals/okta/{hook}`.
 ///

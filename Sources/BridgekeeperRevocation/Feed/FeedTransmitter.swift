@@ -7,6 +7,7 @@ import BridgekeeperSSF
 public import Foundation
 public import BridgekeeperKeys
 public import BridgekeeperClientAuth
+public import BridgekeeperEndpoint
 
 /// How the revocation feed serves its streams.
 public struct FeedSettings: Sendable, Hashable {

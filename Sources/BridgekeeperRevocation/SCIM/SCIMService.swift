@@ -1,12 +1,12 @@
 import BridgekeeperAudit
 public import BridgekeeperCore
-public import BridgekeeperGrants
 import BridgekeeperJOSE
 public import BridgekeeperStore
 import Foundation
 import Synchronization
 import BridgekeeperKeys
 public import BridgekeeperSignalSettings
+public import BridgekeeperEndpoint
 
 /// The SCIM 2.0 service provider at `/scim/v2` (RFC 7643, RFC 7644; issue 6).
 ///

@@ -1,12 +1,12 @@
 import BridgekeeperAudit
 public import BridgekeeperCore
-public import BridgekeeperGrants
 public import BridgekeeperJOSE
 public import BridgekeeperStore
 import Foundation
 import Synchronization
 import BridgekeeperKeys
 public import BridgekeeperSignalSettings
+public import BridgekeeperEndpoint
 
 /// The Shared Signals receiver (SSF 1.0, RFC 8935 push; issue 6) at `/signals/ssf/{transmitter}`.
 ///

@@ -27,7 +27,7 @@ public struct AgentClients: Sendable {
     /// The agent `id`, or nil.
     func agent(_ id: String) async throws(OAuthError) -> AgentRecord? {
         do { return try await registry.agent(id: id) } catch {
-            throw OAuthError(.invalidClient, "client authentication could not be completed", reason: .clientStoreUnavailable)
+            throw OAuthError(.invalidClient, "client authentication could not be completed", reason: .storeUnavailable)
         }
     }
 

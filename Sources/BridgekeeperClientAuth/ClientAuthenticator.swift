@@ -13,7 +13,7 @@ import BridgekeeperKeys
 public struct ClientAuthenticator: Sendable {
     public static let assertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
     /// RFC 6749 §4.4: the only grant an agent, and a feed client besides its others, may use.
-    static let clientCredentialsGrantType = "client_credentials"
+    public static let clientCredentialsGrantType = "client_credentials"
     /// Default longest client assertion (and actor token) lifetime, `exp - iat`: one hour, what
     /// Okta accepts and what Authlib signs by default. Each is single-use and bound to our issuer,
     /// so a longer lifetime lets a stolen, unused assertion be spent once later, no more.
@@ -257,7 +257,7 @@ public struct ClientAuthenticator: Sendable {
                 OAuthError(code, "the signer's keys are unavailable", reason: .jwksURIInternalAddress)
             case .keysUnavailable: OAuthError(code, "the signer's keys are unavailable", reason: .keysUnavailable)
             case .replayed: OAuthError(code, "\(what) was already used", reason: code == .invalidClient ? .clientAssertionReplayed : .actorTokenReplayed)
-            case .storeUnavailable: OAuthError(code, "\(what) could not be recorded", reason: .clientStoreUnavailable)
+            case .storeUnavailable: OAuthError(code, "\(what) could not be recorded", reason: .storeUnavailable)
             }
         }
     }
@@ -368,8 +368,3 @@ final class VerifiedSecrets: Sendable {
     }
 }
 
-extension ReasonCode {
-    /// `store_unavailable`, the same code as the grants' `storeUnavailable` (declared with them), so
-    /// the token endpoint answers a store failure during client authentication 500 as before.
-    static let clientStoreUnavailable = ReasonCode("store_unavailable")
-}

@@ -107,6 +107,9 @@ extension ReasonCode {
     public static let clientAssertionReplayed = ReasonCode("client_assertion_replayed")
     public static let clientIDMismatch = ReasonCode("client_id_mismatch")
     public static let grantTypeNotAllowed = ReasonCode("grant_type_not_allowed")
+    /// The store failed; the request is answered 500 without detail (every module that reads or
+    /// writes the store on a request path says it the same way).
+    public static let storeUnavailable = ReasonCode("store_unavailable")
 
     // The assertion (ID-JAG) and its subject
     public static let untrustedIssuer = ReasonCode("untrusted_issuer")

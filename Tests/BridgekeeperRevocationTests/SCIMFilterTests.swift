@@ -108,12 +108,11 @@ struct SCIMFilterTests {
         let enough = (1...P.maxTerms).map { "a\($0) pr" }.joined(separator: " or ")
         #expect(refusal(enough) == nil)
         #expect(refusal("a eq \"" + String(repeating: "x", count: P.maxBytes) + "\"")?.contains("longer than") == true)
-        // Unbalanced parentheses up to the length cap: refused, no stack exhaustion, linear time.
-        let start = ContinuousClock.now
+        // Unbalanced parentheses up to the length cap: refused, no stack exhaustion. (Time is the
+        // fuzz target's to watch, docs/fuzzing.md, not a timed unit test's.)
         #expect(refusal(String(repeating: "(", count: P.maxBytes)) != nil)
         #expect(refusal(String(repeating: "not (", count: P.maxBytes / 5)) != nil)
         #expect(refusal(String(repeating: "a pr and ", count: P.maxBytes / 9)) != nil)
-        #expect(ContinuousClock.now - start < .seconds(2))
     }
 
     @Test("a filter written back parses to the same tree")

@@ -20,7 +20,7 @@ import BridgekeeperClientAuth
 /// resource not acceptable `invalid_target`; a disabled owner or unknown owner rights
 /// `invalid_grant`; what policy withholds `invalid_scope`.
 public struct ClientCredentialsGrant: Grant {
-    public static let grantType = "client_credentials"
+    public static let grantType = ClientAuthenticator.clientCredentialsGrantType
     public static let parameters: Set<String> = ["resource", "scope"]
     public static let repeatable: Set<String> = ["resource"]
 

@@ -153,8 +153,6 @@ public struct JWTBearerGrant: Grant {
 }
 
 extension ReasonCode {
-    /// The store failed; the request is answered 500 without detail.
-    public static let storeUnavailable = ReasonCode("store_unavailable")
     /// No signing key is active (or OpenSSL failed to sign); answered 500 without detail.
     public static let signingUnavailable = ReasonCode("signing_unavailable")
 }

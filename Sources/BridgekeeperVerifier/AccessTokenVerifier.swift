@@ -303,12 +303,13 @@ public final class AccessTokenVerifier: Sendable {
             issuedAt: claims["iat"]?.numberValue?.exactInteger.map { Date(timeIntervalSince1970: Double($0)) },
             expiresAt: Date(timeIntervalSince1970: Double(exp)), actor: claims["act"]?.objectValue?["sub"]?.stringValue, claims: claims)
         let settings = self.settings
+        let horizon = epochHorizon
         return state.withLock { state in
             if let failure = Self.staleness(state, settings, now) ?? Self.revocation(access, state, now: now, leeway: settings.leeway) {
                 return .failure(failure)
             }
             if state.cache.count >= settings.maxCachedTokens {
-                Self.evict(&state, limit: settings.maxCachedTokens, now: now, epochHorizon: settings.maxTokenLifetime + settings.leeway)
+                Self.evict(&state, limit: settings.maxCachedTokens, now: now, epochHorizon: horizon)
             }
             state.cache[key] = access
             return .success(access)

@@ -58,7 +58,7 @@ struct UsersCommand: AsyncParsableCommand {
             case .processed(_, .narrowed(let revoked)):
                 print("\(revoked.count) tokens revoked")
             case .processed(_, .superseded(let current)):
-                print("\(subject.subject): nothing changed; a newer status change (\(current)) stands")
+                print("\(subject.subject): nothing changed; a newer status change (\(ISO8601DateFormatter().string(from: current))) stands")
             case .pending(let signal):
                 throw CLIFailure("signal_pending", "signal \(signal.id) is recorded but its work failed; the server retries it")
             case .duplicate(let id):

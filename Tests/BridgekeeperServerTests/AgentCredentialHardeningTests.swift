@@ -46,6 +46,16 @@ extension AgentTokenTests {
         try await client.post("/token", [("grant_type", "client_credentials"), ("resource", Self.wikiResource)], authorization: basic(id, secret))
     }
 
+    /// Registers an agent acting as itself on the wiki with a generated secret, through the
+    /// management API; the secret handed over.
+    func createSecretAgent(_ client: any TestClientProtocol, id: String, admin: String) async throws -> String {
+        let created = try await self.admin(client, "/agents", token: admin, json: """
+            {"id":"\(id)","owner":{"subject":"00u-alice"},"mode":"itself","grant":["wiki:read"],"credential":{"client_secret":true}}
+            """)
+        #expect(created.status == .created, "\(created.text)")
+        return try #require(created.json?["client_secret"]?.stringValue)
+    }
+
     @Test("a rotated agent secret is refused at once, though it was used (and remembered) just before the rotation")
     func rotatedSecretEndsAtOnce() async throws {
         let deployment = try administeredDeployment()
@@ -53,11 +63,7 @@ extension AgentTokenTests {
         try await withServer(deployment, clock: clock) { client, server in
             #expect(try await signIn(client, deployment, now: clock.now()).status == .ok)
             let admin = try await adminToken(client, deployment, now: clock.now())
-            let created = try await self.admin(client, "/agents", token: admin, json: """
-                {"id":"robot-s","owner":{"subject":"00u-alice"},"mode":"itself","grant":["wiki:read"],"credential":{"client_secret":true}}
-                """)
-            #expect(created.status == .created, "\(created.text)")
-            let old = try #require(created.json?["client_secret"]?.stringValue)
+            let old = try await createSecretAgent(client, id: "robot-s", admin: admin)
             #expect(try await secretCredentials(client, id: "robot-s", secret: old).status == .ok)
             #expect(try await secretCredentials(client, id: "robot-s", secret: old).status == .ok)  // now from the verified-secret cache
 
@@ -82,11 +88,7 @@ extension AgentTokenTests {
         try await withServer(deployment, clock: clock) { client, server in
             #expect(try await signIn(client, deployment, now: clock.now()).status == .ok)
             let admin = try await adminToken(client, deployment, now: clock.now())
-            let created = try await self.admin(client, "/agents", token: admin, json: """
-                {"id":"robot-f","owner":{"subject":"00u-alice"},"mode":"itself","grant":["wiki:read"],"credential":{"client_secret":true}}
-                """)
-            #expect(created.status == .created, "\(created.text)")
-            let secret = try #require(created.json?["client_secret"]?.stringValue)
+            let secret = try await createSecretAgent(client, id: "robot-f", admin: admin)
             #expect(secret.utf8.count == 43)
             let record = try #require(try await server.store.agent(id: "robot-f"))
             guard case .secretHash(let encoded) = record.credential else { Issue.record("not a secret hash"); return }

@@ -137,7 +137,7 @@ struct SCIMStoreTests {
         await old.close()
 
         let store = try await SQLiteStore.open(path: path)
-        #expect(try await store.schemaVersion() >= 9)
+        #expect(try await store.schemaVersion() == 11)
         let group = try #require(try await store.scimResource(.group, connection: "okta", id: "g-1"))
         #expect(group.members == ids)
         #expect(group.attributes == #"{"displayName":"Everyone"}"#)

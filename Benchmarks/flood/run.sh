@@ -19,35 +19,18 @@ FLOOD_CONNECTIONS="${3:-32}"
 PORT="${PORT:-18193}"
 FLOOD_PATH="${FLOOD_PATH:-/introspect}"
 FLOOD_ID="${FLOOD_ID:-gateway-demo}"
-[ -x /opt/swift/usr/bin/swift ] && export PATH="/opt/swift/usr/bin:$PATH"
-command -v wrk >/dev/null || { apt-get install -y wrk >/dev/null || sudo apt-get install -y wrk >/dev/null; }
-if [ -n "${BK_BIN:-}" ]; then BK="$BK_BIN"; else
-  swift build -c release --product bridgekeeper --scratch-path .build-bench >&2
-  BK="$(swift build -c release --scratch-path .build-bench --show-bin-path)/bridgekeeper"
-fi
+source Benchmarks/broker/common.sh
+bench_broker_binary
 
 WORK="$(mktemp -d)"
 SERVER=""
 trap '[ -n "$SERVER" ] && { kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true; }; rm -rf "$WORK"' EXIT
 ISSUER="http://127.0.0.1:$PORT"
-# The demo configuration with this port. Request limits are lifted so that the good clients (one
-# client id, one address) are not what limits them; the per-client secret-check limit keeps its
-# default (a build that has one).
-sed -e "s#^issuer: .*#issuer: $ISSUER#" -e "s#^  port: .*#  port: $PORT#" \
-    -e "s#^  encryption_key: .*#  encryption_key: env:BENCH_KEK#" \
-    -e "s#^  algorithm: .*#  algorithm: ES256#" \
-    idp-fixtures/demo-idp/bridgekeeper-demo.yaml > "$WORK/bench.yaml"
-sed -i "s#jwks_file: jwks.json#jwks_file: $PWD/idp-fixtures/demo-idp/jwks.json#" "$WORK/bench.yaml"
-cat >> "$WORK/bench.yaml" <<YAML
-storage:
-  sqlite: $WORK/bench.sqlite
-rate_limits:
-  per_client: {requests_per_second: 1000000, burst: 1000000}
-  per_address: {requests_per_second: 1000000, burst: 1000000}
-YAML
+# Request limits are lifted so that the good clients (one client id, one address) are not what
+# limits them; the per-client secret-check limit keeps its default (a build that has one).
+bench_broker_config "$WORK" "$PORT"
 # LIMITED_DELAY_MS=0 answers 429s at once (no hold), to see what the hold is worth.
 [ -n "${LIMITED_DELAY_MS:-}" ] && echo "  limited_response_delay_ms: $LIMITED_DELAY_MS" >> "$WORK/bench.yaml"
-export BENCH_KEK="$("$BK" keys encryption-key)"
 LOG_LEVEL=warning "$BK" serve --config "$WORK/bench.yaml" > "$WORK/server.log" 2>&1 &
 SERVER=$!
 for _ in $(seq 100); do curl -sf "$ISSUER/healthz" >/dev/null && break; sleep 0.1; done

@@ -11,28 +11,13 @@ cd "$(dirname "$0")/../.."
 SECONDS_RUN="${1:-15}"
 CONNECTIONS="${2:-64}"
 PORT="${PORT:-18191}"
-[ -x /opt/swift/usr/bin/swift ] && export PATH="/opt/swift/usr/bin:$PATH"
-command -v wrk >/dev/null || { apt-get install -y wrk >/dev/null || sudo apt-get install -y wrk >/dev/null; }
-swift build -c release --product bridgekeeper --scratch-path .build-bench >&2
-BK="$(swift build -c release --scratch-path .build-bench --show-bin-path)/bridgekeeper"
+source Benchmarks/broker/common.sh
+bench_broker_binary
 
 WORK="$(mktemp -d)"
 trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true; rm -rf "$WORK"' EXIT
 ISSUER="http://127.0.0.1:$PORT"
-# The demo configuration, with this port and without rate limits (they would be the bottleneck).
-sed -e "s#^issuer: .*#issuer: $ISSUER#" -e "s#^  port: .*#  port: $PORT#" \
-    -e "s#^  encryption_key: .*#  encryption_key: env:BENCH_KEK#" \
-    -e "s#^  algorithm: .*#  algorithm: ES256#" \
-    idp-fixtures/demo-idp/bridgekeeper-demo.yaml > "$WORK/bench.yaml"
-sed -i "s#jwks_file: jwks.json#jwks_file: $PWD/idp-fixtures/demo-idp/jwks.json#" "$WORK/bench.yaml"
-cat >> "$WORK/bench.yaml" <<YAML
-storage:
-  sqlite: $WORK/bench.sqlite
-rate_limits:
-  per_client: {requests_per_second: 1000000, burst: 1000000}
-  per_address: {requests_per_second: 1000000, burst: 1000000}
-YAML
-export BENCH_KEK="$("$BK" keys encryption-key)"
+bench_broker_config "$WORK" "$PORT"
 LOG_LEVEL=warning "$BK" serve --config "$WORK/bench.yaml" > "$WORK/server.log" 2>&1 &
 SERVER=$!
 for _ in $(seq 100); do curl -sf "$ISSUER/healthz" >/dev/null && break; sleep 0.1; done
